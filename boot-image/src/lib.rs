@@ -1,0 +1,19 @@
+//! Host-side tooling shared by the runner, the QEMU test harness and the
+//! benchmarks: turning a kernel ELF into a bootable BIOS or UEFI disk
+//! image, and booting that image in QEMU.
+//!
+//! A typical run checks and images the kernel with [`build_image`], builds
+//! the QEMU command with [`command`], then runs it with
+//! [`run_interactive`] or [`run_captured`] and reads the [`Outcome`].
+
+mod elf;
+mod image;
+mod qemu;
+mod staging;
+
+pub use elf::check_kernel_elf;
+pub use image::{Firmware, build_image, image_path};
+pub use qemu::{
+    Captured, EXIT_FAILURE_VALUE, EXIT_SUCCESS_VALUE, KvmUnavailable, Outcome, QemuOptions,
+    command, locate_qemu, run_captured, run_interactive,
+};

@@ -1,0 +1,213 @@
+//! The QEMU command line for booting a Spindle disk image.
+
+use std::{
+    ffi::OsString,
+    os::unix::ffi::{OsStrExt, OsStringExt},
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::Context;
+
+use super::{
+    QemuOptions,
+    locate::{Ovmf, check_kvm, locate_ovmf, locate_qemu},
+};
+use crate::{image::Firmware, staging::staging_file};
+
+/// Builds (without running) the QEMU command that boots `image`.
+///
+/// Fails when QEMU, or OVMF for a UEFI image, cannot be found, when the
+/// options are invalid, and, with `kvm`, when `/dev/kvm` cannot be opened
+/// read-write: that error is a [`super::KvmUnavailable`], so a caller can
+/// retry without KVM. For a split OVMF install, a fresh copy of the UEFI
+/// variable store is written next to `image` on every call.
+pub fn command(image: &Path, opts: &QemuOptions) -> anyhow::Result<Command> {
+    opts.validate()?;
+    let qemu = locate_qemu()?;
+    if opts.kvm {
+        check_kvm()?;
+    }
+    let firmware = match opts.firmware {
+        Firmware::Bios => Vec::new(),
+        Firmware::Uefi => ovmf_args(image, locate_ovmf()?)?,
+    };
+    let mut command = Command::new(qemu);
+    command.args(args(image, opts, firmware));
+    Ok(command)
+}
+
+/// QEMU's arguments: machine, devices and optional behaviour, then the
+/// firmware and the disk, then the caller's extras (last, so that where a
+/// later option wins in QEMU, theirs do).
+fn args(image: &Path, opts: &QemuOptions, firmware: Vec<OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut push = |list: &[&str]| args.extend(list.iter().map(OsString::from));
+    push(if opts.kvm {
+        &["-enable-kvm", "-cpu", "host"]
+    } else {
+        &["-cpu", "max"]
+    });
+    push(&["-smp", &opts.smp.to_string(), "-m", &opts.memory]);
+    push(&["-serial", "stdio", "-monitor", "none", "-no-reboot"]);
+    push(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+    if !opts.display {
+        push(&["-display", "none"]);
+    }
+    if opts.icount {
+        push(&["-icount", "shift=0"]);
+    }
+    if opts.gdb {
+        push(&["-s", "-S"]);
+    }
+    args.extend(firmware);
+    args.extend(["-drive".into(), drive("format=raw,file=", image)]);
+    args.extend(opts.extra_args.iter().map(OsString::from));
+    args
+}
+
+/// Arguments loading OVMF; for the split layout, copies the variable store.
+fn ovmf_args(image: &Path, ovmf: Ovmf) -> anyhow::Result<Vec<OsString>> {
+    match ovmf {
+        Ovmf::Single(path) => Ok(vec!["-bios".into(), path.into()]),
+        Ovmf::Split { code, vars } => {
+            let copy = vars_copy_path(image);
+            fresh_copy(&vars, &copy)?;
+            Ok(pflash_args(&code, &copy))
+        }
+    }
+}
+
+/// Where the writable copy of OVMF's variable store for `image` lives.
+fn vars_copy_path(image: &Path) -> PathBuf {
+    let mut name = image.as_os_str().to_owned();
+    name.push(".ovmf-vars.fd");
+    name.into()
+}
+
+/// Replaces `to` with a copy of `from`. Every boot starts from the pristine
+/// store, so boot entries OVMF saved on an earlier run cannot change this
+/// one.
+fn fresh_copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let staging = staging_file(to)?;
+    std::fs::copy(from, staging.path())
+        .with_context(|| format!("cannot copy {} next to the image", from.display()))?;
+    staging
+        .persist(to)
+        .with_context(|| format!("cannot write {}", to.display()))?;
+    Ok(())
+}
+
+/// OVMF code (read-only) and variable store as the machine's two flash chips.
+fn pflash_args(code: &Path, vars: &Path) -> Vec<OsString> {
+    vec![
+        "-drive".into(),
+        drive("if=pflash,format=raw,unit=0,readonly=on,file=", code),
+        "-drive".into(),
+        drive("if=pflash,format=raw,unit=1,file=", vars),
+    ]
+}
+
+/// A `-drive` value ending in `path`, with commas in the path doubled as
+/// QEMU's option syntax requires.
+fn drive(options: &str, path: &Path) -> OsString {
+    let mut value = options.as_bytes().to_vec();
+    for &byte in path.as_os_str().as_bytes() {
+        value.push(byte);
+        if byte == b',' {
+            value.push(b',');
+        }
+    }
+    OsString::from_vec(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args_of(opts: &QemuOptions) -> Vec<String> {
+        args(Path::new("/img/k.img"), opts, Vec::new())
+            .into_iter()
+            .map(|arg| arg.into_string().unwrap())
+            .collect()
+    }
+
+    fn contains(args: &[String], wanted: &[&str]) -> bool {
+        args.windows(wanted.len()).any(|window| window == wanted)
+    }
+
+    #[test]
+    fn default_machine_is_headless_tcg() {
+        let args = args_of(&QemuOptions::default());
+        for wanted in [
+            &["-cpu", "max"][..],
+            &["-smp", "1", "-m", "256M"],
+            &["-drive", "format=raw,file=/img/k.img"],
+            &["-serial", "stdio", "-monitor", "none", "-no-reboot"],
+            &["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
+            &["-display", "none"],
+        ] {
+            assert!(contains(&args, wanted), "{wanted:?} missing from {args:?}");
+        }
+        assert!(
+            !args
+                .iter()
+                .any(|arg| ["-icount", "-s", "-S", "-enable-kvm"].contains(&&**arg))
+        );
+    }
+
+    #[test]
+    fn options_map_to_flags() {
+        let opts = QemuOptions {
+            smp: 4,
+            memory: "1G".into(),
+            icount: true,
+            gdb: true,
+            display: true,
+            kvm: true,
+            extra_args: vec!["-d".into(), "int".into()],
+            ..QemuOptions::default()
+        };
+        let args = args_of(&opts);
+        assert!(contains(&args, &["-enable-kvm", "-cpu", "host"]));
+        assert!(contains(&args, &["-smp", "4", "-m", "1G"]));
+        assert!(contains(&args, &["-icount", "shift=0"]));
+        assert!(contains(&args, &["-s", "-S"]));
+        assert!(!args.contains(&"-display".to_owned()));
+        assert!(args.ends_with(&["-d".to_owned(), "int".to_owned()]));
+    }
+
+    #[test]
+    fn firmware_comes_before_the_disk() {
+        let firmware = vec!["-bios".into(), "/ovmf.fd".into()];
+        let args = args(Path::new("/k.img"), &QemuOptions::default(), firmware);
+        let position = |wanted: &str| args.iter().position(|arg| arg == wanted).unwrap();
+        assert!(position("-bios") < position("format=raw,file=/k.img"));
+    }
+
+    #[test]
+    fn split_ovmf_maps_two_flash_chips() {
+        let args = pflash_args(Path::new("/code.fd"), Path::new("/img/vars.fd"));
+        assert_eq!(
+            args[1],
+            "if=pflash,format=raw,unit=0,readonly=on,file=/code.fd"
+        );
+        assert_eq!(args[3], "if=pflash,format=raw,unit=1,file=/img/vars.fd");
+    }
+
+    #[test]
+    fn copies_the_variable_store_next_to_the_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, vars) = (dir.path().join("code.fd"), dir.path().join("vars.fd"));
+        std::fs::write(&vars, b"pristine").unwrap();
+        let image = dir.path().join("k-uefi.img");
+        ovmf_args(&image, Ovmf::Split { code, vars }).unwrap();
+        let copy = dir.path().join("k-uefi.img.ovmf-vars.fd");
+        assert_eq!(std::fs::read(copy).unwrap(), b"pristine");
+    }
+
+    #[test]
+    fn doubles_commas_in_drive_paths() {
+        assert_eq!(drive("file=", Path::new("/a,b/k.img")), "file=/a,,b/k.img");
+    }
+}

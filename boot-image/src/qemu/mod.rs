@@ -1,0 +1,16 @@
+//! Everything about running QEMU: finding it, building its command line,
+//! running it and decoding how it exited. The runner, the test harness and
+//! the benchmarks all go through here, so they agree on what a kernel's
+//! success looks like.
+
+mod command;
+mod locate;
+mod options;
+mod outcome;
+mod run;
+
+pub use command::command;
+pub use locate::{KvmUnavailable, locate_qemu};
+pub use options::QemuOptions;
+pub use outcome::{EXIT_FAILURE_VALUE, EXIT_SUCCESS_VALUE, Outcome};
+pub use run::{Captured, run_captured, run_interactive};

@@ -1,0 +1,218 @@
+//! Running a QEMU command to completion, with a time limit.
+
+use std::{
+    io::{Read, Write},
+    process::{Child, Command, Stdio},
+    thread::{self, JoinHandle},
+    time::Duration,
+};
+
+use anyhow::Context;
+use rustix::process::{Pid, Signal, kill_process};
+use wait_timeout::ChildExt;
+
+use super::Outcome;
+
+/// How long QEMU gets to exit after SIGTERM before it is killed outright.
+const TERM_GRACE: Duration = Duration::from_secs(2);
+
+/// What a captured run produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Captured {
+    /// How QEMU ended.
+    pub outcome: Outcome,
+    /// The guest's serial output (QEMU's stdout), decoded lossily.
+    pub serial: String,
+    /// QEMU's own diagnostics.
+    pub stderr: String,
+}
+
+/// Runs `command` on this terminal: the guest's serial port is QEMU's
+/// stdin and stdout, so a person can read and type to it.
+///
+/// After `timeout`, QEMU gets SIGTERM first, so that it restores the
+/// terminal settings it changed, and SIGKILL only if it ignores that.
+pub fn run_interactive(mut command: Command, timeout: Option<Duration>) -> anyhow::Result<Outcome> {
+    command
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    let mut child = spawn(&mut command)?;
+    wait(&mut child, timeout)
+}
+
+/// Runs `command` with its output captured, for tests and benchmarks.
+///
+/// Output is drained by threads while QEMU runs, so a chatty guest never
+/// stalls on a full pipe. `input` is fed to the serial port and then
+/// closed; without it stdin is `/dev/null`, because `-serial stdio` would
+/// otherwise read (and steal) the caller's stdin.
+pub fn run_captured(
+    mut command: Command,
+    timeout: Duration,
+    input: Option<Vec<u8>>,
+) -> anyhow::Result<Captured> {
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    command
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = spawn(&mut command)?;
+    let writer = child.stdin.take().zip(input).map(|(mut stdin, input)| {
+        // A guest that stops before reading everything closes the pipe;
+        // the unread rest does not matter, so the write error is dropped.
+        thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        })
+    });
+    let (serial, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let outcome = wait(&mut child, Some(timeout)).inspect_err(|_| drop(child.kill()));
+    let captured = Captured {
+        outcome: outcome?,
+        serial: collect(serial),
+        stderr: collect(stderr),
+    };
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
+    Ok(captured)
+}
+
+fn spawn(command: &mut Command) -> anyhow::Result<Child> {
+    command
+        .spawn()
+        .with_context(|| format!("cannot start {}", command.get_program().display()))
+}
+
+/// Waits for QEMU to exit, or until `timeout` and then stops it.
+fn wait(child: &mut Child, timeout: Option<Duration>) -> anyhow::Result<Outcome> {
+    let status = match timeout {
+        None => child.wait().context("cannot wait for QEMU")?,
+        Some(limit) => match child.wait_timeout(limit).context("cannot wait for QEMU")? {
+            Some(status) => status,
+            None => {
+                terminate(child)?;
+                return Ok(Outcome::Timeout(limit));
+            }
+        },
+    };
+    Ok(Outcome::from_status(status))
+}
+
+/// SIGTERM, a grace period, then SIGKILL; reaps the process either way.
+fn terminate(child: &mut Child) -> anyhow::Result<()> {
+    // An error here means the process is already gone, which is the goal.
+    let _ = kill_process(Pid::from_child(child), Signal::TERM);
+    if child
+        .wait_timeout(TERM_GRACE)
+        .context("cannot wait for QEMU")?
+        .is_none()
+    {
+        child.kill().context("cannot kill QEMU")?;
+        child.wait().context("cannot wait for QEMU")?;
+    }
+    Ok(())
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            // A read error ends the output early; what was read still counts.
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
+}
+
+fn collect(reader: JoinHandle<Vec<u8>>) -> String {
+    let bytes = reader.join().unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        command
+    }
+
+    fn captured(script: &str, input: Option<&[u8]>) -> Captured {
+        run_captured(
+            sh(script),
+            Duration::from_secs(10),
+            input.map(<[u8]>::to_vec),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn captures_output_and_decodes_the_status() {
+        let run = captured("echo serial; echo diag >&2; exit 33", None);
+        assert_eq!(
+            run,
+            Captured {
+                outcome: Outcome::Success,
+                serial: "serial\n".into(),
+                stderr: "diag\n".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn feeds_input_then_closes_stdin() {
+        let run = captured("cat", Some(b"typed"));
+        assert_eq!(
+            (run.outcome, run.serial.as_str()),
+            (Outcome::Reset, "typed")
+        );
+    }
+
+    #[test]
+    fn stdin_is_empty_without_input() {
+        assert_eq!(captured("cat; exit 35", None).outcome, Outcome::Failure);
+    }
+
+    #[test]
+    fn a_chatty_guest_does_not_block() {
+        let run = captured(
+            "head -c 1000000 /dev/zero | tr '\\0' x; head -c 300000 /dev/zero >&2",
+            None,
+        );
+        assert_eq!((run.serial.len(), run.stderr.len()), (1_000_000, 300_000));
+    }
+
+    #[test]
+    fn times_out_with_sigterm() {
+        let started = Instant::now();
+        let run = run_captured(sh("exec sleep 20"), Duration::from_millis(100), None).unwrap();
+        assert_eq!(run.outcome, Outcome::Timeout(Duration::from_millis(100)));
+        assert!(started.elapsed() < TERM_GRACE, "SIGTERM was not sent");
+    }
+
+    #[test]
+    fn kills_what_ignores_sigterm() {
+        let script = "trap '' TERM; exec sleep 20";
+        let outcome = run_interactive(sh(script), Some(Duration::from_millis(100))).unwrap();
+        assert_eq!(outcome, Outcome::Timeout(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn spawn_failure_names_the_binary() {
+        let err = run_interactive(Command::new("/nonexistent/qemu"), None).unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("cannot start /nonexistent/qemu: "),
+            "{err:#}"
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! CPU exceptions: a breakpoint logs and continues; everything else is fatal and gets a
+//! report (name, error code, faulting address, registers) before QEMU exits with failure.
+
+use core::fmt::{self, Display};
+
+use x86_64::registers::control::Cr2;
+
+use super::{TrapFrame, qemu, serial};
+
+const BREAKPOINT: u64 = 3;
+const DOUBLE_FAULT: u64 = 8;
+const PAGE_FAULT: u64 = 14;
+
+/// Mnemonic and name of each exception vector (Intel SDM vol. 3, table 6-1).
+const EXCEPTIONS: [(&str, &str); 32] = [
+    ("#DE", "Divide Error"),
+    ("#DB", "Debug"),
+    ("NMI", "Non-Maskable Interrupt"),
+    ("#BP", "Breakpoint"),
+    ("#OF", "Overflow"),
+    ("#BR", "Bound Range Exceeded"),
+    ("#UD", "Invalid Opcode"),
+    ("#NM", "Device Not Available"),
+    ("#DF", "Double Fault"),
+    ("--", "Coprocessor Segment Overrun"),
+    ("#TS", "Invalid TSS"),
+    ("#NP", "Segment Not Present"),
+    ("#SS", "Stack-Segment Fault"),
+    ("#GP", "General Protection"),
+    ("#PF", "Page Fault"),
+    ("--", "Reserved"),
+    ("#MF", "x87 Floating-Point Error"),
+    ("#AC", "Alignment Check"),
+    ("#MC", "Machine Check"),
+    ("#XM", "SIMD Floating-Point"),
+    ("#VE", "Virtualization"),
+    ("#CP", "Control Protection"),
+    ("--", "Reserved"),
+    ("--", "Reserved"),
+    ("--", "Reserved"),
+    ("--", "Reserved"),
+    ("--", "Reserved"),
+    ("--", "Reserved"),
+    ("#HV", "Hypervisor Injection"),
+    ("#VC", "VMM Communication"),
+    ("#SX", "Security"),
+    ("--", "Reserved"),
+];
+
+/// Handles exception `frame.vector` (< 32).
+pub(super) fn handle(frame: &mut TrapFrame) {
+    match frame.vector {
+        // int3 leaves rip after itself, so returning continues with the next instruction.
+        BREAKPOINT => log::info!("breakpoint at {:#x}, continuing", frame.rip - 1),
+        DOUBLE_FAULT => fatal(frame, double_fault_note(frame)),
+        _ => fatal(frame, ""),
+    }
+}
+
+/// Reports the trap described by `frame` with an optional `note` and ends the session.
+pub(super) fn fatal(frame: &TrapFrame, note: &str) -> ! {
+    serial::emergency_print(format_args!("{}", Report { frame, note }));
+    qemu::exit(qemu::ExitCode::Failure)
+}
+
+/// A double fault whose stack pointer sits next to the address that faulted is a stack
+/// that ran into its guard page: the page fault could not be delivered on that stack.
+fn double_fault_note(frame: &TrapFrame) -> &'static str {
+    const PAGE: u64 = 4096;
+    if Cr2::read_raw().abs_diff(frame.rsp) < 2 * PAGE {
+        "kernel stack overflow: rsp ran into the unmapped guard page below the stack"
+    } else {
+        ""
+    }
+}
+
+struct Report<'a> {
+    frame: &'a TrapFrame,
+    note: &'a str,
+}
+
+impl Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let frame = self.frame;
+        match EXCEPTIONS.get(frame.vector as usize) {
+            Some((mnemonic, name)) => writeln!(
+                f,
+                "\nCPU EXCEPTION: {name} ({mnemonic}, vector {}), error code {:#x}",
+                frame.vector, frame.error_code
+            )?,
+            None => writeln!(f, "\nINTERRUPT: vector {}", frame.vector)?,
+        }
+        if frame.vector == PAGE_FAULT || frame.vector == DOUBLE_FAULT {
+            writeln!(f, "  cr2 (faulting address) {:#018x}", Cr2::read_raw())?;
+        }
+        if frame.vector == PAGE_FAULT {
+            writeln!(f, "  access: {}", PageFaultCause(frame.error_code))?;
+        }
+        if !self.note.is_empty() {
+            writeln!(f, "  {}", self.note)?;
+        }
+        write_registers(f, frame)
+    }
+}
+
+fn write_registers(f: &mut fmt::Formatter<'_>, frame: &TrapFrame) -> fmt::Result {
+    let rows = [
+        [
+            ("rip", frame.rip),
+            ("rsp", frame.rsp),
+            ("rflags", frame.rflags),
+        ],
+        [("cs", frame.cs), ("ss", frame.ss), ("rbp", frame.rbp)],
+        [("rax", frame.rax), ("rbx", frame.rbx), ("rcx", frame.rcx)],
+        [("rdx", frame.rdx), ("rsi", frame.rsi), ("rdi", frame.rdi)],
+        [("r8", frame.r8), ("r9", frame.r9), ("r10", frame.r10)],
+        [("r11", frame.r11), ("r12", frame.r12), ("r13", frame.r13)],
+        [("r14", frame.r14), ("r15", frame.r15), ("", 0)],
+    ];
+    for row in rows {
+        for (name, value) in row.iter().filter(|(name, _)| !name.is_empty()) {
+            write!(f, "  {name:>6} {value:#018x}")?;
+        }
+        writeln!(f)?;
+    }
+    Ok(())
+}
+
+/// The page-fault error code, decoded.
+struct PageFaultCause(u64);
+
+impl Display for PageFaultCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bit = |n: u32| self.0 & (1 << n) != 0;
+        let presence = if bit(0) {
+            "protection violation"
+        } else {
+            "page not present"
+        };
+        let access = match (bit(4), bit(1)) {
+            (true, _) => "instruction fetch",
+            (false, true) => "write",
+            (false, false) => "read",
+        };
+        let mode = if bit(2) { "user" } else { "kernel" };
+        write!(f, "{access}, {presence}, {mode} mode")?;
+        if bit(3) {
+            write!(f, ", reserved bit set in a page-table entry")?;
+        }
+        Ok(())
+    }
+}

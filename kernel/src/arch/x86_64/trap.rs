@@ -1,0 +1,84 @@
+//! The trap frame and the one Rust dispatcher every interrupt and exception goes through.
+//!
+//! `trap_entry` builds a [`TrapFrame`] on the current stack for every vector and calls
+//! [`trap_dispatch`]; whatever the dispatcher leaves in the frame is what `iretq` resumes.
+
+use core::{
+    mem::{offset_of, size_of},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use super::{exception, pic};
+
+/// The registers of an interrupted context, as the trap entry path leaves them on the
+/// stack: general registers pushed by software (r15 at the lowest address), then the
+/// vector and error code (a zero where the CPU pushes none), then the frame the CPU
+/// itself pushed for `iretq`.
+#[repr(C)]
+#[derive(Debug, Clone, Default)]
+#[allow(missing_docs)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// Soundness requirements of the assembly in `trap_entry`, which pushes and pops exactly
+/// these fields in this order and assumes the frame keeps the stack 16-byte aligned
+/// (the CPU aligns rsp before pushing its 5-word frame; 22 words keep it aligned for the
+/// `call` into Rust, as the SysV ABI demands).
+const _: () = {
+    assert!(size_of::<TrapFrame>() == 22 * 8);
+    assert!(size_of::<TrapFrame>().is_multiple_of(16));
+    assert!(offset_of!(TrapFrame, r15) == 0);
+    assert!(offset_of!(TrapFrame, rax) == 14 * 8);
+    assert!(offset_of!(TrapFrame, vector) == 15 * 8);
+    assert!(offset_of!(TrapFrame, error_code) == 16 * 8);
+    assert!(offset_of!(TrapFrame, rip) == 17 * 8);
+    assert!(offset_of!(TrapFrame, ss) == 21 * 8);
+};
+
+/// The first interrupt vector that is not a CPU exception.
+pub(super) const FIRST_INTERRUPT_VECTOR: u64 = 32;
+
+/// How many times each vector was taken since boot.
+static TRAP_COUNTS: [AtomicU64; 256] = [const { AtomicU64::new(0) }; 256];
+
+/// How many times `vector` (exception or interrupt) was taken since boot.
+pub fn trap_count(vector: u8) -> u64 {
+    TRAP_COUNTS[usize::from(vector)].load(Ordering::Relaxed)
+}
+
+/// Entered from the assembly trap path with interrupts disabled.
+pub(super) extern "sysv64" fn trap_dispatch(frame: &mut TrapFrame) {
+    TRAP_COUNTS[(frame.vector & 0xff) as usize].fetch_add(1, Ordering::Relaxed);
+    match frame.vector {
+        vector if vector < FIRST_INTERRUPT_VECTOR => exception::handle(frame),
+        vector
+            if vector == u64::from(pic::SPURIOUS_MASTER)
+                || vector == u64::from(pic::SPURIOUS_SLAVE) =>
+        {
+            pic::acknowledge_spurious(vector as u8)
+        }
+        _ => exception::fatal(frame, "unexpected interrupt: no handler for this vector"),
+    }
+}

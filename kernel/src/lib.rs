@@ -1,0 +1,34 @@
+//! Spindle: an x86_64 kernel where stackful kernel threads host async executors.
+//!
+//! The library holds the whole kernel; the `kernel` binary, every test kernel and every
+//! benchmark kernel are thin `entry_point!`s over it. The module list is the architecture:
+//!
+//! | module   | owns                                                                  |
+//! |----------|-----------------------------------------------------------------------|
+//! | `arch`   | everything x86-specific: traps, descriptor tables, serial, PIT, TSC   |
+//! | `sync`   | spinlocks that keep interrupt handlers from deadlocking their holders |
+//! | `mm`     | the heap over the bootloader's memory map, page-table queries         |
+//! | `time`   | the monotonic clock                                                   |
+//! | `logger` | the `log` backend over serial                                         |
+//! | `boot`   | bootloader configuration and the bring-up sequence                    |
+//! | `panic`  | the panic report                                                      |
+//!
+//! `unsafe` is denied crate-wide and allowed only in the modules that must touch hardware
+//! or raw memory (`arch`, `sync`, `mm`); each block there states its invariant.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+#[allow(unsafe_code)]
+pub mod arch;
+pub mod boot;
+mod logger;
+#[allow(unsafe_code)]
+pub mod mm;
+mod panic;
+#[allow(unsafe_code)]
+pub mod sync;
+pub mod time;
+
+pub use boot::{BOOTLOADER_CONFIG, init};

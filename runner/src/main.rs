@@ -1,0 +1,116 @@
+//! `cargo run`: build the Spindle kernel (or take `--kernel`), image it and
+//! boot it in QEMU with the serial port on this terminal. `--help` has the
+//! options and the exit statuses.
+
+mod cli;
+mod outcome;
+mod workspace;
+
+use std::{env, path::Path, process::Command};
+
+use boot_image::{KvmUnavailable, Outcome, QemuOptions, build_image, image_path, run_interactive};
+use clap::Parser;
+
+use crate::{
+    cli::Args,
+    outcome::{SETUP_ERROR, exit_status},
+    workspace::Workspace,
+};
+
+fn main() {
+    let args = Args::parse();
+    let status = match boot(&args) {
+        Ok(outcome) => {
+            if outcome != Outcome::Success {
+                eprintln!("spindle: {}", outcome.describe());
+            }
+            exit_status(&outcome)
+        }
+        Err(err) => {
+            eprintln!("spindle: error: {err:#}");
+            SETUP_ERROR
+        }
+    };
+    std::process::exit(status);
+}
+
+/// Everything from building the kernel to QEMU's exit.
+fn boot(args: &Args) -> anyhow::Result<Outcome> {
+    let workspace = Workspace::locate()?;
+    let kernel = match &args.kernel {
+        Some(kernel) => kernel.clone(),
+        None => workspace.build_kernel(args.release)?,
+    };
+    let mut opts = args.qemu_options();
+    let image = image_path(&workspace.images_dir(), &kernel, opts.firmware);
+    build_image(&kernel, opts.firmware, &image)?;
+    let command = qemu_command(&image, &mut opts)?;
+    eprintln!(
+        "spindle: booting {} ({})",
+        shown(&kernel),
+        machine_summary(&opts)
+    );
+    if opts.gdb {
+        eprintln!(
+            "spindle: QEMU waits for a debugger on tcp::1234; attach with: \
+             gdb {} -ex 'target remote :1234'",
+            shown(&kernel)
+        );
+    }
+    run_interactive(command, args.timeout())
+}
+
+/// The QEMU command; when KVM was asked for but is unusable, says why on
+/// one line and falls back to TCG (`opts.kvm` is cleared).
+fn qemu_command(image: &Path, opts: &mut QemuOptions) -> anyhow::Result<Command> {
+    match boot_image::command(image, opts) {
+        Err(err) if err.downcast_ref::<KvmUnavailable>().is_some() => {
+            eprintln!("spindle: note: {err}; falling back to TCG");
+            opts.kvm = false;
+            boot_image::command(image, opts)
+        }
+        other => other,
+    }
+}
+
+/// E.g. `uefi, TCG, 1 CPU, 256M`.
+fn machine_summary(opts: &QemuOptions) -> String {
+    let accel = if opts.kvm { "KVM" } else { "TCG" };
+    let cpus = if opts.smp == 1 { "CPU" } else { "CPUs" };
+    format!(
+        "{}, {accel}, {} {cpus}, {}",
+        opts.firmware, opts.smp, opts.memory
+    )
+}
+
+/// `path` relative to the current directory when it lies below it.
+fn shown(path: &Path) -> String {
+    let cwd = env::current_dir().unwrap_or_default();
+    path.strip_prefix(cwd).unwrap_or(path).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summarises_the_machine() {
+        assert_eq!(
+            machine_summary(&QemuOptions::default()),
+            "uefi, TCG, 1 CPU, 256M"
+        );
+        let opts = QemuOptions {
+            smp: 4,
+            kvm: true,
+            ..QemuOptions::default()
+        };
+        assert_eq!(machine_summary(&opts), "uefi, KVM, 4 CPUs, 256M");
+    }
+
+    #[test]
+    fn shows_paths_below_the_current_directory_relatively() {
+        let cwd = env::current_dir().unwrap();
+        assert_eq!(shown(&cwd.join("target/k")), "target/k");
+        assert_eq!(shown(Path::new("/elsewhere/k")), "/elsewhere/k");
+    }
+}

@@ -1,0 +1,107 @@
+//! Where the workspace keeps things, and building its default kernel.
+
+use std::{
+    env,
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, bail};
+
+/// Compile-time location of the workspace: the runner lives one level down.
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+const KERNEL_TARGET: &str = "x86_64-unknown-none";
+
+/// The workspace root and its Cargo target directory.
+#[derive(Debug)]
+pub(crate) struct Workspace {
+    root: PathBuf,
+    target_dir: PathBuf,
+}
+
+impl Workspace {
+    pub(crate) fn locate() -> anyhow::Result<Self> {
+        let root = Path::new(ROOT)
+            .canonicalize()
+            .with_context(|| format!("cannot find the workspace at {ROOT}"))?;
+        let target_dir = target_dir(&root, env::var_os("CARGO_TARGET_DIR"));
+        Ok(Self { root, target_dir })
+    }
+
+    /// Where disk images are written.
+    pub(crate) fn images_dir(&self) -> PathBuf {
+        self.target_dir.join("spindle").join("images")
+    }
+
+    /// Builds the default kernel with Cargo (progress shown on this
+    /// terminal) and returns the path of its ELF.
+    pub(crate) fn build_kernel(&self, release: bool) -> anyhow::Result<PathBuf> {
+        let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let args = cargo_args(release);
+        let status = Command::new(&cargo)
+            .args(&args)
+            .current_dir(&self.root)
+            .status()
+            .with_context(|| format!("cannot run {}", Path::new(&cargo).display()))?;
+        if !status.success() {
+            bail!(
+                "kernel build failed: `cargo {}` ended with {status}",
+                args.join(" ")
+            );
+        }
+        let profile = if release { "release" } else { "debug" };
+        Ok(self
+            .target_dir
+            .join(KERNEL_TARGET)
+            .join(profile)
+            .join("kernel"))
+    }
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the root,
+/// where the build runs) if set, else `<root>/target`.
+fn target_dir(root: &Path, from_env: Option<OsString>) -> PathBuf {
+    root.join(from_env.unwrap_or_else(|| "target".into()))
+}
+
+fn cargo_args(release: bool) -> Vec<&'static str> {
+    let mut args = vec![
+        "build",
+        "-p",
+        "kernel",
+        "--bin",
+        "kernel",
+        "--target",
+        KERNEL_TARGET,
+    ];
+    if release {
+        args.push("--release");
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_dir_honours_the_environment() {
+        let root = Path::new("/ws");
+        assert_eq!(target_dir(root, None), Path::new("/ws/target"));
+        assert_eq!(target_dir(root, Some("/tmp/t".into())), Path::new("/tmp/t"));
+        assert_eq!(target_dir(root, Some("out".into())), Path::new("/ws/out"));
+    }
+
+    #[test]
+    fn release_is_passed_to_cargo() {
+        assert!(!cargo_args(false).contains(&"--release"));
+        assert_eq!(cargo_args(true).last(), Some(&"--release"));
+    }
+
+    #[test]
+    fn root_is_the_workspace() {
+        let workspace = Workspace::locate().unwrap();
+        assert!(workspace.root.join("runner").join("Cargo.toml").is_file());
+    }
+}

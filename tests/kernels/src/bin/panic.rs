@@ -1,0 +1,13 @@
+//! A panic prints its message and location and ends QEMU with the failure status.
+//@ expect-failure: KERNEL PANIC at src/bin/panic.rs:
+//@ expect-failure: deliberate panic with value 42
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+
+spindle_test::test_kernel!(panic_reports_message_and_location);
+
+fn panic_reports_message_and_location() {
+    panic!("deliberate panic with value {}", black_box(42));
+}

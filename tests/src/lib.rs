@@ -1,0 +1,198 @@
+//! The host half of Spindle's test harness: builds every test kernel in `tests/kernels`,
+//! boots each one in QEMU (once per firmware it asks for), and reports one line per case.
+//!
+//! A boot passes only if QEMU's exit is the kernel's own success status and the serial
+//! transcript shows every planned case passing (see [`verdict`]); a hang is killed at the
+//! kernel's time limit and reported with the tail of its serial output.
+
+use std::{
+    env,
+    io::{self, Write},
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    thread,
+    time::Instant,
+};
+
+use anyhow::{Context, bail};
+use boot_image::{Captured, Firmware, QemuOptions};
+
+pub mod spec;
+pub mod verdict;
+
+use spec::KernelSpec;
+use verdict::{CaseResult, Verdict};
+
+/// Serial lines shown after a failure.
+const TAIL_LINES: usize = 30;
+
+/// Runs the suite with the command-line arguments as name filters; the exit code says
+/// whether every case passed.
+pub fn main() -> ExitCode {
+    let filters: Vec<String> = env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    match run(&filters) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("spindle-tests: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One boot of one kernel.
+struct Boot<'a> {
+    spec: &'a KernelSpec,
+    firmware: Firmware,
+}
+
+impl Boot<'_> {
+    fn label(&self) -> String {
+        format!("{}[{}]", self.spec.name, self.firmware)
+    }
+}
+
+fn run(filters: &[String]) -> anyhow::Result<bool> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("no workspace root")?;
+    let kernels_dir = root.join("tests/kernels");
+    let specs: Vec<KernelSpec> = spec::discover(&kernels_dir.join("src/bin"))?
+        .into_iter()
+        .filter(|spec| filters.is_empty() || filters.iter().any(|f| spec.name.contains(f.as_str())))
+        .collect();
+    if specs.is_empty() {
+        bail!("no test kernel matches {filters:?}");
+    }
+    let elf_dir = build_kernels(root, &kernels_dir)?;
+    let boots: Vec<Boot<'_>> = specs
+        .iter()
+        .flat_map(|spec| {
+            spec.firmwares
+                .iter()
+                .map(move |&firmware| Boot { spec, firmware })
+        })
+        .collect();
+    let jobs = env::var("SPINDLE_TEST_JOBS")
+        .ok()
+        .and_then(|jobs| jobs.parse().ok())
+        .unwrap_or_else(|| thread::available_parallelism().map_or(1, usize::from))
+        .clamp(1, boots.len());
+    println!(
+        "\nbooting {} test kernels ({} boots, {jobs} at a time)",
+        specs.len(),
+        boots.len()
+    );
+
+    let image_dir = elf_dir.join("../../spindle/test-images");
+    let next = AtomicUsize::new(0);
+    let tally = Mutex::new((0usize, 0usize));
+    thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                while let Some(boot) = boots.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let started = Instant::now();
+                    let results = run_boot(boot, &elf_dir, &image_dir);
+                    let mut tally = tally.lock().unwrap_or_else(|poison| poison.into_inner());
+                    print_boot(boot, &results, started.elapsed().as_secs_f64(), &mut tally);
+                }
+            });
+        }
+    });
+    let (passed, failed) = tally
+        .into_inner()
+        .unwrap_or_else(|poison| poison.into_inner());
+    println!("\nkernels: {passed} passed, {failed} failed");
+    Ok(failed == 0)
+}
+
+/// Builds every test kernel with one cargo invocation and returns where the ELFs are.
+fn build_kernels(root: &Path, kernels_dir: &Path) -> anyhow::Result<PathBuf> {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(&cargo)
+        .arg("build")
+        .current_dir(kernels_dir)
+        .status()
+        .with_context(|| format!("cannot run {}", Path::new(&cargo).display()))?;
+    if !status.success() {
+        bail!("building the test kernels failed ({status})");
+    }
+    let target_dir =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    Ok(target_dir.join("x86_64-unknown-none/debug"))
+}
+
+/// What one boot produced: the judged cases, and the transcript when something failed.
+struct BootResults {
+    cases: Vec<CaseResult>,
+    captured: Option<Captured>,
+}
+
+fn run_boot(boot: &Boot<'_>, elf_dir: &Path, image_dir: &Path) -> BootResults {
+    match boot_and_capture(boot, elf_dir, image_dir) {
+        Ok(captured) => BootResults {
+            cases: verdict::judge(
+                &captured.outcome,
+                &captured.serial,
+                &boot.spec.expected_failure,
+            ),
+            captured: Some(captured),
+        },
+        Err(error) => BootResults {
+            cases: vec![CaseResult {
+                case: "<boot>".into(),
+                verdict: Verdict::Failed(format!("{error:#}")),
+            }],
+            captured: None,
+        },
+    }
+}
+
+fn boot_and_capture(boot: &Boot<'_>, elf_dir: &Path, image_dir: &Path) -> anyhow::Result<Captured> {
+    let kernel = elf_dir.join(&boot.spec.name);
+    let image = boot_image::image_path(image_dir, &kernel, boot.firmware);
+    boot_image::build_image(&kernel, boot.firmware, &image)?;
+    let options = QemuOptions {
+        firmware: boot.firmware,
+        extra_args: boot.spec.qemu_args.clone(),
+        ..QemuOptions::default()
+    };
+    let command = boot_image::command(&image, &options)?;
+    boot_image::run_captured(command, boot.spec.timeout, boot.spec.serial_input.clone())
+}
+
+fn print_boot(boot: &Boot<'_>, results: &BootResults, seconds: f64, tally: &mut (usize, usize)) {
+    let mut out = io::stdout().lock();
+    let label = boot.label();
+    for result in &results.cases {
+        let status = match &result.verdict {
+            Verdict::Passed if boot.spec.expected_failure.is_empty() => "ok".to_owned(),
+            Verdict::Passed => "ok (failed as expected)".to_owned(),
+            Verdict::Failed(reason) => format!("FAILED\n    {reason}"),
+        };
+        let _ = writeln!(out, "test {label}::{} ... {status}", result.case);
+        match result.verdict {
+            Verdict::Passed => tally.0 += 1,
+            Verdict::Failed(_) => tally.1 += 1,
+        }
+    }
+    let any_failed = results.cases.iter().any(|r| r.verdict != Verdict::Passed);
+    if let (true, Some(captured)) = (any_failed, &results.captured) {
+        let _ = writeln!(out, "    ---- {label}: last {TAIL_LINES} serial lines ----");
+        let lines: Vec<&str> = captured.serial.lines().collect();
+        for line in &lines[lines.len().saturating_sub(TAIL_LINES)..] {
+            let _ = writeln!(out, "    | {line}");
+        }
+        for line in captured.stderr.lines() {
+            let _ = writeln!(out, "    qemu: {line}");
+        }
+    }
+    let _ = writeln!(out, "    ({label}: {seconds:.1} s)");
+}

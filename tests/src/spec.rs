@@ -1,0 +1,155 @@
+//! What the harness knows about one test kernel: its name and the `//@` directives at the
+//! top of its source file.
+//!
+//! | directive                      | meaning                                              |
+//! |--------------------------------|------------------------------------------------------|
+//! | `//@ firmware: bios uefi`      | boot it with each listed firmware (default: bios)    |
+//! | `//@ expect-failure: TEXT`     | the kernel must exit with failure and print TEXT     |
+//! | `//@ timeout: SECS`            | per-boot time limit (default 60)                     |
+//! | `//@ qemu-args: ARGS...`       | extra QEMU arguments, split on whitespace            |
+//! | `//@ serial-input: TEXT`       | bytes fed to the serial port (`\n` escapes a newline)|
+
+use std::{fs, path::Path, time::Duration};
+
+use anyhow::{Context, bail};
+use boot_image::Firmware;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One test kernel and how to run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelSpec {
+    /// The binary's name (its file stem in `src/bin`).
+    pub name: String,
+    /// Every firmware to boot it with.
+    pub firmwares: Vec<Firmware>,
+    /// Texts the serial output must contain; non-empty means the kernel must fail.
+    pub expected_failure: Vec<String>,
+    /// Time limit per boot.
+    pub timeout: Duration,
+    /// Extra QEMU arguments.
+    pub qemu_args: Vec<String>,
+    /// Bytes to type into the serial port.
+    pub serial_input: Option<Vec<u8>>,
+}
+
+/// Reads the specs of every `*.rs` file in `bin_dir`, sorted by name.
+pub fn discover(bin_dir: &Path) -> anyhow::Result<Vec<KernelSpec>> {
+    let entries =
+        fs::read_dir(bin_dir).with_context(|| format!("cannot list {}", bin_dir.display()))?;
+    let mut specs = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "rs") {
+            let name = path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let source = fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            specs.push(parse(&name, &source).with_context(|| format!("in {}", path.display()))?);
+        }
+    }
+    specs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(specs)
+}
+
+/// Builds the spec of kernel `name` from the `//@` lines of its `source`.
+pub fn parse(name: &str, source: &str) -> anyhow::Result<KernelSpec> {
+    let mut spec = KernelSpec {
+        name: name.to_owned(),
+        firmwares: vec![Firmware::Bios],
+        expected_failure: Vec::new(),
+        timeout: DEFAULT_TIMEOUT,
+        qemu_args: Vec::new(),
+        serial_input: None,
+    };
+    for (index, line) in source.lines().enumerate() {
+        let Some(directive) = line.trim_start().strip_prefix("//@") else {
+            continue;
+        };
+        apply(&mut spec, directive.trim())
+            .with_context(|| format!("line {}: `{}`", index + 1, line.trim()))?;
+    }
+    Ok(spec)
+}
+
+fn apply(spec: &mut KernelSpec, directive: &str) -> anyhow::Result<()> {
+    let Some((key, value)) = directive.split_once(':') else {
+        bail!("a directive is `//@ key: value`");
+    };
+    let value = value.trim();
+    match key.trim() {
+        "firmware" => {
+            spec.firmwares = value
+                .split_whitespace()
+                .map(parse_firmware)
+                .collect::<Result<_, _>>()?
+        }
+        "expect-failure" if !value.is_empty() => spec.expected_failure.push(value.to_owned()),
+        "timeout" => {
+            spec.timeout = Duration::from_secs(value.parse().context("timeout is whole seconds")?)
+        }
+        "qemu-args" => spec
+            .qemu_args
+            .extend(value.split_whitespace().map(str::to_owned)),
+        "serial-input" => spec.serial_input = Some(value.replace("\\n", "\n").into_bytes()),
+        other => bail!(
+            "unknown directive `{other}` (known: firmware, expect-failure, timeout, qemu-args, serial-input)"
+        ),
+    }
+    if spec.firmwares.is_empty() {
+        bail!("`firmware` needs at least one of bios, uefi");
+    }
+    Ok(())
+}
+
+fn parse_firmware(word: &str) -> anyhow::Result<Firmware> {
+    match word {
+        "bios" => Ok(Firmware::Bios),
+        "uefi" => Ok(Firmware::Uefi),
+        other => bail!("unknown firmware `{other}` (bios or uefi)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_to_one_bios_boot_expecting_success() {
+        let spec = parse("heap", "//! doc\n#![no_std]\n").unwrap();
+        assert_eq!(spec.firmwares, [Firmware::Bios]);
+        assert!(spec.expected_failure.is_empty());
+        assert_eq!(spec.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(spec.serial_input, None);
+    }
+
+    #[test]
+    fn reads_every_directive() {
+        let source = "//@ firmware: bios uefi\n//@ expect-failure: KERNEL PANIC\n\
+                      //@ expect-failure: value 42\n//@ timeout: 5\n//@ qemu-args: -smp 2\n\
+                      //@ serial-input: ps\\npoweroff\\n\n";
+        let spec = parse("k", source).unwrap();
+        assert_eq!(spec.firmwares, [Firmware::Bios, Firmware::Uefi]);
+        assert_eq!(spec.expected_failure, ["KERNEL PANIC", "value 42"]);
+        assert_eq!(spec.timeout, Duration::from_secs(5));
+        assert_eq!(spec.qemu_args, ["-smp", "2"]);
+        assert_eq!(spec.serial_input.as_deref(), Some(&b"ps\npoweroff\n"[..]));
+    }
+
+    #[test]
+    fn refuses_unknown_or_malformed_directives() {
+        for bad in [
+            "//@ firmwre: bios",
+            "//@ firmware: coreboot",
+            "//@ firmware:",
+            "//@ timeout: soon",
+            "//@ no colon",
+        ] {
+            let error = parse("k", bad).unwrap_err();
+            assert!(format!("{error:#}").contains("line 1"), "{bad}: {error:#}");
+        }
+    }
+}
