@@ -6,7 +6,12 @@ use bootloader_api::{
     info::{MemoryRegionKind, Optional},
 };
 
-use crate::{arch, logger, mm, time};
+use crate::{
+    arch::{self, timer::TickSource},
+    logger, mm,
+    task::{self, SchedulerConfig},
+    time,
+};
 
 /// What Spindle asks of the bootloader; every kernel binary passes it to `entry_point!`.
 ///
@@ -19,17 +24,29 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
     config
 };
 
-/// Brings the machine up: serial console, descriptor tables and traps, the clock, the
-/// logger, then the heap.
+/// Kernel settings chosen by the kernel binary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Config {
+    /// Tick rate and time slice.
+    pub scheduler: SchedulerConfig,
+    /// Drive the tick with the PIT even if there is a local APIC.
+    pub force_pit: bool,
+}
+
+/// Brings the machine up with the default [`Config`]. See [`init_with`].
+pub fn init(boot_info: &'static mut BootInfo) {
+    init_with(boot_info, Config::default());
+}
+
+/// Brings the machine up: serial console, descriptor tables and traps, the heap, the
+/// clock and tick, the logger and the scheduler. Returns with interrupts enabled, running
+/// as thread `main`.
 ///
 /// # Panics
 /// If the bootloader did not map physical memory (it always does with
-/// [`BOOTLOADER_CONFIG`]) or the memory map holds no usable memory.
-pub fn init(boot_info: &'static mut BootInfo) {
+/// [`BOOTLOADER_CONFIG`]) or the machine lacks memory for the kernel's own structures.
+pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
     arch::init();
-    time::init(arch::tsc::calibrate_frequency());
-    logger::init();
-
     let Optional::Some(physical_memory_offset) = boot_info.physical_memory_offset else {
         panic!(
             "the bootloader did not map physical memory: was BOOTLOADER_CONFIG passed to entry_point!?"
@@ -41,9 +58,25 @@ pub fn init(boot_info: &'static mut BootInfo) {
         .filter(|region| region.kind == MemoryRegionKind::Usable)
         .map(|region| region.start..region.end);
     mm::init(physical_memory_offset, usable);
+
+    let apic = match config.force_pit {
+        true => None,
+        false => arch::apic::physical_base().and_then(|base| mm::paging::map_mmio(base).ok()),
+    };
+    let calibration = arch::timer::calibrate(apic);
+    time::init(calibration.tsc_hz);
+    logger::init();
+    task::init(&config.scheduler);
+    let source = task::start_tick(&calibration, &config.scheduler);
+    arch::cpu::enable_interrupts();
     log::info!(
-        "tsc {} MHz, heap {} MiB",
-        time::tsc_frequency() / 1_000_000,
+        "tsc {} MHz, tick {} Hz from the {}, heap {} MiB",
+        calibration.tsc_hz / 1_000_000,
+        config.scheduler.tick_hz,
+        match source {
+            TickSource::Apic => "local APIC timer",
+            TickSource::Pit => "PIT",
+        },
         mm::heap::stats().available_bytes >> 20
     );
 }

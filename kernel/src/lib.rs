@@ -6,7 +6,8 @@
 //! | module   | owns                                                                  |
 //! |----------|-----------------------------------------------------------------------|
 //! | `arch`   | everything x86-specific: traps, descriptor tables, serial, PIT, TSC   |
-//! | `sync`   | spinlocks that keep interrupt handlers from deadlocking their holders |
+//! | `task`   | kernel threads: creation, the scheduler, wait queues, sleeping        |
+//! | `sync`   | spinlocks, and the blocking primitives built on wait queues           |
 //! | `mm`     | the heap over the bootloader's memory map, page-table queries         |
 //! | `time`   | the monotonic clock                                                   |
 //! | `logger` | the `log` backend over serial                                         |
@@ -17,6 +18,7 @@
 //! or raw memory (`arch`, `sync`, `mm`); each block there states its invariant.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
+#![feature(allocator_ext)]
 
 extern crate alloc;
 
@@ -29,6 +31,7 @@ pub mod mm;
 mod panic;
 #[allow(unsafe_code)]
 pub mod sync;
+pub mod task;
 pub mod time;
 
-pub use boot::{BOOTLOADER_CONFIG, init};
+pub use boot::{BOOTLOADER_CONFIG, Config, init, init_with};

@@ -69,6 +69,11 @@ pub fn now() -> Instant {
     Instant::from_nanos(ticks_to_nanos(ticks, tsc_frequency()))
 }
 
+/// The duration of `ticks` TSC ticks.
+pub fn tsc_ticks_to_duration(ticks: u64) -> Duration {
+    Duration::from_nanos(ticks_to_nanos(ticks, tsc_frequency()))
+}
+
 /// Time since boot.
 pub fn uptime() -> Duration {
     Duration::from_nanos(now().as_nanos())

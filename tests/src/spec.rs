@@ -5,6 +5,7 @@
 //! |--------------------------------|------------------------------------------------------|
 //! | `//@ firmware: bios uefi`      | boot it with each listed firmware (default: bios)    |
 //! | `//@ expect-failure: TEXT`     | the kernel must exit with failure and print TEXT     |
+//! | `//@ expect-output: TEXT`      | the serial output must contain TEXT                  |
 //! | `//@ timeout: SECS`            | per-boot time limit (default 60)                     |
 //! | `//@ qemu-args: ARGS...`       | extra QEMU arguments, split on whitespace            |
 //! | `//@ serial-input: TEXT`       | bytes fed to the serial port (`\n` escapes a newline)|
@@ -25,6 +26,8 @@ pub struct KernelSpec {
     pub firmwares: Vec<Firmware>,
     /// Texts the serial output must contain; non-empty means the kernel must fail.
     pub expected_failure: Vec<String>,
+    /// Texts the serial output must contain, whatever the outcome.
+    pub expected_output: Vec<String>,
     /// Time limit per boot.
     pub timeout: Duration,
     /// Extra QEMU arguments.
@@ -61,6 +64,7 @@ pub fn parse(name: &str, source: &str) -> anyhow::Result<KernelSpec> {
         name: name.to_owned(),
         firmwares: vec![Firmware::Bios],
         expected_failure: Vec::new(),
+        expected_output: Vec::new(),
         timeout: DEFAULT_TIMEOUT,
         qemu_args: Vec::new(),
         serial_input: None,
@@ -88,6 +92,7 @@ fn apply(spec: &mut KernelSpec, directive: &str) -> anyhow::Result<()> {
                 .collect::<Result<_, _>>()?
         }
         "expect-failure" if !value.is_empty() => spec.expected_failure.push(value.to_owned()),
+        "expect-output" if !value.is_empty() => spec.expected_output.push(value.to_owned()),
         "timeout" => {
             spec.timeout = Duration::from_secs(value.parse().context("timeout is whole seconds")?)
         }
@@ -128,12 +133,13 @@ mod tests {
 
     #[test]
     fn reads_every_directive() {
-        let source = "//@ firmware: bios uefi\n//@ expect-failure: KERNEL PANIC\n\
+        let source = "//@ firmware: bios uefi\n//@ expect-failure: KERNEL PANIC\n//@ expect-output: PIT\n\
                       //@ expect-failure: value 42\n//@ timeout: 5\n//@ qemu-args: -smp 2\n\
                       //@ serial-input: ps\\npoweroff\\n\n";
         let spec = parse("k", source).unwrap();
         assert_eq!(spec.firmwares, [Firmware::Bios, Firmware::Uefi]);
         assert_eq!(spec.expected_failure, ["KERNEL PANIC", "value 42"]);
+        assert_eq!(spec.expected_output, ["PIT"]);
         assert_eq!(spec.timeout, Duration::from_secs(5));
         assert_eq!(spec.qemu_args, ["-smp", "2"]);
         assert_eq!(spec.serial_input.as_deref(), Some(&b"ps\npoweroff\n"[..]));

@@ -99,6 +99,15 @@ pub fn judge(outcome: &Outcome, serial: &str, expected_failure: &[String]) -> Ve
     results
 }
 
+/// A failed `<output>` pseudo-case for each `expected` text missing from `serial`.
+pub fn check_output(serial: &str, expected: &[String]) -> Vec<CaseResult> {
+    expected
+        .iter()
+        .filter(|text| !serial.contains(text.as_str()))
+        .map(|text| failed("<output>", format!("the serial output lacks `{text}`")))
+        .collect()
+}
+
 /// The verdict on the case that was running when the kernel stopped.
 fn judge_stopping_case(outcome: &Outcome, serial: &str, expected_failure: &[String]) -> Verdict {
     if expected_failure.is_empty() {
@@ -237,6 +246,14 @@ mod tests {
             verdicts(&judge(&Outcome::Failure, serial, &missing)),
             [("p", false)]
         );
+    }
+
+    #[test]
+    fn missing_expected_output_is_a_failure() {
+        let expected = ["from the PIT".to_owned(), "plan".to_owned()];
+        let results = check_output(ALL_PASS, &expected);
+        assert_eq!(verdicts(&results), [("<output>", false)]);
+        assert!(check_output("tick from the PIT", &expected[..1]).is_empty());
     }
 
     #[test]

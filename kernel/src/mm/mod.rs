@@ -10,6 +10,7 @@ use x86_64::{PhysAddr, VirtAddr};
 
 pub mod heap;
 pub mod paging;
+pub mod stack;
 
 /// Physical memory below 1 MiB stays out of the heap: firmware structures live there, and
 /// application processors will need a page there to start in real mode.
@@ -27,6 +28,13 @@ pub fn init(physical_memory_offset: u64, usable: impl Iterator<Item = Range<u64>
         (start < range.end)
             .then(|| phys_to_virt(PhysAddr::new(start))..phys_to_virt(PhysAddr::new(range.end)))
     }));
+}
+
+/// The physical address behind `addr`, an address inside the physical-memory window
+/// (such as any heap address).
+pub fn virt_to_phys(addr: VirtAddr) -> PhysAddr {
+    let offset = PHYSICAL_MEMORY_OFFSET.get().expect("mm::init has not run");
+    PhysAddr::new(addr.as_u64() - offset)
 }
 
 /// The virtual address at which physical address `addr` is mapped.

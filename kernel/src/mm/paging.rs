@@ -1,37 +1,164 @@
-//! Queries on the active page tables, walked through the physical-memory window.
+//! The active page tables: queries, and mappings in the kernel's own virtual area.
+//!
+//! The bootloader's mappings (kernel image, boot stack, physical-memory window) are left
+//! alone. Everything Spindle maps itself lives in one unused 512 GiB slot of the level-4
+//! table (the *kernel area*), so it never meets a huge page and never collides with what
+//! the bootloader placed. Page-table frames for it come from the heap, which lives in the
+//! physical-memory window, so their physical address is known.
+
+use core::alloc::Layout;
 
 use spin::Once;
 use x86_64::{
     PhysAddr, VirtAddr,
     registers::control::Cr3,
-    structures::paging::{OffsetPageTable, PageTable, Translate},
+    structures::paging::{
+        FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame,
+        Size4KiB, Translate, mapper::MapToError,
+    },
 };
 
-use super::phys_to_virt;
+use super::{phys_to_virt, virt_to_phys};
 use crate::sync::IrqSpinLock;
 
-static PAGE_TABLES: Once<IrqSpinLock<OffsetPageTable<'static>>> = Once::new();
+/// Bytes in a page.
+pub const PAGE_SIZE: u64 = 4096;
 
-/// Takes ownership of the page tables the bootloader left active.
+/// Bytes covered by one level-4 entry.
+const LEVEL_4_ENTRY_SPAN: u64 = 1 << 39;
+
+struct PageTables {
+    mapper: OffsetPageTable<'static>,
+    kernel_area: VirtAddr,
+}
+
+static PAGE_TABLES: Once<IrqSpinLock<PageTables>> = Once::new();
+
+/// Why a mapping could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapError {
+    /// The heap had no frame left for a page table.
+    OutOfMemory,
+    /// Something is already mapped there.
+    AlreadyMapped,
+}
+
+/// Takes ownership of the page tables the bootloader left active and claims a free
+/// level-4 slot in the upper half as the kernel area.
+///
+/// # Panics
+/// If every upper-half level-4 entry is in use.
 pub(super) fn init() {
     PAGE_TABLES.call_once(|| {
         let (level_4_frame, _) = Cr3::read();
-        let offset = phys_to_virt(PhysAddr::new(0));
         let level_4: *mut PageTable = phys_to_virt(level_4_frame.start_address()).as_mut_ptr();
         // SAFETY: CR3 names the live level-4 table and all of physical memory is mapped at
-        // `offset`; the only reference to the table is the one inside this lock.
-        IrqSpinLock::new(unsafe { OffsetPageTable::new(&mut *level_4, offset) })
+        // the window offset; the only reference to the table is the one inside this lock.
+        let mapper = unsafe { OffsetPageTable::new(&mut *level_4, phys_to_virt(PhysAddr::new(0))) };
+        let free_slot = (256..512)
+            .find(|&index| mapper.level_4_table()[index].is_unused())
+            .expect("no free upper-half level-4 slot for the kernel area");
+        let kernel_area = VirtAddr::new_truncate(free_slot as u64 * LEVEL_4_ENTRY_SPAN);
+        IrqSpinLock::new(PageTables {
+            mapper,
+            kernel_area,
+        })
     });
 }
 
+fn tables() -> &'static IrqSpinLock<PageTables> {
+    PAGE_TABLES.get().expect("mm::init has not run")
+}
+
 /// The physical address `addr` maps to, or `None` if it is not mapped.
+pub fn translate(addr: VirtAddr) -> Option<PhysAddr> {
+    tables().lock().mapper.translate_addr(addr)
+}
+
+/// The start of the kernel area: 512 GiB of virtual space that only Spindle maps.
+pub(crate) fn kernel_area() -> VirtAddr {
+    tables().lock().kernel_area
+}
+
+/// Maps `page` of the kernel area to `frame`, present and writable with `extra` flags.
+pub(crate) fn map(page: Page, frame: PhysFrame, extra: PageTableFlags) -> Result<(), MapError> {
+    let flags =
+        PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE | extra;
+    let mut tables = tables().lock();
+    debug_assert!(
+        in_kernel_area(&tables, page),
+        "{page:?} is outside the kernel area"
+    );
+    // SAFETY: the page lies in the kernel area, which only this module maps, so no
+    // existing reference can observe the change; callers own `frame`.
+    let mapping = unsafe { tables.mapper.map_to(page, frame, flags, &mut HeapFrames) };
+    match mapping {
+        Ok(flush) => {
+            flush.flush();
+            Ok(())
+        }
+        Err(MapToError::FrameAllocationFailed) => Err(MapError::OutOfMemory),
+        Err(MapToError::PageAlreadyMapped(_) | MapToError::ParentEntryHugePage) => {
+            Err(MapError::AlreadyMapped)
+        }
+    }
+}
+
+/// Removes the mapping of `page` (a page of the kernel area mapped by [`map`]).
 ///
 /// # Panics
-/// If called before `mm::init`.
-pub fn translate(addr: VirtAddr) -> Option<PhysAddr> {
-    PAGE_TABLES
-        .get()
-        .expect("mm::init has not run")
-        .lock()
-        .translate_addr(addr)
+/// If the page was not mapped: that is a bookkeeping bug in the caller.
+pub(crate) fn unmap(page: Page) {
+    let mut tables = tables().lock();
+    debug_assert!(
+        in_kernel_area(&tables, page),
+        "{page:?} is outside the kernel area"
+    );
+    let (_, flush) = tables
+        .mapper
+        .unmap(page)
+        .expect("unmapping a page that is not mapped");
+    // Single CPU for now: a local invalidation is enough. With SMP this needs a shootdown.
+    flush.flush();
+}
+
+fn in_kernel_area(tables: &PageTables, page: Page) -> bool {
+    let offset = page
+        .start_address()
+        .as_u64()
+        .wrapping_sub(tables.kernel_area.as_u64());
+    offset < LEVEL_4_ENTRY_SPAN
+}
+
+/// Page-table frames for the kernel area, taken from the heap (zeroed, page-aligned).
+/// They are never returned: the tables are reused by later mappings.
+struct HeapFrames;
+
+// SAFETY: every frame handed out is a fresh, page-aligned, zeroed heap block that nobody
+// else references (it is leaked to the page tables).
+unsafe impl FrameAllocator<Size4KiB> for HeapFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame> {
+        let layout = Layout::from_size_align(PAGE_SIZE as usize, PAGE_SIZE as usize).ok()?;
+        // SAFETY: the layout has a non-zero size.
+        let block = unsafe { alloc::alloc::alloc_zeroed(layout) };
+        let virt = VirtAddr::from_ptr(block);
+        (!block.is_null()).then(|| PhysFrame::containing_address(virt_to_phys(virt)))
+    }
+}
+
+/// Maps the 4 KiB of device registers at `physical` (uncached) into the upper half of the
+/// kernel area and returns their virtual address.
+pub(crate) fn map_mmio(physical: PhysAddr) -> Result<VirtAddr, MapError> {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    /// Pages handed out so far from the MMIO half of the kernel area.
+    static NEXT_PAGE: AtomicU64 = AtomicU64::new(0);
+    let index = NEXT_PAGE.fetch_add(1, Ordering::Relaxed);
+    let page = Page::containing_address(kernel_area() + LEVEL_4_ENTRY_SPAN / 2 + index * PAGE_SIZE);
+    let frame = PhysFrame::containing_address(physical);
+    map(
+        page,
+        frame,
+        PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH,
+    )?;
+    Ok(page.start_address() + (physical.as_u64() % PAGE_SIZE))
 }

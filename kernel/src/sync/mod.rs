@@ -4,6 +4,8 @@
 //! port, the heap): it disables interrupts while held, so a handler can never spin on a
 //! lock its own CPU holds, and a timer interrupt cannot preempt the holder.
 
+mod event;
 mod irq_spin;
 
+pub use event::Event;
 pub use irq_spin::{IrqSpinLock, IrqSpinLockGuard, RawIrqSpinLock};

@@ -19,6 +19,8 @@
 //! to boot it and what to expect; see the README ("Adding a test kernel").
 #![no_std]
 
+pub mod preemption;
+
 pub use bootloader_api;
 pub use kernel;
 use kernel::{

@@ -47,6 +47,17 @@ pub fn interrupts_enabled() -> bool {
     interrupts::are_enabled()
 }
 
+/// Enables interrupts on this CPU.
+pub fn enable_interrupts() {
+    interrupts::enable();
+}
+
+/// Enables interrupts and halts until one arrives, as one unit (`sti; hlt`: an interrupt
+/// cannot slip in between), and returns after it was handled.
+pub fn enable_and_halt() {
+    interrupts::enable_and_hlt();
+}
+
 /// Halts with interrupts enabled until one arrives, forever: the idle loop of a CPU with
 /// nothing to do. `sti; hlt` is one unit (an interrupt cannot slip in between them).
 pub fn idle_forever() -> ! {
@@ -60,5 +71,32 @@ pub fn halt_forever() -> ! {
     loop {
         interrupts::disable();
         instructions::hlt();
+    }
+}
+
+/// Proof that interrupts are disabled on this CPU: they stay off while the guard lives,
+/// and dropping it restores the flag as it was. Code that needs interrupts off takes
+/// `&InterruptsDisabled`.
+#[derive(Debug)]
+pub struct InterruptsDisabled {
+    state: InterruptState,
+    /// The guard belongs to this CPU's context: neither Send nor Sync.
+    _not_send: core::marker::PhantomData<*const ()>,
+}
+
+impl InterruptsDisabled {
+    /// Disables interrupts until the guard is dropped.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self {
+            state: save_and_disable_interrupts(),
+            _not_send: core::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for InterruptsDisabled {
+    fn drop(&mut self) {
+        restore_interrupts(self.state);
     }
 }

@@ -1,13 +1,17 @@
 //! CPU exceptions: a breakpoint logs and continues; everything else is fatal and gets a
 //! report (name, error code, faulting address, registers) before QEMU exits with failure.
 
-use core::fmt::{self, Display};
+use core::{
+    fmt::{self, Display},
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
 use x86_64::registers::control::Cr2;
 
 use super::{TrapFrame, qemu, serial};
 
 const BREAKPOINT: u64 = 3;
+const DEVICE_NOT_AVAILABLE: u64 = 7;
 const DOUBLE_FAULT: u64 = 8;
 const PAGE_FAULT: u64 = 14;
 
@@ -53,8 +57,23 @@ pub(super) fn handle(frame: &mut TrapFrame) {
         // int3 leaves rip after itself, so returning continues with the next instruction.
         BREAKPOINT => log::info!("breakpoint at {:#x}, continuing", frame.rip - 1),
         DOUBLE_FAULT => fatal(frame, double_fault_note(frame)),
+        DEVICE_NOT_AVAILABLE => fatal(
+            frame,
+            "x87/SSE instruction on a thread that did not opt in to FPU state (Builder::fpu)",
+        ),
         _ => fatal(frame, ""),
     }
+}
+
+/// Adds context to fault reports: given the faulting address (CR2), describes what was
+/// running (the layer above knows threads and their stacks).
+pub type FaultReporter = fn(&mut dyn fmt::Write, u64) -> fmt::Result;
+
+static FAULT_REPORTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs the function that describes the current context in fault reports.
+pub fn set_fault_reporter(reporter: FaultReporter) {
+    FAULT_REPORTER.store(reporter as usize, Ordering::Release);
 }
 
 /// Reports the trap described by `frame` with an optional `note` and ends the session.
@@ -99,7 +118,16 @@ impl Display for Report<'_> {
         if !self.note.is_empty() {
             writeln!(f, "  {}", self.note)?;
         }
-        write_registers(f, frame)
+        write_registers(f, frame)?;
+        match FAULT_REPORTER.load(Ordering::Acquire) {
+            0 => Ok(()),
+            reporter => {
+                // SAFETY: non-zero values are only stored by `set_fault_reporter`.
+                let reporter: FaultReporter =
+                    unsafe { core::mem::transmute::<usize, FaultReporter>(reporter) };
+                reporter(f, Cr2::read_raw())
+            }
+        }
     }
 }
 

@@ -1,42 +1,66 @@
 //! The legacy 8259 interrupt controller pair.
 //!
 //! Firmware leaves it delivering IRQ 0-7 on vectors 8-15, where they would look like CPU
-//! exceptions (the timer as a double fault). It is remapped to vectors 32-47 and every
-//! line masked; the spurious vectors it can still raise are [`SPURIOUS_MASTER`] and
-//! [`SPURIOUS_SLAVE`].
+//! exceptions (the timer as a double fault). It is remapped to vectors 32-47 with every
+//! line masked; a line is unmasked only when a driver (the PIT tick fallback) asks. The
+//! spurious vectors it can still raise are [`SPURIOUS_MASTER`] and [`SPURIOUS_SLAVE`].
 
 use pic8259::ChainedPics;
 
-/// The vector of the master's IRQ 0.
-const MASTER_OFFSET: u8 = 32;
-/// The vector of the slave's IRQ 8.
-const SLAVE_OFFSET: u8 = MASTER_OFFSET + 8;
+use super::interrupts::PIC_FIRST_VECTOR;
+use crate::sync::IrqSpinLock;
 
-/// IRQ 7 arrives spuriously when a masked line glitches; it needs no EOI.
-pub(super) const SPURIOUS_MASTER: u8 = MASTER_OFFSET + 7;
+/// The vector of the slave's IRQ 8.
+const SLAVE_OFFSET: u8 = PIC_FIRST_VECTOR + 8;
+
+/// IRQ 7 arrives spuriously when a line glitches; it needs no EOI.
+pub(super) const SPURIOUS_MASTER: u8 = PIC_FIRST_VECTOR + 7;
 /// IRQ 15, the slave's spurious vector.
 pub(super) const SPURIOUS_SLAVE: u8 = SLAVE_OFFSET + 7;
 
+// SAFETY: the offsets point the 8259s at vectors 32-47, which the IDT covers and which no
+// exception uses.
+static PICS: IrqSpinLock<ChainedPics> =
+    IrqSpinLock::new(unsafe { ChainedPics::new(PIC_FIRST_VECTOR, SLAVE_OFFSET) });
+
 /// Remaps both controllers and masks all sixteen lines.
 pub(super) fn init_masked() {
-    // SAFETY: the offsets point the 8259s at vectors 32-47, which the IDT covers and
-    // which no exception uses; interrupts are disabled while they are reprogrammed.
+    let mut pics = PICS.lock();
+    // SAFETY: reprogramming the 8259s with interrupts disabled (the lock disables them)
+    // cannot race with an interrupt; all lines end up masked.
     unsafe {
-        let mut pics = ChainedPics::new(MASTER_OFFSET, SLAVE_OFFSET);
         pics.initialize();
         pics.write_masks(0xff, 0xff);
     }
 }
 
+/// Lets IRQ `line` (0-15) through.
+pub(super) fn unmask(line: u8) {
+    let mut pics = PICS.lock();
+    // SAFETY: reading and writing the mask registers only changes which lines reach the
+    // CPU; every vector they map to has an IDT entry.
+    unsafe {
+        let [master, slave] = pics.read_masks();
+        let (master, slave) = match line {
+            0..8 => (master & !(1 << line), slave),
+            _ => (master & !(1 << 2), slave & !(1 << (line - 8))),
+        };
+        pics.write_masks(master, slave);
+    }
+}
+
+/// Acknowledges the IRQ behind `vector`.
+pub(super) fn end_of_interrupt(vector: u8) {
+    // SAFETY: `vector` is one of the PIC's, being handled right now.
+    unsafe { PICS.lock().notify_end_of_interrupt(vector) };
+}
+
 /// Handles a spurious vector: the master's needs nothing; the slave's still needs an EOI
 /// at the master, which did see the cascade line fire.
 pub(super) fn acknowledge_spurious(vector: u8) {
-    const MASTER_COMMAND: u16 = 0x20;
-    const END_OF_INTERRUPT: u8 = 0x20;
     if vector == SPURIOUS_SLAVE {
-        let mut master = x86_64::instructions::port::Port::<u8>::new(MASTER_COMMAND);
-        // SAFETY: a non-specific EOI to the master's command port only clears its
-        // in-service bit for the cascade line, which the spurious slave IRQ set.
-        unsafe { master.write(END_OF_INTERRUPT) };
+        // The cascade line is IRQ 2; an EOI for any master vector is a non-specific EOI
+        // to the master only.
+        end_of_interrupt(PIC_FIRST_VECTOR + 2);
     }
 }

@@ -1,5 +1,6 @@
 //! The 8254 programmable interval timer, used as a reference clock at boot.
 //!
+//! Channel 0 can drive the periodic tick (IRQ 0) when there is no usable local APIC.
 //! Channel 2 is the one whose output can be read back (port 0x61 bit 5) without an
 //! interrupt, so it can time an interval by polling: mode 0 raises OUT2 when the count
 //! reaches zero.
@@ -9,12 +10,15 @@ use x86_64::instructions::port::Port;
 /// The PIT's input clock.
 const PIT_HZ: u32 = 1_193_182;
 
+const CHANNEL0_DATA: u16 = 0x40;
 const CHANNEL2_DATA: u16 = 0x42;
 const COMMAND: u16 = 0x43;
 const SPEAKER_GATE: u16 = 0x61;
 
 /// Channel 2, lobyte/hibyte access, mode 0 (interrupt on terminal count), binary.
 const CHANNEL2_ONE_SHOT: u8 = 0b1011_0000;
+/// Channel 0, lobyte/hibyte access, mode 2 (rate generator), binary.
+const CHANNEL0_PERIODIC: u8 = 0b0011_0100;
 const GATE2: u8 = 1 << 0;
 const SPEAKER_ON: u8 = 1 << 1;
 const OUT2: u8 = 1 << 5;
@@ -43,4 +47,18 @@ pub(super) fn time_interval<T>(millis: u32, mut sample: impl FnMut() -> T) -> (T
         core::hint::spin_loop();
     }
     (start, sample())
+}
+
+/// Makes channel 0 raise IRQ 0 `hz` times a second (19 Hz to 1.19 MHz).
+pub(super) fn start_periodic(hz: u32) {
+    let divisor = u16::try_from(PIT_HZ / hz.max(1)).unwrap_or(u16::MAX).max(1);
+    let [low, high] = divisor.to_le_bytes();
+    let mut command = Port::<u8>::new(COMMAND);
+    let mut data = Port::<u8>::new(CHANNEL0_DATA);
+    // SAFETY: channel 0 belongs to the tick; IRQ 0 stays masked until the caller unmasks it.
+    unsafe {
+        command.write(CHANNEL0_PERIODIC);
+        data.write(low);
+        data.write(high);
+    }
 }

@@ -8,7 +8,7 @@ use core::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use super::{exception, pic};
+use super::{apic, exception, interrupts, pic};
 
 /// The registers of an interrupted context, as the trap entry path leaves them on the
 /// stack: general registers pushed by software (r15 at the lowest address), then the
@@ -70,15 +70,16 @@ pub fn trap_count(vector: u8) -> u64 {
 
 /// Entered from the assembly trap path with interrupts disabled.
 pub(super) extern "sysv64" fn trap_dispatch(frame: &mut TrapFrame) {
-    TRAP_COUNTS[(frame.vector & 0xff) as usize].fetch_add(1, Ordering::Relaxed);
-    match frame.vector {
-        vector if vector < FIRST_INTERRUPT_VECTOR => exception::handle(frame),
-        vector
-            if vector == u64::from(pic::SPURIOUS_MASTER)
-                || vector == u64::from(pic::SPURIOUS_SLAVE) =>
-        {
-            pic::acknowledge_spurious(vector as u8)
+    let vector = (frame.vector & 0xff) as u8;
+    TRAP_COUNTS[usize::from(vector)].fetch_add(1, Ordering::Relaxed);
+    match vector {
+        _ if frame.vector < FIRST_INTERRUPT_VECTOR => exception::handle(frame),
+        pic::SPURIOUS_MASTER | pic::SPURIOUS_SLAVE => pic::acknowledge_spurious(vector),
+        apic::SPURIOUS_INTERRUPT_VECTOR => {}
+        _ => {
+            if !interrupts::dispatch(frame, vector) {
+                exception::fatal(frame, "unexpected interrupt: no handler for this vector");
+            }
         }
-        _ => exception::fatal(frame, "unexpected interrupt: no handler for this vector"),
     }
 }

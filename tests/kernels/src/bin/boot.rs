@@ -3,13 +3,13 @@
 #![no_std]
 #![no_main]
 
-use kernel::{arch, mm, time};
+use kernel::{arch, mm, task, time};
 use x86_64::{PhysAddr, VirtAddr};
 
 spindle_test::test_kernel!(
     clock_is_calibrated_and_monotonic,
     physical_memory_window_maps_physical_memory,
-    interrupts_stay_disabled_during_bring_up,
+    bring_up_ends_with_interrupts_on_and_the_tick_running,
 );
 
 fn clock_is_calibrated_and_monotonic() {
@@ -42,6 +42,9 @@ fn physical_memory_window_maps_physical_memory() {
     );
 }
 
-fn interrupts_stay_disabled_during_bring_up() {
-    assert!(!arch::cpu::interrupts_enabled());
+fn bring_up_ends_with_interrupts_on_and_the_tick_running() {
+    assert!(arch::cpu::interrupts_enabled());
+    let start = task::ticks();
+    task::sleep(core::time::Duration::from_millis(5));
+    assert!(task::ticks() > start, "no timer tick while sleeping");
 }

@@ -1,0 +1,59 @@
+//! Hardware interrupt handlers: a table from vector to handler, filled by the layers
+//! above (the scheduler's timer tick, device drivers).
+//!
+//! The end-of-interrupt is sent *before* the handler runs: a handler may switch threads
+//! (the timer tick preempts), and the interrupted thread may not run again for a while;
+//! an EOI left pending until then would block every further interrupt. All of Spindle's
+//! interrupt sources are edge-triggered, for which an early EOI is correct.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{TrapFrame, apic, pic};
+
+/// A hardware interrupt handler. It runs with interrupts disabled, on the interrupted
+/// thread's stack, and may switch threads.
+pub type Handler = fn(&mut TrapFrame);
+
+/// The first vector of the remapped 8259 PIC (IRQ 0).
+pub const PIC_FIRST_VECTOR: u8 = 32;
+/// The first vector past the 8259's 16 lines: local APIC sources live from here on.
+pub const APIC_FIRST_VECTOR: u8 = PIC_FIRST_VECTOR + 16;
+
+static HANDLERS: [AtomicUsize; 256] = [const { AtomicUsize::new(0) }; 256];
+
+/// Runs after every hardware interrupt handler: where the scheduler preempts.
+static EXIT_HOOK: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs the function run after every hardware interrupt handler (the scheduler's
+/// preemption point), still on the interrupted thread's stack with interrupts disabled.
+pub fn set_exit_hook(hook: fn()) {
+    EXIT_HOOK.store(hook as usize, Ordering::Release);
+}
+
+/// Routes `vector` to `handler`.
+pub fn set_handler(vector: u8, handler: Handler) {
+    HANDLERS[usize::from(vector)].store(handler as usize, Ordering::Release);
+}
+
+/// Acknowledges and handles a hardware interrupt; `false` if no handler is registered.
+pub(super) fn dispatch(frame: &mut TrapFrame, vector: u8) -> bool {
+    let handler = HANDLERS[usize::from(vector)].load(Ordering::Acquire);
+    if handler == 0 {
+        return false;
+    }
+    if vector >= APIC_FIRST_VECTOR {
+        apic::end_of_interrupt();
+    } else {
+        pic::end_of_interrupt(vector);
+    }
+    // SAFETY: non-zero entries are only ever stored by `set_handler`, from a `Handler`.
+    let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(handler) };
+    handler(frame);
+    let hook = EXIT_HOOK.load(Ordering::Acquire);
+    if hook != 0 {
+        // SAFETY: non-zero values are only stored by `set_exit_hook`, from a `fn()`.
+        let hook = unsafe { core::mem::transmute::<usize, fn()>(hook) };
+        hook();
+    }
+    true
+}

@@ -1,0 +1,108 @@
+//! Per-CPU scheduler state, reached through the GS base (`arch::cpu_local`).
+//!
+//! Everything the scheduler needs on one CPU lives here: the running thread, the idle
+//! thread, the run queue, the sleep timers, the preemption counter. There is no global
+//! "current thread" or global run queue, so more CPUs means more of these, nothing else.
+#![allow(unsafe_code)]
+
+use alloc::{boxed::Box, sync::Arc};
+use core::{
+    cell::UnsafeCell,
+    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+};
+
+use super::{Thread, run_queue::RunQueue, timer_queue::TimerQueue};
+use crate::{
+    arch::{cpu::InterruptsDisabled, cpu_local},
+    sync::IrqSpinLock,
+};
+
+/// One CPU's scheduler state.
+pub(super) struct Cpu {
+    pub(super) id: u32,
+    /// The thread on this CPU. Only this CPU reads or replaces it, with interrupts off.
+    current: UnsafeCell<Arc<Thread>>,
+    pub(super) idle: Arc<Thread>,
+    pub(super) run_queue: IrqSpinLock<RunQueue<Arc<Thread>>>,
+    pub(super) sleepers: IrqSpinLock<TimerQueue<Arc<Thread>>>,
+    /// Preemption is allowed only at zero.
+    pub(super) preempt_count: AtomicU32,
+    /// Set when the running thread should give way at the next opportunity.
+    pub(super) need_resched: AtomicBool,
+    /// A dead thread switched away from for the last time, whose stack the next
+    /// `schedule` on this CPU frees. Only this CPU touches it, with interrupts off.
+    zombie: UnsafeCell<Option<Arc<Thread>>>,
+    /// Whether x87/SSE access is currently allowed (CR0.TS clear) on this CPU.
+    pub(super) fpu_allowed: AtomicBool,
+    pub(super) ticks: AtomicU64,
+    pub(super) switches: AtomicU64,
+}
+
+// SAFETY: the UnsafeCell fields are only accessed by the CPU that owns this structure,
+// with interrupts disabled (see `current`, `replace_current`, `zombie`).
+unsafe impl Sync for Cpu {}
+
+impl Cpu {
+    /// Creates the state of CPU `id` (running `boot` now) and installs it in GS.
+    pub(super) fn install(id: u32, boot: Arc<Thread>, idle: Arc<Thread>) -> &'static Cpu {
+        let cpu: &'static Cpu = Box::leak(Box::new(Cpu {
+            id,
+            current: UnsafeCell::new(boot),
+            idle,
+            run_queue: IrqSpinLock::new(RunQueue::new()),
+            sleepers: IrqSpinLock::new(TimerQueue::new()),
+            preempt_count: AtomicU32::new(0),
+            need_resched: AtomicBool::new(false),
+            zombie: UnsafeCell::new(None),
+            fpu_allowed: AtomicBool::new(false),
+            ticks: AtomicU64::new(0),
+            switches: AtomicU64::new(0),
+        }));
+        cpu_local::install(core::ptr::from_ref(cpu).cast());
+        cpu
+    }
+
+    /// The thread running on this CPU. The borrow ends with the interrupt guard: with
+    /// interrupts off nothing can switch threads under it.
+    pub(super) fn current<'a>(&'a self, _proof: &'a InterruptsDisabled) -> &'a Arc<Thread> {
+        // SAFETY: `current` is only replaced by `replace_current`, on this CPU, by the
+        // scheduler, which does not hold this reference across the replacement.
+        unsafe { &*self.current.get() }
+    }
+
+    /// Makes `next` the running thread and returns the previous one.
+    ///
+    /// # Safety
+    /// Interrupts must be disabled and this must be the current CPU.
+    pub(super) unsafe fn replace_current(&self, next: Arc<Thread>) -> Arc<Thread> {
+        // SAFETY: exclusive per the caller's obligations.
+        unsafe { core::mem::replace(&mut *self.current.get(), next) }
+    }
+
+    /// Swaps in a new zombie, returning the previous one.
+    ///
+    /// # Safety
+    /// Interrupts must be disabled and this must be the current CPU.
+    pub(super) unsafe fn replace_zombie(&self, zombie: Option<Arc<Thread>>) -> Option<Arc<Thread>> {
+        // SAFETY: exclusive per the caller's obligations.
+        unsafe { core::mem::replace(&mut *self.zombie.get(), zombie) }
+    }
+
+    pub(super) fn preemptible(&self) -> bool {
+        self.preempt_count.load(Ordering::Relaxed) == 0
+    }
+}
+
+/// This CPU's scheduler state.
+///
+/// # Panics
+/// Faults (reads address 0) if called before `scheduler::init`.
+pub(super) fn this_cpu() -> &'static Cpu {
+    // SAFETY: `Cpu::install` stored a pointer to a leaked, never-freed `Cpu`.
+    unsafe { &*cpu_local::get().cast::<Cpu>() }
+}
+
+/// Whether the scheduler has been set up on this CPU.
+pub(super) fn is_up() -> bool {
+    cpu_local::is_installed()
+}

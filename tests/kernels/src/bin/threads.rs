@@ -1,0 +1,126 @@
+//! Spawning, joining, yielding and the thread listing.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::{string::String, vec::Vec};
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use kernel::{
+    sync::{Event, IrqSpinLock},
+    task::{self, Builder, JoinError, JoinHandle, Priority, ThreadState},
+};
+
+spindle_test::test_kernel!(
+    join_returns_the_closure_result,
+    a_thousand_threads_join_with_typed_results,
+    yield_alternates_between_ready_threads,
+    builder_sets_name_priority_and_stack,
+    exit_ends_a_thread_without_a_result,
+    joining_yourself_is_an_error,
+    listing_shows_every_thread,
+);
+
+fn join_returns_the_closure_result() {
+    let handle = task::spawn(|| String::from("hello from a thread"));
+    assert_eq!(handle.join(), "hello from a thread");
+}
+
+fn a_thousand_threads_join_with_typed_results() {
+    let handles: Vec<_> = (0..1000u64)
+        .map(|i| task::spawn(move || (i, i * i)))
+        .collect();
+    for (i, handle) in (0..1000u64).zip(handles) {
+        assert_eq!(handle.join(), (i, i * i));
+    }
+}
+
+/// Two threads that yield to each other take strict turns (nothing else is ready).
+fn yield_alternates_between_ready_threads() {
+    static TURN: AtomicU32 = AtomicU32::new(0);
+    let player = |me: u32| {
+        move || {
+            for _ in 0..100 {
+                while TURN.load(Ordering::SeqCst) % 2 != me {
+                    task::yield_now();
+                }
+                TURN.fetch_add(1, Ordering::SeqCst);
+                task::yield_now();
+            }
+        }
+    };
+    let a = task::spawn(player(0));
+    let b = task::spawn(player(1));
+    a.join();
+    b.join();
+    assert_eq!(TURN.load(Ordering::SeqCst), 200);
+}
+
+fn builder_sets_name_priority_and_stack() {
+    let handle = Builder::new()
+        .name("configured")
+        .priority(Priority::HIGHEST)
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let me = task::current();
+            // Use most of the 256 KiB stack: it must be there.
+            let buffer = core::hint::black_box([7u8; 200 * 1024]);
+            (
+                String::from(me.name()),
+                me.priority(),
+                buffer[200 * 1024 - 1],
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        handle.join(),
+        (String::from("configured"), Priority::HIGHEST, 7)
+    );
+}
+
+fn exit_ends_a_thread_without_a_result() {
+    let handle = task::spawn(|| -> u32 {
+        task::exit();
+    });
+    assert_eq!(handle.try_join(), Err(JoinError::Exited));
+}
+
+/// A thread handed its own handle gets an error from joining it instead of hanging.
+fn joining_yourself_is_an_error() {
+    static OWN_HANDLE: IrqSpinLock<Option<JoinHandle<()>>> = IrqSpinLock::new(None);
+    static RESULT: IrqSpinLock<Option<Result<(), JoinError>>> = IrqSpinLock::new(None);
+    static DONE: Event = Event::new();
+    let handle = task::spawn(|| {
+        task::park();
+        let own = OWN_HANDLE.lock().take().expect("the handle was passed in");
+        *RESULT.lock() = Some(own.try_join());
+        DONE.set();
+    });
+    let thread = handle.thread().clone();
+    *OWN_HANDLE.lock() = Some(handle);
+    thread.unpark();
+    DONE.wait();
+    assert_eq!(*RESULT.lock(), Some(Err(JoinError::JoinSelf)));
+}
+
+fn listing_shows_every_thread() {
+    let handle = Builder::new().name("listed").spawn(task::park).unwrap();
+    task::yield_now();
+    let listing = task::threads();
+    let names: Vec<&str> = listing.iter().map(|info| info.name.as_str()).collect();
+    assert!(names.contains(&"main"), "{names:?}");
+    assert!(names.contains(&"listed"), "{names:?}");
+    let main = listing.iter().find(|info| info.name == "main").unwrap();
+    assert_eq!(main.state, ThreadState::Running);
+    assert!(main.switches >= 1);
+    let listed = listing.iter().find(|info| info.name == "listed").unwrap();
+    assert_eq!(listed.state, ThreadState::Blocked);
+    handle.thread().unpark();
+    handle.join();
+    assert!(
+        !task::threads()
+            .iter()
+            .any(|info| info.name == "listed" && info.state != ThreadState::Dead)
+    );
+}
