@@ -30,10 +30,24 @@ pub struct HeapStats {
     pub total_allocation_count: u64,
 }
 
-/// Gives the heap every region in `regions`.
+/// Gives the heap every region in `regions`, zeroed.
+///
+/// Zeroing costs a fraction of a second of emulated boot and buys predictable speed under
+/// QEMU's TCG: firmware and bootloader code ran from some of these pages, and TCG keeps a
+/// page that still holds translated code on its self-modifying-code slow path, where every
+/// write is checked (measured: a thread whose stack landed on such a page ran ~100x
+/// slower). Overwriting every byte retires that stale code once and for all.
 pub(super) fn init(regions: impl Iterator<Item = Range<VirtAddr>>) {
     let mut heap = HEAP.lock();
     for region in regions {
+        // SAFETY: the region is usable RAM from the bootloader's memory map, seen through
+        // the physical-memory window, and nothing references it yet.
+        unsafe {
+            region
+                .start
+                .as_mut_ptr::<u8>()
+                .write_bytes(0, (region.end - region.start) as usize)
+        };
         let span = Span::new(region.start.as_mut_ptr(), region.end.as_mut_ptr());
         // SAFETY: the region is usable RAM from the bootloader's memory map, seen through
         // the physical-memory window; nothing else uses it, and each region is claimed

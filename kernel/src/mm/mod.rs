@@ -8,6 +8,7 @@ use core::ops::Range;
 use spin::Once;
 use x86_64::{PhysAddr, VirtAddr};
 
+mod frames;
 pub mod heap;
 pub mod paging;
 pub mod stack;
@@ -44,4 +45,24 @@ pub fn virt_to_phys(addr: VirtAddr) -> PhysAddr {
 pub fn phys_to_virt(addr: PhysAddr) -> VirtAddr {
     let offset = PHYSICAL_MEMORY_OFFSET.get().expect("mm::init has not run");
     VirtAddr::new(offset + addr.as_u64())
+}
+
+/// Memory in use by the kernel: heap allocations, not counting frames that the frame
+/// pool holds free for reuse. What leak checks compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Bytes allocated and not free for reuse.
+    pub bytes: usize,
+    /// Live allocations (the frame pool's chunks excluded).
+    pub allocations: usize,
+}
+
+/// The kernel's memory in use right now.
+pub fn usage() -> Usage {
+    let (free_frames, chunks) = frames::pool_state();
+    let heap = heap::stats();
+    Usage {
+        bytes: heap.allocated_bytes - free_frames * paging::PAGE_SIZE as usize,
+        allocations: heap.allocation_count - chunks,
+    }
 }

@@ -3,10 +3,7 @@
 //! The bootloader's mappings (kernel image, boot stack, physical-memory window) are left
 //! alone. Everything Spindle maps itself lives in one unused 512 GiB slot of the level-4
 //! table (the *kernel area*), so it never meets a huge page and never collides with what
-//! the bootloader placed. Page-table frames for it come from the heap, which lives in the
-//! physical-memory window, so their physical address is known.
-
-use core::alloc::Layout;
+//! the bootloader placed. Page-table frames for it come from the frame pool.
 
 use spin::Once;
 use x86_64::{
@@ -18,7 +15,7 @@ use x86_64::{
     },
 };
 
-use super::{phys_to_virt, virt_to_phys};
+use super::phys_to_virt;
 use crate::sync::IrqSpinLock;
 
 /// Bytes in a page.
@@ -91,7 +88,7 @@ pub(crate) fn map(page: Page, frame: PhysFrame, extra: PageTableFlags) -> Result
     );
     // SAFETY: the page lies in the kernel area, which only this module maps, so no
     // existing reference can observe the change; callers own `frame`.
-    let mapping = unsafe { tables.mapper.map_to(page, frame, flags, &mut HeapFrames) };
+    let mapping = unsafe { tables.mapper.map_to(page, frame, flags, &mut PoolFrames) };
     match mapping {
         Ok(flush) => {
             flush.flush();
@@ -104,22 +101,24 @@ pub(crate) fn map(page: Page, frame: PhysFrame, extra: PageTableFlags) -> Result
     }
 }
 
-/// Removes the mapping of `page` (a page of the kernel area mapped by [`map`]).
+/// Removes the mapping of `page` (a page of the kernel area mapped by [`map`]) and
+/// returns the frame it mapped.
 ///
 /// # Panics
 /// If the page was not mapped: that is a bookkeeping bug in the caller.
-pub(crate) fn unmap(page: Page) {
+pub(crate) fn unmap(page: Page) -> PhysFrame {
     let mut tables = tables().lock();
     debug_assert!(
         in_kernel_area(&tables, page),
         "{page:?} is outside the kernel area"
     );
-    let (_, flush) = tables
+    let (frame, flush) = tables
         .mapper
         .unmap(page)
         .expect("unmapping a page that is not mapped");
     // Single CPU for now: a local invalidation is enough. With SMP this needs a shootdown.
     flush.flush();
+    frame
 }
 
 fn in_kernel_area(tables: &PageTables, page: Page) -> bool {
@@ -130,19 +129,15 @@ fn in_kernel_area(tables: &PageTables, page: Page) -> bool {
     offset < LEVEL_4_ENTRY_SPAN
 }
 
-/// Page-table frames for the kernel area, taken from the heap (zeroed, page-aligned).
-/// They are never returned: the tables are reused by later mappings.
-struct HeapFrames;
+/// Page-table frames for the kernel area, from the frame pool (zeroed). They are never
+/// returned: the tables are reused by later mappings.
+struct PoolFrames;
 
-// SAFETY: every frame handed out is a fresh, page-aligned, zeroed heap block that nobody
-// else references (it is leaked to the page tables).
-unsafe impl FrameAllocator<Size4KiB> for HeapFrames {
+// SAFETY: every frame handed out is fresh from the pool, zeroed, and referenced by
+// nothing else (it becomes a page table).
+unsafe impl FrameAllocator<Size4KiB> for PoolFrames {
     fn allocate_frame(&mut self) -> Option<PhysFrame> {
-        let layout = Layout::from_size_align(PAGE_SIZE as usize, PAGE_SIZE as usize).ok()?;
-        // SAFETY: the layout has a non-zero size.
-        let block = unsafe { alloc::alloc::alloc_zeroed(layout) };
-        let virt = VirtAddr::from_ptr(block);
-        (!block.is_null()).then(|| PhysFrame::containing_address(virt_to_phys(virt)))
+        super::frames::allocate_zeroed()
     }
 }
 

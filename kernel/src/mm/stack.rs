@@ -1,21 +1,18 @@
 //! Kernel stacks with guard pages.
 //!
-//! Each stack gets a 2 MiB *slot* of the kernel area. Its pages are mapped at the top of
-//! the slot and everything below them stays unmapped, so running off the bottom of a
-//! stack faults on a guard page at least 4 KiB deep (the double-fault handler then
-//! names the thread). The memory itself is an ordinary page-aligned heap block, mapped a
-//! second time into the slot; freeing a stack unmaps it and returns both.
-
-use core::{alloc::Layout, ptr::NonNull};
+//! Each stack gets a 2 MiB *slot* of the kernel area. Its pages (frames from
+//! [`super::frames`], not necessarily contiguous) are mapped at the top of the slot and
+//! everything below them stays unmapped, so running off the bottom of a stack faults on
+//! a guard page at least 4 KiB deep (the double-fault handler then names the thread).
 
 use x86_64::{
     VirtAddr,
-    structures::paging::{Page, PageTableFlags, PhysFrame},
+    structures::paging::{Page, PageTableFlags},
 };
 
 use super::{
+    frames,
     paging::{self, MapError, PAGE_SIZE},
-    virt_to_phys,
 };
 use crate::sync::IrqSpinLock;
 
@@ -24,6 +21,9 @@ const SLOT_SIZE: u64 = 2 << 20;
 
 /// The largest stack a slot can hold while keeping at least one guard page.
 pub const MAX_STACK_SIZE: usize = (SLOT_SIZE - PAGE_SIZE) as usize;
+
+/// Page tables a new mapping may need below the level-4 table.
+const PAGE_TABLE_LEVELS: usize = 3;
 
 /// Slots fit in the first half of the kernel area.
 const MAX_SLOTS: usize = (1 << 38) / SLOT_SIZE as usize;
@@ -39,20 +39,14 @@ pub enum StackError {
     InvalidSize,
 }
 
-/// A mapped kernel stack; dropping it unmaps and frees it.
+/// A mapped kernel stack; dropping it unmaps it and frees its frames.
 #[derive(Debug)]
 pub struct KernelStack {
     slot: usize,
-    memory: NonNull<u8>,
     size: usize,
     /// Pages of the slot mapped so far (all of them once `new` succeeded).
     mapped_pages: usize,
 }
-
-// SAFETY: a KernelStack is plain ownership of a memory block and a slot number.
-unsafe impl Send for KernelStack {}
-// SAFETY: shared access only reads the immutable fields.
-unsafe impl Sync for KernelStack {}
 
 /// Which slots are free: the ones below `next_unused` that are on `free`.
 struct Slots {
@@ -74,26 +68,18 @@ impl KernelStack {
         if size == 0 || size > MAX_STACK_SIZE {
             return Err(StackError::InvalidSize);
         }
+        // Secure the frames (and a few for page tables) before touching anything, so that
+        // running out of memory leaves no trace, not even a new page table.
         let size = size.next_multiple_of(PAGE_SIZE as usize);
-        let layout = Layout::from_size_align(size, PAGE_SIZE as usize)
-            .map_err(|_| StackError::InvalidSize)?;
-        // SAFETY: the layout has a non-zero size.
-        let memory =
-            NonNull::new(unsafe { alloc::alloc::alloc(layout) }).ok_or(StackError::OutOfMemory)?;
-        let mut stack = match take_slot() {
-            Ok(slot) => KernelStack {
-                slot,
-                memory,
-                size,
-                mapped_pages: 0,
-            },
-            Err(error) => {
-                // SAFETY: `memory` was allocated just above with `layout`.
-                unsafe { alloc::alloc::dealloc(memory.as_ptr(), layout) };
-                return Err(error);
-            }
+        if !frames::ensure_free(size / PAGE_SIZE as usize + PAGE_TABLE_LEVELS) {
+            return Err(StackError::OutOfMemory);
+        }
+        let mut stack = KernelStack {
+            slot: take_slot()?,
+            size,
+            mapped_pages: 0,
         };
-        // On failure, dropping `stack` unmaps the pages mapped so far and frees the rest.
+        // On failure, dropping `stack` unmaps and frees the pages mapped so far.
         stack.map_pages()?;
         Ok(stack)
     }
@@ -118,24 +104,25 @@ impl KernelStack {
         (slot_base(self.slot)..self.bottom()).contains(&addr)
     }
 
-    fn pages(&self) -> impl Iterator<Item = Page> {
-        let first = Page::containing_address(self.bottom());
-        (0..(self.size as u64 / PAGE_SIZE)).map(move |index| first + index)
+    fn page(&self, index: usize) -> Page {
+        Page::containing_address(self.bottom()) + index as u64
     }
 
     fn map_pages(&mut self) -> Result<(), StackError> {
-        let memory = VirtAddr::from_ptr(self.memory.as_ptr());
-        let first = Page::containing_address(self.bottom());
         while self.mapped_pages < self.size / PAGE_SIZE as usize {
-            let offset = self.mapped_pages as u64 * PAGE_SIZE;
-            let page = first + self.mapped_pages as u64;
-            let frame = PhysFrame::containing_address(virt_to_phys(memory + offset));
-            paging::map(page, frame, PageTableFlags::empty()).map_err(|error| match error {
-                MapError::OutOfMemory => StackError::OutOfMemory,
-                MapError::AlreadyMapped => {
-                    unreachable!("stack slot {} was still mapped", self.slot)
-                }
-            })?;
+            let frame = frames::allocate().ok_or(StackError::OutOfMemory)?;
+            if let Err(error) =
+                paging::map(self.page(self.mapped_pages), frame, PageTableFlags::empty())
+            {
+                // SAFETY: the frame was just allocated and never mapped.
+                unsafe { frames::free(frame) };
+                return Err(match error {
+                    MapError::OutOfMemory => StackError::OutOfMemory,
+                    MapError::AlreadyMapped => {
+                        unreachable!("stack slot {} was still mapped", self.slot)
+                    }
+                });
+            }
             self.mapped_pages += 1;
         }
         Ok(())
@@ -144,12 +131,12 @@ impl KernelStack {
 
 impl Drop for KernelStack {
     fn drop(&mut self) {
-        self.pages().take(self.mapped_pages).for_each(paging::unmap);
-        let layout =
-            Layout::from_size_align(self.size, PAGE_SIZE as usize).expect("valid at allocation");
-        // SAFETY: `memory` was allocated in `new` with this layout and is no longer mapped
-        // anywhere but the physical-memory window.
-        unsafe { alloc::alloc::dealloc(self.memory.as_ptr(), layout) };
+        for index in 0..self.mapped_pages {
+            let frame = paging::unmap(self.page(index));
+            // SAFETY: the frame backed this stack page, which is now unmapped, and no
+            // context runs on a stack that is being dropped.
+            unsafe { frames::free(frame) };
+        }
         // Capacity for every slot ever handed out was reserved in `take_slot`: no allocation.
         SLOTS.lock().free.push(self.slot);
     }

@@ -52,6 +52,12 @@ pub fn current() -> Arc<Thread> {
     Arc::clone(this_cpu().current(&irq))
 }
 
+/// The calling thread's id (cheaper than `current().id()`: no reference count traffic).
+pub fn current_id() -> ThreadId {
+    let irq = InterruptsDisabled::new();
+    this_cpu().current(&irq).id()
+}
+
 /// Blocks the calling thread for at least `duration`.
 pub fn sleep(duration: Duration) {
     sleep_until(time::now() + duration);
@@ -76,6 +82,10 @@ pub fn sleep_until(deadline: Instant) {
 
 /// Blocks until [`Thread::unpark`] is called for this thread, or returns at once if it
 /// was called since the last `park` (the "token" is kept, not lost).
+///
+/// Like `std::thread::park`, it may also return spuriously (for instance when a wake-up
+/// meant for an earlier wait arrives late), so callers park in a loop that checks their
+/// own condition.
 pub fn park() {
     let irq = InterruptsDisabled::new();
     let me = Arc::clone(this_cpu().current(&irq));
@@ -99,6 +109,11 @@ pub fn should_stop() -> bool {
 /// Timer ticks on this CPU since the scheduler started.
 pub fn ticks() -> u64 {
     this_cpu().ticks.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// The tick rate the scheduler runs at (0 before it started).
+pub fn tick_hz() -> u32 {
+    scheduler::tick_hz()
 }
 
 /// Thread switches on this CPU since boot.
@@ -132,6 +147,7 @@ pub(crate) fn start_tick(
     calibration: &timer::Calibration,
     config: &SchedulerConfig,
 ) -> timer::TickSource {
+    scheduler::set_tick_hz(config.tick_hz);
     timer::start(calibration, config.tick_hz, scheduler::on_tick)
 }
 

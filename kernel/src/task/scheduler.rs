@@ -21,7 +21,10 @@
 #![allow(unsafe_code)]
 
 use alloc::sync::Arc;
-use core::{hint::spin_loop, sync::atomic::Ordering};
+use core::{
+    hint::spin_loop,
+    sync::atomic::{AtomicU32, Ordering},
+};
 
 use super::{
     Priority, Thread, ThreadState,
@@ -56,10 +59,19 @@ impl Default for SchedulerConfig {
     }
 }
 
-static TIME_SLICE_TICKS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(4);
+static TIME_SLICE_TICKS: AtomicU32 = AtomicU32::new(4);
+static TICK_HZ: AtomicU32 = AtomicU32::new(0);
 
 pub(super) fn set_time_slice(ticks: u32) {
     TIME_SLICE_TICKS.store(ticks.max(1), Ordering::Relaxed);
+}
+
+pub(super) fn set_tick_hz(hz: u32) {
+    TICK_HZ.store(hz, Ordering::Relaxed);
+}
+
+pub(super) fn tick_hz() -> u32 {
+    TICK_HZ.load(Ordering::Relaxed)
 }
 
 fn time_slice_for(thread: &Thread) -> u32 {

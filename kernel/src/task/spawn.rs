@@ -252,7 +252,7 @@ impl<T> JoinHandle<T> {
     /// [`JoinError::Exited`] if it ended through `exit`; [`JoinError::JoinSelf`] if the
     /// calling thread is the one being joined.
     pub fn try_join(self) -> Result<T, JoinError> {
-        if current().id() == self.thread.id() {
+        if super::current_id() == self.thread.id() {
             return Err(JoinError::JoinSelf);
         }
         self.thread.exited.wait();

@@ -12,7 +12,10 @@ pub fn two_spinning_threads_both_progress() {
     static COUNTS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
     let spinner = |me: usize| {
         move || {
-            while COUNTS.iter().any(|count| count.load(Ordering::Relaxed) < TARGET) {
+            while COUNTS
+                .iter()
+                .any(|count| count.load(Ordering::Relaxed) < TARGET)
+            {
                 COUNTS[me].fetch_add(1, Ordering::Relaxed);
             }
             task::current().info().switches
@@ -21,7 +24,10 @@ pub fn two_spinning_threads_both_progress() {
     let a = task::spawn(spinner(0));
     let b = task::spawn(spinner(1));
     let (switches_a, switches_b) = (a.join(), b.join());
-    assert!(switches_a >= 2 || switches_b >= 2, "one thread must have been preempted and resumed");
+    assert!(
+        switches_a >= 2 || switches_b >= 2,
+        "one thread must have been preempted and resumed"
+    );
 }
 
 /// A never-yielding thread at the highest priority still lets a low-priority sleeper run.
@@ -29,7 +35,11 @@ pub fn a_spinner_cannot_starve_a_sleeper() {
     static SLEEPER_ROUNDS: AtomicU64 = AtomicU64::new(0);
     let spinner = task::Builder::new()
         .priority(task::Priority::HIGHEST)
-        .spawn(|| while SLEEPER_ROUNDS.load(Ordering::Relaxed) < 5 {})
+        .spawn(|| {
+            while SLEEPER_ROUNDS.load(Ordering::Relaxed) < 5 {
+                core::hint::spin_loop();
+            }
+        })
         .unwrap();
     let sleeper = task::Builder::new()
         .priority(task::Priority::LOWEST)

@@ -20,6 +20,7 @@ spindle_test::test_kernel!(
     exit_ends_a_thread_without_a_result,
     joining_yourself_is_an_error,
     listing_shows_every_thread,
+    threads_allocate_concurrently_under_preemption,
 );
 
 fn join_returns_the_closure_result() {
@@ -123,4 +124,36 @@ fn listing_shows_every_thread() {
             .iter()
             .any(|info| info.name == "listed" && info.state != ThreadState::Dead)
     );
+}
+
+/// Four threads churn the heap while the tick preempts them (possibly inside the
+/// allocator, whose lock disables interrupts exactly to make that safe). Every block is
+/// checked, and memory usage returns to where it started.
+fn threads_allocate_concurrently_under_preemption() {
+    task::yield_now(); // let the previous case's last thread be reaped
+    let before = kernel::mm::usage();
+    let workers: Vec<_> = (0..4u64)
+        .map(|seed| {
+            task::spawn(move || {
+                let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                let mut live: Vec<Vec<u64>> = Vec::new();
+                for round in 0..20_000u64 {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    if live.len() < 64 && rng % 3 != 0 {
+                        live.push(alloc::vec![round; (rng % 512) as usize + 1]);
+                    } else if let Some(block) = live.pop() {
+                        assert!(
+                            block.iter().all(|&word| word == block[0]),
+                            "a heap block was corrupted"
+                        );
+                    }
+                }
+            })
+        })
+        .collect();
+    workers.into_iter().for_each(JoinHandle::join);
+    task::yield_now(); // let the last worker be reaped
+    assert_eq!(kernel::mm::usage(), before);
 }

@@ -1,0 +1,85 @@
+//! park/unpark and stop requests.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use kernel::{
+    sync::IrqSpinLock,
+    task::{self, Thread},
+};
+
+spindle_test::test_kernel!(
+    an_unpark_before_park_is_not_lost,
+    park_unpark_ping_pong_under_preemption,
+    a_stop_request_wakes_a_parked_worker,
+    a_stop_request_ends_a_spinning_worker,
+);
+
+fn an_unpark_before_park_is_not_lost() {
+    task::current().unpark();
+    task::park(); // returns at once: the token was kept
+    let worker = task::spawn(|| {
+        task::park();
+        7
+    });
+    worker.thread().unpark(); // may land before or after the worker parks
+    assert_eq!(worker.join(), 7);
+}
+
+/// Two threads hand a counter back and forth 10,000 times, waking each other only with
+/// unpark. A lost wake-up leaves both parked forever (and the kernel times out).
+fn park_unpark_ping_pong_under_preemption() {
+    const ROUNDS: u64 = 10_000;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static PLAYERS: IrqSpinLock<[Option<Arc<Thread>>; 2]> = IrqSpinLock::new([None, None]);
+    let player = |me: u64| {
+        move || {
+            for round in 0..ROUNDS {
+                while COUNTER.load(Ordering::SeqCst) != 2 * round + me {
+                    task::park();
+                }
+                COUNTER.fetch_add(1, Ordering::SeqCst);
+                let other = PLAYERS.lock()[1 - me as usize].clone();
+                other.expect("both players registered").unpark();
+            }
+        }
+    };
+    let gate = task::disable_preemption(); // register both before either runs
+    let a = task::spawn(player(0));
+    let b = task::spawn(player(1));
+    *PLAYERS.lock() = [Some(a.thread().clone()), Some(b.thread().clone())];
+    drop(gate);
+    a.join();
+    b.join();
+    assert_eq!(COUNTER.load(Ordering::SeqCst), 2 * ROUNDS);
+}
+
+fn a_stop_request_wakes_a_parked_worker() {
+    let worker = task::spawn(|| {
+        let mut wakeups = 0u32;
+        while !task::should_stop() {
+            task::park();
+            wakeups += 1;
+        }
+        wakeups
+    });
+    task::yield_now();
+    worker.thread().request_stop();
+    assert!(worker.join() >= 1);
+}
+
+fn a_stop_request_ends_a_spinning_worker() {
+    let worker = task::spawn(|| {
+        let mut spins = 0u64;
+        while !task::should_stop() {
+            spins += 1;
+        }
+        spins
+    });
+    worker.thread().request_stop();
+    worker.join();
+}
