@@ -135,6 +135,7 @@ pub(crate) fn init(config: &SchedulerConfig) {
         state: ThreadState::Running,
     }));
     table::insert(&boot).expect("no memory for the thread table at boot");
+    boot.account_switch_in(arch::tsc::read()); // it is running from now on
     Cpu::install(0, boot, scheduler::new_idle_thread(0));
     scheduler::set_time_slice(config.time_slice_ticks);
     scheduler::reserve_run_queue(1).expect("no memory for the run queue at boot");

@@ -320,3 +320,27 @@ pub struct ThreadInfo {
     /// Times it was switched in.
     pub switches: u64,
 }
+
+impl ThreadInfo {
+    /// Column headings matching the `Display` rows.
+    pub const HEADER: &'static str =
+        "   ID  NAME              STATE     PRIO    CPU TIME  SWITCHES";
+}
+
+impl fmt::Display for ThreadInfo {
+    /// One row of a thread table (see [`ThreadInfo::HEADER`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = alloc::format!("{:?}", self.state);
+        write!(
+            f,
+            "{:>5}  {:<16}  {:<8}  {:>4}  {:>7}.{:03}s  {:>8}",
+            self.id,
+            self.name,
+            state,
+            self.priority.level(),
+            self.cpu_time.as_secs(),
+            self.cpu_time.subsec_millis(),
+            self.switches
+        )
+    }
+}
