@@ -15,5 +15,5 @@ pub use elf::check_kernel_elf;
 pub use image::{Firmware, build_image, image_path};
 pub use qemu::{
     Captured, EXIT_FAILURE_VALUE, EXIT_SUCCESS_VALUE, KvmUnavailable, Outcome, QemuOptions,
-    command, locate_qemu, run_captured, run_interactive,
+    SerialInput, command, locate_qemu, run_captured, run_forwarding, run_interactive,
 };

@@ -7,6 +7,9 @@
 //! |----------|-----------------------------------------------------------------------|
 //! | `arch`   | everything x86-specific: traps, descriptor tables, serial, PIT, TSC   |
 //! | `task`   | kernel threads: creation, the scheduler, wait queues, sleeping        |
+//! | `executor` | async executors hosted by threads, wakers, async time, bridges      |
+//! | `input`  | interrupt-driven serial and keyboard input as async streams           |
+//! | `console`| the serial console of the default kernel                              |
 //! | `sync`   | spinlocks, and the blocking primitives built on wait queues           |
 //! | `mm`     | the heap over the bootloader's memory map, page-table queries         |
 //! | `time`   | the monotonic clock                                                   |
@@ -25,6 +28,10 @@ extern crate alloc;
 #[allow(unsafe_code)]
 pub mod arch;
 pub mod boot;
+pub mod console;
+#[allow(unsafe_code)]
+pub mod executor;
+pub mod input;
 mod logger;
 #[allow(unsafe_code)]
 pub mod mm;

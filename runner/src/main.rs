@@ -6,9 +6,16 @@ mod cli;
 mod outcome;
 mod workspace;
 
-use std::{env, path::Path, process::Command};
+use std::{
+    env,
+    io::{self, IsTerminal},
+    path::Path,
+    process::Command,
+};
 
-use boot_image::{KvmUnavailable, Outcome, QemuOptions, build_image, image_path, run_interactive};
+use boot_image::{
+    KvmUnavailable, Outcome, QemuOptions, build_image, image_path, run_forwarding, run_interactive,
+};
 use clap::Parser;
 
 use crate::{
@@ -57,8 +64,18 @@ fn boot(args: &Args) -> anyhow::Result<Outcome> {
             shown(&kernel)
         );
     }
-    run_interactive(command, args.timeout())
+    if io::stdin().is_terminal() {
+        run_interactive(command, args.timeout())
+    } else {
+        // Scripted input (`printf 'ps\npoweroff\n' | cargo run`): held back until the
+        // console shows its prompt, so firmware and the kernel's UART set-up eat none of it.
+        run_forwarding(command, args.timeout(), CONSOLE_PROMPT)
+    }
 }
+
+/// What the default kernel's console prints when it is ready for a command
+/// (`kernel::console::PROMPT`).
+const CONSOLE_PROMPT: &str = "spindle> ";
 
 /// The QEMU command; when KVM was asked for but is unusable, says why on
 /// one line and falls back to TCG (`opts.kvm` is cleared).

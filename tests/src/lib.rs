@@ -19,7 +19,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use boot_image::{Captured, Firmware, QemuOptions};
+use boot_image::{Captured, Firmware, QemuOptions, SerialInput};
 
 pub mod spec;
 pub mod verdict;
@@ -142,7 +142,13 @@ fn run_boot(boot: &Boot<'_>, elf_dir: &Path, image_dir: &Path) -> BootResults {
                 &captured.outcome,
                 &captured.serial,
                 &boot.spec.expected_failure,
-            ),
+            )
+            .into_iter()
+            .chain(verdict::check_output(
+                &captured.serial,
+                &boot.spec.expected_output,
+            ))
+            .collect(),
             captured: Some(captured),
         },
         Err(error) => BootResults {
@@ -165,7 +171,12 @@ fn boot_and_capture(boot: &Boot<'_>, elf_dir: &Path, image_dir: &Path) -> anyhow
         ..QemuOptions::default()
     };
     let command = boot_image::command(&image, &options)?;
-    boot_image::run_captured(command, boot.spec.timeout, boot.spec.serial_input.clone())
+    let input = boot.spec.serial_input.clone().map(|bytes| SerialInput {
+        bytes,
+        // Typed once the kernel is up and running its cases (its UART is set up).
+        after: "spindle-test: plan".into(),
+    });
+    boot_image::run_captured(command, boot.spec.timeout, input)
 }
 
 fn print_boot(boot: &Boot<'_>, results: &BootResults, seconds: f64, tally: &mut (usize, usize)) {

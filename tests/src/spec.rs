@@ -8,7 +8,8 @@
 //! | `//@ expect-output: TEXT`      | the serial output must contain TEXT                  |
 //! | `//@ timeout: SECS`            | per-boot time limit (default 60)                     |
 //! | `//@ qemu-args: ARGS...`       | extra QEMU arguments, split on whitespace            |
-//! | `//@ serial-input: TEXT`       | bytes fed to the serial port (`\n` escapes a newline)|
+//! | `//@ serial-input: TEXT`       | bytes typed into the serial port once the kernel   |
+//! |                                | printed its plan (`\n` escapes a newline)          |
 
 use std::{fs, path::Path, time::Duration};
 
@@ -101,7 +102,8 @@ fn apply(spec: &mut KernelSpec, directive: &str) -> anyhow::Result<()> {
             .extend(value.split_whitespace().map(str::to_owned)),
         "serial-input" => spec.serial_input = Some(value.replace("\\n", "\n").into_bytes()),
         other => bail!(
-            "unknown directive `{other}` (known: firmware, expect-failure, timeout, qemu-args, serial-input)"
+            "unknown directive `{other}` (known: firmware, expect-failure, expect-output, \
+             timeout, qemu-args, serial-input)"
         ),
     }
     if spec.firmwares.is_empty() {

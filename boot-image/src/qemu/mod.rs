@@ -13,4 +13,4 @@ pub use command::command;
 pub use locate::{KvmUnavailable, locate_qemu};
 pub use options::QemuOptions;
 pub use outcome::{EXIT_FAILURE_VALUE, EXIT_SUCCESS_VALUE, Outcome};
-pub use run::{Captured, run_captured, run_interactive};
+pub use run::{Captured, SerialInput, run_captured, run_forwarding, run_interactive};

@@ -1,8 +1,9 @@
 //! Running a QEMU command to completion, with a time limit.
 
 use std::{
-    io::{Read, Write},
-    process::{Child, Command, Stdio},
+    io::{self, Read, Write},
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::mpsc,
     thread::{self, JoinHandle},
     time::Duration,
 };
@@ -41,16 +42,28 @@ pub fn run_interactive(mut command: Command, timeout: Option<Duration>) -> anyho
     wait(&mut child, timeout)
 }
 
+/// Bytes for the guest's serial port, held back until the guest has printed
+/// `after`: by then it has set up its UART, so no byte is eaten by firmware
+/// polling the serial console or lost when the kernel resets the UART's FIFO.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SerialInput {
+    /// What to type.
+    pub bytes: Vec<u8>,
+    /// The output that says the guest is ready for it.
+    pub after: String,
+}
+
 /// Runs `command` with its output captured, for tests and benchmarks.
 ///
 /// Output is drained by threads while QEMU runs, so a chatty guest never
-/// stalls on a full pipe. `input` is fed to the serial port and then
-/// closed; without it stdin is `/dev/null`, because `-serial stdio` would
-/// otherwise read (and steal) the caller's stdin.
+/// stalls on a full pipe. `input` is fed to the serial port (once its
+/// marker went by) and then closed; without it stdin is `/dev/null`,
+/// because `-serial stdio` would otherwise read (and steal) the caller's
+/// stdin.
 pub fn run_captured(
     mut command: Command,
     timeout: Duration,
-    input: Option<Vec<u8>>,
+    input: Option<SerialInput>,
 ) -> anyhow::Result<Captured> {
     let stdin = if input.is_some() {
         Stdio::piped()
@@ -62,14 +75,19 @@ pub fn run_captured(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = spawn(&mut command)?;
+    let (ready_sender, ready) = mpsc::channel();
+    let marker = input.as_ref().map(|input| input.after.clone());
     let writer = child.stdin.take().zip(input).map(|(mut stdin, input)| {
-        // A guest that stops before reading everything closes the pipe;
-        // the unread rest does not matter, so the write error is dropped.
         thread::spawn(move || {
-            let _ = stdin.write_all(&input);
+            if ready.recv().is_ok() {
+                // A guest that stops before reading everything closes the
+                // pipe; the unread rest does not matter.
+                let _ = stdin.write_all(&input.bytes);
+            }
         })
     });
-    let (serial, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let serial = watch(child.stdout.take(), io::sink(), marker, ready_sender);
+    let stderr = drain(child.stderr.take());
     let outcome = wait(&mut child, Some(timeout)).inspect_err(|_| drop(child.kill()));
     let captured = Captured {
         outcome: outcome?,
@@ -80,6 +98,79 @@ pub fn run_captured(
         let _ = writer.join();
     }
     Ok(captured)
+}
+
+/// Runs `command` with the guest's serial output on this process's stdout
+/// and this process's stdin typed into the serial port once the guest has
+/// printed `after` (see [`SerialInput`]): for scripted sessions such as
+/// `printf 'ps\npoweroff\n' | cargo run`.
+pub fn run_forwarding(
+    mut command: Command,
+    timeout: Option<Duration>,
+    after: &str,
+) -> anyhow::Result<Outcome> {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = spawn(&mut command)?;
+    let (ready_sender, ready) = mpsc::channel();
+    if let Some(stdin) = child.stdin.take() {
+        // Not joined: it may sit in a read of our stdin when QEMU is done.
+        thread::spawn(move || forward_stdin(stdin, &ready));
+    }
+    let output = watch(
+        child.stdout.take(),
+        io::stdout(),
+        Some(after.to_owned()),
+        ready_sender,
+    );
+    let outcome = wait(&mut child, timeout);
+    let _ = output.join();
+    outcome
+}
+
+fn forward_stdin(mut guest: ChildStdin, ready: &mpsc::Receiver<()>) {
+    if ready.recv().is_ok() {
+        let _ = io::copy(&mut io::stdin().lock(), &mut guest);
+    }
+}
+
+/// Copies `pipe` into `sink` until it ends and returns what went by;
+/// signals `ready` once `marker` has been seen (at once without a marker).
+fn watch(
+    pipe: Option<impl Read + Send + 'static>,
+    mut sink: impl Write + Send + 'static,
+    marker: Option<String>,
+    ready: mpsc::Sender<()>,
+) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut ready = Some(ready);
+        let Some(mut pipe) = pipe else { return seen };
+        let marker = marker.unwrap_or_default().into_bytes();
+        if marker.is_empty() {
+            let _ = ready.take().map(|ready| ready.send(()));
+        }
+        let mut chunk = [0u8; 4096];
+        // A read error ends the output early; what was read still counts.
+        while let Ok(count @ 1..) = pipe.read(&mut chunk) {
+            let _ = sink.write_all(&chunk[..count]).and_then(|()| sink.flush());
+            let search_from = seen.len().saturating_sub(marker.len());
+            seen.extend_from_slice(&chunk[..count]);
+            if ready.is_some() && contains(&seen[search_from..], &marker) {
+                let _ = ready.take().map(|ready| ready.send(()));
+            }
+        }
+        seen
+    })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
 }
 
 fn spawn(command: &mut Command) -> anyhow::Result<Child> {
@@ -148,12 +239,11 @@ mod tests {
     }
 
     fn captured(script: &str, input: Option<&[u8]>) -> Captured {
-        run_captured(
-            sh(script),
-            Duration::from_secs(10),
-            input.map(<[u8]>::to_vec),
-        )
-        .unwrap()
+        let input = input.map(|bytes| SerialInput {
+            bytes: bytes.to_vec(),
+            after: String::new(),
+        });
+        run_captured(sh(script), Duration::from_secs(10), input).unwrap()
     }
 
     #[test]
@@ -176,6 +266,35 @@ mod tests {
             (run.outcome, run.serial.as_str()),
             (Outcome::Reset, "typed")
         );
+    }
+
+    #[test]
+    fn input_waits_for_the_ready_marker() {
+        // The script prints the marker only after checking that nothing was
+        // typed yet (a read with a timeout finds stdin still empty).
+        let script =
+            "if read -t 1 early; then echo early; fi; echo READY; read line; echo \"got $line\"";
+        let input = SerialInput {
+            bytes: b"typed\n".to_vec(),
+            after: "READY".into(),
+        };
+        let run = run_captured(sh(script), Duration::from_secs(10), Some(input)).unwrap();
+        assert_eq!(run.serial, "READY\ngot typed\n");
+    }
+
+    #[test]
+    fn input_is_never_sent_without_its_marker() {
+        let input = SerialInput {
+            bytes: b"typed\n".to_vec(),
+            after: "NEVER".into(),
+        };
+        let run = run_captured(
+            sh("read -t 1 line; echo \"got $line\""),
+            Duration::from_secs(10),
+            Some(input),
+        )
+        .unwrap();
+        assert_eq!(run.serial, "got \n");
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Physical page frames for kernel stacks and page tables.
 //!
-//! Page-granular memory does not come straight from the heap: page-aligned blocks carve
-//! small alignment gaps out of it, and after a thousand thread stacks and page tables the
-//! allocator was measured spending ~350 µs per small allocation walking those gaps. So
-//! frames come from this pool, which takes memory from the heap in 2 MiB chunks (one gap
-//! per chunk at most) and keeps freed frames on a free list for reuse. A chunk is never
-//! given back to the heap; [`super::usage`] counts the free frames as free memory.
+//! Page-granular memory does not come straight from the heap: every page-aligned block
+//! carves an alignment gap out of it, and a stack mapped page by page needs no physically
+//! contiguous block at all. So frames come from this pool, which takes memory from the
+//! heap in 2 MiB chunks (one gap per chunk at most) and keeps freed frames on a free list
+//! for reuse. A chunk is never given back to the heap; [`super::usage`] counts the free
+//! frames as free memory.
 //!
 //! The free list is intrusive: each free frame holds the physical address of the next
 //! one, written through the physical-memory window, so the pool never allocates to

@@ -12,6 +12,10 @@
 //! in turn. Dropping the last sender (receiver) wakes every receiver (sender), after
 //! the count reached zero, so none sleeps on a channel that can no longer change.
 //!
+//! Tasks use the same channel through [`Sender::send_async`] and
+//! [`Receiver::recv_async`]: their wakers wait on the same two queues, so values flow
+//! between threads and tasks in either direction.
+//!
 //! The "is it disconnected" test reads the count while holding the buffer lock: a
 //! sender's push (under the lock) comes before its count decrement, so a receiver that
 //! sees no sender left and an empty buffer knows every value was already taken.
@@ -19,11 +23,14 @@
 use alloc::{collections::VecDeque, sync::Arc};
 use core::{
     fmt,
+    future::Future,
+    pin::Pin,
     sync::atomic::{AtomicUsize, Ordering},
+    task::{Context, Poll},
 };
 
 use super::IrqSpinLock;
-use crate::task::WaitQueue;
+use crate::task::{AsyncWaiter, WaitQueue};
 
 /// A channel that holds up to `capacity` values: `send` blocks while it is full.
 ///
@@ -275,5 +282,114 @@ impl fmt::Display for TryRecvError {
             Self::Empty => f.write_str("receiving on an empty channel"),
             Self::Disconnected => RecvError.fmt(f),
         }
+    }
+}
+
+impl<T> Sender<T> {
+    /// A future that sends `value`, waiting while the channel is full.
+    pub fn send_async(&self, value: T) -> SendFuture<'_, T> {
+        SendFuture {
+            sender: self,
+            value: Some(value),
+            waiter: AsyncWaiter::new(),
+        }
+    }
+}
+
+impl<T> Receiver<T> {
+    /// A future that takes the oldest value, waiting while the channel is empty.
+    pub fn recv_async(&self) -> RecvFuture<'_, T> {
+        RecvFuture {
+            receiver: self,
+            waiter: AsyncWaiter::new(),
+        }
+    }
+}
+
+/// The future returned by [`Sender::send_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct SendFuture<'a, T> {
+    sender: &'a Sender<T>,
+    value: Option<T>,
+    waiter: AsyncWaiter,
+}
+
+impl<T> Future for SendFuture<'_, T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = Pin::into_inner(self);
+        let shared = &*this.sender.shared;
+        let value = &mut this.value;
+        let attempt = this.waiter.poll_until(&shared.not_full, cx, || {
+            match shared.push(value.take().expect("SendFuture polled after completion")) {
+                Err(TrySendError::Full(back)) => {
+                    *value = Some(back);
+                    None
+                }
+                other => Some(other),
+            }
+        });
+        attempt.map(|result| match result {
+            Ok(()) => {
+                shared.not_empty.wake_one();
+                Ok(())
+            }
+            Err(error) => Err(SendError(error.into_inner())),
+        })
+    }
+}
+
+impl<T> fmt::Debug for SendFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendFuture").finish_non_exhaustive()
+    }
+}
+
+impl<T> Drop for SendFuture<'_, T> {
+    fn drop(&mut self) {
+        self.waiter.cancel(&self.sender.shared.not_full);
+    }
+}
+
+// No field is structurally pinned: moving the value in or out of a pinned future is fine.
+impl<T> Unpin for SendFuture<'_, T> {}
+
+/// The future returned by [`Receiver::recv_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct RecvFuture<'a, T> {
+    receiver: &'a Receiver<T>,
+    waiter: AsyncWaiter,
+}
+
+impl<T> Future for RecvFuture<'_, T> {
+    type Output = Result<T, RecvError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = Pin::into_inner(self);
+        let shared = &*this.receiver.shared;
+        let attempt = this
+            .waiter
+            .poll_until(&shared.not_empty, cx, || match shared.pop() {
+                Err(TryRecvError::Empty) => None,
+                other => Some(other),
+            });
+        attempt.map(|result| {
+            let value = result.map_err(|_| RecvError)?;
+            shared.not_full.wake_one();
+            Ok(value)
+        })
+    }
+}
+
+impl<T> fmt::Debug for RecvFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvFuture").finish_non_exhaustive()
+    }
+}
+
+impl<T> Drop for RecvFuture<'_, T> {
+    fn drop(&mut self) {
+        self.waiter.cancel(&self.receiver.shared.not_empty);
     }
 }

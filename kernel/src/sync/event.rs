@@ -3,9 +3,14 @@
 //! Used as a completion too (set once, never reset), for instance by `join`. Setting it
 //! is callable from interrupt handlers.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::{
+    future::Future,
+    pin::Pin,
+    sync::atomic::{AtomicBool, Ordering},
+    task::{Context, Poll},
+};
 
-use crate::task::WaitQueue;
+use crate::task::{AsyncWaiter, WaitQueue};
 
 /// A flag that threads can wait for.
 #[derive(Debug, Default)]
@@ -42,5 +47,38 @@ impl Event {
     /// Blocks until the event is set (returns at once if it is).
     pub fn wait(&self) {
         self.waiters.wait_until(|| self.is_set().then_some(()));
+    }
+
+    /// A future that completes once the event is set.
+    pub fn wait_async(&self) -> EventWait<'_> {
+        EventWait {
+            event: self,
+            waiter: AsyncWaiter::new(),
+        }
+    }
+}
+
+/// The future returned by [`Event::wait_async`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct EventWait<'a> {
+    event: &'a Event,
+    waiter: AsyncWaiter,
+}
+
+impl Future for EventWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let event = this.event;
+        this.waiter
+            .poll_until(&event.waiters, cx, || event.is_set().then_some(()))
+    }
+}
+
+impl Drop for EventWait<'_> {
+    fn drop(&mut self) {
+        self.waiter.cancel(&self.event.waiters);
     }
 }

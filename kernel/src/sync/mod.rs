@@ -7,7 +7,8 @@
 //! | [`Condvar`] | waiting, with a [`Mutex`] released, for a change to the data it guards |
 //! | [`Semaphore`] | bounding how many threads use something at once |
 //! | [`Event`] | "it happened": a flag threads wait for; set once, it is a completion |
-//! | [`channel::bounded`] | passing values between threads, with back-pressure |
+//! | [`channel::bounded`] | passing values between threads and tasks, with back-pressure |
+//! | [`oneshot::channel`] | one value, once, between threads and tasks |
 //!
 //! [`IrqSpinLock`] disables interrupts while held, so a handler can never spin on a lock
 //! its own CPU holds, and a timer interrupt cannot preempt the holder. Everything else
@@ -23,10 +24,11 @@ mod condvar;
 mod event;
 mod irq_spin;
 mod mutex;
+pub mod oneshot;
 mod semaphore;
 
 pub use condvar::Condvar;
-pub use event::Event;
+pub use event::{Event, EventWait};
 pub use irq_spin::{IrqSpinLock, IrqSpinLockGuard, RawIrqSpinLock};
 pub use mutex::{Mutex, MutexGuard};
 pub use semaphore::Semaphore;

@@ -17,6 +17,14 @@ use crate::{
     sync::IrqSpinLock,
 };
 
+/// What a due timer wakes.
+pub(super) enum Expiry {
+    /// A thread in `sleep`.
+    Thread(Arc<Thread>),
+    /// A future waiting for a deadline.
+    Waker(core::task::Waker),
+}
+
 /// One CPU's scheduler state.
 pub(super) struct Cpu {
     pub(super) id: u32,
@@ -24,7 +32,8 @@ pub(super) struct Cpu {
     current: UnsafeCell<Arc<Thread>>,
     pub(super) idle: Arc<Thread>,
     pub(super) run_queue: IrqSpinLock<RunQueue<Arc<Thread>>>,
-    pub(super) sleepers: IrqSpinLock<TimerQueue<Arc<Thread>>>,
+    /// Sleeping threads and async timers, by deadline.
+    pub(super) timers: IrqSpinLock<TimerQueue<Expiry>>,
     /// Preemption is allowed only at zero.
     pub(super) preempt_count: AtomicU32,
     /// Set when the running thread should give way at the next opportunity.
@@ -36,6 +45,8 @@ pub(super) struct Cpu {
     pub(super) fpu_allowed: AtomicBool,
     pub(super) ticks: AtomicU64,
     pub(super) switches: AtomicU64,
+    /// Threads made runnable by a wake-up.
+    pub(super) wakes: AtomicU64,
 }
 
 // SAFETY: the UnsafeCell fields are only accessed by the CPU that owns this structure,
@@ -50,13 +61,14 @@ impl Cpu {
             current: UnsafeCell::new(boot),
             idle,
             run_queue: IrqSpinLock::new(RunQueue::new()),
-            sleepers: IrqSpinLock::new(TimerQueue::new()),
+            timers: IrqSpinLock::new(TimerQueue::new()),
             preempt_count: AtomicU32::new(0),
             need_resched: AtomicBool::new(false),
             zombie: UnsafeCell::new(None),
             fpu_allowed: AtomicBool::new(false),
             ticks: AtomicU64::new(0),
             switches: AtomicU64::new(0),
+            wakes: AtomicU64::new(0),
         }));
         cpu_local::install(core::ptr::from_ref(cpu).cast());
         cpu

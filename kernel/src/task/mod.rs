@@ -39,10 +39,10 @@ pub use scheduler::{PreemptGuard, SchedulerConfig, disable_preemption, yield_now
 pub use spawn::{Builder, DEFAULT_STACK_SIZE, JoinError, JoinHandle, SpawnError, exit, spawn};
 pub use table::{thread_count, threads};
 pub use thread::{Priority, Thread, ThreadId, ThreadInfo, ThreadState};
-pub use wait_queue::WaitQueue;
+pub use wait_queue::{AsyncWaiter, WaitQueue};
 
 use self::{
-    cpu::{Cpu, this_cpu},
+    cpu::{Cpu, Expiry, this_cpu},
     thread::ThreadParams,
 };
 
@@ -72,12 +72,43 @@ pub fn sleep_until(deadline: Instant) {
         let me = Arc::clone(cpu.current(&irq));
         me.set_state(ThreadState::Blocking);
         let key = cpu
-            .sleepers
+            .timers
             .lock()
-            .insert(deadline.as_nanos(), Arc::clone(&me));
+            .insert(deadline.as_nanos(), Expiry::Thread(Arc::clone(&me)));
         scheduler::block_current(&irq);
-        cpu.sleepers.lock().cancel(key);
+        cpu.timers.lock().cancel(key);
     }
+}
+
+/// A waker registered to fire at a deadline; see [`register_timer`].
+#[derive(Debug)]
+pub struct TimerRegistration {
+    cpu: &'static Cpu,
+    key: timer_queue::TimerKey,
+}
+
+impl core::fmt::Debug for Cpu {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Cpu({})", self.id)
+    }
+}
+
+/// Calls `waker.wake()` from the first timer tick at or after `deadline`, unless
+/// cancelled first. The same timer queue that wakes sleeping threads.
+pub fn register_timer(deadline: Instant, waker: core::task::Waker) -> TimerRegistration {
+    let _irq = InterruptsDisabled::new();
+    let cpu = this_cpu();
+    let key = cpu
+        .timers
+        .lock()
+        .insert(deadline.as_nanos(), Expiry::Waker(waker));
+    TimerRegistration { cpu, key }
+}
+
+/// Withdraws a timer if it has not fired yet.
+pub fn cancel_timer(registration: TimerRegistration) {
+    let removed = registration.cpu.timers.lock().cancel(registration.key);
+    drop(removed); // after the lock: dropping a waker may run arbitrary code
 }
 
 /// Blocks until [`Thread::unpark`] is called for this thread, or returns at once if it
@@ -109,6 +140,11 @@ pub fn should_stop() -> bool {
 /// Timer ticks on this CPU since the scheduler started.
 pub fn ticks() -> u64 {
     this_cpu().ticks.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Blocked threads made runnable by a wake-up on this CPU since boot.
+pub fn wake_count() -> u64 {
+    this_cpu().wakes.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// The tick rate the scheduler runs at (0 before it started).

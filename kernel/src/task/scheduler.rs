@@ -28,7 +28,7 @@ use core::{
 
 use super::{
     Priority, Thread, ThreadState,
-    cpu::{Cpu, this_cpu},
+    cpu::{Cpu, Expiry, this_cpu},
     run_queue::LEVELS,
     thread::ThreadParams,
 };
@@ -126,6 +126,7 @@ pub(crate) fn wake(thread: &Thread) -> bool {
                 let cpu = this_cpu();
                 let mut run_queue = cpu.run_queue.lock();
                 if thread.transition(ThreadState::Blocked, ThreadState::Ready) {
+                    cpu.wakes.fetch_add(1, Ordering::Relaxed);
                     run_queue.push_active(thread.priority().level(), handle);
                     let current = cpu.current(&irq);
                     if current.is_idle || thread.priority() >= current.priority() {
@@ -177,16 +178,19 @@ pub(super) fn preempt_on_interrupt_exit() {
     }
 }
 
-/// The tick: wakes due sleepers and charges the running thread's time slice.
+/// The tick: wakes due sleepers and timers and charges the running thread's time slice.
 pub(super) fn on_tick(_frame: &mut crate::arch::TrapFrame) {
     let irq = InterruptsDisabled::new();
     let cpu = this_cpu();
     cpu.ticks.fetch_add(1, Ordering::Relaxed);
     let now = crate::time::now().as_nanos();
     loop {
-        let due = cpu.sleepers.lock().pop_due(now);
-        let Some(sleeper) = due else { break };
-        wake(&sleeper);
+        let due = cpu.timers.lock().pop_due(now);
+        match due {
+            Some(Expiry::Thread(thread)) => _ = wake(&thread),
+            Some(Expiry::Waker(waker)) => waker.wake(),
+            None => break,
+        }
     }
     let current = cpu.current(&irq);
     if !current.is_idle && current.time_slice_left.fetch_sub(1, Ordering::Relaxed) <= 1 {

@@ -13,17 +13,32 @@
 //! when the waker looks; and a wake that lands between enqueueing and switching finds the
 //! thread `Blocking` and cancels the block (see `thread`). Waking takes no sleeping lock
 //! and never allocates: it is safe in interrupt handlers.
+//!
+//! Futures wait on the same queues through an [`AsyncWaiter`]: the same
+//! check-register-recheck order, with the task's waker queued instead of the thread.
+//! A waker handed a `wake_one` but dropped before acting on it passes the wake on, so a
+//! cancelled future cannot swallow the wake-up another waiter needed.
 
 use alloc::{collections::VecDeque, sync::Arc};
-use core::sync::atomic::Ordering;
+use core::{
+    sync::atomic::Ordering,
+    task::{Context, Poll, Waker},
+};
 
 use super::{Thread, ThreadState, cpu::this_cpu, scheduler};
 use crate::{arch::cpu::InterruptsDisabled, sync::IrqSpinLock};
 
-/// Threads waiting for a condition.
+/// A thread or a task waiting on a queue.
+#[derive(Debug)]
+enum Waiter {
+    Thread(Arc<Thread>),
+    Task(Waker),
+}
+
+/// Threads and tasks waiting for a condition.
 #[derive(Debug, Default)]
 pub struct WaitQueue {
-    waiters: IrqSpinLock<VecDeque<Arc<Thread>>>,
+    waiters: IrqSpinLock<VecDeque<Waiter>>,
 }
 
 impl WaitQueue {
@@ -57,7 +72,7 @@ impl WaitQueue {
                     return value;
                 }
                 me.queued_on_wait_queue.store(true, Ordering::Relaxed);
-                waiters.push_back(Arc::clone(&me));
+                waiters.push_back(Waiter::Thread(Arc::clone(&me)));
             }
             scheduler::block_current(&irq);
             if me.queued_on_wait_queue.load(Ordering::Relaxed) {
@@ -67,24 +82,22 @@ impl WaitQueue {
         }
     }
 
-    /// Wakes the longest-waiting thread; returns whether there was one.
+    /// Wakes the longest-waiting thread or task; returns whether there was one.
     pub fn wake_one(&self) -> bool {
-        loop {
-            let Some(thread) = self.take_first() else {
-                return false;
-            };
-            if scheduler::wake(&thread) {
+        while let Some(waiter) = self.take_first() {
+            if wake(waiter) {
                 return true;
             }
-            // It had been woken some other way and is leaving by itself: try the next.
+            // A thread woken some other way is leaving by itself: try the next.
         }
+        false
     }
 
-    /// Wakes every waiting thread; returns how many.
+    /// Wakes every waiting thread and task; returns how many.
     pub fn wake_all(&self) -> usize {
         let mut woken = 0;
-        while let Some(thread) = self.take_first() {
-            woken += usize::from(scheduler::wake(&thread));
+        while let Some(waiter) = self.take_first() {
+            woken += usize::from(wake(waiter));
         }
         woken
     }
@@ -94,16 +107,106 @@ impl WaitQueue {
         self.waiters.lock().is_empty()
     }
 
-    fn take_first(&self) -> Option<Arc<Thread>> {
+    fn take_first(&self) -> Option<Waiter> {
         let mut waiters = self.waiters.lock();
-        let thread = waiters.pop_front()?;
-        thread.queued_on_wait_queue.store(false, Ordering::Relaxed);
-        Some(thread)
+        let waiter = waiters.pop_front()?;
+        if let Waiter::Thread(thread) = &waiter {
+            thread.queued_on_wait_queue.store(false, Ordering::Relaxed);
+        }
+        Some(waiter)
     }
 
     fn remove(&self, thread: &Arc<Thread>) {
         let mut waiters = self.waiters.lock();
-        waiters.retain(|waiter| !Arc::ptr_eq(waiter, thread));
+        waiters.retain(
+            |waiter| !matches!(waiter, Waiter::Thread(queued) if Arc::ptr_eq(queued, thread)),
+        );
         thread.queued_on_wait_queue.store(false, Ordering::Relaxed);
+    }
+
+    /// Queues `waker` unless an equivalent one is queued already.
+    fn register(&self, waker: &Waker) {
+        let mut waiters = self.waiters.lock();
+        if !waiters
+            .iter()
+            .any(|waiter| matches!(waiter, Waiter::Task(queued) if queued.will_wake(waker)))
+        {
+            waiters.push_back(Waiter::Task(waker.clone()));
+        }
+    }
+
+    /// Takes `waker` off the queue; `false` if it was not there (a wake took it).
+    fn unregister(&self, waker: &Waker) -> bool {
+        let mut waiters = self.waiters.lock();
+        let position = waiters
+            .iter()
+            .position(|waiter| matches!(waiter, Waiter::Task(queued) if queued.will_wake(waker)));
+        position.map(|index| waiters.remove(index)).is_some()
+    }
+}
+
+fn wake(waiter: Waiter) -> bool {
+    match waiter {
+        Waiter::Thread(thread) => scheduler::wake(&thread),
+        Waiter::Task(waker) => {
+            waker.wake();
+            true
+        }
+    }
+}
+
+/// The waiting half of a future that waits on a [`WaitQueue`]. Embed one in the future,
+/// poll through [`poll_until`](Self::poll_until), and call [`cancel`](Self::cancel) from
+/// the future's `Drop`.
+#[derive(Debug, Default)]
+pub struct AsyncWaiter {
+    registered: Option<Waker>,
+}
+
+impl AsyncWaiter {
+    /// A waiter that is not registered anywhere.
+    pub const fn new() -> Self {
+        Self { registered: None }
+    }
+
+    /// `Ready` with `condition`'s value once it returns `Some`; otherwise registers the
+    /// task's waker on `queue` (checking `condition` again after registering, so a wake
+    /// between the check and the registration is not lost) and returns `Pending`.
+    pub fn poll_until<T>(
+        &mut self,
+        queue: &WaitQueue,
+        cx: &mut Context<'_>,
+        mut condition: impl FnMut() -> Option<T>,
+    ) -> Poll<T> {
+        if let Some(value) = condition() {
+            self.cancel(queue);
+            return Poll::Ready(value);
+        }
+        if self
+            .registered
+            .as_ref()
+            .is_some_and(|waker| !waker.will_wake(cx.waker()))
+        {
+            self.cancel(queue);
+        }
+        queue.register(cx.waker());
+        self.registered = Some(cx.waker().clone());
+        match condition() {
+            Some(value) => {
+                self.cancel(queue);
+                Poll::Ready(value)
+            }
+            None => Poll::Pending,
+        }
+    }
+
+    /// Withdraws the registration. If a `wake_one` already took it (and so may have
+    /// chosen this waiter over another), passes the wake on to the next waiter.
+    pub fn cancel(&mut self, queue: &WaitQueue) {
+        if let Some(waker) = self.registered.take()
+            && !queue.unregister(&waker)
+        {
+            queue.wake_one();
+        }
     }
 }

@@ -19,6 +19,10 @@
 //! to boot it and what to expect; see the README ("Adding a test kernel").
 #![no_std]
 
+pub mod input;
+extern crate alloc;
+
+pub mod executors;
 pub mod preemption;
 
 pub use bootloader_api;

@@ -18,6 +18,8 @@ const TASK_PRIORITY: usize = 0x80;
 const END_OF_INTERRUPT: usize = 0xb0;
 const SPURIOUS_VECTOR: usize = 0xf0;
 const LVT_TIMER: usize = 0x320;
+const LVT_LINT0: usize = 0x350;
+const LVT_LINT1: usize = 0x360;
 const TIMER_INITIAL_COUNT: usize = 0x380;
 const TIMER_CURRENT_COUNT: usize = 0x390;
 const TIMER_DIVIDE: usize = 0x3e0;
@@ -25,6 +27,10 @@ const TIMER_DIVIDE: usize = 0x3e0;
 const SOFTWARE_ENABLE: u32 = 1 << 8;
 const LVT_MASKED: u32 = 1 << 16;
 const LVT_PERIODIC: u32 = 1 << 17;
+/// LVT delivery mode NMI.
+const DELIVERY_NMI: u32 = 0b100 << 8;
+/// LVT delivery mode ExtINT: the CPU fetches the vector from the 8259, as without an APIC.
+const DELIVERY_EXTINT: u32 = 0b111 << 8;
 /// Divide the bus clock by 16 (encoding 0b0011).
 const DIVIDE_BY_16: u32 = 0b0011;
 
@@ -43,6 +49,13 @@ pub fn physical_base() -> Option<PhysAddr> {
 }
 
 /// Turns the APIC on, its registers mapped at `registers`.
+///
+/// Also wires the legacy pins as PC firmware usually does (and as Linux does on the boot
+/// CPU), rather than trusting that it did: LINT0 in ExtINT mode, the "virtual wire" that
+/// lets the 8259's interrupts reach this CPU with the APIC enabled (Spindle has no I/O
+/// APIC driver, so this is the only path for legacy devices such as the serial port
+/// and the keyboard), and LINT1 as NMI. Only the boot CPU should do this: a second CPU
+/// with LINT0 unmasked would take the same 8259 interrupts.
 pub(super) fn enable(registers: VirtAddr) {
     BASE.store(registers.as_u64(), Ordering::Relaxed);
     let mut base_msr = Msr::new(IA32_APIC_BASE);
@@ -50,6 +63,8 @@ pub(super) fn enable(registers: VirtAddr) {
     // (the caller found it through `physical_base`).
     unsafe { base_msr.write(base_msr.read() | APIC_GLOBAL_ENABLE) };
     write(TASK_PRIORITY, 0);
+    write(LVT_LINT0, DELIVERY_EXTINT);
+    write(LVT_LINT1, DELIVERY_NMI);
     write(
         SPURIOUS_VECTOR,
         SOFTWARE_ENABLE | u32::from(SPURIOUS_INTERRUPT_VECTOR),

@@ -5,6 +5,11 @@
 //! (the timer tick preempts), and the interrupted thread may not run again for a while;
 //! an EOI left pending until then would block every further interrupt. All of Spindle's
 //! interrupt sources are edge-triggered, for which an early EOI is correct.
+//!
+//! Legacy devices interrupt through the 8259 on [`PIC_FIRST_VECTOR`]` + line`: straight
+//! to the CPU when it has no local APIC, otherwise through the APIC's LINT0 pin, which
+//! [`apic`] programs as ExtINT (the "virtual wire"), so those interrupts are acknowledged
+//! at the 8259 only. [`route_legacy_irq`] connects one line to a handler.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -33,6 +38,28 @@ pub fn set_exit_hook(hook: fn()) {
 /// Routes `vector` to `handler`.
 pub fn set_handler(vector: u8, handler: Handler) {
     HANDLERS[usize::from(vector)].store(handler as usize, Ordering::Release);
+}
+
+/// Routes IRQ `line` of the 8259 to `handler` and unmasks the line; returns the vector
+/// the handler runs on, [`PIC_FIRST_VECTOR`]` + line` (whose [`trap_count`] counts the
+/// interrupts). The handler runs after the EOI, as every handler does, so a device that
+/// raises its line again while the handler drains it gives a fresh edge and a fresh
+/// interrupt. An edge that came while the line was masked is delivered on unmasking.
+///
+/// [`trap_count`]: super::trap_count
+///
+/// # Panics
+/// If `line` is not 0-15, or is 2 (the slave's cascade), or 7 or 15: those two are taken
+/// as the 8259's spurious interrupts and never reach a handler.
+pub fn route_legacy_irq(line: u8, handler: Handler) -> u8 {
+    assert!(
+        line < 16 && !matches!(line, 2 | 7 | 15),
+        "IRQ {line} cannot be routed to a handler"
+    );
+    let vector = PIC_FIRST_VECTOR + line;
+    set_handler(vector, handler);
+    pic::unmask(line);
+    vector
 }
 
 /// Acknowledges and handles a hardware interrupt; `false` if no handler is registered.

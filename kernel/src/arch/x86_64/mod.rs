@@ -12,6 +12,7 @@ mod idt;
 pub mod interrupts;
 mod pic;
 mod pit;
+pub mod ps2;
 pub mod qemu;
 pub mod serial;
 pub mod timer;

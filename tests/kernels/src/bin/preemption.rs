@@ -1,5 +1,5 @@
 //! Preemption by the local APIC timer: CPU-bound threads that never yield all progress.
-//@ expect-output: from the local APIC timer
+//@ expect-output: tick 1000 Hz from the local APIC timer
 #![no_std]
 #![no_main]
 

@@ -1,0 +1,202 @@
+//! The console's commands.
+
+use alloc::{format, string::String, vec::Vec};
+use core::{
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use crate::{
+    arch::{self, qemu},
+    executor::{self, Spawner, TaskInfo},
+    input, mm, println,
+    task::{self, Builder, ThreadInfo},
+    time,
+};
+
+/// Whether the console goes on after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flow {
+    /// Read the next line.
+    Continue,
+    /// Stop reading.
+    Quit,
+}
+
+const HELP: &str = "\
+commands:
+  help                  this list
+  ps                    threads and async tasks
+  spawn thread|task     start a demo thread or task that prints five lines
+  sleep MILLIS          sleep (asynchronously) and report how long it took
+  bench                 a short context-switch measurement (TSC ticks)
+  stats                 switches, wake-ups, interrupts, memory, input
+  poweroff              leave QEMU (exit status 0)";
+
+/// Runs one command line. `spawner` spawns onto the console's own executor.
+pub(super) async fn execute(line: &str, spawner: &Spawner) -> Flow {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        [] => {}
+        ["help"] => println!("{HELP}"),
+        ["ps"] => ps(),
+        ["spawn", what] => spawn_demo(what, spawner),
+        ["sleep", millis] => match millis.parse::<u64>() {
+            Ok(millis) => sleep(millis).await,
+            Err(_) => println!("sleep: `{millis}` is not a number of milliseconds"),
+        },
+        ["bench"] => bench().await,
+        ["stats"] => stats(),
+        ["poweroff"] => {
+            println!("powering off");
+            qemu::exit(qemu::ExitCode::Success);
+        }
+        ["exit" | "quit"] => return Flow::Quit,
+        [command, ..] => println!("unknown command `{command}` (or wrong arguments); type `help`"),
+    }
+    Flow::Continue
+}
+
+fn ps() {
+    println!("{}", ThreadInfo::HEADER);
+    task::threads()
+        .iter()
+        .for_each(|thread| println!("{thread}"));
+    println!("{}", TaskInfo::HEADER);
+    executor::tasks().iter().for_each(|task| println!("{task}"));
+}
+
+fn spawn_demo(what: &str, spawner: &Spawner) {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
+    match what {
+        "thread" => {
+            let name = format!("demo-thread-{number}");
+            let spawned = Builder::new().name(name.clone()).spawn(move || {
+                for round in 1..=5 {
+                    task::sleep(Duration::from_millis(200));
+                    println!("{name}: {round}/5");
+                }
+            });
+            match spawned {
+                Ok(_) => println!("spawned thread demo-thread-{number}"),
+                Err(error) => println!("spawn failed: {error}"),
+            }
+        }
+        "task" => {
+            let name = format!("demo-task-{number}");
+            let label = name.clone();
+            let spawned = spawner.spawn_named(Some(name), async move {
+                for round in 1..=5 {
+                    executor::sleep(Duration::from_millis(200)).await;
+                    println!("{label}: {round}/5");
+                }
+            });
+            match spawned {
+                Ok(_) => println!("spawned task demo-task-{number}"),
+                Err(error) => println!("spawn failed: {error}"),
+            }
+        }
+        other => println!("spawn: `{other}` is neither `thread` nor `task`"),
+    }
+}
+
+async fn sleep(millis: u64) {
+    let start = time::now();
+    executor::sleep(Duration::from_millis(millis)).await;
+    println!("slept {:?}", start.elapsed());
+}
+
+/// Thread yield ping-pong and async yield ping-pong, in TSC ticks per switch, each
+/// measured on a thread of its own (so the console's executor is not blocked).
+async fn bench() {
+    match (
+        executor::spawn_blocking(thread_switch_ticks),
+        executor::spawn_blocking(task_switch_ticks),
+    ) {
+        (Ok(threads), Ok(tasks)) => {
+            let (threads, tasks) = (threads.await.unwrap_or(0), tasks.await.unwrap_or(0));
+            println!(
+                "thread yield switch: {threads} TSC ticks; async task yield switch: {tasks} TSC ticks"
+            );
+            println!(
+                "(under TCG the TSC follows host time; see BENCHMARKS.md for the real benchmarks)"
+            );
+        }
+        _ => println!("bench: cannot spawn the benchmark threads"),
+    }
+}
+
+const BENCH_ROUNDS: u64 = 5_000;
+
+fn thread_switch_ticks() -> u64 {
+    let partner = task::spawn(|| (0..BENCH_ROUNDS).for_each(|_| task::yield_now()));
+    let start = arch::tsc::read();
+    (0..BENCH_ROUNDS).for_each(|_| task::yield_now());
+    let ticks = arch::tsc::read() - start;
+    partner.join();
+    ticks / (2 * BENCH_ROUNDS)
+}
+
+fn task_switch_ticks() -> u64 {
+    let executor = executor::Executor::new("bench", 4);
+    let tasks: Vec<_> = (0..2)
+        .filter_map(|_| {
+            executor
+                .spawn(async {
+                    for _ in 0..BENCH_ROUNDS {
+                        executor::yield_now().await;
+                    }
+                })
+                .ok()
+        })
+        .collect();
+    let start = arch::tsc::read();
+    executor.block_on(async {
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
+    (arch::tsc::read() - start) / (2 * BENCH_ROUNDS)
+}
+
+fn stats() {
+    let interrupts: u64 = (32..=255u8).map(arch::trap_count).sum();
+    let usage = mm::usage();
+    let heap = mm::heap::stats();
+    let serial = input::serial::stats();
+    let keyboard = input::keyboard::stats();
+    let lines: [(&str, String); 9] = [
+        ("uptime", format!("{:?}", time::uptime())),
+        (
+            "timer ticks",
+            format!("{} at {} Hz", task::ticks(), task::tick_hz()),
+        ),
+        ("thread switches", format!("{}", task::switch_count())),
+        ("thread wake-ups", format!("{}", task::wake_count())),
+        ("interrupts", format!("{interrupts}")),
+        (
+            "threads / tasks",
+            format!("{} / {}", task::thread_count(), executor::tasks().len()),
+        ),
+        (
+            "memory in use",
+            format!(
+                "{} KiB in {} allocations",
+                usage.bytes >> 10,
+                usage.allocations
+            ),
+        ),
+        ("heap free", format!("{} KiB", heap.available_bytes >> 10)),
+        (
+            "input",
+            format!(
+                "serial {} bytes ({} dropped), keyboard {} scancodes",
+                serial.received, serial.dropped, keyboard.received
+            ),
+        ),
+    ];
+    for (label, value) in lines {
+        println!("{label:>16}: {value}");
+    }
+}

@@ -1,0 +1,267 @@
+//! Host unit tests of the executor's bookkeeping: the task table, the ready queue, the
+//! waker state machine and the sleep/notify handshake, with `std` threads as hosts.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    task::{Poll, Waker},
+    thread,
+    vec::Vec,
+};
+
+use super::{Executor, Host, SpawnError, yield_now};
+
+/// A `std` thread as the host; counts waits and notifies.
+#[derive(Default)]
+struct TestHost {
+    thread: Mutex<Option<thread::Thread>>,
+    stop: AtomicBool,
+    waits: AtomicUsize,
+    notifies: AtomicUsize,
+}
+
+impl Host for Arc<TestHost> {
+    fn wait(&self) {
+        self.waits.fetch_add(1, Ordering::SeqCst);
+        thread::park();
+    }
+
+    fn notify(&self) {
+        self.notifies.fetch_add(1, Ordering::SeqCst);
+        if let Some(thread) = self.thread.lock().unwrap().as_ref() {
+            thread.unpark();
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+fn executor(capacity: usize) -> (Executor<Arc<TestHost>>, Arc<TestHost>) {
+    let host = Arc::new(TestHost::default());
+    *host.thread.lock().unwrap() = Some(thread::current());
+    (
+        Executor::with_host("test", capacity, Arc::clone(&host)),
+        host,
+    )
+}
+
+/// A future that stays pending until `release` is set, keeping its waker for others.
+fn gate(
+    release: Arc<AtomicBool>,
+    waker_slot: Arc<Mutex<Option<Waker>>>,
+) -> impl Future<Output = u32> + Send {
+    core::future::poll_fn(move |cx| {
+        if release.load(Ordering::SeqCst) {
+            return Poll::Ready(7);
+        }
+        *waker_slot.lock().unwrap() = Some(cx.waker().clone());
+        if release.load(Ordering::SeqCst) {
+            Poll::Ready(7)
+        } else {
+            Poll::Pending
+        }
+    })
+}
+
+#[test]
+fn spawned_tasks_run_and_their_handles_yield_results() {
+    let (executor, _) = executor(16);
+    let handles: Vec<_> = (0..10u64)
+        .map(|i| executor.spawn(async move { i * i }).unwrap())
+        .collect();
+    let results = executor.block_on(async {
+        let mut results = Vec::new();
+        for handle in handles {
+            results.push(handle.await.unwrap());
+        }
+        results
+    });
+    assert_eq!(results, (0..10).map(|i| i * i).collect::<Vec<u64>>());
+}
+
+#[test]
+fn a_wake_from_another_thread_unparks_the_idle_host() {
+    let (executor, host) = executor(4);
+    let release = Arc::new(AtomicBool::new(false));
+    let waker_slot = Arc::new(Mutex::new(None::<Waker>));
+    let handle = executor
+        .spawn(gate(Arc::clone(&release), Arc::clone(&waker_slot)))
+        .unwrap();
+    let waker_thread = {
+        let (release, waker_slot) = (Arc::clone(&release), Arc::clone(&waker_slot));
+        thread::spawn(move || {
+            while waker_slot.lock().unwrap().is_none() {
+                thread::yield_now();
+            }
+            release.store(true, Ordering::SeqCst);
+            let waker = waker_slot.lock().unwrap().take().unwrap();
+            waker.wake_by_ref();
+            waker.wake(); // a duplicate: coalesced or harmless
+        })
+    };
+    assert_eq!(executor.block_on(handle), Ok(7));
+    waker_thread.join().unwrap();
+    assert!(host.notifies.load(Ordering::SeqCst) >= 1);
+}
+
+#[test]
+fn duplicate_wakes_before_a_poll_are_coalesced() {
+    let (executor, _) = executor(4);
+    let polls = Arc::new(AtomicUsize::new(0));
+    let saved = Arc::new(Mutex::new(None::<Waker>));
+    let handle = {
+        let (polls, saved) = (Arc::clone(&polls), Arc::clone(&saved));
+        executor
+            .spawn(core::future::poll_fn(move |cx| {
+                let count = polls.fetch_add(1, Ordering::SeqCst) + 1;
+                *saved.lock().unwrap() = Some(cx.waker().clone());
+                if count == 2 {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }))
+            .unwrap()
+    };
+    assert_eq!(executor.run_until_stalled(), 1);
+    let waker = saved.lock().unwrap().clone().unwrap();
+    for _ in 0..100 {
+        waker.wake_by_ref();
+    }
+    assert_eq!(executor.run_until_stalled(), 1, "a hundred wakes, one poll");
+    assert!(handle.is_finished());
+    waker.wake_by_ref(); // waking a finished task is harmless
+    assert_eq!(executor.run_until_stalled(), 0);
+}
+
+#[test]
+fn a_task_woken_while_finishing_leaves_no_stale_slot() {
+    let (executor, _) = executor(2);
+    for round in 0..50 {
+        // The task wakes itself and completes in the same poll: its slot stays a
+        // tombstone until the queued index is popped, then is reused.
+        let handle = executor
+            .spawn(core::future::poll_fn(move |cx| {
+                cx.waker().wake_by_ref();
+                Poll::Ready(round)
+            }))
+            .unwrap();
+        executor.run_until_stalled();
+        assert!(handle.is_finished());
+    }
+    assert_eq!(executor.table.borrow().entries.len(), 1, "slots are reused");
+}
+
+#[test]
+fn spawning_beyond_capacity_is_an_error_not_a_panic() {
+    let (executor, _) = executor(3);
+    let pending = || core::future::pending::<()>();
+    let _handles: Vec<_> = (0..3).map(|_| executor.spawn(pending()).unwrap()).collect();
+    assert_eq!(executor.spawn(pending()).err(), Some(SpawnError::Full));
+    executor.run_until_stalled();
+    assert_eq!(executor.spawn(pending()).err(), Some(SpawnError::Full));
+}
+
+#[test]
+fn spawners_work_from_other_threads() {
+    let (executor, _) = executor(64);
+    let spawner = executor.spawner();
+    let remote = thread::spawn(move || {
+        (0..32u32)
+            .map(|i| spawner.spawn(async move { i + 1 }).unwrap())
+            .collect::<Vec<_>>()
+    });
+    let handles = remote.join().unwrap();
+    let sum = executor.block_on(async {
+        let mut sum = 0;
+        for handle in handles {
+            sum += handle.await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, (1..=32).sum());
+}
+
+#[test]
+fn yielding_tasks_take_turns() {
+    let (executor, _) = executor(4);
+    let trace = Arc::new(Mutex::new(Vec::new()));
+    let handles: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|name| {
+            let trace = Arc::clone(&trace);
+            executor
+                .spawn(async move {
+                    for _ in 0..3 {
+                        trace.lock().unwrap().push(name);
+                        yield_now().await;
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    executor.block_on(async {
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    });
+    assert_eq!(*trace.lock().unwrap(), ["a", "b", "a", "b", "a", "b"]);
+}
+
+#[test]
+fn run_parks_when_idle_and_returns_when_asked_to_stop() {
+    let (executor, host) = executor(4);
+    let stopper = {
+        let host = Arc::clone(&host);
+        let spawner = executor.spawner();
+        thread::spawn(move || {
+            while host.waits.load(Ordering::SeqCst) == 0 {
+                thread::yield_now();
+            }
+            let done = spawner.spawn(async { 5 }).unwrap();
+            while !done.is_finished() {
+                thread::yield_now();
+            }
+            host.stop.store(true, Ordering::SeqCst);
+            host.notify();
+        })
+    };
+    executor.run();
+    stopper.join().unwrap();
+    assert!(
+        host.waits.load(Ordering::SeqCst) >= 1,
+        "an idle executor parks its thread"
+    );
+}
+
+#[test]
+fn dropping_the_executor_cancels_unfinished_tasks() {
+    let (executor, _) = executor(4);
+    let handle = executor.spawn(core::future::pending::<()>()).unwrap();
+    executor.run_until_stalled();
+    drop(executor);
+    let (other, _) = self::executor(1);
+    assert_eq!(other.block_on(handle), Err(super::Cancelled));
+}
+
+#[test]
+fn the_listing_shows_live_tasks_with_their_executor() {
+    let (executor, _) = executor(4);
+    let _handle = executor
+        .spawner()
+        .spawn_named(Some("listed".into()), core::future::pending::<()>())
+        .unwrap();
+    executor.run_until_stalled();
+    let listing = super::tasks();
+    let row = listing
+        .iter()
+        .find(|info| info.name == "listed")
+        .expect("the task is listed");
+    assert_eq!(row.executor, "test");
+    assert_eq!(row.polls, 1);
+    assert_eq!(row.state, super::TaskState::Waiting);
+}

@@ -1,0 +1,105 @@
+//! Bytes typed into the serial console (COM1), as a [`Stream`] of `u8`.
+//!
+//! The UART interrupts on IRQ 4 when its receive FIFO reaches its trigger level or has
+//! held bytes for a few character times. The handler moves bytes into the queue until
+//! the FIFO is empty, which lowers the UART's interrupt line: the 8259 only sees edges,
+//! so a handler that left bytes behind with the line still up would not be called again.
+//!
+//! **Back-pressure instead of loss.** A sender can be faster than the reader (QEMU
+//! refills the FIFO from its input pipe as fast as the handler empties it, so one
+//! interrupt could bring any number of bytes). When the queue is full the handler stops
+//! reading and turns the UART's receive interrupt off; the bytes wait in the FIFO, and
+//! behind it the sender waits (QEMU reads its pipe only when the FIFO has room). The
+//! reader's next pop turns the interrupt back on, which raises the line again if bytes
+//! wait. So serial input is never dropped here; on real hardware a sender that outruns
+//! the FIFO meanwhile loses bytes in the UART (an overrun), which this driver does not
+//! count.
+
+use core::{
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use futures_util::Stream;
+
+use super::{
+    InputStats, OpenError,
+    source::{Reader, Source},
+};
+use crate::arch::{
+    self, TrapFrame,
+    interrupts::{self, PIC_FIRST_VECTOR},
+};
+
+static SOURCE: Source = Source::new(
+    PIC_FIRST_VECTOR + arch::serial::IRQ,
+    arch::serial::enable_receive_interrupt,
+);
+
+/// The serial console's received bytes, in order, as an endless stream. There is one
+/// reader at a time; see [`SerialInput::open`].
+///
+/// ```ignore
+/// let mut input = SerialInput::open()?;
+/// while let Some(byte) = input.next().await { ... }
+/// ```
+#[derive(Debug)]
+pub struct SerialInput {
+    reader: Reader,
+}
+
+impl SerialInput {
+    /// Opens the serial input. The first open ever turns on the UART's receive interrupt
+    /// and routes IRQ 4; bytes the UART held already are kept, and so are bytes that
+    /// arrive between two readers (up to the queue's 256).
+    ///
+    /// # Errors
+    /// [`OpenError::InUse`] while another `SerialInput` is alive.
+    pub fn open() -> Result<Self, OpenError> {
+        SOURCE.open(start_device).map(|reader| Self { reader })
+    }
+}
+
+impl Stream for SerialInput {
+    type Item = u8;
+
+    /// The next byte; never `None`.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<u8>> {
+        self.reader.poll_pop(cx).map(Some)
+    }
+}
+
+/// Counters for the serial input since boot.
+pub fn stats() -> InputStats {
+    SOURCE.stats()
+}
+
+fn start_device() {
+    arch::serial::enable_receive_interrupt();
+    // The line is still masked: whatever the UART holds goes first, in order, and a byte
+    // arriving from here on raises an edge the 8259 keeps until the unmask.
+    drain();
+    interrupts::route_legacy_irq(arch::serial::IRQ, on_interrupt);
+}
+
+fn on_interrupt(_frame: &mut TrapFrame) {
+    drain();
+}
+
+/// Moves bytes from the UART to the queue while the queue has room (the handler is the
+/// only pusher, so room seen is room kept), holding the rest back in the UART.
+fn drain() {
+    loop {
+        if !SOURCE.has_room() {
+            arch::serial::disable_receive_interrupt();
+            if SOURCE.hold_back() {
+                return;
+            }
+            arch::serial::enable_receive_interrupt();
+        }
+        match arch::serial::try_read_byte() {
+            Some(byte) => SOURCE.push(byte),
+            None => return,
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Serial input through IRQ 4, with the local APIC on (the 8259 reaches the CPU through
+//! LINT0 in ExtINT mode): a short line and a 324-byte one, every byte in order.
+//@ firmware: bios uefi
+//@ serial-input: hello spindle\n0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\n
+#![no_std]
+#![no_main]
+
+use spindle_test::input::*;
+
+spindle_test::test_kernel!(
+    the_cpu_has_a_local_apic,
+    serial_lines_arrive_whole_through_the_interrupt,
+    a_second_serial_reader_is_refused
+);
