@@ -29,6 +29,7 @@ commands:
   ps                    threads and async tasks
   spawn thread|task     start a demo thread or task that prints five lines
   sleep MILLIS          sleep (asynchronously) and report how long it took
+  demo                  the scheduler at work: CPU-bound threads, a sleeper, a mutex
   bench                 a short context-switch measurement (TSC ticks)
   stats                 switches, wake-ups, interrupts, memory, input
   poweroff              leave QEMU (exit status 0)";
@@ -46,6 +47,10 @@ pub(super) async fn execute(line: &str, spawner: &Spawner) -> Flow {
             Err(_) => println!("sleep: `{millis}` is not a number of milliseconds"),
         },
         ["bench"] => bench().await,
+        ["demo"] => match executor::spawn_blocking(super::demo::run) {
+            Ok(demo) => _ = demo.await,
+            Err(error) => println!("demo: cannot start: {error}"),
+        },
         ["stats"] => stats(),
         ["poweroff"] => {
             println!("powering off");

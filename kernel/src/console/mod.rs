@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use crate::{executor::Spawner, input::SerialInput, print, println};
 
 mod commands;
+mod demo;
 pub mod line;
 
 use self::{
