@@ -1,16 +1,19 @@
 //! Host-side tooling shared by the runner, the QEMU test harness and the
-//! benchmarks: turning a kernel ELF into a bootable BIOS or UEFI disk
-//! image, and booting that image in QEMU.
+//! benchmarks: building kernels, turning a kernel ELF into a bootable BIOS
+//! or UEFI disk image, and booting that image in QEMU.
 //!
-//! A typical run checks and images the kernel with [`build_image`], builds
-//! the QEMU command with [`command`], then runs it with
-//! [`run_interactive`] or [`run_captured`] and reads the [`Outcome`].
+//! A typical run builds kernels with [`build_kernels`], checks and images
+//! one with [`build_image`], builds the QEMU command with [`command`], then
+//! runs it with [`run_interactive`] or [`run_captured`] and reads the
+//! [`Outcome`].
 
+mod cargo;
 mod elf;
 mod image;
 mod qemu;
 mod staging;
 
+pub use cargo::{KERNEL_TARGET, Profile, build_kernels, target_dir};
 pub use elf::check_kernel_elf;
 pub use image::{Firmware, build_image, image_path};
 pub use qemu::{

@@ -2,16 +2,15 @@
 
 use std::{
     env,
-    ffi::OsString,
     path::{Path, PathBuf},
     process::Command,
 };
 
 use anyhow::{Context, bail};
+use boot_image::KERNEL_TARGET;
 
 /// Compile-time location of the workspace: the runner lives one level down.
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
 /// The workspace root and its Cargo target directory.
 #[derive(Debug)]
@@ -25,7 +24,7 @@ impl Workspace {
         let root = Path::new(ROOT)
             .canonicalize()
             .with_context(|| format!("cannot find the workspace at {ROOT}"))?;
-        let target_dir = target_dir(&root, env::var_os("CARGO_TARGET_DIR"));
+        let target_dir = boot_image::target_dir(&root);
         Ok(Self { root, target_dir })
     }
 
@@ -59,12 +58,6 @@ impl Workspace {
     }
 }
 
-/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the root,
-/// where the build runs) if set, else `<root>/target`.
-fn target_dir(root: &Path, from_env: Option<OsString>) -> PathBuf {
-    root.join(from_env.unwrap_or_else(|| "target".into()))
-}
-
 fn cargo_args(release: bool) -> Vec<&'static str> {
     let mut args = vec![
         "build",
@@ -84,14 +77,6 @@ fn cargo_args(release: bool) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn target_dir_honours_the_environment() {
-        let root = Path::new("/ws");
-        assert_eq!(target_dir(root, None), Path::new("/ws/target"));
-        assert_eq!(target_dir(root, Some("/tmp/t".into())), Path::new("/tmp/t"));
-        assert_eq!(target_dir(root, Some("out".into())), Path::new("/ws/out"));
-    }
 
     #[test]
     fn release_is_passed_to_cargo() {

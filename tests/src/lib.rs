@@ -8,8 +8,8 @@
 use std::{
     env,
     io::{self, Write},
-    path::{Path, PathBuf},
-    process::{Command, ExitCode},
+    path::Path,
+    process::ExitCode,
     sync::{
         Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -19,7 +19,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use boot_image::{Captured, Firmware, QemuOptions, SerialInput};
+use boot_image::{Captured, Firmware, Profile, QemuOptions, SerialInput};
 
 pub mod spec;
 pub mod verdict;
@@ -71,7 +71,8 @@ fn run(filters: &[String]) -> anyhow::Result<bool> {
     if specs.is_empty() {
         bail!("no test kernel matches {filters:?}");
     }
-    let elf_dir = build_kernels(root, &kernels_dir)?;
+    let target_dir = boot_image::target_dir(root);
+    let elf_dir = boot_image::build_kernels(&kernels_dir, &target_dir, Profile::Dev)?;
     let boots: Vec<Boot<'_>> = specs
         .iter()
         .flat_map(|spec| {
@@ -91,7 +92,7 @@ fn run(filters: &[String]) -> anyhow::Result<bool> {
         boots.len()
     );
 
-    let image_dir = elf_dir.join("../../spindle/test-images");
+    let image_dir = target_dir.join("spindle/test-images");
     let next = AtomicUsize::new(0);
     let tally = Mutex::new((0usize, 0usize));
     thread::scope(|scope| {
@@ -111,22 +112,6 @@ fn run(filters: &[String]) -> anyhow::Result<bool> {
         .unwrap_or_else(|poison| poison.into_inner());
     println!("\nkernels: {passed} passed, {failed} failed");
     Ok(failed == 0)
-}
-
-/// Builds every test kernel with one cargo invocation and returns where the ELFs are.
-fn build_kernels(root: &Path, kernels_dir: &Path) -> anyhow::Result<PathBuf> {
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(&cargo)
-        .arg("build")
-        .current_dir(kernels_dir)
-        .status()
-        .with_context(|| format!("cannot run {}", Path::new(&cargo).display()))?;
-    if !status.success() {
-        bail!("building the test kernels failed ({status})");
-    }
-    let target_dir =
-        env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    Ok(target_dir.join("x86_64-unknown-none/debug"))
 }
 
 /// What one boot produced: the judged cases, and the transcript when something failed.

@@ -18,6 +18,6 @@
 mod x86_64;
 
 pub use self::x86_64::{
-    FaultReporter, TrapFrame, apic, context, cpu, cpu_local, fpu, init, interrupts, ps2, qemu,
-    serial, set_fault_reporter, timer, trap_count, tsc,
+    FaultReporter, TrapFrame, apic, context, cpu, cpu_local, fpu, init, interrupts,
+    last_interrupt_entry_tsc, ps2, qemu, serial, set_fault_reporter, timer, trap_count, tsc,
 };

@@ -23,6 +23,12 @@
 //! into `spindle_trap_return`, which pops the trap frame and `iretq`s into
 //! `bootstrap_stage1` with interrupts enabled; that moves the argument into `rdi` and
 //! calls `entry(argument)`, which never returns.
+//!
+//! [`prepare_switch_frame`] makes the bare minimum instead, a switch frame alone whose
+//! return address is the entry itself: no trap frame, no selectors, no change of the
+//! interrupt flag. That is what a raw-switch benchmark needs, and it works anywhere the
+//! switch routine does, the host included (the host benchmark switches between two host
+//! stacks with exactly this code).
 
 use core::{
     arch::naked_asm,
@@ -67,7 +73,8 @@ pub type ThreadEntry = extern "sysv64" fn(argument: u64) -> !;
 ///
 /// # Safety
 /// - `next` must be a stack pointer saved by this function or made by
-///   [`prepare_stack`], whose context is not running anywhere and is resumed only once;
+///   [`prepare_stack`] or [`prepare_switch_frame`], whose context is not running
+///   anywhere and is resumed only once;
 /// - `save_rsp` must be valid for a write and stay valid until the saved value is used;
 /// - interrupts must be disabled (the scheduler's bookkeeping must not be observed
 ///   half-done by an interrupt handler on this CPU).
@@ -151,6 +158,59 @@ pub unsafe fn prepare_stack(stack_top: VirtAddr, entry: ThreadEntry, argument: u
     // pointers are suitably aligned.
     unsafe {
         trap_frame_at.write(trap_frame);
+        switch_frame_at.write(switch_frame);
+    }
+    switch_frame_at as u64
+}
+
+/// The Rust function a context made by [`prepare_switch_frame`] starts in. It takes no
+/// argument (it finds its data through memory it shares with whoever prepared it) and
+/// must never return: there is nothing to return to.
+pub type SwitchEntry = extern "sysv64" fn() -> !;
+
+/// Bytes [`prepare_switch_frame`] writes below the stack top: the switch frame and the
+/// zero return address of the entry, which keeps the entry ABI-aligned.
+pub const SWITCH_ENTRY_FRAME_SIZE: usize = size_of::<SwitchFrame>() + 8;
+
+/// The entry's address sits 16 bytes below the (aligned) stack top, so after `ret` pops
+/// it, rsp % 16 == 8.
+const _: () = assert!(SWITCH_ENTRY_FRAME_SIZE - offset_of!(SwitchFrame, return_address) == 16);
+
+/// Writes, below `stack_top`, a switch frame that makes the first [`switch`] to the
+/// returned stack pointer land on `entry`'s first instruction, and returns that pointer.
+///
+/// Nothing else is set up: the callee-saved registers start at zero (a zero rbp ends
+/// frame-pointer walks), interrupts stay as they are at the switch, and the entry runs in
+/// the segments of whoever switches to it. Layout, with `stack_top` 16-byte aligned:
+///
+/// ```text
+///   stack_top -  8:  0                      the entry's (never used) return address
+///   stack_top - 16:  entry                  `ret` pops this: rsp = stack_top - 8
+///   stack_top - 64:  r15 .. rbp = 0         <- the returned stack pointer
+/// ```
+///
+/// so `entry` starts with rsp % 16 == 8, as after a `call`, as the ABI requires.
+///
+/// # Safety
+/// `stack_top` must be 16-byte aligned and the [`SWITCH_ENTRY_FRAME_SIZE`] bytes below it
+/// mapped, writable and owned by the caller: a fresh stack no context runs on. The stack
+/// must stay mapped while the context it starts can still run (and be large enough for
+/// `entry`: there is no guard here).
+pub unsafe fn prepare_switch_frame(stack_top: VirtAddr, entry: SwitchEntry) -> u64 {
+    assert!(
+        stack_top.is_aligned(16u64),
+        "stack top {stack_top:?} is not 16-byte aligned"
+    );
+    let return_slot = (stack_top - 8u64).as_mut_ptr::<u64>();
+    let switch_frame_at = (stack_top - SWITCH_ENTRY_FRAME_SIZE as u64).as_mut_ptr::<SwitchFrame>();
+    let switch_frame = SwitchFrame {
+        return_address: entry as usize as u64,
+        ..SwitchFrame::default()
+    };
+    // SAFETY: both writes lie in the caller-owned, mapped bytes below `stack_top`, which
+    // is 16-byte aligned, so the 8-byte-aligned pointers are suitably aligned.
+    unsafe {
+        return_slot.write(0);
         switch_frame_at.write(switch_frame);
     }
     switch_frame_at as u64

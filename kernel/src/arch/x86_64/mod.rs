@@ -21,7 +21,7 @@ mod trap_entry;
 pub mod tsc;
 
 pub use exception::{FaultReporter, set_fault_reporter};
-pub use trap::{TrapFrame, trap_count};
+pub use trap::{TrapFrame, last_interrupt_entry_tsc, trap_count};
 
 /// Brings up this CPU: serial console first (so anything later can report), then the GDT
 /// with its TSS and IST stack, the IDT covering all 256 vectors, the 8259 pair remapped

@@ -63,6 +63,15 @@ pub(super) const FIRST_INTERRUPT_VECTOR: u64 = 32;
 /// How many times each vector was taken since boot.
 static TRAP_COUNTS: [AtomicU64; 256] = [const { AtomicU64::new(0) }; 256];
 
+/// The TSC when the latest hardware interrupt entered the dispatcher (for latency
+/// measurements: "from interrupt entry to ...").
+static LAST_INTERRUPT_ENTRY: AtomicU64 = AtomicU64::new(0);
+
+/// The TSC when the latest hardware interrupt (vector 32 or above) was dispatched.
+pub fn last_interrupt_entry_tsc() -> u64 {
+    LAST_INTERRUPT_ENTRY.load(Ordering::Relaxed)
+}
+
 /// How many times `vector` (exception or interrupt) was taken since boot.
 pub fn trap_count(vector: u8) -> u64 {
     TRAP_COUNTS[usize::from(vector)].load(Ordering::Relaxed)
@@ -72,6 +81,9 @@ pub fn trap_count(vector: u8) -> u64 {
 pub(super) extern "sysv64" fn trap_dispatch(frame: &mut TrapFrame) {
     let vector = (frame.vector & 0xff) as u8;
     TRAP_COUNTS[usize::from(vector)].fetch_add(1, Ordering::Relaxed);
+    if frame.vector >= FIRST_INTERRUPT_VECTOR {
+        LAST_INTERRUPT_ENTRY.store(super::tsc::read(), Ordering::Relaxed);
+    }
     match vector {
         _ if frame.vector < FIRST_INTERRUPT_VECTOR => exception::handle(frame),
         pic::SPURIOUS_MASTER | pic::SPURIOUS_SLAVE => pic::acknowledge_spurious(vector),

@@ -1,0 +1,98 @@
+//! Async figures: task yield ping-pong in one executor, and a wake from another thread
+//! until the task is polled.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::sync::Arc;
+use core::{
+    sync::atomic::{AtomicBool, Ordering},
+    task::Poll,
+};
+
+use futures_util::task::AtomicWaker;
+use kernel::{
+    executor::{self, Executor},
+    sync::oneshot,
+    task,
+};
+use spindle_bench::{Recorder, overhead};
+
+spindle_bench::bench_kernel!(task_yield, cross_thread_wake);
+
+/// Two tasks of one executor yield to each other; each switch (one task's
+/// `yield_now().await` to the other's return from it) is one sample.
+fn task_yield() {
+    let recorder = Arc::new(Recorder::new());
+    let executor = Executor::new("bench", 4);
+    let player = |recorder: Arc<Recorder>| async move {
+        while !recorder.is_full() {
+            recorder.mark_start();
+            executor::yield_now().await;
+            recorder.mark_end();
+        }
+    };
+    let a = executor
+        .spawn(player(Arc::clone(&recorder)))
+        .expect("room for two tasks");
+    let b = executor
+        .spawn(player(Arc::clone(&recorder)))
+        .expect("room for two tasks");
+    executor.block_on(async {
+        let _ = (a.await, b.await);
+    });
+    recorder.report("task_yield", overhead(), 1);
+}
+
+/// A thread wakes a task waiting on another thread's executor; each sample runs from the
+/// `wake()` call to the task's poll (which includes the executor thread being unparked
+/// and switched to when the waking thread yields).
+fn cross_thread_wake() {
+    struct Signal {
+        raised: AtomicBool,
+        waker: AtomicWaker,
+    }
+    let recorder = Arc::new(Recorder::new());
+    let signal = Arc::new(Signal {
+        raised: AtomicBool::new(false),
+        waker: AtomicWaker::new(),
+    });
+    let (started, ready) = oneshot::channel::<()>();
+    let host = {
+        let (recorder, signal) = (Arc::clone(&recorder), Arc::clone(&signal));
+        task::spawn(move || {
+            let executor = Executor::new("woken", 4);
+            let waiter = executor
+                .spawn(async move {
+                    let _ = started.send(());
+                    while !recorder.is_full() {
+                        core::future::poll_fn(|cx| {
+                            signal.waker.register(cx.waker());
+                            if signal.raised.swap(false, Ordering::AcqRel) {
+                                Poll::Ready(())
+                            } else {
+                                Poll::Pending
+                            }
+                        })
+                        .await;
+                        recorder.mark_end();
+                    }
+                })
+                .expect("room for the task");
+            let _ = executor.block_on(waiter);
+        })
+    };
+    ready.recv().expect("the waiting task started");
+    while !recorder.is_full() {
+        while host.thread().state() != task::ThreadState::Blocked {
+            task::yield_now(); // let the executor go idle: its thread parks
+        }
+        recorder.mark_start();
+        signal.raised.store(true, Ordering::Release);
+        signal.waker.wake();
+        task::yield_now();
+    }
+    host.join();
+    recorder.report("cross_thread_wake", overhead(), 1);
+}

@@ -1,0 +1,87 @@
+//! Thread figures: yield ping-pong, block/wake ping-pong, spawn + join.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::sync::Arc;
+
+use kernel::task;
+use spindle_bench::{Recorder, end, overhead, report, start};
+
+spindle_bench::bench_kernel!(thread_yield, block_wake, spawn_join);
+
+/// Two threads yield to each other; each switch (from one's `yield_now` to the other's
+/// return from it) is one sample.
+fn thread_yield() {
+    let recorder = Arc::new(Recorder::new());
+    let player = |recorder: Arc<Recorder>| {
+        move || {
+            while !recorder.is_full() {
+                recorder.mark_start();
+                task::yield_now();
+                recorder.mark_end();
+            }
+        }
+    };
+    let (a, b) = (
+        task::spawn(player(Arc::clone(&recorder))),
+        task::spawn(player(Arc::clone(&recorder))),
+    );
+    a.join();
+    b.join();
+    recorder.report("thread_yield", overhead(), 1);
+}
+
+/// Two threads wake each other with `unpark` and block in `park`: each sample is one
+/// wake + block + switch, from the waker's unpark to the woken thread running.
+fn block_wake() {
+    let recorder = Arc::new(Recorder::new());
+    let (partner_sender, partner) = kernel::sync::oneshot::channel::<Arc<task::Thread>>();
+    let first = {
+        let recorder = Arc::clone(&recorder);
+        task::spawn(move || {
+            let partner = partner.recv().expect("the partner");
+            while !recorder.is_full() {
+                recorder.mark_start();
+                partner.unpark();
+                task::park();
+                recorder.mark_end();
+            }
+            partner.request_stop();
+        })
+    };
+    let second = {
+        let recorder = Arc::clone(&recorder);
+        let first = Arc::clone(first.thread());
+        task::spawn(move || {
+            while !task::should_stop() {
+                task::park();
+                recorder.mark_end();
+                recorder.mark_start();
+                first.unpark();
+            }
+        })
+    };
+    partner_sender
+        .send(Arc::clone(second.thread()))
+        .expect("the first thread waits");
+    first.join();
+    second.join();
+    recorder.report("block_wake", overhead(), 1);
+}
+
+/// Spawning a thread that returns at once, and joining it.
+fn spawn_join() {
+    let overhead = overhead();
+    let mut samples = alloc::vec::Vec::with_capacity(spindle_bench::SAMPLES);
+    for round in 0..spindle_bench::WARMUP + spindle_bench::SAMPLES {
+        let begin = start();
+        task::spawn(|| ()).join();
+        let elapsed = end() - begin;
+        if round >= spindle_bench::WARMUP {
+            samples.push(elapsed);
+        }
+    }
+    report("spawn_join", &mut samples, overhead, 1);
+}

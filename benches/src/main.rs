@@ -1,0 +1,147 @@
+//! `spindle-bench` (`./x bench [FILTER...]`): builds the benchmark kernels in
+//! `benches/kernels`, boots each under icount and under plain TCG, prints one table of
+//! every figure, and writes `target/bench/{results.json,results.md,chart.svg}`.
+//!
+//! Not part of `./x test`: a run takes minutes, and its numbers are results to look at,
+//! not a verdict. The pieces, in the order a run uses them: [`discover`] (find and build
+//! the kernels), [`run`] (boot one, judge it), [`parse`] (its serial lines), [`results`]
+//! (icount and tcg side by side), [`provenance`] (commit, date, QEMU, host), [`report`]
+//! (table, JSON, Markdown, SVG) and [`benchmarks_md`].
+
+mod benchmarks_md;
+mod discover;
+mod parse;
+mod provenance;
+mod report;
+mod results;
+mod run;
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+use crate::{
+    provenance::Provenance,
+    results::Results,
+    run::{Mode, Runner},
+};
+
+/// Compile-time location of the host workspace: this crate lives one level down.
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+/// Build Spindle's benchmark kernels, boot each under `-icount shift=0` and under plain
+/// TCG, and report every figure.
+///
+/// The table goes to stdout, progress to stderr; target/bench/ receives results.json,
+/// results.md and chart.svg. Exits non-zero if any boot fails.
+#[derive(Debug, Parser)]
+#[command(name = "spindle-bench", bin_name = "./x bench")]
+struct Args {
+    /// Only run kernels whose name contains one of these.
+    filters: Vec<String>,
+    /// Also replace the generated section of BENCHMARKS.md with the results (needs the
+    /// whole suite: no filters).
+    #[arg(long)]
+    update_benchmarks_md: bool,
+    /// Time limit per boot, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+}
+
+fn main() -> ExitCode {
+    let typed: Vec<String> = env::args().skip(1).collect();
+    let args = Args::parse();
+    match run(&args, &typed) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("spindle-bench: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The whole run; `typed` is the command line as given, recorded with the results.
+fn run(args: &Args, typed: &[String]) -> anyhow::Result<()> {
+    if args.update_benchmarks_md && !args.filters.is_empty() {
+        bail!("--update-benchmarks-md publishes the whole suite: run it without filters");
+    }
+    let root = Path::new(ROOT)
+        .canonicalize()
+        .with_context(|| format!("cannot find the workspace at {ROOT}"))?;
+    let kernels = discover::discover(&root, &args.filters)?;
+    let provenance = Provenance::collect(&root, typed);
+    let target_dir = boot_image::target_dir(&root);
+    let runner = Runner {
+        elf_dir: discover::build(&root, &target_dir)?,
+        image_dir: target_dir.join("spindle/bench-images"),
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let mut boots = Vec::new();
+    for kernel in &kernels {
+        for mode in Mode::ALL {
+            boots.push(runner.boot(kernel, mode)?);
+        }
+    }
+    let results = Results::new(boots, provenance)?;
+    print!("{}", report::table::render(&results));
+    publish(
+        &results,
+        &root,
+        &target_dir.join("bench"),
+        args.update_benchmarks_md,
+    )
+}
+
+/// Writes the report files, and `BENCHMARKS.md` if asked to.
+fn publish(
+    results: &Results,
+    root: &Path,
+    out_dir: &Path,
+    benchmarks_md: bool,
+) -> anyhow::Result<()> {
+    report::write_files(results, out_dir)?;
+    eprintln!(
+        "wrote results.json, results.md and chart.svg to {}",
+        shown(root, out_dir).display()
+    );
+    if benchmarks_md {
+        let path = root.join("BENCHMARKS.md");
+        benchmarks_md::update(&path, &report::markdown::render(results))?;
+        eprintln!("updated {}", path.display());
+    }
+    Ok(())
+}
+
+/// `path` relative to the workspace root when it is inside it.
+fn shown(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn filters_and_flags_parse() {
+        let args = Args::try_parse_from(["x", "threads", "--timeout", "60", "tasks"]).unwrap();
+        assert_eq!(args.filters, ["threads", "tasks"]);
+        assert_eq!(args.timeout, 60);
+        assert!(!args.update_benchmarks_md);
+        assert!(Args::try_parse_from(["x", "--timeout", "0"]).is_err());
+        assert!(Args::try_parse_from(["x", "--nope"]).is_err());
+    }
+}
