@@ -5,13 +5,7 @@
 //! `CARGO_TARGET_DIR` when set). The header says what the machine is, including whether
 //! it is a virtual machine: there, a hypervisor exit now and then shows in p99 and max.
 
-use std::{
-    fmt::Write as _,
-    fs,
-    path::PathBuf,
-    process::Command,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{fmt::Write as _, fs, path::PathBuf, process::Command, time::SystemTime};
 
 use spindle_host_bench::{
     measure::{Plan, Sample, Summary},
@@ -412,24 +406,9 @@ fn target_dir() -> PathBuf {
     )
 }
 
-/// Today in UTC as `YYYY-MM-DD` (days-to-civil conversion, proleptic Gregorian).
+/// Today in UTC as `YYYY-MM-DD`.
 fn utc_date() -> String {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    let days = (seconds / 86_400) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    let mut timestamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    timestamp.truncate("YYYY-MM-DD".len());
+    timestamp
 }
