@@ -7,6 +7,7 @@
 
 use std::{fmt::Write as _, fs, path::PathBuf, process::Command, time::SystemTime};
 
+use serde_json::{Value, json};
 use spindle_host_bench::{
     measure::{Plan, Sample, Summary},
     workloads,
@@ -326,63 +327,34 @@ impl Report {
     }
 
     fn json(&self) -> String {
-        let summary = |s: Summary| {
-            format!(
-                "{{\"min\": {:.3}, \"median\": {:.3}, \"p99\": {:.3}, \"max\": {:.3}}}",
-                s.min, s.median, s.p99, s.max
-            )
-        };
-        let hypervisor = self
-            .machine
-            .hypervisor
-            .as_deref()
-            .map_or_else(|| "null".to_owned(), json_string);
-        let notes: Vec<String> = self.notes.iter().map(|note| json_string(note)).collect();
-        let figures: Vec<String> = self
+        let summary =
+            |s: Summary| json!({ "min": s.min, "median": s.median, "p99": s.p99, "max": s.max });
+        let figures: Vec<Value> = self
             .figures
             .iter()
             .map(|figure| {
-                format!(
-                    "    {{\"name\": {}, \"operation\": {}, \"operations\": {}, \
-                     \"ops_per_sample\": {}, \"ns_per_op\": {}, \"tsc_ticks_per_op\": {}}}",
-                    json_string(figure.name),
-                    json_string(figure.operation),
-                    figure.plan.timed_ops(),
-                    figure.plan.ops_per_sample,
-                    summary(figure.nanos),
-                    summary(figure.ticks),
-                )
+                json!({
+                    "name": figure.name,
+                    "operation": figure.operation,
+                    "operations": figure.plan.timed_ops(),
+                    "ops_per_sample": figure.plan.ops_per_sample,
+                    "ns_per_op": summary(figure.nanos),
+                    "tsc_ticks_per_op": summary(figure.ticks),
+                })
             })
             .collect();
-        format!(
-            "{{\n  \"date\": {},\n  \"cpu\": {},\n  \"logical_cpus\": {},\n  \
-             \"hypervisor\": {hypervisor},\n  \"tsc_ticks_per_ns\": {:.4},\n  \"method\": {},\n  \
-             \"notes\": [{}],\n  \"figures\": [\n{}\n  ]\n}}\n",
-            json_string(&self.date),
-            json_string(&self.machine.cpu),
-            self.machine.cpus,
-            self.tsc_ticks_per_ns,
-            json_string(&self.method),
-            notes.join(", "),
-            figures.join(",\n"),
-        )
+        let report = json!({
+            "date": self.date,
+            "cpu": self.machine.cpu,
+            "logical_cpus": self.machine.cpus,
+            "hypervisor": self.machine.hypervisor,
+            "tsc_ticks_per_ns": self.tsc_ticks_per_ns,
+            "method": self.method,
+            "notes": self.notes,
+            "figures": figures,
+        });
+        format!("{report:#}\n")
     }
-}
-
-fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// `1234567` as `1,234,567`.

@@ -6,7 +6,9 @@
 //! (`lfence; rdtsc` before, `rdtscp; lfence` after), so the figures can be set beside the
 //! kernel's own, which are in TSC ticks.
 
-use std::{arch::asm, time::Instant};
+use std::time::Instant;
+
+use kernel::arch::tsc;
 
 /// How many batches to run, and how big they are.
 #[derive(Debug, Clone, Copy)]
@@ -48,13 +50,13 @@ impl Stopwatch {
         let instant = Instant::now();
         Self {
             instant,
-            tsc: tsc_start(),
+            tsc: tsc::read_start(),
         }
     }
 
     /// Stops timing a batch of `ops` operations.
     pub fn stop(self, ops: u32) -> Sample {
-        let tsc = tsc_end();
+        let tsc = tsc::read_end();
         let nanos = self.instant.elapsed().as_nanos() as f64;
         let ops = f64::from(ops);
         Sample {
@@ -114,36 +116,9 @@ impl Summary {
     }
 }
 
-/// Reads the TSC once every earlier instruction has finished.
-fn tsc_start() -> u64 {
-    let (low, high): (u32, u32);
-    // SAFETY: lfence and rdtsc only order execution and read the counter (user mode may
-    // read it: Linux leaves CR4.TSD clear).
-    unsafe { asm!("lfence", "rdtsc", out("eax") low, out("edx") high, options(nostack, nomem)) };
-    u64::from(high) << 32 | u64::from(low)
-}
-
-/// Reads the TSC once every earlier instruction has finished, before any later one starts.
-fn tsc_end() -> u64 {
-    let (low, high): (u32, u32);
-    // SAFETY: rdtscp and lfence only order execution and read the counter (and the
-    // processor id into ecx, declared clobbered).
-    unsafe {
-        asm!("rdtscp", "lfence", out("eax") low, out("edx") high, out("ecx") _,
-            options(nostack, nomem));
-    }
-    u64::from(high) << 32 | u64::from(low)
-}
-
-/// The CPU this thread is running on: Linux keeps its number in the low 12 bits of
-/// `TSC_AUX`, which `rdtscp` returns.
+/// The CPU this thread is running on.
 pub fn current_cpu() -> u32 {
-    let aux: u32;
-    // SAFETY: rdtscp only reads the counter (into eax/edx, declared clobbered) and TSC_AUX.
-    unsafe {
-        asm!("rdtscp", out("eax") _, out("edx") _, out("ecx") aux, options(nostack, nomem));
-    }
-    aux & 0xfff
+    rustix::thread::sched_getcpu() as u32
 }
 
 #[cfg(test)]
