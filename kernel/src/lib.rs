@@ -32,6 +32,9 @@ pub mod console;
 #[allow(unsafe_code)]
 pub mod executor;
 pub mod input;
+pub mod intrusive;
+#[cfg(test)]
+mod litmus;
 mod logger;
 #[allow(unsafe_code)]
 pub mod mm;

@@ -16,7 +16,10 @@ use std::{
 };
 
 use corosensei::Coroutine;
-use kernel::task::run_queue::{LEVELS, RunQueue};
+use kernel::{
+    intrusive::Links,
+    task::run_queue::{LEVELS, RunQueue},
+};
 
 use crate::{
     measure::{Plan, Sample, Stopwatch, current_cpu, sample},
@@ -43,22 +46,32 @@ pub fn spindle_switch(plan: Plan) -> Vec<Sample> {
     })
 }
 
+/// An item of the run-queue workload: a level and the links the queue threads it on.
+struct Item {
+    level: usize,
+    links: Links,
+}
+kernel::linked!(Item, links);
+
 /// Spindle's run queue with `queued` items at levels spread over all [`LEVELS`]: one
-/// `pop` plus one `push_expired` per operation. Room is reserved up front, as the kernel
-/// does, so no operation allocates.
+/// `pop` plus one `push_expired` per operation. The queue is intrusive, as in the kernel,
+/// so no operation allocates.
 pub fn run_queue(queued: usize, plan: Plan) -> Vec<Sample> {
     assert!(queued > 0, "the run queue needs an item to cycle");
     let mut queue = RunQueue::new();
-    queue
-        .try_reserve(queued)
-        .expect("room for the queued items");
-    for item in 0..queued {
-        queue.push_active(item % LEVELS, item);
+    for level in (0..queued).map(|item| item % LEVELS) {
+        let item = Arc::new(Item {
+            level,
+            links: Links::new(),
+        });
+        // SAFETY: a fresh item is in no queue; the queue is local to this function.
+        unsafe { queue.push_active(level, item) };
     }
     sample(plan, || {
         for _ in 0..plan.ops_per_sample {
             let item = queue.pop().expect("the queue is never empty");
-            queue.push_expired(item % LEVELS, black_box(item));
+            // SAFETY: just popped, so in no queue.
+            unsafe { queue.push_expired(item.level, black_box(item)) };
         }
     })
 }

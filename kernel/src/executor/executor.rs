@@ -1,21 +1,23 @@
 //! The executor: a task table owned by the thread that runs it, a lock-free ready queue
-//! that wakers push to, and a queue of tasks spawned from elsewhere.
+//! that wakers push to, and an inbox of tasks spawned from elsewhere.
 //!
 //! ```text
-//!  Spawner::spawn (any thread) ──► incoming ──┐
+//!  Spawner::spawn (any thread) ──► inbox ─────┐
 //!                                             ▼
 //!  waker (any thread, IRQ) ──► ready queue ──► run loop (host thread) ──► poll
 //!                               │  empty?                 │
 //!                               └────────── host.wait() ◄─┘  (parks the thread)
 //! ```
 //!
-//! Only the host thread touches the task table, so polling takes no lock. A spawn from
-//! another thread (or from a task) goes through `incoming`, a lock-free queue the run
-//! loop drains, and notifies the host like a wake does.
+//! Only the host thread touches the task table, so polling takes no lock. A spawn
+//! allocates everything its task needs (header, future, result slot) in the spawning
+//! thread, so running out of memory is a [`SpawnError`], and hands the task over through
+//! `inbox`, which the run loop drains. Dropping the executor closes the inbox: later
+//! spawns fail with [`SpawnError::Closed`], and the tasks it held are dropped, their
+//! handles resolving to [`Cancelled`](super::Cancelled).
 
 use alloc::{
     boxed::Box,
-    collections::BTreeMap,
     string::String,
     sync::{Arc, Weak},
     task::Wake,
@@ -26,17 +28,20 @@ use core::{
     fmt,
     future::Future,
     pin::Pin,
+    ptr::NonNull,
     sync::atomic::{AtomicBool, AtomicUsize, Ordering},
     task::{Context, Poll, Waker},
 };
-
-use crossbeam_queue::SegQueue;
 
 use super::{
     host::{Host, ThreadHost},
     join::{JoinHandle, JoinState},
     ready_queue::ReadyQueue,
     task::{TaskHeader, TaskInfo, TaskState},
+};
+use crate::{
+    intrusive::{Inbox, InboxNode, List},
+    sync::IrqSpinLock,
 };
 
 /// Tasks an executor holds at most unless told otherwise.
@@ -49,17 +54,25 @@ type BoxedTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 pub enum SpawnError {
     /// The executor already holds as many tasks as its capacity.
     Full,
+    /// The executor was dropped: nothing will ever run the task.
+    Closed,
+    /// No memory for the task.
+    OutOfMemory,
 }
 
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the executor is at its task capacity")
+        f.write_str(match self {
+            Self::Full => "the executor is at its task capacity",
+            Self::Closed => "the executor is gone",
+            Self::OutOfMemory => "out of memory",
+        })
     }
 }
 
 /// A task on its way from a spawner to the run loop.
-struct NewTask {
-    name: Option<String>,
+struct NewTask<H: Host> {
+    header: Arc<TaskHeader<H>>,
     future: BoxedTask,
 }
 
@@ -67,11 +80,12 @@ struct NewTask {
 struct Shared<H: Host> {
     name: Arc<str>,
     ready: Arc<ReadyQueue<H>>,
-    incoming: SegQueue<NewTask>,
+    inbox: Inbox<NewTask<H>>,
     /// Tasks spawned and not yet removed from the table (reserved at spawn time).
     tasks: AtomicUsize,
-    /// Live task headers, for listings only (never touched when polling or waking).
-    listing: spin::Mutex<BTreeMap<u64, Arc<TaskHeader<H>>>>,
+    /// Headers of the tasks in the table, for listings only (never touched when polling
+    /// or waking). The table's `Arc`s keep them alive while linked.
+    listing: IrqSpinLock<List<TaskHeader<H>>>,
 }
 
 /// One slot of the task table.
@@ -113,9 +127,9 @@ impl<H: Host> Executor<H> {
         let shared = Arc::new(Shared {
             name: Arc::from(name),
             ready: Arc::new(ReadyQueue::new(capacity, host)),
-            incoming: SegQueue::new(),
+            inbox: Inbox::new(),
             tasks: AtomicUsize::new(0),
-            listing: spin::Mutex::new(BTreeMap::new()),
+            listing: IrqSpinLock::new(List::new()),
         });
         register(&shared);
         Self {
@@ -142,7 +156,8 @@ impl<H: Host> Executor<H> {
     /// Spawns `future` onto this executor (see [`Spawner::spawn`]).
     ///
     /// # Errors
-    /// [`SpawnError::Full`] when the executor holds as many tasks as its capacity.
+    /// [`SpawnError::Full`] when the executor holds as many tasks as its capacity;
+    /// [`SpawnError::OutOfMemory`] when the task cannot be allocated.
     pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
     where
         F: Future + Send + 'static,
@@ -159,7 +174,7 @@ impl<H: Host> Executor<H> {
             self.poll_ready_tasks();
             self.shared
                 .ready
-                .sleep_unless(|| !self.shared.incoming.is_empty() || host_stop());
+                .sleep_unless(|| !self.shared.inbox.is_empty() || host_stop());
         }
     }
 
@@ -198,7 +213,7 @@ impl<H: Host> Executor<H> {
             }
             self.poll_ready_tasks();
             self.shared.ready.sleep_unless(|| {
-                main.woken.load(Ordering::Acquire) || !self.shared.incoming.is_empty()
+                main.woken.load(Ordering::Acquire) || !self.shared.inbox.is_empty()
             });
         }
     }
@@ -207,9 +222,12 @@ impl<H: Host> Executor<H> {
     /// round started (tasks woken meanwhile wait for the next round: a task that keeps
     /// waking itself cannot starve the others). Returns the number of polls.
     fn poll_ready_tasks(&self) -> usize {
-        let mut table = self.table.borrow_mut();
-        while let Some(task) = self.shared.incoming.pop() {
-            table.insert(&self.shared, task);
+        let mut table = self
+            .table
+            .try_borrow_mut()
+            .expect("an executor was run from inside one of its own tasks");
+        for task in self.shared.inbox.take_all() {
+            table.insert(&self.shared, task.into_inner());
         }
         let mut polls = 0;
         for _ in 0..self.shared.ready.capacity() {
@@ -223,12 +241,16 @@ impl<H: Host> Executor<H> {
 }
 
 impl<H: Host> Drop for Executor<H> {
-    /// Drops every unfinished task; awaiting their handles yields `Cancelled`.
+    /// Closes the executor to new spawns and drops every unfinished task; awaiting their
+    /// handles yields `Cancelled`.
     fn drop(&mut self) {
-        while let Some(task) = self.shared.incoming.pop() {
-            drop(task);
+        drop(self.shared.inbox.close());
+        let table = self.table.get_mut();
+        for slot in 0..table.entries.len() {
+            if table.entries[slot].is_some() {
+                table.remove(slot, &self.shared);
+            }
         }
-        self.shared.listing.lock().clear();
     }
 }
 
@@ -244,7 +266,9 @@ impl<H: Host> Spawner<H> {
     /// Spawns `future` as a new task of the executor.
     ///
     /// # Errors
-    /// [`SpawnError::Full`] when the executor holds as many tasks as its capacity.
+    /// [`SpawnError::Full`] when the executor holds as many tasks as its capacity,
+    /// [`SpawnError::Closed`] when the executor was dropped, [`SpawnError::OutOfMemory`]
+    /// when the task cannot be allocated. The future is dropped in every case.
     pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
     where
         F: Future + Send + 'static,
@@ -256,7 +280,7 @@ impl<H: Host> Spawner<H> {
     /// Spawns `future` as a new task called `name` (listings).
     ///
     /// # Errors
-    /// [`SpawnError::Full`] when the executor holds as many tasks as its capacity.
+    /// As for [`spawn`](Self::spawn).
     pub fn spawn_named<F>(
         &self,
         name: Option<String>,
@@ -267,31 +291,70 @@ impl<H: Host> Spawner<H> {
         F::Output: Send + 'static,
     {
         let shared = &self.shared;
+        if shared.inbox.is_closed() {
+            return Err(SpawnError::Closed);
+        }
         let reserved = shared.tasks.fetch_add(1, Ordering::AcqRel);
         if reserved >= shared.ready.capacity() {
             shared.tasks.fetch_sub(1, Ordering::AcqRel);
             return Err(SpawnError::Full);
         }
-        let state = Arc::new(JoinState::new());
-        let completion = CompleteOnDrop {
-            state: Arc::clone(&state),
-            finished: false,
-        };
-        let future = Box::pin(async move {
-            let mut completion = completion;
-            let output = future.await;
-            completion.finished = true;
-            completion.state.complete(output);
-        });
-        shared.incoming.push(NewTask { name, future });
+        let task = new_task(shared, name, future).inspect_err(|_| {
+            shared.tasks.fetch_sub(1, Ordering::AcqRel);
+        })?;
+        let (node, handle) = task;
+        if shared.inbox.push(node).is_err() {
+            // Closed meanwhile: dropping the node drops the future (cancelling the
+            // handle, which is dropped too).
+            shared.tasks.fetch_sub(1, Ordering::AcqRel);
+            return Err(SpawnError::Closed);
+        }
         shared.ready.notify_host();
-        Ok(JoinHandle::new(state))
+        Ok(handle)
     }
 
     /// The executor's name.
     pub fn executor_name(&self) -> &str {
         &self.shared.name
     }
+}
+
+/// Allocates a task for `future`: its header, its boxed future (which completes the join
+/// state), and the join state; `OutOfMemory` if any allocation fails.
+type Allocated<H, T> = (Box<InboxNode<NewTask<H>>>, JoinHandle<T>);
+
+fn new_task<H: Host, F>(
+    shared: &Shared<H>,
+    name: Option<String>,
+    future: F,
+) -> Result<Allocated<H, F::Output>, SpawnError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let oom = |_| SpawnError::OutOfMemory;
+    let state = Arc::try_new(JoinState::new()).map_err(oom)?;
+    let completion = CompleteOnDrop {
+        state: Arc::clone(&state),
+        finished: false,
+    };
+    let future: BoxedTask = Box::into_pin(
+        Box::try_new(async move {
+            let mut completion = completion;
+            let output = future.await;
+            completion.finished = true;
+            completion.state.complete(output);
+        })
+        .map_err(oom)?,
+    );
+    let header = Arc::try_new(TaskHeader::new(
+        name,
+        Arc::clone(&shared.name),
+        Arc::clone(&shared.ready),
+    ))
+    .map_err(oom)?;
+    let node = Box::try_new(InboxNode::new(NewTask { header, future })).map_err(oom)?;
+    Ok((node, JoinHandle::new(state)))
 }
 
 impl<H: Host> Clone for Spawner<H> {
@@ -325,21 +388,28 @@ impl<T> Drop for CompleteOnDrop<T> {
 }
 
 impl<H: Host> TaskTable<H> {
-    fn insert(&mut self, shared: &Arc<Shared<H>>, task: NewTask) {
-        let slot = self.free.pop().unwrap_or_else(|| {
-            self.entries.push(None);
-            self.entries.len() - 1
-        });
-        let header = Arc::new(TaskHeader::new(
-            task.name,
-            Arc::clone(&shared.name),
-            slot,
-            Arc::clone(&shared.ready),
-        ));
-        shared
-            .listing
-            .lock()
-            .insert(header.id.as_u64(), Arc::clone(&header));
+    /// Puts a spawned task in a free slot and queues its first poll. If the table cannot
+    /// grow (no memory), the task is dropped: its handle resolves to `Cancelled`.
+    fn insert(&mut self, shared: &Shared<H>, task: NewTask<H>) {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                // Room for the slot, and for the free list to take every slot back.
+                let grown = self.entries.try_reserve(1).is_ok()
+                    && self.free.try_reserve(self.entries.len() + 1).is_ok();
+                if !grown {
+                    shared.tasks.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
+                self.entries.push(None);
+                self.entries.len() - 1
+            }
+        };
+        let header = task.header;
+        header.set_slot(slot);
+        // SAFETY: a new header is in no listing; the table's `Arc` (stored just below)
+        // keeps it alive until `remove` unlinks it; the listing's lock is held.
+        unsafe { shared.listing.lock().push_back(NonNull::from(&*header)) };
         let waker = Waker::from(Arc::clone(&header));
         self.entries[slot] = Some(Entry {
             header,
@@ -360,22 +430,22 @@ impl<H: Host> TaskTable<H> {
             self.remove(slot, shared);
             return false;
         };
-        entry.header.queued.store(false, Ordering::Release);
+        // A read-modify-write, not a store: see "The `queued` handshake" in `task`.
+        entry.header.queued.clear_for_poll();
         entry.header.set_state(TaskState::Running);
         entry.header.polls.fetch_add(1, Ordering::Relaxed);
         match future.as_mut().poll(&mut Context::from_waker(&entry.waker)) {
             Poll::Pending => {
-                if !entry.header.queued.load(Ordering::Acquire) {
+                if !entry.header.queued.is_set() {
                     entry.header.set_state(TaskState::Waiting);
                 }
             }
             Poll::Ready(()) => {
                 entry.header.set_state(TaskState::Done);
                 entry.future = None;
-                shared.listing.lock().remove(&entry.header.id.as_u64());
                 // Set `queued` for good so late wakes do nothing; if a wake during the
                 // poll queued the slot, it stays a tombstone until that index is popped.
-                if !entry.header.queued.swap(true, Ordering::AcqRel) {
+                if entry.header.queued.mark() {
                     self.remove(slot, shared);
                 }
             }
@@ -383,10 +453,17 @@ impl<H: Host> TaskTable<H> {
         true
     }
 
+    /// Empties `slot`: unlists its task and drops it (its future too, if unfinished).
     fn remove(&mut self, slot: usize, shared: &Shared<H>) {
-        self.entries[slot] = None;
-        self.free.push(slot);
+        let Some(entry) = self.entries[slot].take() else {
+            return;
+        };
+        // SAFETY: every entry's header was linked by `insert` and is unlinked only here,
+        // once; the listing's lock is held.
+        unsafe { shared.listing.lock().remove(NonNull::from(&*entry.header)) };
+        self.free.push(slot); // room reserved when the slot was created
         shared.tasks.fetch_sub(1, Ordering::AcqRel);
+        drop(entry); // after the listing's lock: dropping a future runs arbitrary code
     }
 }
 
@@ -407,7 +484,8 @@ impl<H: Host> Wake for MainWaker<H> {
     }
 }
 
-/// Every executor, for the task listing.
+/// Every executor, for the task listing. (A sleeping lock is not available at this
+/// layer; this one is only taken to register an executor or list tasks, never by wakes.)
 static EXECUTORS: spin::Mutex<Vec<Weak<dyn ListTasks>>> = spin::Mutex::new(Vec::new());
 
 trait ListTasks: Send + Sync {
@@ -416,7 +494,27 @@ trait ListTasks: Send + Sync {
 
 impl<H: Host> ListTasks for Shared<H> {
     fn list(&self, into: &mut Vec<TaskInfo>) {
-        into.extend(self.listing.lock().values().map(|header| header.info()));
+        let mut headers: Vec<Arc<TaskHeader<H>>> = Vec::new();
+        loop {
+            // No allocation under the listing's lock: make room first, start over if
+            // tasks arrived meanwhile.
+            let needed = self.listing.lock().len();
+            headers.reserve(needed);
+            let listing = self.listing.lock();
+            if listing.len() > headers.capacity() {
+                continue;
+            }
+            for header in listing.iter() {
+                // SAFETY: a listed header is kept alive by its table entry's `Arc`, and
+                // stays listed while the lock is held; the pointer came from that `Arc`.
+                headers.push(unsafe {
+                    Arc::increment_strong_count(header.as_ptr());
+                    Arc::from_raw(header.as_ptr())
+                });
+            }
+            break;
+        }
+        into.extend(headers.iter().map(|header| header.info()));
     }
 }
 

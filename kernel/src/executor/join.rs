@@ -2,7 +2,6 @@
 
 use alloc::sync::Arc;
 use core::{
-    cell::UnsafeCell,
     fmt,
     future::Future,
     pin::Pin,
@@ -12,6 +11,8 @@ use core::{
 
 use futures_util::task::AtomicWaker;
 
+use crate::sync::IrqSpinLock;
+
 const PENDING: u8 = 0;
 const DONE: u8 = 1;
 const CANCELLED: u8 = 2;
@@ -20,33 +21,28 @@ const CANCELLED: u8 = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cancelled;
 
-/// Where a task leaves its result for its [`JoinHandle`].
-///
-/// Written once by the executor (`complete` or `cancel`), read once by the handle after
-/// it saw the state change: a one-shot slot needs no lock.
+/// Where a task leaves its result for its [`JoinHandle`]: written once by the executor
+/// (`complete` or `cancel`), taken once by the handle after it saw the state change.
+/// The value sits behind a lock only so that this needs no `unsafe`; the lock is never
+/// contended (the state orders the writer before the reader).
 pub(super) struct JoinState<T> {
     state: AtomicU8,
-    value: UnsafeCell<Option<T>>,
+    value: IrqSpinLock<Option<T>>,
     waker: AtomicWaker,
 }
-
-// SAFETY: `value` is written only before `state` leaves PENDING (Release) and read only
-// after observing that (Acquire), by the single `JoinHandle`; T crosses threads, so T: Send.
-unsafe impl<T: Send> Sync for JoinState<T> {}
 
 impl<T> JoinState<T> {
     pub(super) fn new() -> Self {
         Self {
             state: AtomicU8::new(PENDING),
-            value: UnsafeCell::new(None),
+            value: IrqSpinLock::new(None),
             waker: AtomicWaker::new(),
         }
     }
 
     /// Stores the result and wakes the handle. Called once, by the executor.
     pub(super) fn complete(&self, value: T) {
-        // SAFETY: the handle does not read `value` until `state` is DONE, set below.
-        unsafe { *self.value.get() = Some(value) };
+        *self.value.lock() = Some(value);
         self.finish(DONE);
     }
 
@@ -105,10 +101,7 @@ impl<T> Future for JoinHandle<T> {
         if state.state.load(Ordering::Acquire) == CANCELLED {
             return Poll::Ready(Err(Cancelled));
         }
-        // SAFETY: the state is DONE, so the executor wrote `value` and will not touch it
-        // again; this handle is the only reader (polling after Ready yields the
-        // `Option::take` of an already-taken value, which the expect below reports).
-        let value = unsafe { (*state.value.get()).take() };
+        let value = state.value.lock().take();
         Poll::Ready(Ok(
             value.expect("JoinHandle polled after it returned the result")
         ))

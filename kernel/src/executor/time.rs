@@ -1,26 +1,33 @@
-//! Async time: [`sleep`], [`timeout`] and [`interval`], on the same per-CPU timer queue
+//! Async time: [`sleep`], [`timeout`] and [`interval`], on the same per-CPU timer wheel
 //! that wakes sleeping threads (the tick wakes the task's waker instead of a thread).
+//!
+//! Each future carries its own timer node (a pinned [`Timer`]), so waiting never
+//! allocates and dropping the future withdraws the timer.
 
 use core::{
     future::Future,
     pin::Pin,
-    task::{Context, Poll, Waker},
+    task::{Context, Poll},
     time::Duration,
 };
 
 use futures_util::Stream;
+use pin_project_lite::pin_project;
 
 use crate::{
-    task::{self, TimerRegistration},
+    task::Timer,
     time::{self, Instant},
 };
 
-/// Completes at its deadline (never before). Dropping it cancels the timer.
-#[derive(Debug)]
-#[must_use = "futures do nothing unless polled"]
-pub struct Sleep {
-    deadline: Instant,
-    registered: Option<(TimerRegistration, Waker)>,
+pin_project! {
+    /// Completes at its deadline (never before). Dropping it withdraws the timer.
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Sleep {
+        deadline: Instant,
+        #[pin]
+        timer: Timer,
+    }
 }
 
 /// A future that completes `duration` from now.
@@ -32,7 +39,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
-        registered: None,
+        timer: Timer::new(),
     }
 }
 
@@ -41,38 +48,20 @@ impl Sleep {
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
-
-    fn cancel(&mut self) {
-        if let Some((registration, _)) = self.registered.take() {
-            task::cancel_timer(registration);
-        }
-    }
 }
 
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if time::now() >= self.deadline {
-            self.cancel();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let timer = this.timer.into_ref();
+        if time::now() >= *this.deadline {
+            timer.disarm();
             return Poll::Ready(());
         }
-        let stale = match &self.registered {
-            Some((_, waker)) => !waker.will_wake(cx.waker()),
-            None => true,
-        };
-        if stale {
-            self.cancel();
-            let registration = task::register_timer(self.deadline, cx.waker().clone());
-            self.registered = Some((registration, cx.waker().clone()));
-        }
+        timer.arm(*this.deadline, cx.waker());
         Poll::Pending
-    }
-}
-
-impl Drop for Sleep {
-    fn drop(&mut self) {
-        self.cancel();
     }
 }
 
@@ -89,70 +78,63 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     }
 }
 
-/// The future returned by [`timeout`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless polled"]
-pub struct Timeout<F> {
-    future: F,
-    sleep: Sleep,
+pin_project! {
+    /// The future returned by [`timeout`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        #[pin]
+        sleep: Sleep,
+    }
 }
 
 impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (future, sleep) = project(self);
-        if let Poll::Ready(output) = future.poll(cx) {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        Pin::new(sleep).poll(cx).map(|()| Err(Elapsed))
-    }
-}
-
-fn project<F>(timeout: Pin<&mut Timeout<F>>) -> (Pin<&mut F>, &mut Sleep) {
-    // SAFETY: `future` is never moved out of a pinned `Timeout` (no method hands it out
-    // by value and `Timeout` has no `Drop` that moves it); `sleep` is `Unpin`.
-    unsafe {
-        let timeout = timeout.get_unchecked_mut();
-        (Pin::new_unchecked(&mut timeout.future), &mut timeout.sleep)
+        this.sleep.poll(cx).map(|()| Err(Elapsed))
     }
 }
 
 /// Ticks every `period`, the first tick one period from now; a late tick does not shift
 /// the ones after it (they stay on the original grid).
 pub fn interval(period: Duration) -> Interval {
+    let next = time::now() + period;
     Interval {
         period,
-        next: time::now() + period,
-        sleep: None,
+        next,
+        sleep: sleep_until(next),
     }
 }
 
-/// The stream returned by [`interval`]; also usable as `interval.tick().await`.
-#[derive(Debug)]
-pub struct Interval {
-    period: Duration,
-    next: Instant,
-    sleep: Option<Sleep>,
+pin_project! {
+    /// Ticks on a fixed grid: `interval.tick().await`, or as a [`Stream`] (pin it first,
+    /// for instance with `core::pin::pin!`, to call `StreamExt::next`).
+    #[derive(Debug)]
+    pub struct Interval {
+        period: Duration,
+        next: Instant,
+        // The stream's own timer; `tick` makes a fresh one per call instead, so that it
+        // needs no pinning.
+        #[pin]
+        sleep: Sleep,
+    }
 }
 
 impl Interval {
-    /// Waits for the next tick and returns its scheduled instant.
+    /// Waits for the next tick and returns its scheduled instant. Dropping the future
+    /// before it completes consumes no tick.
     pub async fn tick(&mut self) -> Instant {
-        core::future::poll_fn(|cx| self.poll_tick(cx)).await
-    }
-
-    fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
-        let next = self.next;
-        let sleep = self.sleep.get_or_insert_with(|| sleep_until(next));
-        match Pin::new(sleep).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => {
-                self.sleep = None;
-                self.next = next + self.period;
-                Poll::Ready(next)
-            }
-        }
+        let due = self.next;
+        sleep_until(due).await;
+        self.next = due + self.period;
+        due
     }
 }
 
@@ -160,6 +142,17 @@ impl Stream for Interval {
     type Item = Instant;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
-        self.get_mut().poll_tick(cx).map(Some)
+        let mut this = self.project();
+        let due = *this.next;
+        if this.sleep.deadline() != due {
+            this.sleep.set(sleep_until(due));
+        }
+        match this.sleep.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                *this.next = due + *this.period;
+                Poll::Ready(Some(due))
+            }
+        }
     }
 }

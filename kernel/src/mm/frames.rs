@@ -1,120 +1,86 @@
-//! Physical page frames for kernel stacks and page tables.
+//! Page-granular memory from the heap: page-aligned blocks of whole pages, for stacks and
+//! page tables.
 //!
-//! Page-granular memory does not come straight from the heap: every page-aligned block
-//! carves an alignment gap out of it, and a stack mapped page by page needs no physically
-//! contiguous block at all. So frames come from this pool, which takes memory from the
-//! heap in 2 MiB chunks (one gap per chunk at most) and keeps freed frames on a free list
-//! for reuse. A chunk is never given back to the heap; [`super::usage`] counts the free
-//! frames as free memory.
-//!
-//! The free list is intrusive: each free frame holds the physical address of the next
-//! one, written through the physical-memory window, so the pool never allocates to
-//! track frames.
+//! There is no separate frame pool: the heap owns all physical memory, and a
+//! [`PageBlock`] is just a page-aligned heap allocation, seen through the physical-memory
+//! window, whose physical address is known. Dropping it gives the memory back to the heap,
+//! where any allocation can use it again.
 
-use core::alloc::Layout;
+use core::{alloc::Layout, ptr::NonNull};
 
-use x86_64::{PhysAddr, structures::paging::PhysFrame};
+use x86_64::{PhysAddr, VirtAddr};
 
-use super::{paging::PAGE_SIZE, phys_to_virt, virt_to_phys};
-use crate::sync::IrqSpinLock;
+use super::{PAGE_SIZE, phys_to_virt, virt_to_phys};
 
-/// Chunk sizes tried when the pool is empty, largest first: the smaller ones let the
-/// last megabytes of a nearly full heap still be used.
-const CHUNK_SIZES: [usize; 3] = [2 << 20, 64 << 10, PAGE_SIZE as usize];
-
-struct Pool {
-    /// The first free frame; each free frame stores the address of the next (0 ends it).
-    head: u64,
-    free_frames: usize,
-    chunks: usize,
+/// `pages` physically contiguous, page-aligned pages from the heap; freed on drop.
+#[derive(Debug)]
+pub(crate) struct PageBlock {
+    start: NonNull<u8>,
+    pages: usize,
 }
 
-static POOL: IrqSpinLock<Pool> = IrqSpinLock::new(Pool {
-    head: 0,
-    free_frames: 0,
-    chunks: 0,
-});
+// SAFETY: a `PageBlock` owns its memory exclusively, like a `Box<[u8]>`.
+unsafe impl Send for PageBlock {}
+// SAFETY: `&PageBlock` gives access to addresses only, not to the memory.
+unsafe impl Sync for PageBlock {}
 
-/// A frame's worth of memory, zeroed, or `None` when the heap is exhausted.
-pub(crate) fn allocate_zeroed() -> Option<PhysFrame> {
-    let frame = allocate()?;
-    // SAFETY: the frame was just taken off the free list, so nothing else uses it; the
-    // physical-memory window maps it.
-    unsafe {
-        phys_to_virt(frame.start_address())
-            .as_mut_ptr::<u8>()
-            .write_bytes(0, PAGE_SIZE as usize)
-    };
-    Some(frame)
-}
-
-/// A frame (contents undefined), or `None` when the heap is exhausted.
-pub(crate) fn allocate() -> Option<PhysFrame> {
-    let mut pool = POOL.lock();
-    if pool.head == 0 {
-        pool.refill()?;
+impl PageBlock {
+    /// A block of `pages` pages, zeroed if `zeroed`; `None` if the heap cannot provide it.
+    pub(crate) fn new(pages: usize, zeroed: bool) -> Option<Self> {
+        let layout = Self::layout(pages)?;
+        // SAFETY: the layout has a non-zero size (`layout` refuses zero pages).
+        let start = unsafe {
+            if zeroed {
+                alloc::alloc::alloc_zeroed(layout)
+            } else {
+                alloc::alloc::alloc(layout)
+            }
+        };
+        Some(Self {
+            start: NonNull::new(start)?,
+            pages,
+        })
     }
-    let frame = pool.head;
-    // SAFETY: `frame` is on the free list, whose frames hold the next address in their
-    // first word.
-    pool.head = unsafe { phys_to_virt(PhysAddr::new(frame)).as_ptr::<u64>().read() };
-    pool.free_frames -= 1;
-    Some(PhysFrame::containing_address(PhysAddr::new(frame)))
-}
 
-/// Makes sure the pool holds at least `count` free frames, taking chunks from the heap
-/// as needed; `false` if the heap cannot provide them. Either way nothing is lost:
-/// frames taken stay free in the pool.
-pub(crate) fn ensure_free(count: usize) -> bool {
-    let mut pool = POOL.lock();
-    while pool.free_frames < count {
-        if pool.refill().is_none() {
-            return false;
+    fn layout(pages: usize) -> Option<Layout> {
+        let size = pages
+            .checked_mul(PAGE_SIZE as usize)
+            .filter(|&size| size > 0)?;
+        Layout::from_size_align(size, PAGE_SIZE as usize).ok()
+    }
+
+    /// The physical address of the first page.
+    pub(crate) fn phys(&self) -> PhysAddr {
+        virt_to_phys(VirtAddr::from_ptr(self.start.as_ptr()))
+    }
+
+    /// Gives up ownership: the memory now belongs to whatever the physical address was
+    /// written into (a page table entry). [`PageBlock::from_phys`] takes it back.
+    pub(crate) fn into_phys(self) -> PhysAddr {
+        let phys = self.phys();
+        core::mem::forget(self);
+        phys
+    }
+
+    /// Takes back a block given up with [`PageBlock::into_phys`].
+    ///
+    /// # Safety
+    /// `phys` and `pages` must come from one `into_phys` of a block of `pages` pages, and
+    /// nothing may use the memory any more (no mapping, no table entry points at it).
+    pub(crate) unsafe fn from_phys(phys: PhysAddr, pages: usize) -> Self {
+        let start = phys_to_virt(phys).as_mut_ptr::<u8>();
+        Self {
+            // SAFETY: a heap block's address in the physical-memory window is not null.
+            start: unsafe { NonNull::new_unchecked(start) },
+            pages,
         }
     }
-    true
 }
 
-/// Returns `frame` to the pool.
-///
-/// # Safety
-/// `frame` must have come from [`allocate`] and must no longer be used or mapped.
-pub(crate) unsafe fn free(frame: PhysFrame) {
-    let mut pool = POOL.lock();
-    pool.push(frame.start_address().as_u64());
-}
-
-/// Free frames held by the pool, and chunks taken from the heap.
-pub(crate) fn pool_state() -> (usize, usize) {
-    let pool = POOL.lock();
-    (pool.free_frames, pool.chunks)
-}
-
-impl Pool {
-    fn push(&mut self, frame: u64) {
-        // SAFETY: the frame is free (the caller's obligation) and mapped by the window.
-        unsafe {
-            phys_to_virt(PhysAddr::new(frame))
-                .as_mut_ptr::<u64>()
-                .write(self.head)
-        };
-        self.head = frame;
-        self.free_frames += 1;
-    }
-
-    /// Takes a chunk from the heap and puts its frames on the free list.
-    fn refill(&mut self) -> Option<()> {
-        let (chunk, size) = CHUNK_SIZES.iter().find_map(|&size| {
-            let layout = Layout::from_size_align(size, PAGE_SIZE as usize).ok()?;
-            // SAFETY: the layout has a non-zero size.
-            let block = unsafe { alloc::alloc::alloc(layout) };
-            (!block.is_null()).then_some((block, size))
-        })?;
-        let base = virt_to_phys(x86_64::VirtAddr::from_ptr(chunk)).as_u64();
-        (0..size as u64 / PAGE_SIZE)
-            .rev()
-            .for_each(|index| self.push(base + index * PAGE_SIZE));
-        self.chunks += 1;
-        Some(())
+impl Drop for PageBlock {
+    fn drop(&mut self) {
+        let layout = Self::layout(self.pages).expect("a block's layout was valid when made");
+        // SAFETY: the block was allocated in `new` with this layout and is owned here.
+        unsafe { alloc::alloc::dealloc(self.start.as_ptr(), layout) };
     }
 }

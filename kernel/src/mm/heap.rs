@@ -1,21 +1,85 @@
 //! The kernel heap: the `talc` allocator over every usable region of physical memory,
-//! behind an [`IrqSpinLock`](crate::sync::IrqSpinLock).
+//! behind an [`IrqSpinLock`](crate::sync::IrqSpinLock). It is the one owner of physical
+//! memory: kernel stacks and page tables are heap blocks too, and go back to it.
 //!
 //! The interrupt-disabling lock is what makes allocation safe under preemption: the timer
 //! cannot switch threads (or run a handler that allocates) while the heap is locked, so
 //! the classic "preempted while holding the allocator lock" deadlock cannot happen.
 //! Allocation failure is reported as a null pointer, as `GlobalAlloc` requires; fallible
-//! APIs (`try_reserve`, `Box::try_new`) turn it into an error value.
+//! APIs (`try_reserve`, `Box::try_new`) turn it into an error value. Before reporting a
+//! failure the heap asks the stack cache to give back what it holds, and tries again.
+//!
+//! **Where memory may be allocated.** Only in thread context: never in an interrupt
+//! handler (debug builds check this on every allocation and panic naming the rule).
+//! Blocking, waking, timers and the scheduler never allocate: their data structures are
+//! intrusive, so a full heap cannot turn a wait into a panic.
+//!
+//! (Host unit tests use the host's allocator; this one is the kernel target's.)
+#![cfg_attr(not(target_os = "none"), allow(dead_code))]
 
-use core::ops::Range;
+use core::{
+    alloc::{GlobalAlloc, Layout},
+    ops::Range,
+};
 
 use talc::{ErrOnOom, Span, Talc, Talck};
 use x86_64::VirtAddr;
 
-use crate::sync::RawIrqSpinLock;
+use crate::{arch::cpu_local, sync::RawIrqSpinLock};
+
+static TALC: Talck<RawIrqSpinLock, ErrOnOom> = Talc::new(ErrOnOom).lock();
+
+/// The global allocator: `talc`, the allocation rules, and the stack cache as a reserve.
+struct KernelHeap;
 
 #[cfg_attr(target_os = "none", global_allocator)]
-static HEAP: Talck<RawIrqSpinLock, ErrOnOom> = Talc::new(ErrOnOom).lock();
+static HEAP: KernelHeap = KernelHeap;
+
+// SAFETY: every method forwards to `talc`'s `GlobalAlloc`, with the same arguments and
+// contracts; a retry after reclaiming is just a second, independent call.
+unsafe impl GlobalAlloc for KernelHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        check_allocation_context();
+        // SAFETY: forwarded from the caller.
+        retry_after_reclaim(|| unsafe { TALC.alloc(layout) })
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        check_allocation_context();
+        // SAFETY: forwarded from the caller.
+        retry_after_reclaim(|| unsafe { TALC.alloc_zeroed(layout) })
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        check_allocation_context();
+        // SAFETY: forwarded from the caller; a failed realloc leaves `ptr` untouched, so
+        // the retry sees the same block.
+        retry_after_reclaim(|| unsafe { TALC.realloc(ptr, layout, new_size) })
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { TALC.dealloc(ptr, layout) }
+    }
+}
+
+/// Panics (in debug builds) if memory is being allocated in an interrupt handler.
+fn check_allocation_context() {
+    debug_assert!(
+        !cpu_local::in_interrupt(),
+        "memory allocated in interrupt context"
+    );
+}
+
+/// Runs `allocate`; if it fails and the stack cache gave memory back, runs it again.
+fn retry_after_reclaim(allocate: impl Fn() -> *mut u8) -> *mut u8 {
+    let block = allocate();
+    if block.is_null() && super::stack::release_cache() > 0 {
+        allocate()
+    } else {
+        block
+    }
+}
 
 /// A snapshot of the heap's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +102,7 @@ pub struct HeapStats {
 /// write is checked (measured: a thread whose stack landed on such a page ran ~100x
 /// slower). Overwriting every byte retires that stale code once and for all.
 pub(super) fn init(regions: impl Iterator<Item = Range<VirtAddr>>) {
-    let mut heap = HEAP.lock();
+    let mut heap = TALC.lock();
     for region in regions {
         // SAFETY: the region is usable RAM from the bootloader's memory map, seen through
         // the physical-memory window, and nothing references it yet.
@@ -58,7 +122,7 @@ pub(super) fn init(regions: impl Iterator<Item = Range<VirtAddr>>) {
 
 /// The heap's counters right now.
 pub fn stats() -> HeapStats {
-    let heap = HEAP.lock();
+    let heap = TALC.lock();
     let counters = heap.get_counters();
     HeapStats {
         allocated_bytes: counters.allocated_bytes,

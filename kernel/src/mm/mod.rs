@@ -1,17 +1,22 @@
 //! Memory management.
 //!
 //! The bootloader maps all of physical memory at one offset ([`phys_to_virt`]); the heap
-//! is made of the usable parts of that window, and page tables are walked through it.
+//! is made of the usable parts of that window and owns all of it: kernel stacks and page
+//! tables are heap blocks of whole pages ([`frames`]), and go back to the heap when freed.
+//! Page tables are walked and edited through the same window.
 
 use core::ops::Range;
 
 use spin::Once;
 use x86_64::{PhysAddr, VirtAddr};
 
-mod frames;
+pub(crate) mod frames;
 pub mod heap;
 pub mod paging;
 pub mod stack;
+
+/// Bytes in a page.
+pub const PAGE_SIZE: u64 = 4096;
 
 /// Physical memory below 1 MiB stays out of the heap: firmware structures live there, and
 /// application processors will need a page there to start in real mode.
@@ -23,12 +28,12 @@ static PHYSICAL_MEMORY_OFFSET: Once<u64> = Once::new();
 /// physical ranges of the memory map.
 pub fn init(physical_memory_offset: u64, usable: impl Iterator<Item = Range<u64>>) {
     PHYSICAL_MEMORY_OFFSET.call_once(|| physical_memory_offset);
-    paging::init();
     heap::init(usable.filter_map(|range| {
         let start = range.start.max(LOW_MEMORY_END);
         (start < range.end)
             .then(|| phys_to_virt(PhysAddr::new(start))..phys_to_virt(PhysAddr::new(range.end)))
     }));
+    paging::init();
 }
 
 /// The physical address behind `addr`, an address inside the physical-memory window
@@ -47,22 +52,41 @@ pub fn phys_to_virt(addr: PhysAddr) -> VirtAddr {
     VirtAddr::new(offset + addr.as_u64())
 }
 
-/// Memory in use by the kernel: heap allocations, not counting frames that the frame
-/// pool holds free for reuse. What leak checks compare.
+/// The kernel's memory: what is in use, and what a cache holds ready for reuse.
+///
+/// `bytes` and `allocations` leave the stack cache out (it gives its memory back as soon
+/// as the heap runs short), so they return to where they were once everything a piece of
+/// code allocated is freed: what leak checks compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
-    /// Bytes allocated and not free for reuse.
+    /// Heap bytes allocated, the stack cache excluded.
     pub bytes: usize,
-    /// Live allocations (the frame pool's chunks excluded).
+    /// Live heap allocations, the stack cache excluded.
     pub allocations: usize,
+    /// Ready stacks in the stack cache.
+    pub cached_stacks: usize,
+    /// Heap bytes those stacks hold (their pages and page tables).
+    pub cached_bytes: usize,
+    /// Heap bytes free.
+    pub free_bytes: usize,
 }
 
-/// The kernel's memory in use right now.
+/// The kernel's memory right now.
 pub fn usage() -> Usage {
-    let (free_frames, chunks) = frames::pool_state();
+    let (cached_stacks, cached_bytes) = stack::cached();
     let heap = heap::stats();
     Usage {
-        bytes: heap.allocated_bytes - free_frames * paging::PAGE_SIZE as usize,
-        allocations: heap.allocation_count - chunks,
+        bytes: heap.allocated_bytes - cached_bytes,
+        // Each cached stack is two heap blocks: its pages and its page table.
+        allocations: heap.allocation_count - 2 * cached_stacks,
+        cached_stacks,
+        cached_bytes,
+        free_bytes: heap.available_bytes,
     }
+}
+
+/// Gives every cache's memory back to the heap (the heap does this by itself before it
+/// reports running out).
+pub fn reclaim() {
+    stack::release_cache();
 }

@@ -2,12 +2,27 @@
 //!
 //! The bootloader's mappings (kernel image, boot stack, physical-memory window) are left
 //! alone. Everything Spindle maps itself lives in one unused 512 GiB slot of the level-4
-//! table (the *kernel area*), so it never meets a huge page and never collides with what
-//! the bootloader placed. Page-table frames for it come from the frame pool.
+//! table, the *kernel area*, so it never meets a huge page and never collides with what
+//! the bootloader placed:
+//!
+//! ```text
+//!   kernel area + 0        stack slots: 2 MiB each, one level-1 table per slot
+//!   kernel area + 256 GiB  device registers (MMIO), one page each
+//! ```
+//!
+//! A stack slot is exactly the span of one level-1 table, so mapping a stack is filling a
+//! fresh table and writing one level-2 entry, and unmapping it is clearing that entry and
+//! freeing the table: no page-by-page walks, and every page table of a stack goes back to
+//! the heap with it. The level-2 tables above the slots stay (one per 512 slots in use at
+//! once; slots are handed out lowest first, so there are few).
+//!
+//! Every change to the tables happens under one lock; no memory is allocated under it
+//! (tables are allocated first and handed in).
 
 use spin::Once;
 use x86_64::{
     PhysAddr, VirtAddr,
+    instructions::tlb,
     registers::control::Cr3,
     structures::paging::{
         FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame,
@@ -15,56 +30,94 @@ use x86_64::{
     },
 };
 
-use super::phys_to_virt;
+use super::{PAGE_SIZE, frames::PageBlock, phys_to_virt};
 use crate::sync::IrqSpinLock;
-
-/// Bytes in a page.
-pub const PAGE_SIZE: u64 = 4096;
 
 /// Bytes covered by one level-4 entry.
 const LEVEL_4_ENTRY_SPAN: u64 = 1 << 39;
 
+/// Bytes covered by one level-1 table: one stack slot.
+pub(crate) const STACK_SLOT_SIZE: u64 = 2 << 20;
+
+/// Stack slots in the first half of the kernel area.
+pub(crate) const STACK_SLOTS: usize = (LEVEL_4_ENTRY_SPAN / 2 / STACK_SLOT_SIZE) as usize;
+
+/// Entries in a page table.
+const ENTRIES: usize = 512;
+
 struct PageTables {
     mapper: OffsetPageTable<'static>,
-    kernel_area: VirtAddr,
+    /// The level-3 table of the kernel area.
+    kernel_level_3: PhysAddr,
 }
 
 static PAGE_TABLES: Once<IrqSpinLock<PageTables>> = Once::new();
 
+/// The start of the kernel area, fixed at `init`.
+static KERNEL_AREA: Once<VirtAddr> = Once::new();
+
 /// Why a mapping could not be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MapError {
-    /// The heap had no frame left for a page table.
+    /// The heap had no memory left for a page table.
     OutOfMemory,
     /// Something is already mapped there.
     AlreadyMapped,
 }
 
 /// Takes ownership of the page tables the bootloader left active and claims a free
-/// level-4 slot in the upper half as the kernel area.
+/// level-4 slot in the upper half as the kernel area. Needs the heap (for its level-3
+/// table).
 ///
 /// # Panics
-/// If every upper-half level-4 entry is in use.
+/// If every upper-half level-4 entry is in use, or the heap cannot spare one page.
 pub(super) fn init() {
     PAGE_TABLES.call_once(|| {
+        let level_3 = PageBlock::new(1, true)
+            .expect("no memory for the kernel area's page table")
+            .into_phys();
         let (level_4_frame, _) = Cr3::read();
         let level_4: *mut PageTable = phys_to_virt(level_4_frame.start_address()).as_mut_ptr();
         // SAFETY: CR3 names the live level-4 table and all of physical memory is mapped at
         // the window offset; the only reference to the table is the one inside this lock.
-        let mapper = unsafe { OffsetPageTable::new(&mut *level_4, phys_to_virt(PhysAddr::new(0))) };
-        let free_slot = (256..512)
+        let mut mapper =
+            unsafe { OffsetPageTable::new(&mut *level_4, phys_to_virt(PhysAddr::new(0))) };
+        let slot = (256..ENTRIES)
             .find(|&index| mapper.level_4_table()[index].is_unused())
             .expect("no free upper-half level-4 slot for the kernel area");
-        let kernel_area = VirtAddr::new_truncate(free_slot as u64 * LEVEL_4_ENTRY_SPAN);
+        mapper.level_4_table_mut()[slot].set_addr(level_3, table_flags());
+        KERNEL_AREA.call_once(|| VirtAddr::new_truncate(slot as u64 * LEVEL_4_ENTRY_SPAN));
         IrqSpinLock::new(PageTables {
             mapper,
-            kernel_area,
+            kernel_level_3: level_3,
         })
     });
 }
 
 fn tables() -> &'static IrqSpinLock<PageTables> {
     PAGE_TABLES.get().expect("mm::init has not run")
+}
+
+/// Flags of a table entry that points at a lower table: the leaf entries decide the rest.
+fn table_flags() -> PageTableFlags {
+    PageTableFlags::PRESENT | PageTableFlags::WRITABLE
+}
+
+/// Flags of a kernel data page: present, writable, never executed.
+fn data_flags() -> PageTableFlags {
+    PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE
+}
+
+/// The table at physical address `phys`, through the physical-memory window.
+///
+/// # Safety
+/// `phys` must be a page table of the kernel area, and the page-table lock must be held
+/// (or the table not yet reachable from the active tables) for as long as the reference
+/// is used.
+unsafe fn table_at<'a>(phys: PhysAddr) -> &'a mut PageTable {
+    // SAFETY: per the caller's contract, a page table visible through the window that
+    // nothing else accesses meanwhile.
+    unsafe { &mut *phys_to_virt(phys).as_mut_ptr::<PageTable>() }
 }
 
 /// The physical address `addr` maps to, or `None` if it is not mapped.
@@ -74,86 +127,157 @@ pub fn translate(addr: VirtAddr) -> Option<PhysAddr> {
 
 /// The start of the kernel area: 512 GiB of virtual space that only Spindle maps.
 pub(crate) fn kernel_area() -> VirtAddr {
-    tables().lock().kernel_area
+    *KERNEL_AREA.get().expect("mm::init has not run")
 }
 
-/// Maps `page` of the kernel area to `frame`, present and writable with `extra` flags.
-pub(crate) fn map(page: Page, frame: PhysFrame, extra: PageTableFlags) -> Result<(), MapError> {
-    let flags =
-        PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE | extra;
-    let mut tables = tables().lock();
-    debug_assert!(
-        in_kernel_area(&tables, page),
-        "{page:?} is outside the kernel area"
-    );
-    // SAFETY: the page lies in the kernel area, which only this module maps, so no
-    // existing reference can observe the change; callers own `frame`.
-    let mapping = unsafe { tables.mapper.map_to(page, frame, flags, &mut PoolFrames) };
-    match mapping {
-        Ok(flush) => {
-            flush.flush();
-            Ok(())
-        }
-        Err(MapToError::FrameAllocationFailed) => Err(MapError::OutOfMemory),
-        Err(MapToError::PageAlreadyMapped(_) | MapToError::ParentEntryHugePage) => {
-            Err(MapError::AlreadyMapped)
-        }
-    }
+/// The lowest address of stack slot `slot`.
+pub(crate) fn stack_slot_base(slot: usize) -> VirtAddr {
+    debug_assert!(slot < STACK_SLOTS);
+    kernel_area() + slot as u64 * STACK_SLOT_SIZE
 }
 
-/// Removes the mapping of `page` (a page of the kernel area mapped by [`map`]) and
-/// returns the frame it mapped.
+/// Maps the `pages` pages at physical `phys` at the top of stack slot `slot`, leaving
+/// the rest of the slot unmapped (the guard). The slot must be unmapped.
 ///
-/// # Panics
-/// If the page was not mapped: that is a bookkeeping bug in the caller.
-pub(crate) fn unmap(page: Page) -> PhysFrame {
-    let mut tables = tables().lock();
-    debug_assert!(
-        in_kernel_area(&tables, page),
-        "{page:?} is outside the kernel area"
+/// # Errors
+/// [`MapError::OutOfMemory`] if the heap has no page for the slot's table; nothing changed.
+pub(crate) fn map_stack(slot: usize, phys: PhysAddr, pages: usize) -> Result<(), MapError> {
+    assert!(
+        (1..ENTRIES).contains(&pages),
+        "a stack slot holds 1 to 511 pages"
     );
-    let (frame, flush) = tables
-        .mapper
-        .unmap(page)
-        .expect("unmapping a page that is not mapped");
-    // Single CPU for now: a local invalidation is enough. With SMP this needs a shootdown.
-    flush.flush();
-    frame
+    let level_1 = PageBlock::new(1, true).ok_or(MapError::OutOfMemory)?;
+    // SAFETY: the table is fresh and not reachable from the active tables yet.
+    let table = unsafe { table_at(level_1.phys()) };
+    for (index, entry) in table.iter_mut().skip(ENTRIES - pages).enumerate() {
+        let frame = phys + index as u64 * PAGE_SIZE;
+        entry.set_addr(frame, data_flags());
+    }
+    let spare = level_2_table_of(slot)?;
+    let mut tables = tables().lock();
+    let (level_2, unused_spare) = install_level_2(&mut tables, slot, spare);
+    // SAFETY: `level_2` is a table of the kernel area and the lock is held.
+    let entry = &mut unsafe { table_at(level_2) }[slot % ENTRIES];
+    assert!(entry.is_unused(), "stack slot {slot} is still mapped");
+    entry.set_addr(level_1.into_phys(), table_flags());
+    drop(tables);
+    drop(unused_spare);
+    // No TLB flush: the slot was not present, and x86 caches no not-present entries.
+    Ok(())
 }
 
-fn in_kernel_area(tables: &PageTables, page: Page) -> bool {
-    let offset = page
-        .start_address()
-        .as_u64()
-        .wrapping_sub(tables.kernel_area.as_u64());
-    offset < LEVEL_4_ENTRY_SPAN
+/// Unmaps stack slot `slot` (mapped with `pages` pages by [`map_stack`]), flushes this
+/// CPU's TLB for it and frees its level-1 table.
+pub(crate) fn unmap_stack(slot: usize, pages: usize) {
+    let level_1 = {
+        let tables = tables().lock();
+        // SAFETY: the kernel area's level-3 table, under the lock.
+        let level_3 = unsafe { table_at(tables.kernel_level_3) };
+        let level_2 = level_3[slot / ENTRIES].addr();
+        // SAFETY: a table of the kernel area (present: the slot is mapped), under the lock.
+        let entry = &mut unsafe { table_at(level_2) }[slot % ENTRIES];
+        let level_1 = entry.addr();
+        assert!(
+            !entry.is_unused(),
+            "unmapping stack slot {slot}, which is not mapped"
+        );
+        entry.set_unused();
+        level_1
+    };
+    // Single CPU for now: flushing this CPU's TLB is enough. (With SMP, unmapping needs a
+    // shootdown; the stack cache keeps it off the hot path.) INVLPG also drops the
+    // paging-structure cache entries that led to the old table.
+    let top = stack_slot_base(slot) + STACK_SLOT_SIZE;
+    for page in 1..=pages as u64 {
+        tlb::flush(top - page * PAGE_SIZE);
+    }
+    // SAFETY: the table came from `map_stack`'s `into_phys`, and no entry points at it any
+    // more (and no TLB of this CPU remembers it).
+    drop(unsafe { PageBlock::from_phys(level_1, 1) });
 }
 
-/// Page-table frames for the kernel area, from the frame pool (zeroed). They are never
-/// returned: the tables are reused by later mappings.
-struct PoolFrames;
-
-// SAFETY: every frame handed out is fresh from the pool, zeroed, and referenced by
-// nothing else (it becomes a page table).
-unsafe impl FrameAllocator<Size4KiB> for PoolFrames {
-    fn allocate_frame(&mut self) -> Option<PhysFrame> {
-        super::frames::allocate_zeroed()
+/// A fresh level-2 table for `slot`'s region if it has none yet (allocated before the
+/// lock is taken; `install_level_2` uses it or it is dropped).
+fn level_2_table_of(slot: usize) -> Result<Option<PageBlock>, MapError> {
+    let present = {
+        let tables = tables().lock();
+        // SAFETY: the kernel area's level-3 table, under the lock.
+        let level_3 = unsafe { table_at(tables.kernel_level_3) };
+        !level_3[slot / ENTRIES].is_unused()
+    };
+    match present {
+        true => Ok(None),
+        false => PageBlock::new(1, true)
+            .map(Some)
+            .ok_or(MapError::OutOfMemory),
     }
 }
 
-/// Maps the 4 KiB of device registers at `physical` (uncached) into the upper half of the
-/// kernel area and returns their virtual address.
+/// The level-2 table above `slot`, installing `spare` if there is none; also returns the
+/// spare if it turned out not to be needed (another mapping installed a table meanwhile),
+/// for the caller to free once the lock is released.
+fn install_level_2(
+    tables: &mut PageTables,
+    slot: usize,
+    mut spare: Option<PageBlock>,
+) -> (PhysAddr, Option<PageBlock>) {
+    // SAFETY: the kernel area's level-3 table, under the lock (`tables` is the guarded
+    // value).
+    let entry = &mut unsafe { table_at(tables.kernel_level_3) }[slot / ENTRIES];
+    if entry.is_unused() {
+        let table = spare
+            .take()
+            .expect("a level-2 table was allocated for an empty entry");
+        entry.set_addr(table.into_phys(), table_flags());
+    }
+    (entry.addr(), spare)
+}
+
+/// Maps the 4 KiB of device registers at `physical` (uncached) into the second half of
+/// the kernel area and returns their virtual address.
+///
+/// # Errors
+/// [`MapError::OutOfMemory`] if the heap cannot provide the page tables.
 pub(crate) fn map_mmio(physical: PhysAddr) -> Result<VirtAddr, MapError> {
     use core::sync::atomic::{AtomicU64, Ordering};
     /// Pages handed out so far from the MMIO half of the kernel area.
     static NEXT_PAGE: AtomicU64 = AtomicU64::new(0);
     let index = NEXT_PAGE.fetch_add(1, Ordering::Relaxed);
-    let page = Page::containing_address(kernel_area() + LEVEL_4_ENTRY_SPAN / 2 + index * PAGE_SIZE);
+    let page: Page<Size4KiB> =
+        Page::containing_address(kernel_area() + LEVEL_4_ENTRY_SPAN / 2 + index * PAGE_SIZE);
     let frame = PhysFrame::containing_address(physical);
-    map(
-        page,
-        frame,
-        PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH,
-    )?;
+    let flags = data_flags() | PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH;
+    // At most three new tables below the level-4 entry; allocated before locking.
+    let mut spares = Spares([
+        PageBlock::new(1, true),
+        PageBlock::new(1, true),
+        PageBlock::new(1, true),
+    ]);
+    let mapping = {
+        let mut tables = tables().lock();
+        // SAFETY: the page lies in the kernel area, which only this module maps, so no
+        // existing reference can observe the change; the frame is device memory.
+        unsafe { tables.mapper.map_to(page, frame, flags, &mut spares) }
+    };
+    match mapping {
+        Ok(flush) => flush.flush(),
+        Err(MapToError::FrameAllocationFailed) => return Err(MapError::OutOfMemory),
+        Err(MapToError::PageAlreadyMapped(_) | MapToError::ParentEntryHugePage) => {
+            return Err(MapError::AlreadyMapped);
+        }
+    }
+    drop(spares); // the unused ones go back to the heap, after the lock
     Ok(page.start_address() + (physical.as_u64() % PAGE_SIZE))
+}
+
+/// Zeroed pages allocated ahead of a mapping, handed out as page tables.
+struct Spares([Option<PageBlock>; 3]);
+
+// SAFETY: every frame handed out is a fresh, zeroed heap page that nothing else
+// references; ownership passes to the page table that receives it.
+unsafe impl FrameAllocator<Size4KiB> for Spares {
+    fn allocate_frame(&mut self) -> Option<PhysFrame> {
+        let block = self.0.iter_mut().find_map(Option::take)?;
+        Some(PhysFrame::containing_address(block.into_phys()))
+    }
 }

@@ -1,37 +1,40 @@
-//! Kernel stacks with guard pages.
+//! Kernel stacks with guard pages, and a small cache of ready ones.
 //!
-//! Each stack gets a 2 MiB *slot* of the kernel area. Its pages (frames from
-//! [`super::frames`], not necessarily contiguous) are mapped at the top of the slot and
-//! everything below them stays unmapped, so running off the bottom of a stack faults on
-//! a guard page at least 4 KiB deep (the double-fault handler then names the thread).
+//! A stack is a block of whole pages from the heap (physically contiguous, so it is
+//! also visible in the physical-memory window) mapped at the top of a 2 MiB *slot* of
+//! the kernel area. Everything below the stack in its slot stays unmapped, so running
+//! off the bottom faults on a guard at least one page deep, and the double-fault handler
+//! names the thread.
+//!
+//! Dropping a stack first offers it to the cache: up to [`CACHE_CAPACITY`] stacks stay
+//! mapped, ready for the next spawn of the same size (spawning then maps nothing). A stack
+//! the cache does not take is unmapped, and its memory and page table go back to the
+//! heap. When the heap runs dry it empties the cache before failing
+//! ([`release_cache`]); [`super::usage`] reports the cache apart from what is in use.
+//!
+//! Slots are found in a bitmap of every slot of the kernel area (static: taking or
+//! returning one never allocates), lowest first, which keeps the page tables above the
+//! slots few.
 
-use x86_64::{
-    VirtAddr,
-    structures::paging::{Page, PageTableFlags},
-};
+use x86_64::{PhysAddr, VirtAddr};
 
 use super::{
-    frames,
-    paging::{self, MapError, PAGE_SIZE},
+    PAGE_SIZE,
+    frames::PageBlock,
+    paging::{self, MapError, STACK_SLOT_SIZE, STACK_SLOTS},
 };
 use crate::sync::IrqSpinLock;
 
-/// Virtual space per stack, guard included.
-const SLOT_SIZE: u64 = 2 << 20;
-
 /// The largest stack a slot can hold while keeping at least one guard page.
-pub const MAX_STACK_SIZE: usize = (SLOT_SIZE - PAGE_SIZE) as usize;
+pub const MAX_STACK_SIZE: usize = (STACK_SLOT_SIZE - PAGE_SIZE) as usize;
 
-/// Page tables a new mapping may need below the level-4 table.
-const PAGE_TABLE_LEVELS: usize = 3;
-
-/// Slots fit in the first half of the kernel area.
-const MAX_SLOTS: usize = (1 << 38) / SLOT_SIZE as usize;
+/// Stacks the cache keeps at most.
+pub const CACHE_CAPACITY: usize = 8;
 
 /// Why a stack could not be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StackError {
-    /// No memory for the stack or its page tables.
+    /// No memory for the stack or its page table.
     OutOfMemory,
     /// Every stack slot is taken.
     NoFreeSlot,
@@ -39,28 +42,24 @@ pub enum StackError {
     InvalidSize,
 }
 
-/// A mapped kernel stack; dropping it unmaps it and frees its frames.
+/// A mapped stack, as plain data: whoever holds it (a [`KernelStack`] or the cache) owns
+/// the slot, the mapping and the pages.
+#[derive(Debug, Clone, Copy)]
+struct Mapped {
+    slot: usize,
+    pages: usize,
+    /// The stack's memory: a heap block given up with `PageBlock::into_phys`.
+    memory: PhysAddr,
+}
+
+/// A mapped kernel stack; dropping it caches it or unmaps it and frees its memory.
 #[derive(Debug)]
 pub struct KernelStack {
-    slot: usize,
-    size: usize,
-    /// Pages of the slot mapped so far (all of them once `new` succeeded).
-    mapped_pages: usize,
+    mapped: Mapped,
 }
-
-/// Which slots are free: the ones below `next_unused` that are on `free`.
-struct Slots {
-    free: alloc::vec::Vec<usize>,
-    next_unused: usize,
-}
-
-static SLOTS: IrqSpinLock<Slots> = IrqSpinLock::new(Slots {
-    free: alloc::vec::Vec::new(),
-    next_unused: 0,
-});
 
 impl KernelStack {
-    /// Allocates and maps a stack of at least `size` bytes (rounded up to whole pages).
+    /// A stack of at least `size` bytes (rounded up to whole pages).
     ///
     /// # Errors
     /// [`StackError`] when memory, slots or the size do not allow it; nothing is leaked.
@@ -68,98 +67,154 @@ impl KernelStack {
         if size == 0 || size > MAX_STACK_SIZE {
             return Err(StackError::InvalidSize);
         }
-        // Secure the frames (and a few for page tables) before touching anything, so that
-        // running out of memory leaves no trace, not even a new page table.
-        let size = size.next_multiple_of(PAGE_SIZE as usize);
-        if !frames::ensure_free(size / PAGE_SIZE as usize + PAGE_TABLE_LEVELS) {
-            return Err(StackError::OutOfMemory);
-        }
-        let mut stack = KernelStack {
-            slot: take_slot()?,
-            size,
-            mapped_pages: 0,
+        let pages = size.div_ceil(PAGE_SIZE as usize);
+        let mapped = match take_cached(pages) {
+            Some(mapped) => mapped,
+            None => map_new(pages)?,
         };
-        // On failure, dropping `stack` unmaps and frees the pages mapped so far.
-        stack.map_pages()?;
-        Ok(stack)
+        Ok(Self { mapped })
     }
 
     /// One past the highest byte: the initial stack pointer (16-byte aligned).
     pub fn top(&self) -> VirtAddr {
-        slot_base(self.slot) + SLOT_SIZE
+        paging::stack_slot_base(self.mapped.slot) + STACK_SLOT_SIZE
     }
 
     /// The lowest mapped byte.
     pub fn bottom(&self) -> VirtAddr {
-        self.top() - self.size as u64
+        self.top() - self.size() as u64
     }
 
     /// Usable bytes.
     pub fn size(&self) -> usize {
-        self.size
+        self.mapped.pages * PAGE_SIZE as usize
     }
 
     /// Whether `addr` lies in the unmapped guard part of this stack's slot.
     pub fn guard_contains(&self, addr: VirtAddr) -> bool {
-        (slot_base(self.slot)..self.bottom()).contains(&addr)
-    }
-
-    fn page(&self, index: usize) -> Page {
-        Page::containing_address(self.bottom()) + index as u64
-    }
-
-    fn map_pages(&mut self) -> Result<(), StackError> {
-        while self.mapped_pages < self.size / PAGE_SIZE as usize {
-            let frame = frames::allocate().ok_or(StackError::OutOfMemory)?;
-            if let Err(error) =
-                paging::map(self.page(self.mapped_pages), frame, PageTableFlags::empty())
-            {
-                // SAFETY: the frame was just allocated and never mapped.
-                unsafe { frames::free(frame) };
-                return Err(match error {
-                    MapError::OutOfMemory => StackError::OutOfMemory,
-                    MapError::AlreadyMapped => {
-                        unreachable!("stack slot {} was still mapped", self.slot)
-                    }
-                });
-            }
-            self.mapped_pages += 1;
-        }
-        Ok(())
+        (paging::stack_slot_base(self.mapped.slot)..self.bottom()).contains(&addr)
     }
 }
 
 impl Drop for KernelStack {
     fn drop(&mut self) {
-        for index in 0..self.mapped_pages {
-            let frame = paging::unmap(self.page(index));
-            // SAFETY: the frame backed this stack page, which is now unmapped, and no
-            // context runs on a stack that is being dropped.
-            unsafe { frames::free(frame) };
+        if let Err(mapped) = offer_to_cache(self.mapped) {
+            release(mapped);
         }
-        // Capacity for every slot ever handed out was reserved in `take_slot`: no allocation.
-        SLOTS.lock().free.push(self.slot);
     }
 }
 
-fn slot_base(slot: usize) -> VirtAddr {
-    paging::kernel_area() + slot as u64 * SLOT_SIZE
+/// Allocates `pages` pages and a slot, and maps them; undoes everything on failure.
+fn map_new(pages: usize) -> Result<Mapped, StackError> {
+    let memory = PageBlock::new(pages, false).ok_or(StackError::OutOfMemory)?;
+    let slot = SLOTS.lock().take().ok_or(StackError::NoFreeSlot)?;
+    if let Err(error) = paging::map_stack(slot, memory.phys(), pages) {
+        SLOTS.lock().give_back(slot);
+        return Err(match error {
+            MapError::OutOfMemory => StackError::OutOfMemory,
+            MapError::AlreadyMapped => unreachable!("free stack slot {slot} was mapped"),
+        });
+    }
+    Ok(Mapped {
+        slot,
+        pages,
+        memory: memory.into_phys(),
+    })
 }
 
-fn take_slot() -> Result<usize, StackError> {
-    let mut slots = SLOTS.lock();
-    if let Some(slot) = slots.free.pop() {
-        return Ok(slot);
+/// Unmaps a stack nobody uses any more and gives its memory and slot back.
+fn release(mapped: Mapped) {
+    paging::unmap_stack(mapped.slot, mapped.pages);
+    SLOTS.lock().give_back(mapped.slot);
+    // SAFETY: the memory came from `into_phys` in `map_new` and is mapped nowhere now.
+    drop(unsafe { PageBlock::from_phys(mapped.memory, mapped.pages) });
+}
+
+/// Ready stacks, kept mapped.
+static CACHE: IrqSpinLock<[Option<Mapped>; CACHE_CAPACITY]> =
+    IrqSpinLock::new([None; CACHE_CAPACITY]);
+
+fn take_cached(pages: usize) -> Option<Mapped> {
+    CACHE
+        .lock()
+        .iter_mut()
+        .find(|entry| entry.is_some_and(|mapped| mapped.pages == pages))
+        .and_then(Option::take)
+}
+
+/// Keeps `mapped` in the cache, or hands it back if the cache is full.
+fn offer_to_cache(mapped: Mapped) -> Result<(), Mapped> {
+    let mut cache = CACHE.lock();
+    match cache.iter_mut().find(|entry| entry.is_none()) {
+        Some(entry) => {
+            *entry = Some(mapped);
+            Ok(())
+        }
+        None => Err(mapped),
     }
-    if slots.next_unused == MAX_SLOTS {
-        return Err(StackError::NoFreeSlot);
+}
+
+/// Unmaps every cached stack and gives its memory back to the heap; returns how many.
+///
+/// Called by the heap when an allocation fails, from wherever that allocation was made:
+/// so it only tries the cache's lock, and does nothing if it is taken.
+pub fn release_cache() -> usize {
+    let mut released = 0;
+    loop {
+        let Some(mut cache) = CACHE.try_lock() else {
+            return released;
+        };
+        let Some(mapped) = cache.iter_mut().find_map(Option::take) else {
+            return released;
+        };
+        drop(cache);
+        release(mapped);
+        released += 1;
     }
-    // Make room on the free list for this slot's eventual return, so `drop` never allocates.
-    let additional = slots.next_unused + 1 - slots.free.len();
-    slots
-        .free
-        .try_reserve(additional)
-        .map_err(|_| StackError::OutOfMemory)?;
-    slots.next_unused += 1;
-    Ok(slots.next_unused - 1)
+}
+
+/// Stacks in the cache and the bytes they hold (stack pages and the slot's page table).
+pub fn cached() -> (usize, usize) {
+    CACHE
+        .lock()
+        .iter()
+        .flatten()
+        .fold((0, 0), |(stacks, bytes), mapped| {
+            (stacks + 1, bytes + (mapped.pages + 1) * PAGE_SIZE as usize)
+        })
+}
+
+/// One bit per stack slot of the kernel area: set while the slot is taken.
+struct SlotMap {
+    words: [u64; STACK_SLOTS / 64],
+    /// No free slot below word `first_free_word`.
+    first_free_word: usize,
+}
+
+static SLOTS: IrqSpinLock<SlotMap> = IrqSpinLock::new(SlotMap {
+    words: [0; STACK_SLOTS / 64],
+    first_free_word: 0,
+});
+
+impl SlotMap {
+    /// The lowest free slot, now taken.
+    fn take(&mut self) -> Option<usize> {
+        let (index, word) = self
+            .words
+            .iter_mut()
+            .enumerate()
+            .skip(self.first_free_word)
+            .find(|(_, word)| **word != u64::MAX)?;
+        let bit = word.trailing_ones() as usize;
+        *word |= 1 << bit;
+        self.first_free_word = index;
+        Some(index * 64 + bit)
+    }
+
+    fn give_back(&mut self, slot: usize) {
+        let (index, bit) = (slot / 64, slot % 64);
+        debug_assert!(self.words[index] & (1 << bit) != 0, "slot {slot} was free");
+        self.words[index] &= !(1 << bit);
+        self.first_free_word = self.first_free_word.min(index);
+    }
 }

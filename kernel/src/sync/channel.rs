@@ -29,6 +29,8 @@ use core::{
     task::{Context, Poll},
 };
 
+use pin_project_lite::pin_project;
+
 use super::IrqSpinLock;
 use crate::task::{AsyncWaiter, WaitQueue};
 
@@ -286,42 +288,48 @@ impl fmt::Display for TryRecvError {
 }
 
 impl<T> Sender<T> {
-    /// A future that sends `value`, waiting while the channel is full.
+    /// A future that sends `value`, waiting while the channel is full. Dropping it before
+    /// it completes gives up the send (the value is dropped with it).
     pub fn send_async(&self, value: T) -> SendFuture<'_, T> {
         SendFuture {
             sender: self,
             value: Some(value),
-            waiter: AsyncWaiter::new(),
+            waiter: AsyncWaiter::new(&self.shared.not_full),
         }
     }
 }
 
 impl<T> Receiver<T> {
     /// A future that takes the oldest value, waiting while the channel is empty.
+    /// Dropping it before it completes takes nothing: no value is lost.
     pub fn recv_async(&self) -> RecvFuture<'_, T> {
         RecvFuture {
             receiver: self,
-            waiter: AsyncWaiter::new(),
+            waiter: AsyncWaiter::new(&self.shared.not_empty),
         }
     }
 }
 
-/// The future returned by [`Sender::send_async`].
-#[must_use = "futures do nothing unless polled"]
-pub struct SendFuture<'a, T> {
-    sender: &'a Sender<T>,
-    value: Option<T>,
-    waiter: AsyncWaiter,
+pin_project! {
+    /// The future returned by [`Sender::send_async`]: its own entry in the channel's
+    /// "not full" queue, withdrawn when it is dropped.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct SendFuture<'a, T> {
+        sender: &'a Sender<T>,
+        value: Option<T>,
+        #[pin]
+        waiter: AsyncWaiter<'a>,
+    }
 }
 
 impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = Pin::into_inner(self);
+        let this = self.project();
         let shared = &*this.sender.shared;
-        let value = &mut this.value;
-        let attempt = this.waiter.poll_until(&shared.not_full, cx, || {
+        let value = this.value;
+        let attempt = this.waiter.poll_until(cx, || {
             match shared.push(value.take().expect("SendFuture polled after completion")) {
                 Err(TrySendError::Full(back)) => {
                     *value = Some(back);
@@ -346,34 +354,28 @@ impl<T> fmt::Debug for SendFuture<'_, T> {
     }
 }
 
-impl<T> Drop for SendFuture<'_, T> {
-    fn drop(&mut self) {
-        self.waiter.cancel(&self.sender.shared.not_full);
+pin_project! {
+    /// The future returned by [`Receiver::recv_async`]: its own entry in the channel's
+    /// "not empty" queue, withdrawn when it is dropped (passing on a wake it got but did
+    /// not use, so another receiver takes the value).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct RecvFuture<'a, T> {
+        receiver: &'a Receiver<T>,
+        #[pin]
+        waiter: AsyncWaiter<'a>,
     }
-}
-
-// No field is structurally pinned: moving the value in or out of a pinned future is fine.
-impl<T> Unpin for SendFuture<'_, T> {}
-
-/// The future returned by [`Receiver::recv_async`].
-#[must_use = "futures do nothing unless polled"]
-pub struct RecvFuture<'a, T> {
-    receiver: &'a Receiver<T>,
-    waiter: AsyncWaiter,
 }
 
 impl<T> Future for RecvFuture<'_, T> {
     type Output = Result<T, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = Pin::into_inner(self);
+        let this = self.project();
         let shared = &*this.receiver.shared;
-        let attempt = this
-            .waiter
-            .poll_until(&shared.not_empty, cx, || match shared.pop() {
-                Err(TryRecvError::Empty) => None,
-                other => Some(other),
-            });
+        let attempt = this.waiter.poll_until(cx, || match shared.pop() {
+            Err(TryRecvError::Empty) => None,
+            other => Some(other),
+        });
         attempt.map(|result| {
             let value = result.map_err(|_| RecvError)?;
             shared.not_full.wake_one();
@@ -385,11 +387,5 @@ impl<T> Future for RecvFuture<'_, T> {
 impl<T> fmt::Debug for RecvFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecvFuture").finish_non_exhaustive()
-    }
-}
-
-impl<T> Drop for RecvFuture<'_, T> {
-    fn drop(&mut self) {
-        self.waiter.cancel(&self.receiver.shared.not_empty);
     }
 }

@@ -10,6 +10,8 @@ use core::{
     task::{Context, Poll},
 };
 
+use pin_project_lite::pin_project;
+
 use crate::task::{AsyncWaiter, WaitQueue};
 
 /// A flag that threads can wait for.
@@ -53,32 +55,29 @@ impl Event {
     pub fn wait_async(&self) -> EventWait<'_> {
         EventWait {
             event: self,
-            waiter: AsyncWaiter::new(),
+            waiter: AsyncWaiter::new(&self.waiters),
         }
     }
 }
 
-/// The future returned by [`Event::wait_async`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless polled"]
-pub struct EventWait<'a> {
-    event: &'a Event,
-    waiter: AsyncWaiter,
+pin_project! {
+    /// The future returned by [`Event::wait_async`]: its own entry in the event's wait
+    /// queue, withdrawn when it is dropped.
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct EventWait<'a> {
+        event: &'a Event,
+        #[pin]
+        waiter: AsyncWaiter<'a>,
+    }
 }
 
 impl Future for EventWait<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        let event = this.event;
-        this.waiter
-            .poll_until(&event.waiters, cx, || event.is_set().then_some(()))
-    }
-}
-
-impl Drop for EventWait<'_> {
-    fn drop(&mut self) {
-        self.waiter.cancel(&self.event.waiters);
+        let this = self.project();
+        let event = *this.event;
+        this.waiter.poll_until(cx, || event.is_set().then_some(()))
     }
 }

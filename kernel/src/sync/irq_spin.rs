@@ -1,5 +1,9 @@
 //! A spinlock that disables interrupts while held.
 //!
+//! Each CPU counts the ones it holds (`arch::cpu_local::spinlocks_held`): the scheduler
+//! refuses to block or yield a thread that holds one (it would keep it locked while it
+//! waits, and everyone else would spin on it).
+//!
 //! Implemented as a `lock_api` raw mutex so it plugs into crates that are generic over
 //! one (the heap allocator) and gets `lock_api`'s guard types for free.
 
@@ -8,7 +12,7 @@ use core::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
-use crate::arch::cpu;
+use crate::arch::{cpu, cpu_local};
 
 /// The raw lock behind [`IrqSpinLock`].
 ///
@@ -54,6 +58,7 @@ unsafe impl lock_api::RawMutex for RawIrqSpinLock {
             }
         }
         self.remember(state);
+        cpu_local::spinlock_acquired();
     }
 
     fn try_lock(&self) -> bool {
@@ -64,6 +69,7 @@ unsafe impl lock_api::RawMutex for RawIrqSpinLock {
             .is_ok();
         if acquired {
             self.remember(state);
+            cpu_local::spinlock_acquired();
         } else {
             cpu::restore_interrupts(state);
         }
@@ -73,6 +79,7 @@ unsafe impl lock_api::RawMutex for RawIrqSpinLock {
     unsafe fn unlock(&self) {
         let state =
             cpu::InterruptState::from_enabled(self.interrupts_were_enabled.load(Ordering::Relaxed));
+        cpu_local::spinlock_released();
         self.locked.store(false, Ordering::Release);
         cpu::restore_interrupts(state);
     }

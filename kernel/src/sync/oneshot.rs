@@ -1,6 +1,11 @@
 //! A one-shot channel: one value, from one sender to one receiver, between any mix of
 //! threads and tasks. The receiver blocks ([`Receiver::recv`]) or is awaited (it is a
 //! future); sending never blocks and is interrupt-safe.
+//!
+//! There is one receiver, so one waiter at most: a thread waits on a [`WaitQueue`] (its
+//! entry on its own stack), a task registers in an [`AtomicWaker`]. The sender publishes
+//! `closed` and then wakes both; each waiter registers and then checks `closed`, so one of
+//! the two sides always sees the other.
 
 use alloc::sync::Arc;
 use core::{
@@ -11,8 +16,10 @@ use core::{
     task::{Context, Poll},
 };
 
+use futures_util::task::AtomicWaker;
+
 use super::IrqSpinLock;
-use crate::task::{AsyncWaiter, WaitQueue};
+use crate::task::WaitQueue;
 
 /// The sender went away without sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +36,10 @@ struct Shared<T> {
     /// Set when the sender sent or went away: the receiver need wait no longer.
     closed: AtomicBool,
     receiver_gone: AtomicBool,
+    /// A thread in `recv`.
     waiters: WaitQueue,
+    /// A task awaiting the receiver.
+    task: AtomicWaker,
 }
 
 /// Creates a one-shot channel.
@@ -39,15 +49,13 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
         closed: AtomicBool::new(false),
         receiver_gone: AtomicBool::new(false),
         waiters: WaitQueue::new(),
+        task: AtomicWaker::new(),
     });
     (
         Sender {
             shared: Some(Arc::clone(&shared)),
         },
-        Receiver {
-            shared,
-            waiter: AsyncWaiter::new(),
-        },
+        Receiver { shared },
     )
 }
 
@@ -83,6 +91,7 @@ impl<T> Drop for Sender<T> {
 fn close<T>(shared: &Shared<T>) {
     shared.closed.store(true, Ordering::Release);
     shared.waiters.wake_all();
+    shared.task.wake();
 }
 
 impl<T> fmt::Debug for Sender<T> {
@@ -94,7 +103,6 @@ impl<T> fmt::Debug for Sender<T> {
 /// Receives the one value: call [`recv`](Self::recv) on a thread, or `.await` it.
 pub struct Receiver<T> {
     shared: Arc<Shared<T>>,
-    waiter: AsyncWaiter,
 }
 
 impl<T> Receiver<T> {
@@ -120,23 +128,22 @@ impl<T> Future for Receiver<T> {
     type Output = Result<T, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = Pin::into_inner(self);
-        let shared = &*this.shared;
-        this.waiter
-            .poll_until(&shared.waiters, cx, || {
-                shared.closed.load(Ordering::Acquire).then_some(())
-            })
-            .map(|()| shared.value.lock().take().ok_or(RecvError))
+        let shared = &*self.shared;
+        if !shared.closed.load(Ordering::Acquire) {
+            // Register, then check again: a `close` in between is seen by the check, a
+            // later one finds the waker (AtomicWaker's register/wake are ordered).
+            shared.task.register(cx.waker());
+            if !shared.closed.load(Ordering::Acquire) {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(shared.value.lock().take().ok_or(RecvError))
     }
 }
-
-// No field is structurally pinned.
-impl<T> Unpin for Receiver<T> {}
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.shared.receiver_gone.store(true, Ordering::Release);
-        self.waiter.cancel(&self.shared.waiters);
     }
 }
 

@@ -8,22 +8,17 @@
 use alloc::{boxed::Box, sync::Arc};
 use core::{
     cell::UnsafeCell,
-    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
-use super::{Thread, run_queue::RunQueue, timer_queue::TimerQueue};
+use super::{Thread, run_queue::RunQueue, sleep::Expiry, timer_wheel::TimerWheel};
 use crate::{
     arch::{cpu::InterruptsDisabled, cpu_local},
     sync::IrqSpinLock,
 };
 
-/// What a due timer wakes.
-pub(super) enum Expiry {
-    /// A thread in `sleep`.
-    Thread(Arc<Thread>),
-    /// A future waiting for a deadline.
-    Waker(core::task::Waker),
-}
+/// The length of a timer-wheel slot until the tick rate is known: 1 ms.
+const DEFAULT_TIMER_PERIOD_NS: u64 = 1_000_000;
 
 /// One CPU's scheduler state.
 pub(super) struct Cpu {
@@ -31,11 +26,9 @@ pub(super) struct Cpu {
     /// The thread on this CPU. Only this CPU reads or replaces it, with interrupts off.
     current: UnsafeCell<Arc<Thread>>,
     pub(super) idle: Arc<Thread>,
-    pub(super) run_queue: IrqSpinLock<RunQueue<Arc<Thread>>>,
+    pub(super) run_queue: IrqSpinLock<RunQueue<Thread>>,
     /// Sleeping threads and async timers, by deadline.
-    pub(super) timers: IrqSpinLock<TimerQueue<Expiry>>,
-    /// Preemption is allowed only at zero.
-    pub(super) preempt_count: AtomicU32,
+    pub(super) timers: IrqSpinLock<TimerWheel<Expiry>>,
     /// Set when the running thread should give way at the next opportunity.
     pub(super) need_resched: AtomicBool,
     /// A dead thread switched away from for the last time, whose stack the next
@@ -61,8 +54,7 @@ impl Cpu {
             current: UnsafeCell::new(boot),
             idle,
             run_queue: IrqSpinLock::new(RunQueue::new()),
-            timers: IrqSpinLock::new(TimerQueue::new()),
-            preempt_count: AtomicU32::new(0),
+            timers: IrqSpinLock::new(TimerWheel::new(DEFAULT_TIMER_PERIOD_NS)),
             need_resched: AtomicBool::new(false),
             zombie: UnsafeCell::new(None),
             fpu_allowed: AtomicBool::new(false),
@@ -100,21 +92,29 @@ impl Cpu {
         unsafe { core::mem::replace(&mut *self.zombie.get(), zombie) }
     }
 
-    pub(super) fn preemptible(&self) -> bool {
-        self.preempt_count.load(Ordering::Relaxed) == 0
+    /// Whether the running thread may be preempted (it has not disabled preemption).
+    pub(super) fn preemptible(&self, irq: &InterruptsDisabled) -> bool {
+        self.current(irq).preempt_count.load(Ordering::Relaxed) == 0
+    }
+}
+
+impl core::fmt::Debug for Cpu {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Cpu({})", self.id)
     }
 }
 
 /// This CPU's scheduler state.
 ///
 /// # Panics
-/// Faults (reads address 0) if called before `scheduler::init`.
+/// If called before the scheduler was set up on this CPU.
 pub(super) fn this_cpu() -> &'static Cpu {
-    // SAFETY: `Cpu::install` stored a pointer to a leaked, never-freed `Cpu`.
-    unsafe { &*cpu_local::get().cast::<Cpu>() }
+    try_this_cpu().expect("the scheduler is not running on this CPU yet")
 }
 
-/// Whether the scheduler has been set up on this CPU.
-pub(super) fn is_up() -> bool {
-    cpu_local::is_installed()
+/// This CPU's scheduler state, if the scheduler was set up on it.
+pub(super) fn try_this_cpu() -> Option<&'static Cpu> {
+    // SAFETY: a non-null per-CPU pointer was stored by `Cpu::install` and points at a
+    // leaked, never-freed `Cpu`.
+    unsafe { cpu_local::get().cast::<Cpu>().as_ref() }
 }

@@ -14,37 +14,42 @@
 //! | [`WaitQueue`] | the blocking mechanism everything else is built on |
 //! | [`disable_preemption`] | a nestable no-preemption section |
 //!
-//! Modules: `thread` (the control block and its states), `spawn` (creation, join, exit),
-//! `scheduler` (switching, the tick, wake-ups), `run_queue` and `timer_queue` (portable
-//! data structures), `cpu` (per-CPU state), `table` (all threads), `wait_queue`.
+//! Modules: `thread` (the control block), `run_state` (its state machine and park token),
+//! `spawn` (creation, join, exit), `scheduler` (switching, the tick, wake-ups),
+//! `run_queue` and `timer_wheel` (portable data structures), `sleep` (sleeping and
+//! timers), `cpu` (per-CPU state), `table` (all threads), `wait_queue`.
 
 use alloc::sync::Arc;
-use core::{fmt, time::Duration};
+use core::fmt;
 
-use crate::{
-    arch::{self, cpu::InterruptsDisabled, timer},
-    time::{self, Instant},
-};
+use crate::arch::{self, cpu::InterruptsDisabled, timer};
 
 mod cpu;
 pub mod run_queue;
+mod run_state;
 mod scheduler;
+mod sleep;
 mod spawn;
 mod table;
 mod thread;
-pub mod timer_queue;
+pub mod timer_wheel;
 mod wait_queue;
 
 pub use scheduler::{PreemptGuard, SchedulerConfig, disable_preemption, yield_now};
+pub use sleep::{Timer, sleep, sleep_until};
 pub use spawn::{Builder, DEFAULT_STACK_SIZE, JoinError, JoinHandle, SpawnError, exit, spawn};
 pub use table::{thread_count, threads};
-pub use thread::{Priority, Thread, ThreadId, ThreadInfo, ThreadState};
+pub use thread::{Priority, Thread, ThreadId, ThreadInfo, ThreadLabel, ThreadState};
 pub use wait_queue::{AsyncWaiter, WaitQueue};
 
 use self::{
-    cpu::{Cpu, Expiry, this_cpu},
+    cpu::{Cpu, this_cpu, try_this_cpu},
+    run_state::Park,
     thread::ThreadParams,
 };
+
+/// Stack size of the per-CPU idle threads.
+const IDLE_STACK_SIZE: usize = 16 * 1024;
 
 /// The calling thread.
 pub fn current() -> Arc<Thread> {
@@ -58,59 +63,6 @@ pub fn current_id() -> ThreadId {
     this_cpu().current(&irq).id()
 }
 
-/// Blocks the calling thread for at least `duration`.
-pub fn sleep(duration: Duration) {
-    sleep_until(time::now() + duration);
-}
-
-/// Blocks the calling thread until the monotonic clock reaches `deadline`. Never returns
-/// early; the tick that first sees the deadline passed wakes it.
-pub fn sleep_until(deadline: Instant) {
-    while time::now() < deadline {
-        let irq = InterruptsDisabled::new();
-        let cpu = this_cpu();
-        let me = Arc::clone(cpu.current(&irq));
-        me.set_state(ThreadState::Blocking);
-        let key = cpu
-            .timers
-            .lock()
-            .insert(deadline.as_nanos(), Expiry::Thread(Arc::clone(&me)));
-        scheduler::block_current(&irq);
-        cpu.timers.lock().cancel(key);
-    }
-}
-
-/// A waker registered to fire at a deadline; see [`register_timer`].
-#[derive(Debug)]
-pub struct TimerRegistration {
-    cpu: &'static Cpu,
-    key: timer_queue::TimerKey,
-}
-
-impl core::fmt::Debug for Cpu {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Cpu({})", self.id)
-    }
-}
-
-/// Calls `waker.wake()` from the first timer tick at or after `deadline`, unless
-/// cancelled first. The same timer queue that wakes sleeping threads.
-pub fn register_timer(deadline: Instant, waker: core::task::Waker) -> TimerRegistration {
-    let _irq = InterruptsDisabled::new();
-    let cpu = this_cpu();
-    let key = cpu
-        .timers
-        .lock()
-        .insert(deadline.as_nanos(), Expiry::Waker(waker));
-    TimerRegistration { cpu, key }
-}
-
-/// Withdraws a timer if it has not fired yet.
-pub fn cancel_timer(registration: TimerRegistration) {
-    let removed = registration.cpu.timers.lock().cancel(registration.key);
-    drop(removed); // after the lock: dropping a waker may run arbitrary code
-}
-
 /// Blocks until [`Thread::unpark`] is called for this thread, or returns at once if it
 /// was called since the last `park` (the "token" is kept, not lost).
 ///
@@ -119,22 +71,17 @@ pub fn cancel_timer(registration: TimerRegistration) {
 /// own condition.
 pub fn park() {
     let irq = InterruptsDisabled::new();
-    let me = Arc::clone(this_cpu().current(&irq));
-    if me.take_park_token() {
-        return;
-    }
-    me.set_state(ThreadState::Blocking);
-    if me.take_park_token() {
-        me.set_state(ThreadState::Running);
+    if this_cpu().current(&irq).run_state.begin_park() == Park::TokenTaken {
         return;
     }
     scheduler::block_current(&irq);
-    me.take_park_token();
+    this_cpu().current(&irq).run_state.take_token();
 }
 
 /// Whether someone asked the calling thread to stop ([`Thread::request_stop`]).
 pub fn should_stop() -> bool {
-    current().stop_requested()
+    let irq = InterruptsDisabled::new();
+    this_cpu().current(&irq).stop_requested()
 }
 
 /// Timer ticks on this CPU since the scheduler started.
@@ -162,21 +109,39 @@ pub fn switch_count() -> u64 {
 /// Sets up scheduling on the boot CPU: the running code becomes thread `main`, an idle
 /// thread is created, and hooks go into the trap path.
 pub(crate) fn init(config: &SchedulerConfig) {
-    let boot = Arc::new(Thread::new(ThreadParams {
+    let boot = Thread::new(ThreadParams {
         name: Some("main".into()),
         priority: Priority::NORMAL,
         stack: None,
         fpu: false,
         is_idle: false,
         state: ThreadState::Running,
-    }));
-    table::insert(&boot).expect("no memory for the thread table at boot");
+        result_slot: None,
+    })
+    .expect("no memory for the boot thread");
+    table::insert(&boot);
     boot.account_switch_in(arch::tsc::read()); // it is running from now on
-    Cpu::install(0, boot, scheduler::new_idle_thread(0));
+    Cpu::install(0, boot, new_idle_thread(0));
     scheduler::set_time_slice(config.time_slice_ticks);
-    scheduler::reserve_run_queue(1).expect("no memory for the run queue at boot");
     arch::set_fault_reporter(report_fault_context);
     arch::interrupts::set_exit_hook(scheduler::preempt_on_interrupt_exit);
+}
+
+/// The idle thread of CPU `cpu`: never queued, run when nothing else is ready.
+fn new_idle_thread(cpu: u32) -> Arc<Thread> {
+    let params = ThreadParams {
+        name: Some(alloc::format!("idle/{cpu}")),
+        priority: Priority::LOWEST,
+        stack: None,
+        fpu: false,
+        is_idle: true,
+        state: ThreadState::Ready,
+        result_slot: None,
+    };
+    spawn::create(params, IDLE_STACK_SIZE, scheduler::idle_entry, |top, _| {
+        Ok((top, 0))
+    })
+    .expect("no memory for an idle thread")
 }
 
 /// Starts the tick that drives preemption and sleeping.
@@ -185,29 +150,30 @@ pub(crate) fn start_tick(
     config: &SchedulerConfig,
 ) -> timer::TickSource {
     scheduler::set_tick_hz(config.tick_hz);
+    let period_ns = 1_000_000_000 / u64::from(config.tick_hz.max(1));
+    this_cpu().timers.lock().set_period(period_ns);
     timer::start(calibration, config.tick_hz, scheduler::on_tick)
 }
 
 /// Adds the running thread to CPU fault reports, and recognises a stack overflow.
 fn report_fault_context(out: &mut dyn fmt::Write, fault_address: u64) -> fmt::Result {
-    if !cpu::is_up() {
+    let Some(cpu) = try_this_cpu() else {
         return Ok(());
-    }
+    };
     let irq = InterruptsDisabled::new();
-    let cpu = this_cpu();
     let thread = cpu.current(&irq);
     writeln!(
         out,
         "  thread: {} '{}' on CPU {}",
         thread.id(),
-        thread.name(),
+        thread.label(),
         cpu.id
     )?;
     if thread.stack_guard_contains(x86_64::VirtAddr::new_truncate(fault_address)) {
         writeln!(
             out,
             "  stack overflow in thread '{}': the faulting address is in the guard page below its stack",
-            thread.name()
+            thread.label()
         )?;
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! An O(1) priority scheduler with *epochs*, after Linux's O(1) scheduler:
 //!
 //! - every priority level has a FIFO, and a bitmap says which levels are non-empty, so
-//!   `pop` is a find-highest-bit plus a `pop_front`;
+//!   `pop` is a find-highest-bit plus an unlink;
 //! - there are two sets of levels, *active* and *expired*. A thread that used up its time
 //!   slice (or yielded) goes to *expired*; a thread that was woken or preempted with slice
 //!   left goes to *active*. `pop` serves *active*, highest level first, round-robin within a
@@ -13,36 +13,43 @@
 //! longer slices), but every ready thread runs once per epoch: a busy high-priority thread
 //! cannot starve a low-priority one.
 //!
-//! `push` never allocates once [`RunQueue::try_reserve`] has made room for every thread
-//! that may be queued, so the scheduler never allocates with interrupts disabled.
+//! The FIFOs are intrusive lists through links inside each item (a thread's control
+//! block), so queueing never allocates, on this CPU or, later, from another one. A queued
+//! item is owned by the queue: `push` takes an `Arc` and `pop` gives it back.
+#![allow(unsafe_code)]
 
-use alloc::collections::{TryReserveError, VecDeque};
+use alloc::sync::Arc;
+use core::ptr::NonNull;
+
+use crate::intrusive::{Linked, List};
 
 /// Number of priority levels; level `LEVELS - 1` is the highest.
 pub const LEVELS: usize = 8;
 
 /// One set of FIFOs, one per level.
-#[derive(Debug)]
-struct Levels<T> {
-    queues: [VecDeque<T>; LEVELS],
+struct Levels<T: Linked> {
+    queues: [List<T>; LEVELS],
     /// Bit `n` is set iff `queues[n]` is non-empty.
     non_empty: u8,
 }
 
-impl<T> Levels<T> {
+impl<T: Linked> Levels<T> {
     const fn new() -> Self {
         Self {
-            queues: [const { VecDeque::new() }; LEVELS],
+            queues: [const { List::new() }; LEVELS],
             non_empty: 0,
         }
     }
 
-    fn push(&mut self, level: usize, item: T) {
-        self.queues[level].push_back(item);
+    /// # Safety
+    /// As for [`RunQueue::push_active`].
+    unsafe fn push(&mut self, level: usize, item: NonNull<T>) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.queues[level].push_back(item) };
         self.non_empty |= 1 << level;
     }
 
-    fn pop_highest(&mut self) -> Option<T> {
+    fn pop_highest(&mut self) -> Option<NonNull<T>> {
         let level = (u8::BITS - 1).checked_sub(self.non_empty.leading_zeros())? as usize;
         let item = self.queues[level].pop_front();
         if self.queues[level].is_empty() {
@@ -52,21 +59,20 @@ impl<T> Levels<T> {
     }
 }
 
-/// Ready threads (or, in tests, anything) by priority level, in two epochs.
-#[derive(Debug)]
-pub struct RunQueue<T> {
+/// Ready threads (or, in tests, anything with links) by priority level, in two epochs.
+pub struct RunQueue<T: Linked> {
     sets: [Levels<T>; 2],
     active: usize,
     len: usize,
 }
 
-impl<T> Default for RunQueue<T> {
+impl<T: Linked> Default for RunQueue<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> RunQueue<T> {
+impl<T: Linked> RunQueue<T> {
     /// An empty run queue.
     pub const fn new() -> Self {
         Self {
@@ -76,44 +82,45 @@ impl<T> RunQueue<T> {
         }
     }
 
-    /// Makes sure `total` items fit without allocating, whatever their levels.
-    ///
-    /// # Errors
-    /// When the heap cannot provide the room; the queue is unchanged but for capacity.
-    pub fn try_reserve(&mut self, total: usize) -> Result<(), TryReserveError> {
-        for queue in self.sets.iter_mut().flat_map(|set| set.queues.iter_mut()) {
-            queue.try_reserve(total.saturating_sub(queue.len()))?;
-        }
-        Ok(())
-    }
-
     /// Queues `item` at `level` in the current epoch: it still has time-slice left.
+    ///
+    /// # Safety
+    /// `item` must not be in any run queue (its links are free); the caller holds the
+    /// lock that guards this queue.
     ///
     /// # Panics
     /// If `level >= LEVELS`.
-    pub fn push_active(&mut self, level: usize, item: T) {
-        self.sets[self.active].push(level, item);
+    pub unsafe fn push_active(&mut self, level: usize, item: Arc<T>) {
+        // SAFETY: the queue owns the `Arc` it takes, so the item stays alive while linked;
+        // the rest is the caller's contract.
+        unsafe { self.sets[self.active].push(level, into_raw(item)) };
         self.len += 1;
     }
 
     /// Queues `item` at `level` for the next epoch: it used up its time slice.
     ///
+    /// # Safety
+    /// As for [`push_active`](Self::push_active).
+    ///
     /// # Panics
     /// If `level >= LEVELS`.
-    pub fn push_expired(&mut self, level: usize, item: T) {
-        self.sets[1 - self.active].push(level, item);
+    pub unsafe fn push_expired(&mut self, level: usize, item: Arc<T>) {
+        // SAFETY: as in `push_active`.
+        unsafe { self.sets[1 - self.active].push(level, into_raw(item)) };
         self.len += 1;
     }
 
     /// Takes the next item to run: highest level of the current epoch first, starting a
     /// new epoch when the current one is used up.
-    pub fn pop(&mut self) -> Option<T> {
+    pub fn pop(&mut self) -> Option<Arc<T>> {
         if self.sets[self.active].non_empty == 0 {
             self.active = 1 - self.active;
         }
         let item = self.sets[self.active].pop_highest()?;
         self.len -= 1;
-        Some(item)
+        // SAFETY: every linked item was linked by a push, from `Arc::into_raw`; popping
+        // hands that reference back exactly once.
+        Some(unsafe { Arc::from_raw(item.as_ptr()) })
     }
 
     /// Queued items.
@@ -125,13 +132,22 @@ impl<T> RunQueue<T> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
 
-    /// The highest level with an item in the current epoch, if any.
-    pub fn highest_active_level(&self) -> Option<usize> {
-        let non_empty = self.sets[self.active].non_empty;
-        (u8::BITS - 1)
-            .checked_sub(non_empty.leading_zeros())
-            .map(|level| level as usize)
+/// The queue's reference to `item`, as a pointer (handed back by `Arc::from_raw` in `pop`).
+fn into_raw<T>(item: Arc<T>) -> NonNull<T> {
+    NonNull::new(Arc::into_raw(item).cast_mut()).expect("Arc::into_raw is never null")
+}
+
+impl<T: Linked> Drop for RunQueue<T> {
+    fn drop(&mut self) {
+        while self.pop().is_some() {}
+    }
+}
+
+impl<T: Linked> core::fmt::Debug for RunQueue<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RunQueue").field("len", &self.len).finish()
     }
 }
 
@@ -140,19 +156,45 @@ mod tests {
     use alloc::vec::Vec;
 
     use super::*;
+    use crate::intrusive::Links;
 
-    fn drain(queue: &mut RunQueue<&'static str>) -> Vec<&'static str> {
-        core::iter::from_fn(|| queue.pop()).collect()
+    struct Item {
+        name: &'static str,
+        level: usize,
+        links: Links,
+    }
+    crate::linked!(Item, links);
+
+    fn item(name: &'static str, level: usize) -> Arc<Item> {
+        Arc::new(Item {
+            name,
+            level,
+            links: Links::new(),
+        })
+    }
+
+    fn push_active(queue: &mut RunQueue<Item>, item: Arc<Item>) {
+        // SAFETY: every test item is queued at most once at a time.
+        unsafe { queue.push_active(item.level, item) };
+    }
+
+    fn push_expired(queue: &mut RunQueue<Item>, item: Arc<Item>) {
+        // SAFETY: as above.
+        unsafe { queue.push_expired(item.level, item) };
+    }
+
+    fn drain(queue: &mut RunQueue<Item>) -> Vec<&'static str> {
+        core::iter::from_fn(|| queue.pop())
+            .map(|item| item.name)
+            .collect()
     }
 
     #[test]
     fn higher_levels_first_fifo_within_a_level() {
         let mut queue = RunQueue::new();
-        queue.push_active(3, "a3");
-        queue.push_active(5, "b5");
-        queue.push_active(3, "c3");
-        queue.push_active(0, "d0");
-        queue.push_active(5, "e5");
+        for (name, level) in [("a3", 3), ("b5", 5), ("c3", 3), ("d0", 0), ("e5", 5)] {
+            push_active(&mut queue, item(name, level));
+        }
         assert_eq!(queue.len(), 5);
         assert_eq!(drain(&mut queue), ["b5", "e5", "a3", "c3", "d0"]);
         assert!(queue.is_empty());
@@ -161,11 +203,9 @@ mod tests {
     #[test]
     fn expired_items_wait_for_the_next_epoch() {
         let mut queue = RunQueue::new();
-        queue.push_expired(7, "high, expired");
-        queue.push_active(0, "low, active");
-        assert_eq!(queue.pop(), Some("low, active"));
-        assert_eq!(queue.pop(), Some("high, expired"));
-        assert_eq!(queue.pop(), None);
+        push_expired(&mut queue, item("high, expired", 7));
+        push_active(&mut queue, item("low, active", 0));
+        assert_eq!(drain(&mut queue), ["low, active", "high, expired"]);
     }
 
     /// A high-priority thread that keeps using its whole slice still lets a low-priority
@@ -173,46 +213,35 @@ mod tests {
     #[test]
     fn a_busy_high_level_does_not_starve_a_low_one() {
         let mut queue = RunQueue::new();
-        queue.push_active(7, "busy");
-        queue.push_active(0, "meek");
+        push_active(&mut queue, item("busy", 7));
+        push_active(&mut queue, item("meek", 0));
         let mut meek_runs = 0;
         for _ in 0..100 {
             let item = queue.pop().unwrap();
-            if item == "meek" {
+            if item.name == "meek" {
                 meek_runs += 1;
             }
-            let level = if item == "busy" { 7 } else { 0 };
-            queue.push_expired(level, item);
+            push_expired(&mut queue, item);
         }
         assert_eq!(meek_runs, 50);
     }
 
     #[test]
-    fn reports_the_highest_active_level() {
+    fn the_queue_holds_a_reference_until_popped_or_dropped() {
+        let queued = item("queued", 2);
         let mut queue = RunQueue::new();
-        assert_eq!(queue.highest_active_level(), None);
-        queue.push_active(2, "x");
-        queue.push_expired(6, "y");
-        assert_eq!(queue.highest_active_level(), Some(2));
-    }
-
-    #[test]
-    fn reserved_room_takes_pushes_without_growing() {
-        let mut queue = RunQueue::new();
-        queue.try_reserve(64).unwrap();
-        let capacity: Vec<usize> = queue
-            .sets
-            .iter()
-            .flat_map(|set| set.queues.iter().map(VecDeque::capacity))
-            .collect();
-        for i in 0..64 {
-            queue.push_active(i % LEVELS, "t");
-        }
-        let after: Vec<usize> = queue
-            .sets
-            .iter()
-            .flat_map(|set| set.queues.iter().map(VecDeque::capacity))
-            .collect();
-        assert_eq!(capacity, after);
+        push_active(&mut queue, Arc::clone(&queued));
+        assert_eq!(Arc::strong_count(&queued), 2);
+        let popped = queue.pop().unwrap();
+        assert!(Arc::ptr_eq(&popped, &queued));
+        drop(popped);
+        assert_eq!(Arc::strong_count(&queued), 1);
+        push_active(&mut queue, Arc::clone(&queued));
+        drop(queue);
+        assert_eq!(
+            Arc::strong_count(&queued),
+            1,
+            "dropping the queue drops its references"
+        );
     }
 }

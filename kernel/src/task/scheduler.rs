@@ -27,18 +27,12 @@ use core::{
 };
 
 use super::{
-    Priority, Thread, ThreadState,
-    cpu::{Cpu, Expiry, this_cpu},
-    run_queue::LEVELS,
-    thread::ThreadParams,
+    Thread, ThreadState,
+    cpu::{Cpu, this_cpu},
+    run_queue::{LEVELS, RunQueue},
+    table,
 };
-use crate::{
-    arch::{context, cpu::InterruptsDisabled, fpu, tsc},
-    mm::stack::KernelStack,
-};
-
-/// Stack size of the per-CPU idle threads.
-const IDLE_STACK_SIZE: usize = 16 * 1024;
+use crate::arch::{context, cpu::InterruptsDisabled, cpu_local, fpu, tsc};
 
 /// Tick rate and time slice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +87,35 @@ pub(super) enum Reason {
 }
 
 /// Lets other ready threads run; returns when this thread is picked again.
+///
+/// # Panics
+/// If the thread holds a spinlock: others would spin on it while it waits for a turn.
 pub fn yield_now() {
+    assert!(
+        cpu_local::spinlocks_held() == 0,
+        "yielding while holding a spinlock"
+    );
     let irq = InterruptsDisabled::new();
     schedule(&irq, Reason::Yield);
 }
 
 /// Blocks the running thread, which has set itself `Blocking` and registered where a
 /// waker will find it. Returns once woken, or at once if it was woken already.
+///
+/// # Panics
+/// If the thread may not block: it is the idle thread, it holds a spinlock (which would
+/// stay locked while it sleeps), or it disabled preemption.
 pub(super) fn block_current(irq: &InterruptsDisabled) {
+    let current = this_cpu().current(irq);
+    assert!(!current.is_idle, "the idle thread must never block");
+    assert!(
+        cpu_local::spinlocks_held() == 0,
+        "blocking while holding a spinlock"
+    );
+    assert!(
+        current.preempt_count.load(Ordering::Relaxed) == 0,
+        "blocking with preemption disabled"
+    );
     schedule(irq, Reason::Block);
 }
 
@@ -111,23 +126,34 @@ pub(super) fn exit_current(irq: &InterruptsDisabled) -> ! {
 }
 
 /// Makes `thread` runnable if it is blocked (or about to block). Returns whether it was
-/// woken. Callable from any context, interrupt handlers included.
-pub(crate) fn wake(thread: &Thread) -> bool {
+/// woken. Callable from any context, interrupt handlers included; never allocates.
+///
+/// Every transition is a compare-and-swap of the thread's state word (see `run_state`),
+/// so of two racing wakes exactly one queues the thread, and a wake racing with the
+/// thread's own `Blocking → Blocked` either cancels the block or finds it `Blocked`.
+pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
     loop {
         match thread.state() {
             ThreadState::Blocking => {
-                if thread.transition(ThreadState::Blocking, ThreadState::Running) {
+                if thread
+                    .run_state
+                    .transition(ThreadState::Blocking, ThreadState::Running)
+                {
                     return true;
                 }
             }
             ThreadState::Blocked => {
-                let handle = table_handle(thread);
                 let irq = InterruptsDisabled::new();
                 let cpu = this_cpu();
                 let mut run_queue = cpu.run_queue.lock();
-                if thread.transition(ThreadState::Blocked, ThreadState::Ready) {
+                if thread
+                    .run_state
+                    .transition(ThreadState::Blocked, ThreadState::Ready)
+                {
                     cpu.wakes.fetch_add(1, Ordering::Relaxed);
-                    run_queue.push_active(thread.priority().level(), handle);
+                    // SAFETY: the thread was `Blocked`, so it is in no run queue; this
+                    // CPU's queue lock is held.
+                    unsafe { run_queue.push_active(queue_level(thread), Arc::clone(thread)) };
                     let current = cpu.current(&irq);
                     if current.is_idle || thread.priority() >= current.priority() {
                         cpu.need_resched.store(true, Ordering::Relaxed);
@@ -140,60 +166,63 @@ pub(crate) fn wake(thread: &Thread) -> bool {
     }
 }
 
-/// The `Arc` of a live thread, from the thread table (a blocked thread is always there).
-fn table_handle(thread: &Thread) -> Arc<Thread> {
-    super::table::get(thread).expect("waking a thread that is not in the thread table")
+fn queue_level(thread: &Thread) -> usize {
+    thread.priority().level().min(LEVELS - 1)
 }
 
-/// Makes sure this CPU's run queue can take `threads` threads without allocating.
-pub(super) fn reserve_run_queue(threads: usize) -> Result<(), super::SpawnError> {
-    let _irq = InterruptsDisabled::new();
-    this_cpu()
-        .run_queue
-        .lock()
-        .try_reserve(threads)
-        .map_err(|_| super::SpawnError::OutOfMemory)
-}
-
-/// Queues a newly created thread.
-pub(super) fn enqueue_new(thread: Arc<Thread>) {
+/// Admits a new thread: it joins the thread table and this CPU's run queue. Never fails
+/// (both are intrusive): a thread that got this far runs.
+pub(super) fn admit(thread: Arc<Thread>) {
+    table::insert(&thread);
     let _irq = InterruptsDisabled::new();
     thread
         .time_slice_left
         .store(time_slice_for(&thread), Ordering::Relaxed);
-    let cpu = this_cpu();
-    thread.set_state(ThreadState::Ready);
-    cpu.run_queue
-        .lock()
-        .push_active(thread.priority().level(), thread);
+    thread.run_state.set(ThreadState::Ready);
+    let mut run_queue = this_cpu().run_queue.lock();
+    // SAFETY: a new thread is in no run queue; the queue's lock is held.
+    unsafe { run_queue.push_active(queue_level(&thread), thread) };
 }
 
 /// Called by `arch::interrupts` after every hardware interrupt handler.
 pub(super) fn preempt_on_interrupt_exit() {
+    // Interrupts are already off in a handler; the guard just proves it.
+    let irq = InterruptsDisabled::new();
     let cpu = this_cpu();
-    if cpu.need_resched.load(Ordering::Relaxed) && cpu.preemptible() {
-        // Interrupts are already off in a handler; the guard just proves it.
-        let irq = InterruptsDisabled::new();
+    if cpu.need_resched.load(Ordering::Relaxed) && cpu.preemptible(&irq) {
         schedule(&irq, Reason::Preempt);
     }
 }
 
-/// The tick: wakes due sleepers and timers and charges the running thread's time slice.
+/// The tick: fires due timers and charges the running thread's time slice.
 pub(super) fn on_tick(_frame: &mut crate::arch::TrapFrame) {
     let irq = InterruptsDisabled::new();
     let cpu = this_cpu();
     cpu.ticks.fetch_add(1, Ordering::Relaxed);
     let now = crate::time::now().as_nanos();
     loop {
-        let due = cpu.timers.lock().pop_due(now);
-        match due {
-            Some(Expiry::Thread(thread)) => _ = wake(&thread),
-            Some(Expiry::Waker(waker)) => waker.wake(),
-            None => break,
-        }
+        // One at a time, waking outside the wheel's lock.
+        let Some(expiry) = cpu.timers.lock().expire(now) else {
+            break;
+        };
+        expiry.fire();
     }
-    let current = cpu.current(&irq);
-    if !current.is_idle && current.time_slice_left.fetch_sub(1, Ordering::Relaxed) <= 1 {
+    charge_tick(cpu, cpu.current(&irq));
+}
+
+/// Charges one tick to the running thread's time slice. The slice stops at zero: a
+/// thread that ran out of it inside a no-preemption section is switched out (to the
+/// next epoch) as soon as the section ends, however long the section was.
+fn charge_tick(cpu: &Cpu, current: &Thread) {
+    if current.is_idle {
+        return;
+    }
+    let left = current
+        .time_slice_left
+        .load(Ordering::Relaxed)
+        .saturating_sub(1);
+    current.time_slice_left.store(left, Ordering::Relaxed);
+    if left == 0 {
         cpu.need_resched.store(true, Ordering::Relaxed);
     }
 }
@@ -203,27 +232,21 @@ pub(super) fn on_tick(_frame: &mut crate::arch::TrapFrame) {
 /// Callers must not hold a reference from `Cpu::current` across this call.
 pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
     let cpu = this_cpu();
-    debug_assert!(
-        reason == Reason::Preempt || cpu.preemptible(),
-        "blocking with preemption disabled"
-    );
     cpu.need_resched.store(false, Ordering::Relaxed);
-    // SAFETY: interrupts are off and this is the current CPU. The zombie is a thread that
-    // switched away for the last time, so its stack is free to go.
-    if let Some(zombie) = unsafe { cpu.replace_zombie(None) } {
-        super::table::reap(&zombie);
-    }
     let prev = Arc::clone(cpu.current(irq));
     let mut run_queue = cpu.run_queue.lock();
     let prev_runnable = match reason {
         Reason::Block => {
-            if !prev.transition(ThreadState::Blocking, ThreadState::Blocked) {
+            if !prev
+                .run_state
+                .transition(ThreadState::Blocking, ThreadState::Blocked)
+            {
                 return; // woken between deciding to block and getting here
             }
             false
         }
         Reason::Exit => {
-            prev.set_state(ThreadState::Dead);
+            prev.run_state.set(ThreadState::Dead);
             false
         }
         Reason::Yield | Reason::Preempt => {
@@ -241,10 +264,10 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
     let next = run_queue.pop().unwrap_or_else(|| Arc::clone(&cpu.idle));
     drop(run_queue);
     if Arc::ptr_eq(&next, &prev) {
-        prev.set_state(ThreadState::Running);
+        prev.run_state.set(ThreadState::Running);
         return;
     }
-    next.set_state(ThreadState::Running);
+    next.run_state.set(ThreadState::Running);
     if next.time_slice_left.load(Ordering::Relaxed) == 0 {
         next.time_slice_left
             .store(time_slice_for(&next), Ordering::Relaxed);
@@ -253,20 +276,18 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
 }
 
 /// Puts the outgoing, still runnable thread back in the run queue.
-fn requeue(
-    run_queue: &mut super::run_queue::RunQueue<Arc<Thread>>,
-    prev: &Arc<Thread>,
-    reason: Reason,
-) {
-    prev.set_state(ThreadState::Ready);
-    let level = prev.priority().level().min(LEVELS - 1);
+fn requeue(run_queue: &mut RunQueue<Thread>, prev: &Arc<Thread>, reason: Reason) {
+    prev.run_state.set(ThreadState::Ready);
+    let level = queue_level(prev);
     let slice_left = prev.time_slice_left.load(Ordering::Relaxed);
     if reason == Reason::Yield || slice_left == 0 {
         prev.time_slice_left
             .store(time_slice_for(prev), Ordering::Relaxed);
-        run_queue.push_expired(level, Arc::clone(prev));
+        // SAFETY: the running thread is in no run queue; the queue's lock is held.
+        unsafe { run_queue.push_expired(level, Arc::clone(prev)) };
     } else {
-        run_queue.push_active(level, Arc::clone(prev));
+        // SAFETY: as above.
+        unsafe { run_queue.push_active(level, Arc::clone(prev)) };
     }
 }
 
@@ -276,7 +297,7 @@ fn switch_to(
     prev: Arc<Thread>,
     next: Arc<Thread>,
     reason: Reason,
-    _irq: &InterruptsDisabled,
+    irq: &InterruptsDisabled,
 ) {
     let now = tsc::read();
     prev.account_switch_out(now);
@@ -288,8 +309,8 @@ fn switch_to(
     // SAFETY: interrupts are off and this is the current CPU.
     let previous = unsafe { cpu.replace_current(next) };
     if reason == Reason::Exit {
-        // SAFETY: as above. The zombie's stack is freed by the next `schedule` here,
-        // once this switch has left it for good.
+        // SAFETY: as above. The zombie is reaped by `finish_switch`, on this CPU, once
+        // this switch has left its stack for good.
         unsafe { cpu.replace_zombie(Some(previous)) };
     } else {
         drop(previous); // other Arcs (run queue, wait queue, table) keep it alive
@@ -300,6 +321,23 @@ fn switch_to(
     // `Thread` kept alive by the thread table until it is reaped, which happens only
     // after this switch completed; interrupts are off.
     unsafe { context::switch(save_rsp, next_rsp) };
+    // Back on this thread, switched in again (by whichever CPU).
+    finish_switch(irq);
+}
+
+/// The first thing a thread does after it was switched in (Linux's
+/// `finish_task_switch`), wherever it resumes: after `context::switch` in `switch_to`, or
+/// at the start of a new thread (`thread_entry`) or idle loop. Reaps the thread that
+/// switched away from this CPU for the last time, if any: its stack is freed (the switch
+/// has left it), it leaves the thread table, and only then are its joiners woken, so a
+/// join returns once everything the thread held is given back.
+pub(super) fn finish_switch(_irq: &InterruptsDisabled) {
+    let cpu = this_cpu();
+    // SAFETY: interrupts are off and this is the current CPU.
+    if let Some(zombie) = unsafe { cpu.replace_zombie(None) } {
+        table::reap(&zombie);
+        zombie.set_exited();
+    }
 }
 
 /// Takes `thread`'s saved stack pointer, waiting while another CPU is still switching it
@@ -334,14 +372,20 @@ fn switch_fpu_state(cpu: &Cpu, prev: &Thread, next: &Thread) {
 
 /// While it lives, the running thread cannot be preempted (interrupts still arrive).
 /// Nests; dropping the outermost guard performs a reschedule that was asked for meanwhile.
+///
+/// The count belongs to the thread, not to the CPU, and changes with interrupts off:
+/// nothing can switch the thread (or move it to another CPU) between finding it and
+/// counting.
 #[derive(Debug)]
 pub struct PreemptGuard {
     _not_send: core::marker::PhantomData<*const ()>,
 }
 
-/// Disables preemption on this CPU until the returned guard is dropped.
+/// Disables preemption of the calling thread until the returned guard is dropped.
 pub fn disable_preemption() -> PreemptGuard {
-    this_cpu().preempt_count.fetch_add(1, Ordering::Relaxed);
+    let irq = InterruptsDisabled::new();
+    let current = this_cpu().current(&irq);
+    current.preempt_count.fetch_add(1, Ordering::Relaxed);
     PreemptGuard {
         _not_send: core::marker::PhantomData,
     }
@@ -349,37 +393,24 @@ pub fn disable_preemption() -> PreemptGuard {
 
 impl Drop for PreemptGuard {
     fn drop(&mut self) {
+        let interrupts_were_on = crate::arch::cpu::interrupts_enabled();
+        let irq = InterruptsDisabled::new();
         let cpu = this_cpu();
-        if cpu.preempt_count.fetch_sub(1, Ordering::Relaxed) == 1
-            && cpu.need_resched.load(Ordering::Relaxed)
-            && crate::arch::cpu::interrupts_enabled()
-        {
-            yield_now();
+        let outermost = cpu
+            .current(&irq)
+            .preempt_count
+            .fetch_sub(1, Ordering::Relaxed)
+            == 1;
+        if outermost && cpu.need_resched.load(Ordering::Relaxed) && interrupts_were_on {
+            schedule(&irq, Reason::Preempt);
         }
     }
 }
 
-pub(super) fn new_idle_thread(cpu: u32) -> Arc<Thread> {
-    let stack = KernelStack::new(IDLE_STACK_SIZE).expect("no memory for an idle thread stack");
-    let top = stack.top();
-    let idle = Arc::new(Thread::new(ThreadParams {
-        name: Some(alloc::format!("idle/{cpu}")),
-        priority: Priority::LOWEST,
-        stack: Some(stack),
-        fpu: false,
-        is_idle: true,
-        state: ThreadState::Ready,
-    }));
-    // SAFETY: the stack is fresh, mapped, owned by `idle`, and no context runs on it.
-    let rsp = unsafe { context::prepare_stack(top, idle_entry, 0) };
-    idle.saved_rsp
-        .store(rsp, core::sync::atomic::Ordering::Release);
-    idle
-}
-
 /// The idle loop: with interrupts off, check for work; if there is none, `sti; hlt` as
 /// one unit, so a wake-up arriving between the check and the halt still ends the halt.
-extern "sysv64" fn idle_entry(_: u64) -> ! {
+pub(super) extern "sysv64" fn idle_entry(_: u64) -> ! {
+    finish_switch(&InterruptsDisabled::new());
     loop {
         let irq = InterruptsDisabled::new();
         if this_cpu().run_queue.lock().is_empty() {

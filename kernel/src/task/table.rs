@@ -1,85 +1,63 @@
-//! The thread table: every thread that has not been reaped, for lookups by the
-//! scheduler and for the thread listing.
+//! The thread table: every thread that has not been reaped, for the thread listing.
 //!
-//! A slab (slots plus a free list) so insertion and removal are O(1); both vectors are
-//! grown with `try_reserve` at spawn time, so a spawn that cannot get memory fails
-//! cleanly and removal never allocates.
+//! An intrusive list through each thread's `table_links`, holding one strong reference
+//! per thread: inserting and removing are O(1) and never allocate, so admitting a thread
+//! cannot fail half-way. Nothing on the scheduling paths looks threads up here (every
+//! waker already holds the thread it wakes).
+#![allow(unsafe_code)]
 
 use alloc::{sync::Arc, vec::Vec};
-use core::sync::atomic::Ordering;
+use core::ptr::NonNull;
 
-use super::{Thread, ThreadInfo};
-use crate::sync::IrqSpinLock;
+use super::{Thread, ThreadInfo, thread::TableEntry};
+use crate::{intrusive::List, sync::IrqSpinLock};
 
-struct Table {
-    slots: Vec<Option<Arc<Thread>>>,
-    free: Vec<usize>,
-    live: usize,
+static TABLE: IrqSpinLock<List<TableEntry>> = IrqSpinLock::new(List::new());
+
+/// Adds `thread`, which must not be in the table already (a new thread).
+pub(super) fn insert(thread: &Arc<Thread>) {
+    let entry = entry_of(Arc::clone(thread));
+    // SAFETY: the table owns the reference just taken, so the thread stays alive while
+    // linked; a new thread is in no table; the table's lock is held.
+    unsafe { TABLE.lock().push_back(entry) };
 }
 
-static TABLE: IrqSpinLock<Table> = IrqSpinLock::new(Table {
-    slots: Vec::new(),
-    free: Vec::new(),
-    live: 0,
-});
-
-/// No room in the table (the heap is exhausted).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct TableFull;
-
-/// Adds `thread`; returns how many threads are now live.
-pub(super) fn insert(thread: &Arc<Thread>) -> Result<usize, TableFull> {
-    let mut table = TABLE.lock();
-    let slot = match table.free.pop() {
-        Some(slot) => slot,
-        None => {
-            let slot = table.slots.len();
-            // Room for the slot, and for the free list to take every slot back later.
-            table.slots.try_reserve(1).map_err(|_| TableFull)?;
-            let needed = (slot + 1).saturating_sub(table.free.len());
-            table.free.try_reserve(needed).map_err(|_| TableFull)?;
-            table.slots.push(None);
-            slot
-        }
-    };
-    thread.table_slot.store(slot, Ordering::Relaxed);
-    table.slots[slot] = Some(Arc::clone(thread));
-    table.live += 1;
-    Ok(table.live)
-}
-
-/// The table's `Arc` for `thread`, if it is still in the table.
-pub(super) fn get(thread: &Thread) -> Option<Arc<Thread>> {
-    let slot = thread.table_slot.load(Ordering::Relaxed);
-    let table = TABLE.lock();
-    let entry = table.slots.get(slot)?.as_ref()?;
-    core::ptr::eq(Arc::as_ptr(entry), thread).then(|| Arc::clone(entry))
-}
-
-/// Removes a dead thread and frees its stack.
-pub(super) fn reap(thread: &Arc<Thread>) {
+/// Removes `thread` (dead, switched away from for good) and frees its stack.
+pub(super) fn reap(thread: &Thread) {
     thread.release_stack();
-    let slot = thread.table_slot.load(Ordering::Relaxed);
-    let removed = {
-        let mut table = TABLE.lock();
-        let removed = table.slots.get_mut(slot).and_then(Option::take);
-        if removed.is_some() {
-            table.live -= 1;
-            table.free.push(slot); // capacity reserved in `insert`
-        }
-        removed
-    };
-    drop(removed);
+    let entry = NonNull::from(thread).cast::<TableEntry>();
+    // SAFETY: every thread is inserted once, at admission, and reaped once.
+    unsafe { TABLE.lock().remove(entry) };
+    // SAFETY: the reference `insert` took with `Arc::into_raw`, given back once.
+    drop(unsafe { Arc::from_raw(entry.cast::<Thread>().as_ptr()) });
 }
 
-/// Removes a thread that never ran (its spawn failed after it was inserted).
-pub(super) fn remove_unstarted(thread: &Arc<Thread>) {
-    reap(thread);
+fn entry_of(thread: Arc<Thread>) -> NonNull<TableEntry> {
+    NonNull::new(Arc::into_raw(thread).cast_mut())
+        .expect("Arc::into_raw is never null")
+        .cast::<TableEntry>()
 }
 
 /// A snapshot of every thread, by id.
 pub fn threads() -> Vec<ThreadInfo> {
-    let handles: Vec<Arc<Thread>> = TABLE.lock().slots.iter().flatten().cloned().collect();
+    let mut handles: Vec<Arc<Thread>> = Vec::new();
+    loop {
+        // Memory is never allocated under the table's lock: make room first, then copy
+        // the references, and start over if threads were added meanwhile.
+        let needed = thread_count();
+        handles.reserve(needed);
+        let table = TABLE.lock();
+        if table.len() > handles.capacity() {
+            continue;
+        }
+        // SAFETY: linked entries are live threads (the table holds a reference to each),
+        // and the lock keeps them linked while their references are cloned.
+        handles.extend(table.iter().map(|entry| unsafe {
+            Arc::increment_strong_count(entry.as_ptr().cast::<Thread>());
+            Arc::from_raw(entry.as_ptr().cast::<Thread>())
+        }));
+        break;
+    }
     let mut list: Vec<ThreadInfo> = handles.iter().map(|thread| thread.info()).collect();
     list.sort_by_key(|info| info.id);
     list
@@ -87,5 +65,5 @@ pub fn threads() -> Vec<ThreadInfo> {
 
 /// How many threads exist (not yet reaped).
 pub fn thread_count() -> usize {
-    TABLE.lock().live
+    TABLE.lock().len()
 }

@@ -1,34 +1,32 @@
 //! The thread control block.
 //!
-//! ```text
-//!            spawn                 schedule              exit
-//!   (new) ─────────► Ready ◄──────────────────► Running ───────► Dead ──► reaped
-//!                      ▲     preempt / yield      │                      (stack freed
-//!                      │                          │ wait / sleep / park   by the next
-//!                      │        wake              ▼                       schedule on
-//!                      └──────────────────── Blocking ──► Blocked         its CPU)
-//!                          (Blocking ─wake─► Running: woken before it slept)
-//! ```
-//!
-//! `Blocking` is the handshake that makes wakeups impossible to lose: a thread about to
-//! sleep publishes `Blocking` *before* it re-checks its condition and calls the
-//! scheduler; the scheduler only parks it if the state is still `Blocking` (and makes it
-//! `Blocked`); a waker that finds `Blocking` flips it back to `Running`, and the would-be
-//! sleeper simply carries on. All transitions are compare-and-swaps on [`Thread::state`].
+//! A thread's state machine and its park token live in `run_state` (one atomic word;
+//! the diagram is there). Everything else a thread carries is here: its identity, its
+//! stack, the links that put it in a run queue and in the thread table (so neither ever
+//! allocates), its completion for `join`, and statistics.
 #![allow(unsafe_code)]
 
-use alloc::{boxed::Box, string::String};
+use alloc::{boxed::Box, string::String, sync::Arc};
 use core::{
     cell::UnsafeCell,
     fmt,
-    sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    mem::offset_of,
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     time::Duration,
 };
 
+pub use super::run_state::ThreadState;
+use super::{
+    SpawnError,
+    run_state::{RunState, ThreadState as State},
+    wait_queue::WaitQueue,
+};
 use crate::{
     arch::fpu::FpuState,
+    intrusive::{Linked, Links},
     mm::stack::KernelStack,
-    sync::{Event, IrqSpinLock},
+    sync::IrqSpinLock,
     time,
 };
 
@@ -51,34 +49,6 @@ impl ThreadId {
 impl fmt::Display for ThreadId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
-    }
-}
-
-/// Where a thread is in its life (see the module diagram).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ThreadState {
-    /// In a run queue.
-    Ready,
-    /// On a CPU.
-    Running,
-    /// About to block: its wake-up condition is being checked one last time.
-    Blocking,
-    /// Waiting for a wake-up.
-    Blocked,
-    /// Finished; its stack is freed soon.
-    Dead,
-}
-
-impl ThreadState {
-    fn from_u8(value: u8) -> Self {
-        match value {
-            0 => Self::Ready,
-            1 => Self::Running,
-            2 => Self::Blocking,
-            3 => Self::Blocked,
-            _ => Self::Dead,
-        }
     }
 }
 
@@ -124,9 +94,10 @@ impl Default for Priority {
 /// hold one. The stack is freed when the thread is reaped, not when the last `Arc` goes.
 pub struct Thread {
     id: ThreadId,
-    name: String,
+    /// `None`: listed as `thread-<id>` (formatted only when listed, never at spawn).
+    name: Option<String>,
     priority: Priority,
-    state: AtomicU8,
+    pub(super) run_state: RunState,
     /// The stack pointer saved by the last switch away; 0 while the thread runs or is
     /// being switched to (see `scheduler`).
     pub(super) saved_rsp: AtomicU64,
@@ -136,59 +107,91 @@ pub struct Thread {
     fpu: Option<Box<UnsafeCell<FpuState>>>,
     pub(super) is_idle: bool,
     pub(super) time_slice_left: AtomicU32,
-    park_token: AtomicBool,
+    /// Preemption is allowed only at zero. Only the thread itself changes it (with
+    /// interrupts off), and it travels with the thread, never with a CPU.
+    pub(super) preempt_count: AtomicU32,
     stop_requested: AtomicBool,
-    /// Set when the thread is on a wait queue's list (cleared by whoever takes it off).
-    pub(super) queued_on_wait_queue: AtomicBool,
-    /// Set once the thread has finished.
-    pub(super) exited: Event,
-    /// Its slot in the thread table.
-    pub(super) table_slot: AtomicUsize,
+    /// Its place in a run queue (while `Ready`).
+    pub(super) run_links: Links,
+    /// Its place in the thread table (until reaped).
+    pub(super) table_links: Links,
+    /// Set once the thread has finished; `joiners` wait for it.
+    exited: AtomicBool,
+    joiners: WaitQueue,
+    /// Keeps the slot its result goes to alive while the thread runs (see `spawn`).
+    _result_slot: Option<Arc<dyn Send + Sync>>,
     cpu_ticks: AtomicU64,
     switched_in_at: AtomicU64,
     switches: AtomicU64,
 }
+crate::linked!(Thread, run_links);
 
 // SAFETY: the only non-Sync field is `fpu`, which is accessed exclusively by the
 // scheduler switching this thread, with interrupts disabled; the saved-rsp protocol
 // guarantees no two CPUs switch the same thread at once.
 unsafe impl Sync for Thread {}
 
+/// The thread table's view of a thread: the same control block, linked through
+/// `table_links` instead of `run_links`.
+#[repr(transparent)]
+pub(super) struct TableEntry(pub(super) Thread);
+
+// SAFETY: `links` returns the thread's `table_links`; `from_links` steps back by that
+// field's offset, its exact inverse, and `TableEntry` is `repr(transparent)` over `Thread`.
+unsafe impl Linked for TableEntry {
+    fn links(&self) -> &Links {
+        &self.0.table_links
+    }
+
+    unsafe fn from_links(links: NonNull<Links>) -> NonNull<Self> {
+        // SAFETY: the caller guarantees `links` is the `table_links` of a live thread.
+        unsafe { links.byte_sub(offset_of!(Thread, table_links)).cast() }
+    }
+}
+
 /// What [`Thread::new`] needs to know.
 pub(crate) struct ThreadParams {
-    /// `None` names it `thread-<id>`.
     pub(crate) name: Option<String>,
     pub(crate) priority: Priority,
     pub(crate) stack: Option<KernelStack>,
     pub(crate) fpu: bool,
     pub(crate) is_idle: bool,
     pub(crate) state: ThreadState,
+    pub(crate) result_slot: Option<Arc<dyn Send + Sync>>,
 }
 
 impl Thread {
-    pub(crate) fn new(params: ThreadParams) -> Self {
-        let id = ThreadId::next();
-        Self {
-            id,
-            name: params.name.unwrap_or_else(|| alloc::format!("thread-{id}")),
+    /// A new control block, or `OutOfMemory` (everything in `params` is dropped then).
+    pub(crate) fn new(params: ThreadParams) -> Result<Arc<Self>, SpawnError> {
+        let fpu = match params.fpu {
+            true => Some(
+                Box::try_new(UnsafeCell::new(FpuState::default()))
+                    .map_err(|_| SpawnError::OutOfMemory)?,
+            ),
+            false => None,
+        };
+        Arc::try_new(Self {
+            id: ThreadId::next(),
+            name: params.name,
             priority: params.priority,
-            state: AtomicU8::new(params.state as u8),
+            run_state: RunState::new(params.state),
             saved_rsp: AtomicU64::new(0),
             stack: IrqSpinLock::new(params.stack),
-            fpu: params
-                .fpu
-                .then(|| Box::new(UnsafeCell::new(FpuState::default()))),
+            fpu,
             is_idle: params.is_idle,
             time_slice_left: AtomicU32::new(0),
-            park_token: AtomicBool::new(false),
+            preempt_count: AtomicU32::new(0),
             stop_requested: AtomicBool::new(false),
-            queued_on_wait_queue: AtomicBool::new(false),
-            exited: Event::new(),
-            table_slot: AtomicUsize::new(usize::MAX),
+            run_links: Links::new(),
+            table_links: Links::new(),
+            exited: AtomicBool::new(false),
+            joiners: WaitQueue::new(),
+            _result_slot: params.result_slot,
             cpu_ticks: AtomicU64::new(0),
             switched_in_at: AtomicU64::new(0),
             switches: AtomicU64::new(0),
-        }
+        })
+        .map_err(|_| SpawnError::OutOfMemory)
     }
 
     /// The thread's id.
@@ -196,9 +199,14 @@ impl Thread {
         self.id
     }
 
-    /// The thread's name.
-    pub fn name(&self) -> &str {
-        &self.name
+    /// The name it was given, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Its name, or `thread-<id>` when it has none: for reports and listings.
+    pub fn label(&self) -> ThreadLabel<'_> {
+        ThreadLabel(self)
     }
 
     /// The thread's priority.
@@ -208,17 +216,7 @@ impl Thread {
 
     /// The thread's state right now.
     pub fn state(&self) -> ThreadState {
-        ThreadState::from_u8(self.state.load(Ordering::Acquire))
-    }
-
-    pub(super) fn set_state(&self, state: ThreadState) {
-        self.state.store(state as u8, Ordering::Release);
-    }
-
-    pub(super) fn transition(&self, from: ThreadState, to: ThreadState) -> bool {
-        self.state
-            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.run_state.get()
     }
 
     /// Whether the thread saves and restores x87/SSE state.
@@ -245,29 +243,45 @@ impl Thread {
 
     /// Frees the stack (the thread must be dead and switched away from for good).
     pub(super) fn release_stack(&self) {
-        drop(self.stack.lock().take());
+        let stack = self.stack.lock().take();
+        drop(stack); // after the lock: a stack goes back to the cache or the heap
     }
 
     /// Makes a [`park`](super::park) by this thread return: at once if it is parked,
     /// otherwise the next time it parks. Callable from interrupt handlers.
-    pub fn unpark(&self) {
-        self.park_token.store(true, Ordering::Release);
-        super::scheduler::wake(self);
-    }
-
-    pub(super) fn take_park_token(&self) -> bool {
-        self.park_token.swap(false, Ordering::Acquire)
+    pub fn unpark(self: &Arc<Self>) {
+        if matches!(self.run_state.unpark(), State::Blocking | State::Blocked) {
+            super::scheduler::wake(self);
+        }
     }
 
     /// Asks the thread to stop: [`should_stop`](super::should_stop) returns `true` for it
     /// from now on, and a [`park`](super::park) returns. The thread decides when to stop.
-    pub fn request_stop(&self) {
+    pub fn request_stop(self: &Arc<Self>) {
+        // Release, then the unpark's read-modify-write: a thread that sees the token
+        // (or is woken) sees the request.
         self.stop_requested.store(true, Ordering::Release);
         self.unpark();
     }
 
     pub(super) fn stop_requested(&self) -> bool {
         self.stop_requested.load(Ordering::Acquire)
+    }
+
+    /// Marks the thread finished and wakes its joiners. Called once it has been reaped.
+    pub(super) fn set_exited(&self) {
+        self.exited.store(true, Ordering::Release);
+        self.joiners.wake_all();
+    }
+
+    /// Whether the thread has finished.
+    pub fn has_exited(&self) -> bool {
+        self.exited.load(Ordering::Acquire)
+    }
+
+    /// Blocks until the thread has finished.
+    pub(super) fn wait_for_exit(&self) {
+        self.joiners.wait_until(|| self.has_exited().then_some(()));
     }
 
     /// Books the time since the thread was last switched in (`now` in TSC ticks).
@@ -285,11 +299,24 @@ impl Thread {
     pub fn info(&self) -> ThreadInfo {
         ThreadInfo {
             id: self.id,
-            name: self.name.clone(),
+            name: alloc::format!("{}", self.label()),
             state: self.state(),
             priority: self.priority,
             cpu_time: time::tsc_ticks_to_duration(self.cpu_ticks.load(Ordering::Relaxed)),
             switches: self.switches.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A thread's name for display: see [`Thread::label`].
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadLabel<'a>(&'a Thread);
+
+impl fmt::Display for ThreadLabel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.name {
+            Some(name) => f.write_str(name),
+            None => write!(f, "thread-{}", self.0.id),
         }
     }
 }
@@ -300,7 +327,7 @@ impl fmt::Debug for Thread {
             .field("id", &self.id)
             .field("name", &self.name)
             .field("state", &self.state())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

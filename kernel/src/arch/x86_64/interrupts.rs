@@ -13,7 +13,7 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{TrapFrame, apic, pic};
+use super::{TrapFrame, apic, cpu_local, pic};
 
 /// A hardware interrupt handler. It runs with interrupts disabled, on the interrupted
 /// thread's stack, and may switch threads.
@@ -75,7 +75,12 @@ pub(super) fn dispatch(frame: &mut TrapFrame, vector: u8) -> bool {
     }
     // SAFETY: non-zero entries are only ever stored by `set_handler`, from a `Handler`.
     let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(handler) };
+    // The handler is interrupt context (it must not allocate or block); the exit hook
+    // that follows is not: it may switch to another thread, which resumes in thread
+    // context, so the depth is back to zero before it runs.
+    cpu_local::enter_interrupt();
     handler(frame);
+    cpu_local::leave_interrupt();
     let hook = EXIT_HOOK.load(Ordering::Acquire);
     if hook != 0 {
         // SAFETY: non-zero values are only stored by `set_exit_hook`, from a `fn()`.

@@ -68,7 +68,7 @@ fn builder_sets_name_priority_and_stack() {
             // Use most of the 256 KiB stack: it must be there.
             let buffer = core::hint::black_box([7u8; 200 * 1024]);
             (
-                String::from(me.name()),
+                String::from(me.name().unwrap_or_default()),
                 me.priority(),
                 buffer[200 * 1024 - 1],
             )
