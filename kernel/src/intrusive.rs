@@ -135,6 +135,7 @@ impl<T: Linked> List<T> {
     }
 
     /// Whether no node is linked.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.head.is_none()
     }
@@ -364,6 +365,7 @@ impl<T> Inbox<T> {
     }
 
     /// Takes every value pushed so far, oldest first.
+    #[inline]
     pub fn take_all(&self) -> Drain<T> {
         use core::sync::atomic::Ordering;
         let mut head = self.head.load(Ordering::Relaxed);
@@ -395,12 +397,14 @@ impl<T> Inbox<T> {
     }
 
     /// Whether nothing is waiting (a closed inbox is empty).
+    #[inline]
     pub fn is_empty(&self) -> bool {
         let head = self.head.load(core::sync::atomic::Ordering::Relaxed);
         head.is_null() || head == closed()
     }
 
     /// Whether the inbox was closed.
+    #[inline]
     pub fn is_closed(&self) -> bool {
         self.head.load(core::sync::atomic::Ordering::Relaxed) == closed()
     }

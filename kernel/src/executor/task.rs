@@ -103,17 +103,20 @@ pub(super) struct Queued(AtomicBool);
 
 impl Queued {
     /// The executor's half, just before a poll: clear it with a read-modify-write.
+    #[inline]
     pub(super) fn clear_for_poll(&self) {
         self.0.swap(false, Ordering::AcqRel);
     }
 
     /// The waker's half, after changing what the task waits for: set it; `true` if it was
     /// clear, so this wake must queue the task.
+    #[inline]
     pub(super) fn mark(&self) -> bool {
         !self.0.swap(true, Ordering::AcqRel)
     }
 
     /// Whether a wake came since the poll began.
+    #[inline]
     pub(super) fn is_set(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }

@@ -86,11 +86,13 @@ impl RunState {
     }
 
     /// The state right now.
+    #[inline]
     pub(crate) fn get(&self) -> ThreadState {
         ThreadState::from_word(self.0.load(Ordering::Acquire))
     }
 
     /// Moves from `from` to `to` if the state is `from`; the park token is kept.
+    #[inline]
     pub(crate) fn transition(&self, from: ThreadState, to: ThreadState) -> bool {
         self.0
             .try_update(Ordering::AcqRel, Ordering::Acquire, |word| {
@@ -99,20 +101,25 @@ impl RunState {
             .is_ok()
     }
 
-    /// Sets the state, whatever it was; the park token is kept. Only for the transitions
-    /// the scheduler makes on a thread nobody else can be waking (Ready → Running,
-    /// Running → Ready or Dead).
-    pub(crate) fn set(&self, to: ThreadState) {
-        // The `Err` arm cannot happen: the closure always returns `Some`.
-        let _ = self
-            .0
-            .try_update(Ordering::AcqRel, Ordering::Acquire, |word| {
-                Some(to.with_token_of(word))
-            });
+    /// Moves from `from`, which must be the state, to `to`; the park token is kept. Only
+    /// for the transitions the scheduler makes on a thread that no waker can move
+    /// meanwhile (Ready → Running, Running → Ready or Dead): one `lock xadd`, no loop.
+    /// Adding `to - from` to the word changes the state bits only, since they hold
+    /// exactly `from`.
+    #[inline]
+    pub(crate) fn advance(&self, from: ThreadState, to: ThreadState) {
+        let delta = (to as u8).wrapping_sub(from as u8);
+        let previous = self.0.fetch_add(delta, Ordering::AcqRel);
+        debug_assert_eq!(
+            ThreadState::from_word(previous),
+            from,
+            "thread state changed under the scheduler"
+        );
     }
 
     /// Running → Blocking: the thread is about to re-check its wake-up condition and
     /// block. Called by the thread itself.
+    #[inline]
     pub(crate) fn begin_block(&self) {
         let began = self.transition(ThreadState::Running, ThreadState::Blocking);
         debug_assert!(began, "a thread that is not running cannot block");
@@ -120,12 +127,14 @@ impl RunState {
 
     /// Blocking → Running: the re-check found the condition met. `false` if a waker got
     /// there first (then the thread is `Running` anyway).
+    #[inline]
     pub(crate) fn cancel_block(&self) -> bool {
         self.transition(ThreadState::Blocking, ThreadState::Running)
     }
 
     /// The park half of the handshake: consume a waiting token, or become `Blocking`.
     /// One read-modify-write decides.
+    #[inline]
     pub(crate) fn begin_park(&self) -> Park {
         let mut decision = Park::MustBlock;
         let _ = self
@@ -144,6 +153,7 @@ impl RunState {
     }
 
     /// Consumes the park token; `true` if there was one.
+    #[inline]
     pub(crate) fn take_token(&self) -> bool {
         self.0.fetch_and(!PARK_TOKEN, Ordering::AcqRel) & PARK_TOKEN != 0
     }
@@ -151,6 +161,7 @@ impl RunState {
     /// The unpark half of the handshake: sets the token and returns the state it found.
     /// If that is `Blocking` or `Blocked` the caller must wake the thread; otherwise the
     /// thread will find the token when it next parks.
+    #[inline]
     pub(crate) fn unpark(&self) -> ThreadState {
         ThreadState::from_word(self.0.fetch_or(PARK_TOKEN, Ordering::AcqRel))
     }
@@ -167,8 +178,12 @@ mod tests {
     fn transitions_keep_the_token() {
         let state = RunState::new(ThreadState::Running);
         assert_eq!(state.unpark(), ThreadState::Running);
-        state.set(ThreadState::Ready);
+        state.advance(ThreadState::Running, ThreadState::Ready);
+        assert_eq!(state.get(), ThreadState::Ready);
         assert!(state.transition(ThreadState::Ready, ThreadState::Running));
+        state.advance(ThreadState::Running, ThreadState::Dead);
+        assert_eq!(state.get(), ThreadState::Dead);
+        state.advance(ThreadState::Dead, ThreadState::Running);
         assert!(!state.transition(ThreadState::Ready, ThreadState::Running));
         assert_eq!(state.begin_park(), Park::TokenTaken);
         assert_eq!(state.get(), ThreadState::Running);

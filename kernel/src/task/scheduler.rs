@@ -178,7 +178,11 @@ pub(super) fn admit(thread: Arc<Thread>) {
     thread
         .time_slice_left
         .store(time_slice_for(&thread), Ordering::Relaxed);
-    thread.run_state.set(ThreadState::Ready);
+    debug_assert_eq!(
+        thread.state(),
+        ThreadState::Ready,
+        "a new thread starts ready"
+    );
     let mut run_queue = this_cpu().run_queue.lock();
     // SAFETY: a new thread is in no run queue; the queue's lock is held.
     unsafe { run_queue.push_active(queue_level(&thread), thread) };
@@ -186,10 +190,13 @@ pub(super) fn admit(thread: Arc<Thread>) {
 
 /// Called by `arch::interrupts` after every hardware interrupt handler.
 pub(super) fn preempt_on_interrupt_exit() {
+    let cpu = this_cpu();
+    if !cpu.need_resched.load(Ordering::Relaxed) {
+        return; // the common case, kept short
+    }
     // Interrupts are already off in a handler; the guard just proves it.
     let irq = InterruptsDisabled::new();
-    let cpu = this_cpu();
-    if cpu.need_resched.load(Ordering::Relaxed) && cpu.preemptible(&irq) {
+    if cpu.preemptible(&irq) {
         schedule(&irq, Reason::Preempt);
     }
 }
@@ -246,7 +253,8 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
             false
         }
         Reason::Exit => {
-            prev.run_state.set(ThreadState::Dead);
+            prev.run_state
+                .advance(ThreadState::Running, ThreadState::Dead);
             false
         }
         Reason::Yield | Reason::Preempt => {
@@ -255,6 +263,11 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
                 ThreadState::Running,
                 "preempting a thread mid-block"
             );
+            if prev.is_idle {
+                // Never queued, but `Ready` between its turns like everyone else.
+                prev.run_state
+                    .advance(ThreadState::Running, ThreadState::Ready);
+            }
             !prev.is_idle
         }
     };
@@ -264,10 +277,12 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
     let next = run_queue.pop().unwrap_or_else(|| Arc::clone(&cpu.idle));
     drop(run_queue);
     if Arc::ptr_eq(&next, &prev) {
-        prev.run_state.set(ThreadState::Running);
+        prev.run_state
+            .advance(ThreadState::Ready, ThreadState::Running);
         return;
     }
-    next.run_state.set(ThreadState::Running);
+    next.run_state
+        .advance(ThreadState::Ready, ThreadState::Running);
     if next.time_slice_left.load(Ordering::Relaxed) == 0 {
         next.time_slice_left
             .store(time_slice_for(&next), Ordering::Relaxed);
@@ -277,7 +292,8 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
 
 /// Puts the outgoing, still runnable thread back in the run queue.
 fn requeue(run_queue: &mut RunQueue<Thread>, prev: &Arc<Thread>, reason: Reason) {
-    prev.run_state.set(ThreadState::Ready);
+    prev.run_state
+        .advance(ThreadState::Running, ThreadState::Ready);
     let level = queue_level(prev);
     let slice_left = prev.time_slice_left.load(Ordering::Relaxed);
     if reason == Reason::Yield || slice_left == 0 {
