@@ -86,6 +86,21 @@ struct Shared<H: Host> {
     /// Headers of the tasks in the table, for listings only (never touched when polling
     /// or waking). The table's `Arc`s keep them alive while linked.
     listing: IrqSpinLock<List<TaskHeader<H>>>,
+    /// Set when `block_on`'s own future is woken (this `Shared` is its waker, so
+    /// `block_on` allocates nothing).
+    main_woken: AtomicBool,
+}
+
+impl<H: Host> Wake for Shared<H> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    /// Wakes `block_on`'s own future: a flag plus a nudge to the host.
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.main_woken.store(true, Ordering::Release);
+        self.ready.notify_host();
+    }
 }
 
 /// One slot of the task table.
@@ -116,6 +131,9 @@ pub struct Spawner<H: Host = ThreadHost> {
 
 impl Executor<ThreadHost> {
     /// An executor hosted by the calling kernel thread, for up to `capacity` tasks.
+    ///
+    /// # Panics
+    /// If the heap cannot provide its ready queue (`capacity` slots).
     pub fn new(name: &str, capacity: usize) -> Self {
         Self::with_host(name, capacity, ThreadHost::current())
     }
@@ -130,6 +148,7 @@ impl<H: Host> Executor<H> {
             inbox: Inbox::new(),
             tasks: AtomicUsize::new(0),
             listing: IrqSpinLock::new(List::new()),
+            main_woken: AtomicBool::new(false),
         });
         register(&shared);
         Self {
@@ -199,21 +218,19 @@ impl<H: Host> Executor<H> {
     /// running on this thread).
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let mut future = core::pin::pin!(future);
-        let main = Arc::new(MainWaker {
-            woken: AtomicBool::new(true),
-            ready: Arc::clone(&self.shared.ready),
-        });
-        let waker = Waker::from(Arc::clone(&main));
+        let main_woken = &self.shared.main_woken;
+        main_woken.store(true, Ordering::Relaxed);
+        let waker = Waker::from(Arc::clone(&self.shared));
         let mut context = Context::from_waker(&waker);
         loop {
-            if main.woken.swap(false, Ordering::AcqRel)
+            if main_woken.swap(false, Ordering::AcqRel)
                 && let Poll::Ready(output) = future.as_mut().poll(&mut context)
             {
                 return output;
             }
             self.poll_ready_tasks();
             self.shared.ready.sleep_unless(|| {
-                main.woken.load(Ordering::Acquire) || !self.shared.inbox.is_empty()
+                main_woken.load(Ordering::Acquire) || !self.shared.inbox.is_empty()
             });
         }
     }
@@ -464,23 +481,6 @@ impl<H: Host> TaskTable<H> {
         self.free.push(slot); // room reserved when the slot was created
         shared.tasks.fetch_sub(1, Ordering::AcqRel);
         drop(entry); // after the listing's lock: dropping a future runs arbitrary code
-    }
-}
-
-/// Wakes `block_on`'s own future: a flag plus a nudge to the host.
-struct MainWaker<H: Host> {
-    woken: AtomicBool,
-    ready: Arc<ReadyQueue<H>>,
-}
-
-impl<H: Host> Wake for MainWaker<H> {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.ready.notify_host();
     }
 }
 

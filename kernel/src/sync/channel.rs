@@ -38,7 +38,8 @@ use crate::task::{AsyncWaiter, WaitQueue};
 ///
 /// # Panics
 /// If `capacity` is 0 (a rendezvous channel is not supported), with the message
-/// "channel::bounded: capacity must be at least 1".
+/// "channel::bounded: capacity must be at least 1"; or if the heap cannot provide the
+/// buffer.
 pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     assert!(
         capacity > 0,

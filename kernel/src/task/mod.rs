@@ -120,9 +120,10 @@ pub(crate) fn init(config: &SchedulerConfig) {
     })
     .expect("no memory for the boot thread");
     table::insert(&boot);
+    scheduler::set_time_slice(config.time_slice_ticks);
+    scheduler::give_full_slice(&boot);
     boot.account_switch_in(arch::tsc::read()); // it is running from now on
     Cpu::install(0, boot, new_idle_thread(0));
-    scheduler::set_time_slice(config.time_slice_ticks);
     arch::set_fault_reporter(report_fault_context);
     arch::interrupts::set_exit_hook(scheduler::preempt_on_interrupt_exit);
 }

@@ -68,6 +68,13 @@ pub(super) fn tick_hz() -> u32 {
     TICK_HZ.load(Ordering::Relaxed)
 }
 
+/// Gives `thread` a whole time slice (the boot thread, which was never queued).
+pub(super) fn give_full_slice(thread: &Thread) {
+    thread
+        .time_slice_left
+        .store(time_slice_for(thread), Ordering::Relaxed);
+}
+
 fn time_slice_for(thread: &Thread) -> u32 {
     let base = TIME_SLICE_TICKS.load(Ordering::Relaxed);
     (base * (thread.priority().level() as u32 + 1) / 4).max(1)

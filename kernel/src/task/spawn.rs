@@ -323,6 +323,10 @@ impl<T> JoinHandle<T> {
 /// `std::process::exit`), but nothing the kernel allocated for the thread leaks: its
 /// closure and stack go with the stack, its result slot with the thread. A
 /// [`JoinHandle`] for it gets [`JoinError::Exited`].
+///
+/// "Not dropped" includes an `Executor` the thread runs: its tasks are never dropped, so
+/// their handles never resolve. Return from the thread's closure instead (or drop the
+/// executor first) when tasks may still be awaited elsewhere.
 pub fn exit() -> ! {
     let irq = InterruptsDisabled::new();
     scheduler::exit_current(&irq)

@@ -321,6 +321,17 @@ impl fmt::Display for ThreadLabel<'_> {
     }
 }
 
+/// A thread is a waker: waking it unparks it (what `executor::block_on` waits with).
+impl alloc::task::Wake for Thread {
+    fn wake(self: Arc<Self>) {
+        self.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.unpark();
+    }
+}
+
 impl fmt::Debug for Thread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Thread")
