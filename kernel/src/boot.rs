@@ -8,8 +8,9 @@ use bootloader_api::{
 
 use crate::{
     arch::{self, timer::TickSource},
+    drivers::uart16550,
     logger, mm,
-    task::{self, SchedulerConfig},
+    thread::{self, SchedulerConfig},
     time,
 };
 
@@ -47,6 +48,7 @@ pub fn init(boot_info: &'static mut BootInfo) {
 /// [`BOOTLOADER_CONFIG`]) or the machine lacks memory for the kernel's own structures.
 pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
     arch::init();
+    uart16550::init(); // the console: anything later can report
     let Optional::Some(physical_memory_offset) = boot_info.physical_memory_offset else {
         panic!(
             "the bootloader did not map physical memory: was BOOTLOADER_CONFIG passed to entry_point!?"
@@ -66,8 +68,8 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
     let calibration = arch::timer::calibrate(apic);
     time::init(calibration.tsc_hz);
     logger::init();
-    task::init(&config.scheduler);
-    let source = task::start_tick(&calibration, &config.scheduler);
+    thread::setup::init(&config.scheduler);
+    let source = thread::setup::start_tick(&calibration, &config.scheduler);
     arch::cpu::enable_interrupts();
     log::info!(
         "tsc {} MHz, tick {} Hz from the {}, heap {} MiB",

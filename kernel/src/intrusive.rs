@@ -89,7 +89,9 @@ pub unsafe trait Linked {
 macro_rules! linked {
     (impl<$($param:ident $(: $bound:path)?),*> $ty:ty, $field:ident) => {
         // SAFETY: `links` returns the one `$field` field, and `from_links` subtracts
-        // that field's offset, which is its exact inverse.
+        // that field's offset, which is its exact inverse. (The `unsafe` is this macro's,
+        // audited here, so it is allowed wherever the macro is used.)
+        #[allow(unsafe_code)]
         unsafe impl<$($param $(: $bound)?),*> $crate::intrusive::Linked for $ty {
             fn links(&self) -> &$crate::intrusive::Links {
                 &self.$field

@@ -1,24 +1,29 @@
 //! Spindle: an x86_64 kernel where stackful kernel threads host async executors.
 //!
 //! The library holds the whole kernel; the `kernel` binary, every test kernel and every
-//! benchmark kernel are thin `entry_point!`s over it. The module list is the architecture:
+//! benchmark kernel are thin `entry_point!`s over it. The modules are layers, listed from
+//! the bottom: each uses only the ones above it in this table (a host test,
+//! `tests/layers.rs`, fails on an upward reference).
 //!
-//! | module   | owns                                                                  |
-//! |----------|-----------------------------------------------------------------------|
-//! | `arch`   | everything x86-specific: traps, descriptor tables, serial, PIT, TSC   |
-//! | `task`   | kernel threads: creation, the scheduler, wait queues, sleeping        |
-//! | `executor` | async executors hosted by threads, wakers, async time, bridges      |
-//! | `input`  | interrupt-driven serial and keyboard input as async streams           |
-//! | `console`| the serial console of the default kernel                              |
-//! | `sync`   | spinlocks, and the blocking primitives built on wait queues           |
-//! | `mm`     | the heap over the bootloader's memory map, page-table queries         |
-//! | `time`   | the monotonic clock                                                   |
-//! | `logger` | the `log` backend over serial                                         |
-//! | `boot`   | bootloader configuration and the bring-up sequence                    |
-//! | `panic`  | the panic report                                                      |
+//! | layer | module      | owns                                                            |
+//! |------:|-------------|-----------------------------------------------------------------|
+//! | 0     | `intrusive` | intrusive lists and the lock-free inbox: data structures only   |
+//! | 1     | `arch`      | the CPU: traps, contexts, per-CPU data, interrupt controllers, timers, the spinlock |
+//! | 2     | `time`, `mm`| the monotonic clock; the heap, page tables, kernel stacks       |
+//! | 3     | `thread`    | kernel threads, the scheduler, wait queues, timers, sleeping    |
+//! | 4     | `sync`      | mutex, condition variable, semaphore, event, channels           |
+//! | 5     | `executor`  | async executors hosted by threads, tasks, wakers, async time    |
+//! | 6     | `drivers`   | devices: the UART, the PS/2 controller, IRQ-to-waker queues     |
+//! | 7     | `input`     | serial and keyboard input as async streams                      |
+//! | 8     | `logger`, `panic` | the `log` backend, the panic report                     |
+//! | 9     | `boot`      | bring-up: calls every layer in order                            |
 //!
-//! `unsafe` is denied crate-wide and allowed only in the modules that must touch hardware
-//! or raw memory (`arch`, `sync`, `mm`); each block there states its invariant.
+//! `thread`, `sync` and `executor` live together under `task/`, the tasking subsystem.
+//! Lower layers call higher ones only through slots they are given at run time: `arch`'s
+//! interrupt handlers, preemption hook and fault reporter.
+//!
+//! `unsafe` is denied crate-wide and allowed only in the modules that touch hardware or
+//! raw memory, or link intrusive nodes; see the README ("unsafe").
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 #![feature(allocator_ext)]
@@ -28,9 +33,8 @@ extern crate alloc;
 #[allow(unsafe_code)]
 pub mod arch;
 pub mod boot;
-pub mod console;
 #[allow(unsafe_code)]
-pub mod executor;
+pub mod drivers;
 pub mod input;
 pub mod intrusive;
 #[cfg(test)]
@@ -39,9 +43,8 @@ mod logger;
 #[allow(unsafe_code)]
 pub mod mm;
 mod panic;
-#[allow(unsafe_code)]
-pub mod sync;
-pub mod task;
+mod task;
 pub mod time;
 
 pub use boot::{BOOTLOADER_CONFIG, Config, init, init_with};
+pub use task::{executor, sync, thread};

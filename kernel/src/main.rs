@@ -1,10 +1,17 @@
 //! The default Spindle kernel: what `cargo run` boots. It brings the machine up and runs
-//! the serial console (`kernel::console`) as an async task on the boot thread.
+//! the serial console (`console/`, an application of this binary, not of the kernel
+//! library) as an async task on the boot thread.
 //!
 //! Built for `x86_64-unknown-none` only. On the host this file compiles to a stub so that
 //! workspace-wide host commands (`cargo build --workspace`, `cargo clippy --workspace`)
 //! never try to link a bare-metal kernel.
 #![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+mod console;
 
 #[cfg(target_os = "none")]
 bootloader_api::entry_point!(kernel_main, config = &kernel::BOOTLOADER_CONFIG);
@@ -17,10 +24,10 @@ fn kernel_main(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
         env!("CARGO_PKG_VERSION")
     );
     let executor = kernel::executor::Executor::new("console", 64);
-    executor.block_on(kernel::console::run(executor.spawner()));
+    executor.block_on(console::run(executor.spawner()));
     log::info!("console closed: idling (Ctrl-C quits QEMU)");
     loop {
-        kernel::task::park();
+        kernel::thread::park();
     }
 }
 

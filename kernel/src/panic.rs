@@ -10,7 +10,7 @@
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     use core::sync::atomic::{AtomicBool, Ordering};
 
-    use crate::arch::{cpu, qemu, serial};
+    use crate::arch::{cpu, debug_port, qemu};
 
     static PANICKING: AtomicBool = AtomicBool::new(false);
 
@@ -19,7 +19,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         let location = info.location().map_or(("<unknown>", 0, 0), |location| {
             (location.file(), location.line(), location.column())
         });
-        serial::emergency_print(format_args!(
+        debug_port::print(format_args!(
             "\nKERNEL PANIC at {}:{}:{}: {}\n",
             location.0,
             location.1,

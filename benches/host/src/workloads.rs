@@ -18,7 +18,7 @@ use std::{
 use corosensei::Coroutine;
 use kernel::{
     intrusive::Links,
-    task::run_queue::{LEVELS, RunQueue},
+    thread::run_queue::{LEVELS, RunQueue},
 };
 
 use crate::{

@@ -6,13 +6,15 @@ use core::{
     time::Duration,
 };
 
-use crate::{
+use kernel::{
     arch::{self, qemu},
-    executor::{self, Spawner, TaskInfo},
+    executor::{self, Spawner},
     input, mm, println,
-    task::{self, Builder, ThreadInfo},
+    thread::{self, Builder},
     time,
 };
+
+use super::listing::{TASK_HEADER, THREAD_HEADER, TaskRow, ThreadRow};
 
 /// Whether the console goes on after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,12 +65,14 @@ pub(super) async fn execute(line: &str, spawner: &Spawner) -> Flow {
 }
 
 fn ps() {
-    println!("{}", ThreadInfo::HEADER);
-    task::threads()
+    println!("{THREAD_HEADER}");
+    thread::threads()
         .iter()
-        .for_each(|thread| println!("{thread}"));
-    println!("{}", TaskInfo::HEADER);
-    executor::tasks().iter().for_each(|task| println!("{task}"));
+        .for_each(|thread| println!("{}", ThreadRow(thread)));
+    println!("{TASK_HEADER}");
+    executor::tasks()
+        .iter()
+        .for_each(|task| println!("{}", TaskRow(task)));
 }
 
 fn spawn_demo(what: &str, spawner: &Spawner) {
@@ -79,7 +83,7 @@ fn spawn_demo(what: &str, spawner: &Spawner) {
             let name = format!("demo-thread-{number}");
             let spawned = Builder::new().name(name.clone()).spawn(move || {
                 for round in 1..=5 {
-                    task::sleep(Duration::from_millis(200));
+                    thread::sleep(Duration::from_millis(200));
                     println!("{name}: {round}/5");
                 }
             });
@@ -135,9 +139,9 @@ async fn bench() {
 const BENCH_ROUNDS: u64 = 5_000;
 
 fn thread_switch_ticks() -> u64 {
-    let partner = task::spawn(|| (0..BENCH_ROUNDS).for_each(|_| task::yield_now()));
+    let partner = thread::spawn(|| (0..BENCH_ROUNDS).for_each(|_| thread::yield_now()));
     let start = arch::tsc::read();
-    (0..BENCH_ROUNDS).for_each(|_| task::yield_now());
+    (0..BENCH_ROUNDS).for_each(|_| thread::yield_now());
     let ticks = arch::tsc::read() - start;
     partner.join();
     ticks / (2 * BENCH_ROUNDS)
@@ -175,14 +179,14 @@ fn stats() {
         ("uptime", format!("{:?}", time::uptime())),
         (
             "timer ticks",
-            format!("{} at {} Hz", task::ticks(), task::tick_hz()),
+            format!("{} at {} Hz", thread::ticks(), thread::tick_hz()),
         ),
-        ("thread switches", format!("{}", task::switch_count())),
-        ("thread wake-ups", format!("{}", task::wake_count())),
+        ("thread switches", format!("{}", thread::switch_count())),
+        ("thread wake-ups", format!("{}", thread::wake_count())),
         ("interrupts", format!("{interrupts}")),
         (
             "threads / tasks",
-            format!("{} / {}", task::thread_count(), executor::tasks().len()),
+            format!("{} / {}", thread::thread_count(), executor::tasks().len()),
         ),
         (
             "memory in use",

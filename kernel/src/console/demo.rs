@@ -5,12 +5,14 @@
 use alloc::{sync::Arc, vec::Vec};
 use core::time::Duration;
 
-use crate::{
+use kernel::{
     println,
     sync::Mutex,
-    task::{self, Builder, JoinHandle, ThreadInfo},
+    thread::{self, Builder, JoinHandle},
     time,
 };
+
+use super::listing::{THREAD_HEADER, ThreadRow};
 
 /// Runs the demo; blocks the calling thread until every demo thread finished.
 pub(super) fn run() {
@@ -53,7 +55,7 @@ fn count_without_yielding(name: &str) {
     while start.elapsed() < Duration::from_millis(1500) {
         count += 1;
         if time::now() >= next_report {
-            let switches = task::current().info().switches;
+            let switches = thread::current().info().switches;
             println!("{name}: {count} iterations, switched in {switches} times so far");
             next_report = next_report + Duration::from_millis(250);
         }
@@ -62,7 +64,7 @@ fn count_without_yielding(name: &str) {
 
 fn sleeper() {
     for round in 1..=5 {
-        task::sleep(Duration::from_millis(300));
+        thread::sleep(Duration::from_millis(300));
         println!("sleeper: woke up ({round}/5) at {:?}", time::uptime());
     }
 }
@@ -70,12 +72,14 @@ fn sleeper() {
 fn add_under_mutex(user: u32, shared: &Mutex<u64>) {
     for _ in 0..1000 {
         *shared.lock() += 1;
-        task::yield_now();
+        thread::yield_now();
     }
     println!("mutex-user-{user}: done");
 }
 
 fn print_threads() {
-    println!("{}", ThreadInfo::HEADER);
-    task::threads().iter().for_each(|info| println!("{info}"));
+    println!("{THREAD_HEADER}");
+    thread::threads()
+        .iter()
+        .for_each(|info| println!("{}", ThreadRow(info)));
 }

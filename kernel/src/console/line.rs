@@ -3,11 +3,11 @@
 use alloc::string::String;
 
 /// Longest line kept; further characters are ignored (and not echoed).
-pub const MAX_LINE: usize = 200;
+pub(crate) const MAX_LINE: usize = 200;
 
 /// What the caller should do after a byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Edit {
+pub(crate) enum Edit {
     /// Echo this character (it was added to the line).
     Echo(char),
     /// Erase the last character on screen (backspace).
@@ -20,19 +20,19 @@ pub enum Edit {
 
 /// A minimal line editor: printable ASCII, backspace/delete, CR, LF or CRLF.
 #[derive(Debug, Default)]
-pub struct LineEditor {
+pub(crate) struct LineEditor {
     line: String,
     after_carriage_return: bool,
 }
 
 impl LineEditor {
     /// An empty editor.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Takes one byte of input.
-    pub fn feed(&mut self, byte: u8) -> Edit {
+    pub(crate) fn feed(&mut self, byte: u8) -> Edit {
         let after_carriage_return =
             core::mem::replace(&mut self.after_carriage_return, byte == b'\r');
         match byte {

@@ -5,12 +5,12 @@
 //! executor, so demo tasks spawned from it share that executor.
 
 use futures_util::StreamExt;
-
-use crate::{executor::Spawner, input::SerialInput, print, println};
+use kernel::{executor::Spawner, input::SerialInput, print, println};
 
 mod commands;
 mod demo;
-pub mod line;
+pub(crate) mod line;
+mod listing;
 
 use self::{
     commands::Flow,
@@ -18,11 +18,11 @@ use self::{
 };
 
 /// The prompt; also the marker that the console is ready for input.
-pub const PROMPT: &str = "spindle> ";
+pub(crate) const PROMPT: &str = "spindle> ";
 
 /// Reads and runs commands until `exit`/`quit` (or forever; `poweroff` ends QEMU).
 /// `spawner` spawns onto the executor that runs this future.
-pub async fn run(spawner: Spawner) {
+pub(crate) async fn run(spawner: Spawner) {
     let mut input = match SerialInput::open() {
         Ok(input) => input,
         Err(error) => return println!("console: cannot open the serial input: {error:?}"),

@@ -15,18 +15,16 @@ use futures_util::Stream;
 pub use pc_keyboard::{DecodedKey, KeyCode};
 use pc_keyboard::{HandleControl, PS2Keyboard, ScancodeSet1, layouts::Us104Key};
 
-use super::{
-    InputStats, OpenError,
-    source::{Reader, Source},
-};
-use crate::arch::{
-    TrapFrame,
-    interrupts::{self, PIC_FIRST_VECTOR},
-    ps2,
+use crate::{
+    arch::{TrapFrame, interrupts, vectors},
+    drivers::{
+        irq_queue::{InputStats, IrqQueue, OpenError, Reader},
+        ps2,
+    },
 };
 
 /// A keyboard cannot be told to wait: a full queue drops (and counts) scancodes.
-static SOURCE: Source = Source::new(PIC_FIRST_VECTOR + ps2::KEYBOARD_IRQ, || {});
+static SOURCE: IrqQueue = IrqQueue::new(vectors::PIC_FIRST + ps2::KEYBOARD_IRQ, || {});
 
 /// Decoded key presses, in order, as an endless stream: `DecodedKey::Unicode` for keys
 /// that type a character (shift and caps lock applied, Ctrl+letter as the control

@@ -15,8 +15,8 @@
 //! wait or the queue grow: a keyboard scancode is dropped and counted, and serial bytes
 //! are left in the UART, which makes the sender wait (back-pressure; see [`serial`]).
 //! The wake is an `AtomicWaker`, which never blocks either. (The ring's operations
-//! briefly wait for each other, so each runs with interrupts off; see `source.rs` for
-//! why that matters.)
+//! briefly wait for each other, so each runs with interrupts off; see `drivers::irq_queue`
+//! for why that matters.)
 //!
 //! **Why no wake is lost.** A reader that finds the queue empty first registers its waker,
 //! then looks at the queue *again* before returning `Pending`. A byte pushed before that
@@ -28,43 +28,8 @@
 //! no stream open waits in the queue (up to its capacity) for the next one. The device
 //! and its IRQ are set up by the first open, once.
 
-mod source;
-
 pub mod keyboard;
 pub mod serial;
 
-use core::fmt;
-
 pub use self::{keyboard::Keyboard, serial::SerialInput};
-
-/// How many bytes (scancodes) each device's queue holds for its reader.
-pub const QUEUE_CAPACITY: usize = 256;
-
-/// Why a stream could not be opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenError {
-    /// Another stream of this device is alive; input has a single reader.
-    InUse,
-}
-
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::InUse => f.write_str("the device already has a reader"),
-        }
-    }
-}
-
-/// Counters of one input device since boot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct InputStats {
-    /// Interrupts taken on the device's IRQ vector.
-    pub interrupts: u64,
-    /// Bytes (scancodes, for the keyboard) that reached the driver, queued or not.
-    pub received: u64,
-    /// Of those, the ones dropped because the queue was full (or not yet created). Always
-    /// 0 for the serial port, which holds input back instead.
-    pub dropped: u64,
-    /// Bytes waiting in the queue for the reader right now.
-    pub queued: usize,
-}
+pub use crate::drivers::irq_queue::{InputStats, OpenError, QUEUE_CAPACITY};

@@ -22,18 +22,17 @@ use core::{
 
 use futures_util::Stream;
 
-use super::{
-    InputStats, OpenError,
-    source::{Reader, Source},
-};
-use crate::arch::{
-    self, TrapFrame,
-    interrupts::{self, PIC_FIRST_VECTOR},
+use crate::{
+    arch::{TrapFrame, interrupts, vectors},
+    drivers::{
+        irq_queue::{InputStats, IrqQueue, OpenError, Reader},
+        uart16550,
+    },
 };
 
-static SOURCE: Source = Source::new(
-    PIC_FIRST_VECTOR + arch::serial::IRQ,
-    arch::serial::enable_receive_interrupt,
+static SOURCE: IrqQueue = IrqQueue::new(
+    vectors::PIC_FIRST + uart16550::IRQ,
+    uart16550::enable_receive_interrupt,
 );
 
 /// The serial console's received bytes, in order, as an endless stream. There is one
@@ -75,11 +74,11 @@ pub fn stats() -> InputStats {
 }
 
 fn start_device() {
-    arch::serial::enable_receive_interrupt();
+    uart16550::enable_receive_interrupt();
     // The line is still masked: whatever the UART holds goes first, in order, and a byte
     // arriving from here on raises an edge the 8259 keeps until the unmask.
     drain();
-    interrupts::route_legacy_irq(arch::serial::IRQ, on_interrupt);
+    interrupts::route_legacy_irq(uart16550::IRQ, on_interrupt);
 }
 
 fn on_interrupt(_frame: &mut TrapFrame) {
@@ -91,13 +90,13 @@ fn on_interrupt(_frame: &mut TrapFrame) {
 fn drain() {
     loop {
         if !SOURCE.has_room() {
-            arch::serial::disable_receive_interrupt();
+            uart16550::disable_receive_interrupt();
             if SOURCE.hold_back() {
                 return;
             }
-            arch::serial::enable_receive_interrupt();
+            uart16550::enable_receive_interrupt();
         }
-        match arch::serial::try_read_byte() {
+        match uart16550::try_read_byte() {
             Some(byte) => SOURCE.push(byte),
             None => return,
         }

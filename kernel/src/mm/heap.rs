@@ -1,5 +1,5 @@
 //! The kernel heap: the `talc` allocator over every usable region of physical memory,
-//! behind an [`IrqSpinLock`](crate::sync::IrqSpinLock). It is the one owner of physical
+//! behind an [`IrqSpinLock`](crate::arch::IrqSpinLock). It is the one owner of physical
 //! memory: kernel stacks and page tables are heap blocks too, and go back to it.
 //!
 //! The interrupt-disabling lock is what makes allocation safe under preemption: the timer
@@ -25,7 +25,7 @@ use core::{
 use talc::{ErrOnOom, Span, Talc, Talck};
 use x86_64::VirtAddr;
 
-use crate::{arch::cpu_local, sync::RawIrqSpinLock};
+use crate::arch::{RawIrqSpinLock, cpu_local};
 
 static TALC: Talck<RawIrqSpinLock, ErrOnOom> = Talc::new(ErrOnOom).lock();
 

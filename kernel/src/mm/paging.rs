@@ -31,7 +31,7 @@ use x86_64::{
 };
 
 use super::{PAGE_SIZE, frames::PageBlock, phys_to_virt};
-use crate::sync::IrqSpinLock;
+use crate::arch::IrqSpinLock;
 
 /// Bytes covered by one level-4 entry.
 const LEVEL_4_ENTRY_SPAN: u64 = 1 << 39;

@@ -23,7 +23,7 @@ use super::{
     frames::PageBlock,
     paging::{self, MapError, STACK_SLOT_SIZE, STACK_SLOTS},
 };
-use crate::sync::IrqSpinLock;
+use crate::arch::IrqSpinLock;
 
 /// The largest stack a slot can hold while keeping at least one guard page.
 pub const MAX_STACK_SIZE: usize = (STACK_SLOT_SIZE - PAGE_SIZE) as usize;

@@ -3,7 +3,7 @@
 use kernel::{
     executor::{Executor, Spawner},
     sync::oneshot,
-    task::{self, JoinHandle},
+    thread::{self, JoinHandle},
 };
 
 /// A kernel thread running an executor until stopped.
@@ -18,7 +18,7 @@ impl ExecutorThread {
     /// Starts a thread named `name` that runs an executor for up to `capacity` tasks.
     pub fn start(name: &'static str, capacity: usize) -> Self {
         let (sender, receiver) = oneshot::channel();
-        let thread = task::Builder::new()
+        let thread = thread::Builder::new()
             .name(name)
             .spawn(move || {
                 let executor = Executor::new(name, capacity);
@@ -35,7 +35,7 @@ impl ExecutorThread {
     }
 
     /// The hosting thread.
-    pub fn thread(&self) -> &alloc::sync::Arc<task::Thread> {
+    pub fn thread(&self) -> &alloc::sync::Arc<thread::Thread> {
         self.thread.thread()
     }
 

@@ -8,14 +8,14 @@ use core::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
 use kernel::{
-    arch::ps2,
+    drivers::ps2,
     executor::block_on,
     input::{
         Keyboard, OpenError, QUEUE_CAPACITY, SerialInput,
         keyboard::{self, DecodedKey, KeyCode},
         serial,
     },
-    task::{self, ThreadState},
+    thread::{self, ThreadState},
     time,
 };
 
@@ -108,8 +108,8 @@ const TYPED: [DecodedKey; 4] = [
 /// `Blocked` back to ready at once, so "parked" always means "waiting for more".)
 pub fn injected_scancodes_decode_and_wake_the_parked_reader() {
     let mut keyboard = Keyboard::open().expect("the first keyboard reader");
-    let reader = task::current();
-    let typist = task::spawn(move || {
+    let reader = thread::current();
+    let typist = thread::spawn(move || {
         for key in [&A[..], &SHIFT_A, &ENTER] {
             wait_until("the reader to park", || {
                 reader.state() == ThreadState::Blocked
@@ -203,6 +203,6 @@ fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = time::now() + Duration::from_secs(5);
     while !condition() {
         assert!(time::now() < deadline, "timed out waiting for {what}");
-        task::yield_now();
+        thread::yield_now();
     }
 }

@@ -3,7 +3,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kernel::task;
+use kernel::thread;
 
 /// Each thread counts until *both* counters reached a target. Without preemption the
 /// first to run would count forever alone (and the kernel would time out).
@@ -18,11 +18,11 @@ pub fn two_spinning_threads_both_progress() {
             {
                 COUNTS[me].fetch_add(1, Ordering::Relaxed);
             }
-            task::current().info().switches
+            thread::current().info().switches
         }
     };
-    let a = task::spawn(spinner(0));
-    let b = task::spawn(spinner(1));
+    let a = thread::spawn(spinner(0));
+    let b = thread::spawn(spinner(1));
     let (switches_a, switches_b) = (a.join(), b.join());
     assert!(
         switches_a >= 2 || switches_b >= 2,
@@ -33,19 +33,19 @@ pub fn two_spinning_threads_both_progress() {
 /// A never-yielding thread at the highest priority still lets a low-priority sleeper run.
 pub fn a_spinner_cannot_starve_a_sleeper() {
     static SLEEPER_ROUNDS: AtomicU64 = AtomicU64::new(0);
-    let spinner = task::Builder::new()
-        .priority(task::Priority::HIGHEST)
+    let spinner = thread::Builder::new()
+        .priority(thread::Priority::HIGHEST)
         .spawn(|| {
             while SLEEPER_ROUNDS.load(Ordering::Relaxed) < 5 {
                 core::hint::spin_loop();
             }
         })
         .unwrap();
-    let sleeper = task::Builder::new()
-        .priority(task::Priority::LOWEST)
+    let sleeper = thread::Builder::new()
+        .priority(thread::Priority::LOWEST)
         .spawn(|| {
             for _ in 0..5 {
-                task::sleep(core::time::Duration::from_millis(2));
+                thread::sleep(core::time::Duration::from_millis(2));
                 SLEEPER_ROUNDS.fetch_add(1, Ordering::Relaxed);
             }
         })

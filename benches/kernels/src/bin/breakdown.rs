@@ -11,7 +11,7 @@ use core::hint::black_box;
 use kernel::{
     arch::{cpu::InterruptsDisabled, tsc},
     sync::IrqSpinLock,
-    task::{self, run_queue::RunQueue},
+    thread::{self, run_queue::RunQueue},
 };
 use spindle_bench::{SAMPLES, WARMUP, end, overhead, report, start};
 
@@ -49,9 +49,9 @@ fn building_blocks() {
         drop(black_box(Arc::clone(&shared)))
     });
     measure("cost_current_thread", overhead, || {
-        drop(black_box(task::current()))
+        drop(black_box(thread::current()))
     });
-    let thread = task::current();
+    let thread = thread::current();
     // A private queue holding the running thread: its run-queue links are free (a
     // running thread is in no queue), and this queue is the only user.
     let mut queue = RunQueue::new();

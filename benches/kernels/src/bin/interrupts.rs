@@ -7,7 +7,7 @@ use core::time::Duration;
 
 use kernel::{
     Config, arch,
-    task::{self, SchedulerConfig},
+    thread::{self, SchedulerConfig},
 };
 use spindle_bench::{Recorder, SAMPLES, WARMUP, end, overhead, report, start};
 
@@ -48,9 +48,9 @@ fn trap_entry_exit() {
 /// woken thread running again (the CPU was idle, halted, meanwhile).
 fn timer_irq_wakes_thread() {
     let recorder = Recorder::new();
-    let tick = Duration::from_secs(1) / task::tick_hz();
+    let tick = Duration::from_secs(1) / thread::tick_hz();
     while !recorder.is_full() {
-        task::sleep(tick);
+        thread::sleep(tick);
         let (now, entry) = (end(), arch::last_interrupt_entry_tsc());
         // Another interrupt since the wake-up would make the sample meaningless: skip it.
         if entry < now {

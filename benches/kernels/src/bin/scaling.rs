@@ -6,7 +6,7 @@ extern crate alloc;
 
 use alloc::{format, sync::Arc, vec::Vec};
 
-use kernel::task::{self, Builder};
+use kernel::thread::{self, Builder};
 use spindle_bench::{Recorder, overhead};
 
 spindle_bench::bench_kernel!(yield_scaling);
@@ -26,14 +26,14 @@ fn yield_scaling() {
                     .spawn(move || {
                         while !recorder.is_full() {
                             recorder.mark_start();
-                            task::yield_now();
+                            thread::yield_now();
                             recorder.mark_end();
                         }
                     })
                     .expect("memory for the threads")
             })
             .collect();
-        handles.into_iter().for_each(task::JoinHandle::join);
+        handles.into_iter().for_each(thread::JoinHandle::join);
         recorder.report(&format!("yield_{threads}_threads"), overhead, 1);
     }
 }

@@ -15,7 +15,7 @@ use futures_util::task::AtomicWaker;
 use kernel::{
     executor::{self, Executor},
     sync::oneshot,
-    task,
+    thread,
 };
 use spindle_bench::{Recorder, overhead};
 
@@ -61,7 +61,7 @@ fn cross_thread_wake() {
     let (started, ready) = oneshot::channel::<()>();
     let host = {
         let (recorder, signal) = (Arc::clone(&recorder), Arc::clone(&signal));
-        task::spawn(move || {
+        thread::spawn(move || {
             let executor = Executor::new("woken", 4);
             let waiter = executor
                 .spawn(async move {
@@ -85,13 +85,13 @@ fn cross_thread_wake() {
     };
     ready.recv().expect("the waiting task started");
     while !recorder.is_full() {
-        while host.thread().state() != task::ThreadState::Blocked {
-            task::yield_now(); // let the executor go idle: its thread parks
+        while host.thread().state() != thread::ThreadState::Blocked {
+            thread::yield_now(); // let the executor go idle: its thread parks
         }
         recorder.mark_start();
         signal.raised.store(true, Ordering::Release);
         signal.waker.wake();
-        task::yield_now();
+        thread::yield_now();
     }
     host.join();
     recorder.report("cross_thread_wake", overhead(), 1);

@@ -6,7 +6,7 @@ extern crate alloc;
 
 use alloc::sync::Arc;
 
-use kernel::task;
+use kernel::thread;
 use spindle_bench::{Recorder, end, overhead, report, start};
 
 spindle_bench::bench_kernel!(thread_yield, block_wake, spawn_join);
@@ -19,14 +19,14 @@ fn thread_yield() {
         move || {
             while !recorder.is_full() {
                 recorder.mark_start();
-                task::yield_now();
+                thread::yield_now();
                 recorder.mark_end();
             }
         }
     };
     let (a, b) = (
-        task::spawn(player(Arc::clone(&recorder))),
-        task::spawn(player(Arc::clone(&recorder))),
+        thread::spawn(player(Arc::clone(&recorder))),
+        thread::spawn(player(Arc::clone(&recorder))),
     );
     a.join();
     b.join();
@@ -37,15 +37,15 @@ fn thread_yield() {
 /// wake + block + switch, from the waker's unpark to the woken thread running.
 fn block_wake() {
     let recorder = Arc::new(Recorder::new());
-    let (partner_sender, partner) = kernel::sync::oneshot::channel::<Arc<task::Thread>>();
+    let (partner_sender, partner) = kernel::sync::oneshot::channel::<Arc<thread::Thread>>();
     let first = {
         let recorder = Arc::clone(&recorder);
-        task::spawn(move || {
+        thread::spawn(move || {
             let partner = partner.recv().expect("the partner");
             while !recorder.is_full() {
                 recorder.mark_start();
                 partner.unpark();
-                task::park();
+                thread::park();
                 recorder.mark_end();
             }
             partner.request_stop();
@@ -54,9 +54,9 @@ fn block_wake() {
     let second = {
         let recorder = Arc::clone(&recorder);
         let first = Arc::clone(first.thread());
-        task::spawn(move || {
-            while !task::should_stop() {
-                task::park();
+        thread::spawn(move || {
+            while !thread::should_stop() {
+                thread::park();
                 recorder.mark_end();
                 recorder.mark_start();
                 first.unpark();
@@ -77,7 +77,7 @@ fn spawn_join() {
     let mut samples = alloc::vec::Vec::with_capacity(spindle_bench::SAMPLES);
     for round in 0..spindle_bench::WARMUP + spindle_bench::SAMPLES {
         let begin = start();
-        task::spawn(|| ()).join();
+        thread::spawn(|| ()).join();
         let elapsed = end() - begin;
         if round >= spindle_bench::WARMUP {
             samples.push(elapsed);

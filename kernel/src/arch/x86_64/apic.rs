@@ -11,12 +11,14 @@ use core::{
 use raw_cpuid::CpuId;
 use x86_64::{PhysAddr, VirtAddr, registers::model_specific::Msr};
 
+use super::vectors;
+
 const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_GLOBAL_ENABLE: u64 = 1 << 11;
 
 const TASK_PRIORITY: usize = 0x80;
 const END_OF_INTERRUPT: usize = 0xb0;
-const SPURIOUS_VECTOR: usize = 0xf0;
+const SPURIOUS_VECTOR_REGISTER: usize = 0xf0;
 const LVT_TIMER: usize = 0x320;
 const LVT_LINT0: usize = 0x350;
 const LVT_LINT1: usize = 0x360;
@@ -33,9 +35,6 @@ const DELIVERY_NMI: u32 = 0b100 << 8;
 const DELIVERY_EXTINT: u32 = 0b111 << 8;
 /// Divide the bus clock by 16 (encoding 0b0011).
 const DIVIDE_BY_16: u32 = 0b0011;
-
-/// The vector the APIC raises for spurious interrupts (needs no EOI).
-pub(super) const SPURIOUS_INTERRUPT_VECTOR: u8 = 0xff;
 
 static BASE: AtomicU64 = AtomicU64::new(0);
 
@@ -66,8 +65,8 @@ pub(super) fn enable(registers: VirtAddr) {
     write(LVT_LINT0, DELIVERY_EXTINT);
     write(LVT_LINT1, DELIVERY_NMI);
     write(
-        SPURIOUS_VECTOR,
-        SOFTWARE_ENABLE | u32::from(SPURIOUS_INTERRUPT_VECTOR),
+        SPURIOUS_VECTOR_REGISTER,
+        SOFTWARE_ENABLE | u32::from(vectors::APIC_SPURIOUS),
     );
 }
 

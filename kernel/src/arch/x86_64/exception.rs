@@ -1,19 +1,16 @@
 //! CPU exceptions: a breakpoint logs and continues; everything else is fatal and gets a
 //! report (name, error code, faulting address, registers) before QEMU exits with failure.
 
-use core::{
-    fmt::{self, Display},
-    sync::atomic::{AtomicUsize, Ordering},
-};
+use core::fmt::{self, Display};
 
 use x86_64::registers::control::Cr2;
 
-use super::{TrapFrame, qemu, serial};
+use super::{TrapFrame, debug_port, fn_slot::FnSlot, qemu, vectors};
 
-const BREAKPOINT: u64 = 3;
-const DEVICE_NOT_AVAILABLE: u64 = 7;
-const DOUBLE_FAULT: u64 = 8;
-const PAGE_FAULT: u64 = 14;
+const BREAKPOINT: u64 = vectors::BREAKPOINT as u64;
+const DEVICE_NOT_AVAILABLE: u64 = vectors::DEVICE_NOT_AVAILABLE as u64;
+const DOUBLE_FAULT: u64 = vectors::DOUBLE_FAULT as u64;
+const PAGE_FAULT: u64 = vectors::PAGE_FAULT as u64;
 
 /// Mnemonic and name of each exception vector (Intel SDM vol. 3, table 6-1).
 const EXCEPTIONS: [(&str, &str); 32] = [
@@ -69,16 +66,16 @@ pub(super) fn handle(frame: &mut TrapFrame) {
 /// running (the layer above knows threads and their stacks).
 pub type FaultReporter = fn(&mut dyn fmt::Write, u64) -> fmt::Result;
 
-static FAULT_REPORTER: AtomicUsize = AtomicUsize::new(0);
+static FAULT_REPORTER: FnSlot<FaultReporter> = FnSlot::empty();
 
 /// Installs the function that describes the current context in fault reports.
 pub fn set_fault_reporter(reporter: FaultReporter) {
-    FAULT_REPORTER.store(reporter as usize, Ordering::Release);
+    FAULT_REPORTER.set(reporter);
 }
 
 /// Reports the trap described by `frame` with an optional `note` and ends the session.
 pub(super) fn fatal(frame: &TrapFrame, note: &str) -> ! {
-    serial::emergency_print(format_args!("{}", Report { frame, note }));
+    debug_port::print(format_args!("{}", Report { frame, note }));
     qemu::exit(qemu::ExitCode::Failure)
 }
 
@@ -119,14 +116,9 @@ impl Display for Report<'_> {
             writeln!(f, "  {}", self.note)?;
         }
         write_registers(f, frame)?;
-        match FAULT_REPORTER.load(Ordering::Acquire) {
-            0 => Ok(()),
-            reporter => {
-                // SAFETY: non-zero values are only stored by `set_fault_reporter`.
-                let reporter: FaultReporter =
-                    unsafe { core::mem::transmute::<usize, FaultReporter>(reporter) };
-                reporter(f, Cr2::read_raw())
-            }
+        match FAULT_REPORTER.get() {
+            Some(reporter) => reporter(f, Cr2::read_raw()),
+            None => Ok(()),
         }
     }
 }

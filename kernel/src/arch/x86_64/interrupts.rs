@@ -6,42 +6,35 @@
 //! an EOI left pending until then would block every further interrupt. All of Spindle's
 //! interrupt sources are edge-triggered, for which an early EOI is correct.
 //!
-//! Legacy devices interrupt through the 8259 on [`PIC_FIRST_VECTOR`]` + line`: straight
+//! Legacy devices interrupt through the 8259 on [`vectors::PIC_FIRST`]` + line`: straight
 //! to the CPU when it has no local APIC, otherwise through the APIC's LINT0 pin, which
 //! [`apic`] programs as ExtINT (the "virtual wire"), so those interrupts are acknowledged
 //! at the 8259 only. [`route_legacy_irq`] connects one line to a handler.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
-
-use super::{TrapFrame, apic, cpu_local, pic};
+use super::{TrapFrame, apic, cpu_local, fn_slot::FnSlot, pic, vectors};
 
 /// A hardware interrupt handler. It runs with interrupts disabled, on the interrupted
 /// thread's stack, and may switch threads.
 pub type Handler = fn(&mut TrapFrame);
 
-/// The first vector of the remapped 8259 PIC (IRQ 0).
-pub const PIC_FIRST_VECTOR: u8 = 32;
-/// The first vector past the 8259's 16 lines: local APIC sources live from here on.
-pub const APIC_FIRST_VECTOR: u8 = PIC_FIRST_VECTOR + 16;
-
-static HANDLERS: [AtomicUsize; 256] = [const { AtomicUsize::new(0) }; 256];
+static HANDLERS: [FnSlot<Handler>; 256] = [const { FnSlot::empty() }; 256];
 
 /// Runs after every hardware interrupt handler: where the scheduler preempts.
-static EXIT_HOOK: AtomicUsize = AtomicUsize::new(0);
+static EXIT_HOOK: FnSlot<fn()> = FnSlot::empty();
 
 /// Installs the function run after every hardware interrupt handler (the scheduler's
 /// preemption point), still on the interrupted thread's stack with interrupts disabled.
 pub fn set_exit_hook(hook: fn()) {
-    EXIT_HOOK.store(hook as usize, Ordering::Release);
+    EXIT_HOOK.set(hook);
 }
 
 /// Routes `vector` to `handler`.
 pub fn set_handler(vector: u8, handler: Handler) {
-    HANDLERS[usize::from(vector)].store(handler as usize, Ordering::Release);
+    HANDLERS[usize::from(vector)].set(handler);
 }
 
 /// Routes IRQ `line` of the 8259 to `handler` and unmasks the line; returns the vector
-/// the handler runs on, [`PIC_FIRST_VECTOR`]` + line` (whose [`trap_count`] counts the
+/// the handler runs on, [`vectors::PIC_FIRST`]` + line` (whose [`trap_count`] counts the
 /// interrupts). The handler runs after the EOI, as every handler does, so a device that
 /// raises its line again while the handler drains it gives a fresh edge and a fresh
 /// interrupt. An edge that came while the line was masked is delivered on unmasking.
@@ -56,7 +49,7 @@ pub fn route_legacy_irq(line: u8, handler: Handler) -> u8 {
         line < 16 && !matches!(line, 2 | 7 | 15),
         "IRQ {line} cannot be routed to a handler"
     );
-    let vector = PIC_FIRST_VECTOR + line;
+    let vector = vectors::PIC_FIRST + line;
     set_handler(vector, handler);
     pic::unmask(line);
     vector
@@ -64,27 +57,21 @@ pub fn route_legacy_irq(line: u8, handler: Handler) -> u8 {
 
 /// Acknowledges and handles a hardware interrupt; `false` if no handler is registered.
 pub(super) fn dispatch(frame: &mut TrapFrame, vector: u8) -> bool {
-    let handler = HANDLERS[usize::from(vector)].load(Ordering::Acquire);
-    if handler == 0 {
+    let Some(handler) = HANDLERS[usize::from(vector)].get() else {
         return false;
-    }
-    if vector >= APIC_FIRST_VECTOR {
+    };
+    if vector >= vectors::APIC_FIRST {
         apic::end_of_interrupt();
     } else {
         pic::end_of_interrupt(vector);
     }
-    // SAFETY: non-zero entries are only ever stored by `set_handler`, from a `Handler`.
-    let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(handler) };
     // The handler is interrupt context (it must not allocate or block); the exit hook
     // that follows is not: it may switch to another thread, which resumes in thread
     // context, so the depth is back to zero before it runs.
     cpu_local::enter_interrupt();
     handler(frame);
     cpu_local::leave_interrupt();
-    let hook = EXIT_HOOK.load(Ordering::Acquire);
-    if hook != 0 {
-        // SAFETY: non-zero values are only stored by `set_exit_hook`, from a `fn()`.
-        let hook = unsafe { core::mem::transmute::<usize, fn()>(hook) };
+    if let Some(hook) = EXIT_HOOK.get() {
         hook();
     }
     true

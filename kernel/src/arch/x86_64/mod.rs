@@ -1,37 +1,40 @@
-//! x86_64 support: descriptor tables, the trap path, thread contexts, interrupt
-//! controllers and timers, FPU state, legacy devices.
+//! x86_64 support: the CPU (interrupt flag, per-CPU block, descriptor tables), the trap
+//! path, thread contexts, the interrupt controllers and timers, FPU state, the TSC, the
+//! spinlock everything below the threads uses, and a lock-free debug port for reports.
+//! Devices have their drivers in `crate::drivers`.
 
 pub mod apic;
 pub mod context;
 pub mod cpu;
 pub mod cpu_local;
+pub mod debug_port;
 mod exception;
+mod fn_slot;
 pub mod fpu;
 mod gdt;
 mod idt;
 pub mod interrupts;
 mod pic;
 mod pit;
-pub mod ps2;
 pub mod qemu;
-pub mod serial;
+mod spinlock;
 pub mod timer;
 mod trap;
 mod trap_entry;
 pub mod tsc;
+pub mod vectors;
 
 pub use exception::{FaultReporter, set_fault_reporter};
+pub use spinlock::{IrqSpinLock, IrqSpinLockGuard, RawIrqSpinLock};
 pub use trap::{TrapFrame, last_interrupt_entry_tsc, trap_count};
 
-/// Brings up this CPU: its per-CPU block (spinlocks count themselves in it), the serial
-/// console (so anything later can report), then the GDT
+/// Brings up this CPU: its per-CPU block (spinlocks count themselves in it), the GDT
 /// with its TSS and IST stack, the IDT covering all 256 vectors, the 8259 pair remapped
 /// away from the exception vectors and masked, and SSE enabled but not yet allowed.
 ///
 /// Interrupts stay disabled.
 pub fn init() {
     cpu_local::init_boot_cpu();
-    serial::init();
     gdt::init();
     idt::init(gdt::selectors().code);
     pic::init_masked();

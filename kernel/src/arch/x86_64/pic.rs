@@ -3,25 +3,23 @@
 //! Firmware leaves it delivering IRQ 0-7 on vectors 8-15, where they would look like CPU
 //! exceptions (the timer as a double fault). It is remapped to vectors 32-47 with every
 //! line masked; a line is unmasked only when a driver (the PIT tick fallback) asks. The
-//! spurious vectors it can still raise are [`SPURIOUS_MASTER`] and [`SPURIOUS_SLAVE`].
+//! spurious vectors it can still raise are `PIC_SPURIOUS_MASTER` and `PIC_SPURIOUS_SLAVE`
+//! (see `vectors`).
 
 use pic8259::ChainedPics;
 
-use super::interrupts::PIC_FIRST_VECTOR;
-use crate::sync::IrqSpinLock;
+use super::{
+    spinlock::IrqSpinLock,
+    vectors::{PIC_FIRST, PIC_SPURIOUS_SLAVE},
+};
 
 /// The vector of the slave's IRQ 8.
-const SLAVE_OFFSET: u8 = PIC_FIRST_VECTOR + 8;
-
-/// IRQ 7 arrives spuriously when a line glitches; it needs no EOI.
-pub(super) const SPURIOUS_MASTER: u8 = PIC_FIRST_VECTOR + 7;
-/// IRQ 15, the slave's spurious vector.
-pub(super) const SPURIOUS_SLAVE: u8 = SLAVE_OFFSET + 7;
+const SLAVE_OFFSET: u8 = PIC_FIRST + 8;
 
 // SAFETY: the offsets point the 8259s at vectors 32-47, which the IDT covers and which no
 // exception uses.
 static PICS: IrqSpinLock<ChainedPics> =
-    IrqSpinLock::new(unsafe { ChainedPics::new(PIC_FIRST_VECTOR, SLAVE_OFFSET) });
+    IrqSpinLock::new(unsafe { ChainedPics::new(PIC_FIRST, SLAVE_OFFSET) });
 
 /// Remaps both controllers and masks all sixteen lines.
 pub(super) fn init_masked() {
@@ -58,9 +56,9 @@ pub(super) fn end_of_interrupt(vector: u8) {
 /// Handles a spurious vector: the master's needs nothing; the slave's still needs an EOI
 /// at the master, which did see the cascade line fire.
 pub(super) fn acknowledge_spurious(vector: u8) {
-    if vector == SPURIOUS_SLAVE {
+    if vector == PIC_SPURIOUS_SLAVE {
         // The cascade line is IRQ 2; an EOI for any master vector is a non-specific EOI
         // to the master only.
-        end_of_interrupt(PIC_FIRST_VECTOR + 2);
+        end_of_interrupt(PIC_FIRST + 2);
     }
 }

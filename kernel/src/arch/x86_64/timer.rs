@@ -6,18 +6,14 @@ use x86_64::VirtAddr;
 
 use super::{
     apic,
-    interrupts::{self, APIC_FIRST_VECTOR, Handler, PIC_FIRST_VECTOR},
+    interrupts::{self, Handler},
     pic, pit, tsc,
+    vectors::{APIC_TIMER, PIC_FIRST, PIT},
 };
 
 /// How long calibration counts PIT ticks: long enough for 0.1% precision, short enough to
 /// keep emulated boots quick.
 const CALIBRATION_MS: u32 = 10;
-
-/// The vector of the APIC timer.
-const APIC_TIMER_VECTOR: u8 = APIC_FIRST_VECTOR;
-/// IRQ 0 of the remapped 8259: the PIT.
-const PIT_VECTOR: u8 = PIC_FIRST_VECTOR;
 
 /// Which device drives the tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,15 +63,15 @@ pub fn calibrate(apic_registers: Option<VirtAddr>) -> Calibration {
 pub fn start(calibration: &Calibration, hz: u32, on_tick: Handler) -> TickSource {
     match calibration.apic_hz {
         Some(apic_hz) => {
-            interrupts::set_handler(APIC_TIMER_VECTOR, on_tick);
+            interrupts::set_handler(APIC_TIMER, on_tick);
             let count = u32::try_from(apic_hz / u64::from(hz.max(1))).unwrap_or(u32::MAX);
-            apic::start_periodic(APIC_TIMER_VECTOR, count);
+            apic::start_periodic(APIC_TIMER, count);
             TickSource::Apic
         }
         None => {
-            interrupts::set_handler(PIT_VECTOR, on_tick);
+            interrupts::set_handler(PIT, on_tick);
             pit::start_periodic(hz);
-            pic::unmask(PIT_VECTOR - PIC_FIRST_VECTOR);
+            pic::unmask(PIT - PIC_FIRST);
             TickSource::Pit
         }
     }

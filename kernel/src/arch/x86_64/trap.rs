@@ -8,7 +8,7 @@ use core::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use super::{apic, exception, interrupts, pic};
+use super::{exception, interrupts, pic, vectors};
 
 /// The registers of an interrupted context, as the trap entry path leaves them on the
 /// stack: general registers pushed by software (r15 at the lowest address), then the
@@ -57,9 +57,6 @@ const _: () = {
     assert!(offset_of!(TrapFrame, ss) == 21 * 8);
 };
 
-/// The first interrupt vector that is not a CPU exception.
-pub(super) const FIRST_INTERRUPT_VECTOR: u64 = 32;
-
 /// How many times each vector was taken since boot.
 static TRAP_COUNTS: [AtomicU64; 256] = [const { AtomicU64::new(0) }; 256];
 
@@ -81,13 +78,15 @@ pub fn trap_count(vector: u8) -> u64 {
 pub(super) extern "sysv64" fn trap_dispatch(frame: &mut TrapFrame) {
     let vector = (frame.vector & 0xff) as u8;
     TRAP_COUNTS[usize::from(vector)].fetch_add(1, Ordering::Relaxed);
-    if frame.vector >= FIRST_INTERRUPT_VECTOR {
+    if vector >= vectors::FIRST_INTERRUPT {
         LAST_INTERRUPT_ENTRY.store(super::tsc::read(), Ordering::Relaxed);
     }
     match vector {
-        _ if frame.vector < FIRST_INTERRUPT_VECTOR => exception::handle(frame),
-        pic::SPURIOUS_MASTER | pic::SPURIOUS_SLAVE => pic::acknowledge_spurious(vector),
-        apic::SPURIOUS_INTERRUPT_VECTOR => {}
+        _ if vector < vectors::FIRST_INTERRUPT => exception::handle(frame),
+        vectors::PIC_SPURIOUS_MASTER | vectors::PIC_SPURIOUS_SLAVE => {
+            pic::acknowledge_spurious(vector)
+        }
+        vectors::APIC_SPURIOUS => {}
         _ => {
             if !interrupts::dispatch(frame, vector) {
                 exception::fatal(frame, "unexpected interrupt: no handler for this vector");

@@ -3,7 +3,7 @@
 #![no_std]
 #![no_main]
 
-use kernel::{arch, mm, task, time};
+use kernel::{arch, mm, thread, time};
 use x86_64::{PhysAddr, VirtAddr};
 
 spindle_test::test_kernel!(
@@ -44,7 +44,7 @@ fn physical_memory_window_maps_physical_memory() {
 
 fn bring_up_ends_with_interrupts_on_and_the_tick_running() {
     assert!(arch::cpu::interrupts_enabled());
-    let start = task::ticks();
-    task::sleep(core::time::Duration::from_millis(5));
-    assert!(task::ticks() > start, "no timer tick while sleeping");
+    let start = thread::ticks();
+    thread::sleep(core::time::Duration::from_millis(5));
+    assert!(thread::ticks() > start, "no timer tick while sleeping");
 }

@@ -8,7 +8,7 @@ use alloc::{string::String, vec::Vec};
 
 use kernel::{
     sync::channel::{self, RecvError, SendError, TryRecvError, TrySendError},
-    task::{self, JoinHandle, ThreadState},
+    thread::{self, JoinHandle, ThreadState},
 };
 
 spindle_test::test_kernel!(
@@ -24,7 +24,7 @@ spindle_test::test_kernel!(
 /// Waits until `handle`'s thread is blocked (in whatever it was told to wait for).
 fn wait_until_blocked<T>(handle: &JoinHandle<T>) {
     while handle.thread().state() != ThreadState::Blocked {
-        task::yield_now();
+        thread::yield_now();
     }
 }
 
@@ -37,7 +37,7 @@ fn four_producers_four_consumers_deliver_every_value_once() {
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
             let tx = tx.clone();
-            task::spawn(move || {
+            thread::spawn(move || {
                 for i in p * PER_PRODUCER..(p + 1) * PER_PRODUCER {
                     tx.send(i).expect("the receivers are alive");
                 }
@@ -47,7 +47,7 @@ fn four_producers_four_consumers_deliver_every_value_once() {
     let consumers: Vec<_> = (0..4)
         .map(|_| {
             let rx = rx.clone();
-            task::spawn(move || {
+            thread::spawn(move || {
                 let (mut count, mut sum) = (0u64, 0u64);
                 let mut last_from = [None; PRODUCERS as usize];
                 while let Ok(value) = rx.recv() {
@@ -88,7 +88,7 @@ fn try_send_reports_full_and_try_recv_empty() {
 fn a_full_channel_blocks_the_sender_until_a_recv() {
     let (tx, rx) = channel::bounded(1);
     tx.send(1).unwrap();
-    let sender = task::spawn(move || tx.send(2));
+    let sender = thread::spawn(move || tx.send(2));
     wait_until_blocked(&sender);
     assert_eq!(rx.recv(), Ok(1));
     assert_eq!(sender.join(), Ok(()));
@@ -110,7 +110,7 @@ fn recv_drains_then_fails_once_every_sender_is_gone() {
 
 fn dropping_the_last_sender_wakes_a_blocked_receiver() {
     let (tx, rx) = channel::bounded::<u32>(4);
-    let receiver = task::spawn(move || rx.recv());
+    let receiver = thread::spawn(move || rx.recv());
     wait_until_blocked(&receiver);
     drop(tx);
     assert_eq!(receiver.join(), Err(RecvError));
@@ -132,7 +132,7 @@ fn send_returns_the_value_once_every_receiver_is_gone() {
 fn dropping_the_last_receiver_wakes_a_blocked_sender() {
     let (tx, rx) = channel::bounded(1);
     tx.send(1u32).unwrap();
-    let sender = task::spawn(move || tx.send(2));
+    let sender = thread::spawn(move || tx.send(2));
     wait_until_blocked(&sender);
     drop(rx);
     assert_eq!(sender.join(), Err(SendError(2)));

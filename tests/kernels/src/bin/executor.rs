@@ -13,7 +13,7 @@ use core::{
 use kernel::{
     executor::{self, Executor, TaskState, spawn_blocking},
     sync::{IrqSpinLock, channel, oneshot},
-    task::{self, ThreadState},
+    thread::{self, ThreadState},
     time,
 };
 use spindle_test::executors::ExecutorThread;
@@ -192,7 +192,7 @@ fn an_executor_progresses_while_cpu_bound_threads_compete() {
     static DONE: AtomicBool = AtomicBool::new(false);
     let spinners: Vec<_> = (0..2)
         .map(|_| {
-            task::spawn(|| {
+            thread::spawn(|| {
                 while !DONE.load(Ordering::Acquire) {
                     core::hint::spin_loop();
                 }
@@ -209,7 +209,7 @@ fn an_executor_progresses_while_cpu_bound_threads_compete() {
         rounds
     });
     DONE.store(true, Ordering::Release);
-    spinners.into_iter().for_each(task::JoinHandle::join);
+    spinners.into_iter().for_each(thread::JoinHandle::join);
     assert_eq!(rounds, 1000);
 }
 
@@ -222,10 +222,10 @@ fn an_idle_executor_blocks_its_thread() {
         .spawn(async move { released.await.unwrap() })
         .unwrap();
     while host.thread().state() != ThreadState::Blocked {
-        task::yield_now();
+        thread::yield_now();
     }
     let switches = host.thread().info().switches;
-    task::sleep(Duration::from_millis(5)); // plenty of ticks: a spinning host would run
+    thread::sleep(Duration::from_millis(5)); // plenty of ticks: a spinning host would run
     assert_eq!(
         host.thread().info().switches,
         switches,
@@ -238,11 +238,11 @@ fn an_idle_executor_blocks_its_thread() {
 
 fn spawn_blocking_runs_the_closure_on_a_thread() {
     let executor = Executor::new("bridge", 4);
-    let caller = task::current().id();
+    let caller = thread::current().id();
     let (ran_on, value) = executor.block_on(async move {
         spawn_blocking(move || {
-            task::sleep(Duration::from_millis(2)); // blocking is fine here
-            (task::current().id(), 41 + 1)
+            thread::sleep(Duration::from_millis(2)); // blocking is fine here
+            (thread::current().id(), 41 + 1)
         })
         .unwrap()
         .await
@@ -307,7 +307,7 @@ fn the_task_listing_shows_names_executors_and_polls() {
 /// The example in the README's "Threads host executors", verbatim.
 fn the_readme_example_works() {
     let (to_task, from_thread) = channel::bounded::<u32>(8);
-    let worker = task::spawn(move || {
+    let worker = thread::spawn(move || {
         let executor = Executor::new("worker", 64); // hosted by this thread
         let sum = executor
             .spawn(async move {

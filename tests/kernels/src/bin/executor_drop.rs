@@ -19,7 +19,7 @@ use core::{
 use kernel::{
     executor::{self, Cancelled, Executor, Spawner},
     sync::{channel, oneshot},
-    task::{self, ThreadState},
+    thread::{self, ThreadState},
 };
 
 spindle_test::test_kernel!(
@@ -40,7 +40,7 @@ impl Drop for DropCounter {
 /// A spawner of an executor that a thread created, ran and dropped.
 fn spawner_of_a_dropped_executor() -> Spawner {
     let (sender, receiver) = oneshot::channel();
-    let host = task::spawn(move || {
+    let host = thread::spawn(move || {
         let executor = Executor::new("dropped", 4);
         sender.send(executor.spawner()).unwrap();
         drop(executor);
@@ -77,9 +77,9 @@ fn spawning_onto_a_dropped_executor_is_an_error() {
 /// in it when the executor goes), and its future is dropped.
 fn a_task_pending_when_its_executor_is_dropped_is_cancelled() {
     static DROPS: AtomicUsize = AtomicUsize::new(0);
-    let awaiter = task::current();
+    let awaiter = thread::current();
     let (sender, receiver) = oneshot::channel();
-    let host = task::spawn(move || {
+    let host = thread::spawn(move || {
         let executor = Executor::new("doomed", 4);
         let counter = DropCounter(&DROPS);
         let handle = executor
@@ -91,7 +91,7 @@ fn a_task_pending_when_its_executor_is_dropped_is_cancelled() {
         assert_eq!(executor.run_until_stalled(), 1, "the task was polled once");
         sender.send(handle).unwrap();
         while awaiter.state() != ThreadState::Blocked {
-            task::yield_now(); // until the awaiter is parked in block_on
+            thread::yield_now(); // until the awaiter is parked in block_on
         }
         drop(executor);
     });
@@ -107,7 +107,7 @@ fn a_task_pending_when_its_executor_is_dropped_is_cancelled() {
 fn a_value_sent_after_the_executor_dropped_its_receiver_task_is_not_lost() {
     let (tx, rx) = channel::bounded::<u32>(1);
     let task_rx = rx.clone();
-    let host = task::spawn(move || {
+    let host = thread::spawn(move || {
         let executor = Executor::new("receiver", 4);
         let handle = executor
             .spawn(async move { task_rx.recv_async().await })

@@ -1,13 +1,13 @@
-//! Regression test for the memory `task::exit` leaks (bug 5 of the hostile review).
+//! Regression test for the memory `thread::exit` leaks (bug 5 of the hostile review).
 //!
-//! The bug: a thread that ends through `task::exit()` from inside its closure never
+//! The bug: a thread that ends through `thread::exit()` from inside its closure never
 //! returns to `thread_entry`, so the boxed closure (two boxes) and the closure's handle
 //! on the join slot (an `Arc` shared with the `JoinHandle`) are never freed: 3
 //! allocations per thread (56 bytes in the issue; 64 here, with `fn() -> u32`
 //! closures). `exit` documents that values on the *thread's* stack are not dropped; the
 //! kernel's own bookkeeping must still be freed.
 //!
-//! The test spawns 32 threads that call `task::exit()`, joins each (`try_join` says
+//! The test spawns 32 threads that call `thread::exit()`, joins each (`try_join` says
 //! `Exited`), and compares `mm::usage()` (bytes and allocations) with the value before.
 //! A first round runs as a warm-up, so that structures the kernel grows once (thread
 //! table, stack slots and their page tables, frame pool, run queue room) are excluded;
@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 
 use kernel::{
     mm,
-    task::{self, JoinError, JoinHandle},
+    thread::{self, JoinError, JoinHandle},
 };
 
 spindle_test::test_kernel!(
@@ -38,13 +38,13 @@ const THREADS: usize = 32;
 /// round uses the kernel's tables the same way), joins them all, lets the last be reaped,
 /// and checks what each `try_join` said.
 fn round(main: fn() -> u32, expected: Result<u32, JoinError>) {
-    let gate = task::disable_preemption();
-    let handles: Vec<JoinHandle<u32>> = (0..THREADS).map(|_| task::spawn(main)).collect();
+    let gate = thread::disable_preemption();
+    let handles: Vec<JoinHandle<u32>> = (0..THREADS).map(|_| thread::spawn(main)).collect();
     drop(gate);
     for handle in handles {
         assert_eq!(handle.try_join(), expected);
     }
-    task::yield_now(); // the last thread to exit is reaped by the next switch
+    thread::yield_now(); // the last thread to exit is reaped by the next switch
 }
 
 fn leaks_nothing(main: fn() -> u32, expected: Result<u32, JoinError>) {
@@ -56,7 +56,7 @@ fn leaks_nothing(main: fn() -> u32, expected: Result<u32, JoinError>) {
 
 /// Bug 5.
 fn threads_ending_through_exit_leak_nothing() {
-    leaks_nothing(|| task::exit(), Err(JoinError::Exited));
+    leaks_nothing(|| thread::exit(), Err(JoinError::Exited));
 }
 
 /// Guard: the same measurement for threads that return (passes today), so the case

@@ -4,7 +4,7 @@
 
 use kernel::{
     arch::fpu,
-    task::{self, Builder},
+    thread::{self, Builder},
 };
 
 spindle_test::test_kernel!(two_sse_threads_keep_their_xmm_registers);
@@ -17,9 +17,9 @@ fn two_sse_threads_keep_their_xmm_registers() {
         move || {
             let expected: [u64; 16] = core::array::from_fn(|i| seed + i as u64);
             fpu::fill_xmm_registers(seed);
-            let first = task::current().info().switches;
+            let first = thread::current().info().switches;
             let mut checks = 0u64;
-            while task::current().info().switches < first + 20 {
+            while thread::current().info().switches < first + 20 {
                 assert_eq!(
                     fpu::read_xmm_registers(),
                     expected,

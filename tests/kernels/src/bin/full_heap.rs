@@ -30,7 +30,7 @@ use core::{
 use kernel::{
     executor::{self, TaskState},
     sync::Event,
-    task::{self, Builder, JoinHandle, SpawnError, ThreadState},
+    thread::{self, Builder, JoinHandle, SpawnError, ThreadState},
 };
 use spindle_test::executors::ExecutorThread;
 
@@ -89,14 +89,14 @@ fn wait_until_blocked<T>(handles: &[JoinHandle<T>]) {
         .iter()
         .any(|handle| handle.thread().state() != ThreadState::Blocked)
     {
-        task::yield_now();
+        thread::yield_now();
     }
 }
 
 /// Yields until `count` reaches `target`.
 fn yield_until(count: &AtomicUsize, target: usize) {
     while count.load(Ordering::SeqCst) < target {
-        task::yield_now();
+        thread::yield_now();
     }
 }
 
@@ -113,7 +113,7 @@ fn sixty_four_threads_wait_on_one_event_while_the_heap_is_full() {
     static WOKEN: AtomicUsize = AtomicUsize::new(0);
     let waiters: Vec<JoinHandle<()>> = (0..WAITERS)
         .map(|_| {
-            task::spawn(|| {
+            thread::spawn(|| {
                 GATE.wait();
                 ARRIVED.fetch_add(1, Ordering::SeqCst);
                 EVENT.wait(); // blocks while the heap is full
@@ -139,12 +139,12 @@ fn sixty_four_threads_wait_on_one_event_while_the_heap_is_full() {
 /// `join` blocks on the thread's exit event while the heap is full.
 fn joining_a_thread_while_the_heap_is_full() {
     static GATE: Event = Event::new();
-    let joiner = task::current();
-    let worker = task::spawn(move || {
+    let joiner = thread::current();
+    let worker = thread::spawn(move || {
         GATE.wait();
         // Finish only once the joiner is blocked in `join`.
         while joiner.state() != ThreadState::Blocked {
-            task::yield_now();
+            thread::yield_now();
         }
         42
     });
@@ -157,7 +157,7 @@ fn joining_a_thread_while_the_heap_is_full() {
     assert_eq!(result, 42);
 }
 
-/// 64 threads call `task::sleep` at once while the heap is full (the timer queue has to
+/// 64 threads call `thread::sleep` at once while the heap is full (the timer queue has to
 /// hold them all); every one of them must come back.
 fn sixty_four_threads_sleep_while_the_heap_is_full() {
     const SLEEPERS: usize = 64;
@@ -165,9 +165,9 @@ fn sixty_four_threads_sleep_while_the_heap_is_full() {
     static SLEPT: AtomicUsize = AtomicUsize::new(0);
     let sleepers: Vec<JoinHandle<()>> = (0..SLEEPERS)
         .map(|index| {
-            task::spawn(move || {
+            thread::spawn(move || {
                 GATE.wait();
-                task::sleep(Duration::from_millis(20 + (index % 8) as u64));
+                thread::sleep(Duration::from_millis(20 + (index % 8) as u64));
                 SLEPT.fetch_add(1, Ordering::SeqCst);
             })
         })
@@ -256,7 +256,7 @@ fn sixty_four_tasks_wait_on_one_event_while_the_heap_is_full() {
     // Once all arrived and the executor parked its thread, all of them wait on EVENT.
     yield_until(&ARRIVED, WAITERS);
     while host.thread().state() != ThreadState::Blocked {
-        task::yield_now();
+        thread::yield_now();
     }
     EVENT.set();
     yield_until(&WOKEN, WAITERS);
@@ -276,7 +276,7 @@ fn wait_until_tasks_wait(name: &str, count: usize) {
         .count()
         < count
     {
-        task::yield_now();
+        thread::yield_now();
     }
 }
 
@@ -300,8 +300,8 @@ fn spawn_on_a_nearly_full_heap(builder: fn() -> Builder) {
     /// Room for a whole spawn (stack and page tables included, whatever the design).
     const ROOM: usize = 256 << 10;
     // A thread's life leaves its stack frames free in the frame pool.
-    task::spawn(|| ()).join();
-    task::yield_now();
+    thread::spawn(|| ()).join();
+    thread::yield_now();
     let runs = Arc::new(AtomicUsize::new(0));
     let mut ballast = Ballast::new();
     ballast.fill();
@@ -380,7 +380,7 @@ fn a_task_finishes_while_the_heap_is_full() {
     // The result is out during the task's last poll; the executor updates its table
     // right after and then parks its thread, idle: wait for that.
     while !task.is_finished() || host.thread().state() != ThreadState::Blocked {
-        task::yield_now();
+        thread::yield_now();
     }
     drop(ballast);
     assert_eq!(executor::block_on(task), Ok(()));

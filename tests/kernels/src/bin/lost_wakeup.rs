@@ -6,7 +6,7 @@
 use kernel::{
     executor,
     sync::{Semaphore, channel},
-    task,
+    thread,
 };
 use spindle_test::executors::ExecutorThread;
 
@@ -84,7 +84,7 @@ fn two_threads_ping_pong_10000_times_through_semaphores() {
     const ROUNDS: u32 = 10_000;
     static PING: Semaphore = Semaphore::new(0);
     static PONG: Semaphore = Semaphore::new(0);
-    let ponger = task::spawn(|| {
+    let ponger = thread::spawn(|| {
         for _ in 0..ROUNDS {
             PING.acquire();
             PONG.release();

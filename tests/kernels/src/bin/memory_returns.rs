@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 
 use kernel::{
     mm,
-    task::{self, Builder, JoinHandle, SpawnError},
+    thread::{self, Builder, JoinHandle, SpawnError},
 };
 
 spindle_test::test_kernel!(
@@ -62,16 +62,16 @@ fn churn(limit: usize) -> usize {
         .iter()
         .for_each(|handle| handle.thread().request_stop());
     while handles.iter().any(|handle| !handle.is_finished()) {
-        task::yield_now();
+        thread::yield_now();
     }
     handles.into_iter().for_each(JoinHandle::join);
-    task::yield_now(); // the last thread to exit is reaped by the next switch
+    thread::yield_now(); // the last thread to exit is reaped by the next switch
     count
 }
 
 fn park_until_stopped() {
-    while !task::should_stop() {
-        task::park();
+    while !thread::should_stop() {
+        thread::park();
     }
 }
 

@@ -12,7 +12,7 @@ use core::{
 
 use kernel::{
     sync::{Condvar, Event, Mutex, Semaphore},
-    task::{self, JoinHandle, ThreadState},
+    thread::{self, JoinHandle, ThreadState},
 };
 
 spindle_test::test_kernel!(
@@ -29,7 +29,7 @@ spindle_test::test_kernel!(
 /// Waits until `handle`'s thread is blocked (in whatever it was told to wait for).
 fn wait_until_blocked<T>(handle: &JoinHandle<T>) {
     while handle.thread().state() != ThreadState::Blocked {
-        task::yield_now();
+        thread::yield_now();
     }
 }
 
@@ -41,7 +41,7 @@ fn eight_threads_increment_without_losing_updates() {
     static COUNTER: Mutex<u64> = Mutex::new(0);
     let workers: Vec<_> = (0..THREADS)
         .map(|_| {
-            task::spawn(|| {
+            thread::spawn(|| {
                 for _ in 0..ROUNDS {
                     let mut counter = COUNTER.lock();
                     let read = *counter;
@@ -61,7 +61,7 @@ fn try_lock_fails_while_another_thread_holds_it() {
     static MUTEX: Mutex<u32> = Mutex::new(0);
     static HELD: Event = Event::new();
     static RELEASE: Event = Event::new();
-    let holder = task::spawn(|| {
+    let holder = thread::spawn(|| {
         let mut value = MUTEX.lock();
         HELD.set();
         RELEASE.wait();
@@ -72,7 +72,7 @@ fn try_lock_fails_while_another_thread_holds_it() {
         MUTEX.try_lock().is_none(),
         "try_lock succeeded on a held mutex"
     );
-    let waiter = task::spawn(|| *MUTEX.lock() += 10);
+    let waiter = thread::spawn(|| *MUTEX.lock() += 10);
     wait_until_blocked(&waiter);
     RELEASE.set();
     holder.join();
@@ -125,10 +125,10 @@ fn condvar_hands_every_item_from_producers_to_consumers() {
         (count, sum)
     };
     let producers = [
-        task::spawn(producer(0)),
-        task::spawn(producer(ITEMS_PER_PRODUCER)),
+        thread::spawn(producer(0)),
+        thread::spawn(producer(ITEMS_PER_PRODUCER)),
     ];
-    let consumers = [task::spawn(consumer), task::spawn(consumer)];
+    let consumers = [thread::spawn(consumer), thread::spawn(consumer)];
     producers.into_iter().for_each(JoinHandle::join);
     let (count, sum) = consumers
         .into_iter()
@@ -150,7 +150,7 @@ fn notify_all_wakes_every_waiter() {
     static CHANGED: Condvar = Condvar::new();
     let waiters: Vec<_> = (0..WAITERS)
         .map(|_| {
-            task::spawn(|| {
+            thread::spawn(|| {
                 let mut state = STATE.lock();
                 state.1 += 1;
                 drop(CHANGED.wait_while(state, |(go, _)| !*go));
@@ -158,7 +158,7 @@ fn notify_all_wakes_every_waiter() {
         })
         .collect();
     while STATE.lock().1 < WAITERS {
-        task::yield_now();
+        thread::yield_now();
     }
     waiters.iter().for_each(wait_until_blocked);
     STATE.lock().0 = true;
@@ -176,12 +176,12 @@ fn semaphore_admits_at_most_its_permits() {
     static GATE: Event = Event::new();
     let workers: Vec<_> = (0..10)
         .map(|_| {
-            task::spawn(|| {
+            thread::spawn(|| {
                 SEMAPHORE.acquire();
                 let inside = INSIDE.fetch_add(1, Ordering::SeqCst) + 1;
                 MOST_INSIDE.fetch_max(inside, Ordering::SeqCst);
                 GATE.wait();
-                task::yield_now();
+                thread::yield_now();
                 INSIDE.fetch_sub(1, Ordering::SeqCst);
                 SEMAPHORE.release();
             })

@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use kernel::{
     sync::IrqSpinLock,
-    task::{self, Thread},
+    thread::{self, Thread},
 };
 
 spindle_test::test_kernel!(
@@ -20,10 +20,10 @@ spindle_test::test_kernel!(
 );
 
 fn an_unpark_before_park_is_not_lost() {
-    task::current().unpark();
-    task::park(); // returns at once: the token was kept
-    let worker = task::spawn(|| {
-        task::park();
+    thread::current().unpark();
+    thread::park(); // returns at once: the token was kept
+    let worker = thread::spawn(|| {
+        thread::park();
         7
     });
     worker.thread().unpark(); // may land before or after the worker parks
@@ -40,7 +40,7 @@ fn park_unpark_ping_pong_under_preemption() {
         move || {
             for round in 0..ROUNDS {
                 while COUNTER.load(Ordering::SeqCst) != 2 * round + me {
-                    task::park();
+                    thread::park();
                 }
                 COUNTER.fetch_add(1, Ordering::SeqCst);
                 let other = PLAYERS.lock()[1 - me as usize].clone();
@@ -48,9 +48,9 @@ fn park_unpark_ping_pong_under_preemption() {
             }
         }
     };
-    let gate = task::disable_preemption(); // register both before either runs
-    let a = task::spawn(player(0));
-    let b = task::spawn(player(1));
+    let gate = thread::disable_preemption(); // register both before either runs
+    let a = thread::spawn(player(0));
+    let b = thread::spawn(player(1));
     *PLAYERS.lock() = [Some(a.thread().clone()), Some(b.thread().clone())];
     drop(gate);
     a.join();
@@ -59,23 +59,23 @@ fn park_unpark_ping_pong_under_preemption() {
 }
 
 fn a_stop_request_wakes_a_parked_worker() {
-    let worker = task::spawn(|| {
+    let worker = thread::spawn(|| {
         let mut wakeups = 0u32;
-        while !task::should_stop() {
-            task::park();
+        while !thread::should_stop() {
+            thread::park();
             wakeups += 1;
         }
         wakeups
     });
-    task::yield_now();
+    thread::yield_now();
     worker.thread().request_stop();
     assert!(worker.join() >= 1);
 }
 
 fn a_stop_request_ends_a_spinning_worker() {
-    let worker = task::spawn(|| {
+    let worker = thread::spawn(|| {
         let mut spins = 0u64;
-        while !task::should_stop() {
+        while !thread::should_stop() {
             spins += 1;
         }
         spins

@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use kernel::{
     sync::IrqSpinLock,
-    task::{self, Thread},
+    thread::{self, Thread},
 };
 
 spindle_test::test_kernel!(
@@ -34,7 +34,7 @@ static TURN: AtomicU64 = AtomicU64::new(0);
 fn play(me: u64, other: &Arc<Thread>) {
     for round in 0..HAND_OFFS / 2 {
         while TURN.load(Ordering::SeqCst) != 2 * round + me {
-            task::park();
+            thread::park();
         }
         TURN.store(2 * round + me + 1, Ordering::SeqCst);
         other.unpark();
@@ -45,8 +45,8 @@ fn play(me: u64, other: &Arc<Thread>) {
 /// checks the count.
 fn storm() {
     TURN.store(0, Ordering::SeqCst);
-    let first = task::current();
-    let second = task::spawn(move || play(1, &first));
+    let first = thread::current();
+    let second = thread::spawn(move || play(1, &first));
     play(0, second.thread());
     second.join();
     assert_eq!(TURN.load(Ordering::SeqCst), HAND_OFFS);
@@ -63,15 +63,15 @@ fn hand_offs_survive_spurious_unparks_from_a_third_thread() {
     static PLAYERS: IrqSpinLock<Option<[Arc<Thread>; 2]>> = IrqSpinLock::new(None);
     static STOP: AtomicBool = AtomicBool::new(false);
     TURN.store(0, Ordering::SeqCst);
-    let first = task::current();
+    let first = thread::current();
     let other = Arc::clone(&first);
-    let second = task::spawn(move || play(1, &other));
+    let second = thread::spawn(move || play(1, &other));
     *PLAYERS.lock() = Some([first, Arc::clone(second.thread())]);
-    let heckler = task::spawn(|| {
+    let heckler = thread::spawn(|| {
         let players = PLAYERS.lock().clone().expect("the players are registered");
         while !STOP.load(Ordering::SeqCst) {
             players.iter().for_each(|player| player.unpark());
-            task::yield_now();
+            thread::yield_now();
         }
     });
     play(0, second.thread());

@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use kernel::{
     mm::{self, stack::MAX_STACK_SIZE},
-    task::{self, Builder, JoinHandle, SpawnError},
+    thread::{self, Builder, JoinHandle, SpawnError},
 };
 
 spindle_test::test_kernel!(
@@ -85,12 +85,12 @@ fn exhaust_and_release() -> (usize, mm::Usage) {
         .iter()
         .for_each(|handle| handle.thread().request_stop());
     handles.into_iter().for_each(JoinHandle::join);
-    task::yield_now(); // let the last exited thread be reaped
+    thread::yield_now(); // let the last exited thread be reaped
     (count, mm::usage())
 }
 
 fn park_until_stopped() {
-    while !task::should_stop() {
-        task::park();
+    while !thread::should_stop() {
+        thread::park();
     }
 }

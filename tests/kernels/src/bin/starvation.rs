@@ -2,7 +2,7 @@
 //!
 //! The bug: `on_tick` decrements the running thread's time slice with a plain
 //! `fetch_sub(1)` even when the slice is already 0, which happens (a) when a
-//! no-preemption section (`task::disable_preemption`) lasts longer than the slice, and
+//! no-preemption section (`thread::disable_preemption`) lasts longer than the slice, and
 //! (b) for the boot thread `main`, which starts with a slice of 0. The slice wraps to
 //! `u32::MAX`; when that thread is then preempted it goes back to the *active* epoch
 //! with four billion ticks left, so it is never preempted for using up its slice again,
@@ -23,7 +23,7 @@ use core::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
-use kernel::{sync::IrqSpinLock, task};
+use kernel::{sync::IrqSpinLock, thread};
 
 spindle_test::test_kernel!(
     the_boot_thread_is_preempted_by_an_equal_priority_spinner,
@@ -63,10 +63,10 @@ fn watch_the_spinner() {
 }
 
 /// Spins with preemption disabled for `SECTION_TICKS` timer ticks; returns the guard.
-fn no_preemption_section() -> task::PreemptGuard {
-    let guard = task::disable_preemption();
-    let start = task::ticks();
-    while task::ticks() < start + SECTION_TICKS {
+fn no_preemption_section() -> thread::PreemptGuard {
+    let guard = thread::disable_preemption();
+    let start = thread::ticks();
+    while thread::ticks() < start + SECTION_TICKS {
         spin_loop();
     }
     guard
@@ -82,7 +82,7 @@ fn reset() {
 /// This case comes first, before `main` ever yields (a yield refills the slice).
 fn the_boot_thread_is_preempted_by_an_equal_priority_spinner() {
     reset();
-    let spinner = task::spawn(spinner);
+    let spinner = thread::spawn(spinner);
     watch_the_spinner();
     spinner.join();
 }
@@ -92,12 +92,12 @@ fn the_boot_thread_is_preempted_by_an_equal_priority_spinner() {
 /// turns.
 fn a_spinner_gets_turns_after_a_long_no_preemption_section() {
     reset();
-    let watcher = task::spawn(|| {
+    let watcher = thread::spawn(|| {
         let guard = no_preemption_section();
         drop(guard);
         watch_the_spinner();
     });
-    let spinner = task::spawn(spinner);
+    let spinner = thread::spawn(spinner);
     watcher.join();
     spinner.join();
 }
@@ -108,14 +108,14 @@ fn a_spinner_gets_turns_after_a_long_no_preemption_section() {
 fn a_spinner_gets_turns_after_a_section_ended_with_interrupts_off() {
     static LOCK: IrqSpinLock<()> = IrqSpinLock::new(());
     reset();
-    let watcher = task::spawn(|| {
+    let watcher = thread::spawn(|| {
         let guard = no_preemption_section();
         let locked = LOCK.lock();
         drop(guard);
         drop(locked);
         watch_the_spinner();
     });
-    let spinner = task::spawn(spinner);
+    let spinner = thread::spawn(spinner);
     watcher.join();
     spinner.join();
 }

@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use kernel::{
     sync::{Event, IrqSpinLock},
-    task::{self, Builder, JoinError, JoinHandle, Priority, ThreadState},
+    thread::{self, Builder, JoinError, JoinHandle, Priority, ThreadState},
 };
 
 spindle_test::test_kernel!(
@@ -24,13 +24,13 @@ spindle_test::test_kernel!(
 );
 
 fn join_returns_the_closure_result() {
-    let handle = task::spawn(|| String::from("hello from a thread"));
+    let handle = thread::spawn(|| String::from("hello from a thread"));
     assert_eq!(handle.join(), "hello from a thread");
 }
 
 fn a_thousand_threads_join_with_typed_results() {
     let handles: Vec<_> = (0..1000u64)
-        .map(|i| task::spawn(move || (i, i * i)))
+        .map(|i| thread::spawn(move || (i, i * i)))
         .collect();
     for (i, handle) in (0..1000u64).zip(handles) {
         assert_eq!(handle.join(), (i, i * i));
@@ -44,15 +44,15 @@ fn yield_alternates_between_ready_threads() {
         move || {
             for _ in 0..100 {
                 while TURN.load(Ordering::SeqCst) % 2 != me {
-                    task::yield_now();
+                    thread::yield_now();
                 }
                 TURN.fetch_add(1, Ordering::SeqCst);
-                task::yield_now();
+                thread::yield_now();
             }
         }
     };
-    let a = task::spawn(player(0));
-    let b = task::spawn(player(1));
+    let a = thread::spawn(player(0));
+    let b = thread::spawn(player(1));
     a.join();
     b.join();
     assert_eq!(TURN.load(Ordering::SeqCst), 200);
@@ -64,7 +64,7 @@ fn builder_sets_name_priority_and_stack() {
         .priority(Priority::HIGHEST)
         .stack_size(256 * 1024)
         .spawn(|| {
-            let me = task::current();
+            let me = thread::current();
             // Use most of the 256 KiB stack: it must be there.
             let buffer = core::hint::black_box([7u8; 200 * 1024]);
             (
@@ -81,8 +81,8 @@ fn builder_sets_name_priority_and_stack() {
 }
 
 fn exit_ends_a_thread_without_a_result() {
-    let handle = task::spawn(|| -> u32 {
-        task::exit();
+    let handle = thread::spawn(|| -> u32 {
+        thread::exit();
     });
     assert_eq!(handle.try_join(), Err(JoinError::Exited));
 }
@@ -92,8 +92,8 @@ fn joining_yourself_is_an_error() {
     static OWN_HANDLE: IrqSpinLock<Option<JoinHandle<()>>> = IrqSpinLock::new(None);
     static RESULT: IrqSpinLock<Option<Result<(), JoinError>>> = IrqSpinLock::new(None);
     static DONE: Event = Event::new();
-    let handle = task::spawn(|| {
-        task::park();
+    let handle = thread::spawn(|| {
+        thread::park();
         let own = OWN_HANDLE.lock().take().expect("the handle was passed in");
         *RESULT.lock() = Some(own.try_join());
         DONE.set();
@@ -106,9 +106,9 @@ fn joining_yourself_is_an_error() {
 }
 
 fn listing_shows_every_thread() {
-    let handle = Builder::new().name("listed").spawn(task::park).unwrap();
-    task::yield_now();
-    let listing = task::threads();
+    let handle = Builder::new().name("listed").spawn(thread::park).unwrap();
+    thread::yield_now();
+    let listing = thread::threads();
     let names: Vec<&str> = listing.iter().map(|info| info.name.as_str()).collect();
     assert!(names.contains(&"main"), "{names:?}");
     assert!(names.contains(&"listed"), "{names:?}");
@@ -120,7 +120,7 @@ fn listing_shows_every_thread() {
     handle.thread().unpark();
     handle.join();
     assert!(
-        !task::threads()
+        !thread::threads()
             .iter()
             .any(|info| info.name == "listed" && info.state != ThreadState::Dead)
     );
@@ -130,11 +130,11 @@ fn listing_shows_every_thread() {
 /// allocator, whose lock disables interrupts exactly to make that safe). Every block is
 /// checked, and memory usage returns to where it started.
 fn threads_allocate_concurrently_under_preemption() {
-    task::yield_now(); // let the previous case's last thread be reaped
+    thread::yield_now(); // let the previous case's last thread be reaped
     let before = kernel::mm::usage();
     let workers: Vec<_> = (0..4u64)
         .map(|seed| {
-            task::spawn(move || {
+            thread::spawn(move || {
                 let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
                 let mut live: Vec<Vec<u64>> = Vec::new();
                 for round in 0..20_000u64 {
@@ -154,6 +154,6 @@ fn threads_allocate_concurrently_under_preemption() {
         })
         .collect();
     workers.into_iter().for_each(JoinHandle::join);
-    task::yield_now(); // let the last worker be reaped
+    thread::yield_now(); // let the last worker be reaped
     assert_eq!(kernel::mm::usage(), before);
 }

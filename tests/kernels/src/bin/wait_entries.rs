@@ -31,7 +31,7 @@ use futures_util::future::join;
 use kernel::{
     executor::{self, Elapsed},
     sync::{Event, channel},
-    task::{self, JoinHandle, ThreadState},
+    thread::{self, JoinHandle, ThreadState},
 };
 use spindle_test::executors::ExecutorThread;
 
@@ -80,7 +80,7 @@ fn wait_until_blocked<T>(handles: &[JoinHandle<T>]) {
         .iter()
         .any(|handle| handle.thread().state() != ThreadState::Blocked)
     {
-        task::yield_now();
+        thread::yield_now();
     }
 }
 
@@ -165,7 +165,7 @@ fn a_task_joining_a_recv_and_a_timed_out_recv_receives_a_later_value() {
         })
         .unwrap();
     TIMED_OUT.wait();
-    task::sleep(Duration::from_millis(50));
+    thread::sleep(Duration::from_millis(50));
     tx.send(42).unwrap();
     assert_eq!(executor::block_on(joined), Ok((Ok(42), Err(Elapsed))));
     drop(tx); // only now: a disconnect would wake the receiver by itself
@@ -190,7 +190,7 @@ fn a_task_joining_two_event_waits_one_timed_out_sees_the_event_set() {
         })
         .unwrap();
     TIMED_OUT.wait();
-    task::sleep(Duration::from_millis(50));
+    thread::sleep(Duration::from_millis(50));
     EVENT.set();
     assert_eq!(executor::block_on(joined), Ok(((), Err(Elapsed))));
     host.stop();
@@ -206,7 +206,7 @@ fn a_wake_taken_by_a_dropped_task_future_passes_to_a_blocked_thread() {
     let mut cx = Context::from_waker(&waker);
     let mut future = Box::pin(rx.recv_async());
     assert!(future.as_mut().poll(&mut cx).is_pending());
-    let receiver = task::spawn(move || thread_rx.recv());
+    let receiver = thread::spawn(move || thread_rx.recv());
     wait_until_blocked(core::slice::from_ref(&receiver));
     tx.try_send(5).unwrap();
     assert_eq!(counter.wakes(), 1, "the first waiter in line is the task");
@@ -244,7 +244,7 @@ fn wake_one_serves_mixed_thread_and_task_receivers_one_value_each() {
         );
         polled.wait();
         let thread_rx = rx.clone();
-        threads.push(task::spawn(move || thread_rx.recv()));
+        threads.push(thread::spawn(move || thread_rx.recv()));
         wait_until_blocked(&threads);
     }
     for value in 0..4 {
@@ -269,12 +269,14 @@ fn wake_one_serves_mixed_thread_and_task_receivers_one_value_each() {
 fn a_set_then_reset_event_still_releases_its_waiters() {
     const WAITERS: usize = 8;
     static EVENT: Event = Event::new();
-    let waiters: Vec<JoinHandle<()>> = (0..WAITERS).map(|_| task::spawn(|| EVENT.wait())).collect();
+    let waiters: Vec<JoinHandle<()>> = (0..WAITERS)
+        .map(|_| thread::spawn(|| EVENT.wait()))
+        .collect();
     while waiters
         .iter()
         .any(|waiter| waiter.thread().state() != ThreadState::Blocked)
     {
-        task::yield_now();
+        thread::yield_now();
     }
     EVENT.set();
     EVENT.reset();

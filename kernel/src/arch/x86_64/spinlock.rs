@@ -1,0 +1,97 @@
+//! A spinlock that disables interrupts while held.
+//!
+//! Each CPU counts the ones it holds (`arch::cpu_local::spinlocks_held`): the scheduler
+//! refuses to block or yield a thread that holds one (it would keep it locked while it
+//! waits, and everyone else would spin on it).
+//!
+//! Implemented as a `lock_api` raw mutex so it plugs into crates that are generic over
+//! one (the heap allocator) and gets `lock_api`'s guard types for free.
+
+use core::{
+    hint::spin_loop,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use super::{cpu, cpu_local};
+
+/// The raw lock behind [`IrqSpinLock`].
+///
+/// Acquiring saves the interrupt flag and disables interrupts *before* spinning, and the
+/// flag is restored only after the lock is released. Guards must be dropped in reverse
+/// order of acquisition (as scopes do): each restores the flag its acquisition saw.
+#[derive(Debug)]
+pub struct RawIrqSpinLock {
+    locked: AtomicBool,
+    /// The interrupt flag at acquisition. Written only by the holder, after acquiring,
+    /// and read only by the holder, before releasing.
+    interrupts_were_enabled: AtomicBool,
+}
+
+/// A value protected by a [`RawIrqSpinLock`].
+pub type IrqSpinLock<T> = lock_api::Mutex<RawIrqSpinLock, T>;
+
+/// Access to the value of a held [`IrqSpinLock`]; dropping it releases the lock.
+pub type IrqSpinLockGuard<'a, T> = lock_api::MutexGuard<'a, RawIrqSpinLock, T>;
+
+// SAFETY: `lock` returns only once this CPU swapped `locked` from false to true, so at most
+// one holder exists; `unlock` is only called by that holder (lock_api's contract).
+unsafe impl lock_api::RawMutex for RawIrqSpinLock {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = Self {
+        locked: AtomicBool::new(false),
+        interrupts_were_enabled: AtomicBool::new(false),
+    };
+
+    // The guard restores *this* CPU's interrupt flag, so it must not move to another
+    // thread (which may run on another CPU).
+    type GuardMarker = lock_api::GuardNoSend;
+
+    fn lock(&self) {
+        let state = cpu::save_and_disable_interrupts();
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            while self.locked.load(Ordering::Relaxed) {
+                spin_loop();
+            }
+        }
+        self.remember(state);
+        cpu_local::spinlock_acquired();
+    }
+
+    fn try_lock(&self) -> bool {
+        let state = cpu::save_and_disable_interrupts();
+        let acquired = self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if acquired {
+            self.remember(state);
+            cpu_local::spinlock_acquired();
+        } else {
+            cpu::restore_interrupts(state);
+        }
+        acquired
+    }
+
+    unsafe fn unlock(&self) {
+        let state =
+            cpu::InterruptState::from_enabled(self.interrupts_were_enabled.load(Ordering::Relaxed));
+        cpu_local::spinlock_released();
+        self.locked.store(false, Ordering::Release);
+        cpu::restore_interrupts(state);
+    }
+
+    fn is_locked(&self) -> bool {
+        self.locked.load(Ordering::Relaxed)
+    }
+}
+
+impl RawIrqSpinLock {
+    fn remember(&self, state: cpu::InterruptState) {
+        self.interrupts_were_enabled
+            .store(state.were_enabled(), Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,40 @@
+//! Every interrupt vector Spindle uses, in one table: the IDT covers all 256 and sends
+//! each through the same trap path; these are the ones that mean something.
+//!
+//! | vectors   | source                                                       |
+//! |-----------|--------------------------------------------------------------|
+//! | 0-31      | CPU exceptions (Intel SDM vol. 3, table 6-1)                 |
+//! | 32-47     | the 8259 pair, remapped: IRQ `n` on `PIC_FIRST + n`          |
+//! | 48        | the local APIC timer                                         |
+//! | 255       | the local APIC's spurious interrupt                          |
+//!
+//! Devices routed through the 8259 get `PIC_FIRST + line` (`interrupts::route_legacy_irq`);
+//! the PIT is IRQ 0. Vectors from 49 up are free for future sources (IPIs, MSI).
+
+/// `int3`: logged, execution continues.
+pub const BREAKPOINT: u8 = 3;
+/// An x87/SSE instruction by a thread that did not opt in to the FPU.
+pub const DEVICE_NOT_AVAILABLE: u8 = 7;
+/// Runs on its own IST stack, so a stack overflow is reported.
+pub const DOUBLE_FAULT: u8 = 8;
+/// Reported with the faulting address from CR2.
+pub const PAGE_FAULT: u8 = 14;
+
+/// The first vector that is not a CPU exception.
+pub const FIRST_INTERRUPT: u8 = 32;
+
+/// IRQ 0 of the remapped 8259 pair.
+pub const PIC_FIRST: u8 = 32;
+/// The PIT (channel 0) on IRQ 0.
+pub const PIT: u8 = PIC_FIRST;
+/// IRQ 7: how the master 8259 reports a spurious interrupt (no EOI).
+pub const PIC_SPURIOUS_MASTER: u8 = PIC_FIRST + 7;
+/// IRQ 15: the slave's spurious interrupt.
+pub const PIC_SPURIOUS_SLAVE: u8 = PIC_FIRST + 15;
+
+/// The first vector past the 8259's sixteen: local APIC sources from here on.
+pub const APIC_FIRST: u8 = PIC_FIRST + 16;
+/// The local APIC timer (the tick).
+pub const APIC_TIMER: u8 = APIC_FIRST;
+/// The local APIC's spurious-interrupt vector (no EOI).
+pub const APIC_SPURIOUS: u8 = 0xff;

@@ -1,0 +1,51 @@
+//! The `ps` tables: threads and async tasks, one row each.
+
+use core::fmt::{self, Display};
+
+use kernel::{executor::TaskInfo, thread::ThreadInfo};
+
+/// Column headings of [`ThreadRow`].
+pub(super) const THREAD_HEADER: &str =
+    "   ID  NAME              STATE     PRIO    CPU TIME  SWITCHES";
+
+/// Column headings of [`TaskRow`].
+pub(super) const TASK_HEADER: &str =
+    "   ID  NAME              EXECUTOR          STATE        POLLS";
+
+/// One thread as a table row.
+pub(super) struct ThreadRow<'a>(pub &'a ThreadInfo);
+
+impl Display for ThreadRow<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = self.0;
+        write!(
+            f,
+            "{:>5}  {:<16}  {:<8}  {:>4}  {:>7}.{:03}s  {:>8}",
+            info.id,
+            info.name,
+            alloc::format!("{:?}", info.state),
+            info.priority.level(),
+            info.cpu_time.as_secs(),
+            info.cpu_time.subsec_millis(),
+            info.switches
+        )
+    }
+}
+
+/// One async task as a table row.
+pub(super) struct TaskRow<'a>(pub &'a TaskInfo);
+
+impl Display for TaskRow<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = self.0;
+        write!(
+            f,
+            "{:>5}  {:<16}  {:<16}  {:<8}  {:>8}",
+            info.id,
+            info.name,
+            info.executor,
+            alloc::format!("{:?}", info.state),
+            info.polls
+        )
+    }
+}

@@ -1,0 +1,16 @@
+//! Device drivers: the layer above the tasking subsystem, so a driver may block, wait on
+//! queues and wake tasks. `arch` keeps what belongs to the CPU (interrupt controllers,
+//! timers, port I/O, vectors); a device's driver lives here.
+//!
+//! | driver        | device                                                        |
+//! |---------------|---------------------------------------------------------------|
+//! | [`uart16550`] | COM1: the kernel console (`print!`) and serial input          |
+//! | [`ps2`]       | the 8042 PS/2 controller's keyboard port                      |
+//! | [`irq_queue`] | an input device's path from its interrupt handler to one reader |
+//!
+//! Port I/O is `unsafe` (any port can be written): each access here says which register
+//! it touches and why that is sound.
+
+pub mod irq_queue;
+pub mod ps2;
+pub mod uart16550;

@@ -1,0 +1,50 @@
+//! Running a future on a plain thread, and yielding inside a task.
+
+use core::{
+    future::Future,
+    pin::{Pin, pin},
+    task::{Context, Poll, Waker},
+};
+
+use crate::thread;
+
+/// Runs `future` to completion on the calling thread, parking the thread while the
+/// future is pending (other threads run meanwhile). Works on any kernel thread, with or
+/// without an executor; its waker unparks the thread, from anywhere.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    // The thread itself is the waker (waking it unparks it): nothing is allocated, so
+    // this works with a full heap too.
+    let waker = Waker::from(thread::current());
+    let mut context = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        // Returns at once if a wake came during the poll (the park token), and may
+        // return spuriously: either way the future is simply polled again.
+        thread::park();
+    }
+}
+
+/// Lets the executor run other ready tasks before this one continues.
+pub fn yield_now() -> impl Future<Output = ()> {
+    YieldNow { yielded: false }
+}
+
+struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

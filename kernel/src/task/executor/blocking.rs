@@ -1,0 +1,47 @@
+//! Running blocking code from async code: [`spawn_blocking`] runs a closure on a kernel
+//! thread of its own and returns a future of its result.
+
+use core::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use crate::{
+    sync::oneshot,
+    thread::{self, SpawnError},
+};
+
+/// Runs `work` on a new kernel thread named `blocking`; the returned future completes
+/// with its result. The task awaiting it sleeps meanwhile; its executor runs other tasks.
+///
+/// # Errors
+/// [`SpawnError`] if the thread cannot be created.
+pub fn spawn_blocking<F, T>(work: F) -> Result<BlockingHandle<T>, SpawnError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (sender, receiver) = oneshot::channel();
+    thread::Builder::new().name("blocking").spawn(move || {
+        // The awaiting task may have given up on the result: then it is dropped.
+        let _ = sender.send(work());
+    })?;
+    Ok(BlockingHandle { receiver })
+}
+
+/// The future returned by [`spawn_blocking`]; `Err` if the thread ended through
+/// `thread::exit` without producing a result.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct BlockingHandle<T> {
+    receiver: oneshot::Receiver<T>,
+}
+
+impl<T> Future for BlockingHandle<T> {
+    type Output = Result<T, oneshot::RecvError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.receiver).poll(cx)
+    }
+}

@@ -1,0 +1,49 @@
+//! Async executors hosted by kernel threads.
+//!
+//! An [`Executor`] is an ordinary value that a kernel thread runs: [`Executor::run`]
+//! (until the thread is asked to stop) or [`Executor::block_on`]. Tasks are futures with
+//! an id and a name; [`Spawner`]s (`Send + Clone`) spawn onto an executor from any
+//! thread, task or other executor, and every spawn returns a [`JoinHandle`] that is itself
+//! a future.
+//!
+//! **How a wake travels.** A task's waker is an `Arc` of its header. Waking flips the
+//! header's `queued` flag and, if it was clear, pushes the task's slot into the
+//! executor's lock-free ready queue — no lock, no allocation, so it works from another
+//! thread, another executor or an interrupt handler. If the executor's thread is parked
+//! (nothing was ready), the waker unparks it; the scheduler makes it runnable and it
+//! polls the task. An executor with nothing to do therefore blocks its thread and costs
+//! nothing; a long `poll` is still preempted by the timer like any other thread code.
+//!
+//! Also here: [`block_on`] for any thread, [`yield_now`], async time ([`sleep`],
+//! [`timeout`], [`interval`]), [`spawn_blocking`], and the task listing ([`tasks`]).
+//!
+//! Files: `run_loop` (the `Executor`), `spawner`, `shared` (what spawners and wakers
+//! share with it), `table` (the host thread's tasks), `task` (a task's header and its
+//! waker), `ready_queue` (the lock-free queue wakers push to), `host` (what an executor
+//! needs from its thread), `join`, `block_on`, `blocking`, `time`, `registry` (listing).
+
+mod block_on;
+mod blocking;
+mod host;
+mod join;
+mod ready_queue;
+mod registry;
+mod run_loop;
+mod shared;
+mod spawner;
+mod table;
+mod task;
+mod time;
+
+pub use block_on::{block_on, yield_now};
+pub use blocking::{BlockingHandle, spawn_blocking};
+pub use host::{Host, ThreadHost};
+pub use join::{Cancelled, JoinHandle};
+pub use registry::tasks;
+pub use run_loop::{DEFAULT_CAPACITY, Executor};
+pub use spawner::{SpawnError, Spawner};
+pub use task::{TaskId, TaskInfo, TaskState};
+pub use time::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,44 @@
+//! Every executor, for the task listing ([`tasks`]).
+
+use alloc::{
+    sync::{Arc, Weak},
+    vec::Vec,
+};
+
+use super::{host::Host, shared::Shared, task::TaskInfo};
+
+/// Every executor that was created, by a weak reference. (A spinning lock that leaves
+/// interrupts on: it is only taken to register an executor or list tasks, never by wakes
+/// or interrupt handlers.)
+static EXECUTORS: spin::Mutex<Vec<Weak<dyn ListTasks>>> = spin::Mutex::new(Vec::new());
+
+trait ListTasks: Send + Sync {
+    fn list(&self, into: &mut Vec<TaskInfo>);
+}
+
+impl<H: Host> ListTasks for Shared<H> {
+    fn list(&self, into: &mut Vec<TaskInfo>) {
+        let headers: Vec<_> = self.listing.lock().iter().flatten().cloned().collect();
+        into.extend(headers.iter().map(|header| header.info()));
+    }
+}
+
+/// Adds an executor to the listing.
+pub(super) fn register<H: Host>(shared: &Arc<Shared<H>>) {
+    let weak: Weak<dyn ListTasks> = Arc::downgrade(shared) as Weak<dyn ListTasks>;
+    let mut executors = EXECUTORS.lock();
+    executors.retain(|executor| executor.strong_count() > 0);
+    executors.push(weak);
+}
+
+/// A snapshot of every unfinished task of every executor, by id.
+pub fn tasks() -> Vec<TaskInfo> {
+    let executors: Vec<Arc<dyn ListTasks>> =
+        EXECUTORS.lock().iter().filter_map(Weak::upgrade).collect();
+    let mut list = Vec::new();
+    executors
+        .iter()
+        .for_each(|executor| executor.list(&mut list));
+    list.sort_by_key(|info| info.id);
+    list
+}

@@ -1,0 +1,184 @@
+//! The executor and its run loop: a task table owned by the thread that runs it, a
+//! lock-free ready queue that wakers push to, and an inbox of tasks spawned from
+//! elsewhere.
+//!
+//! ```text
+//!  Spawner::spawn (any thread) ──► inbox ─────┐
+//!                                             ▼
+//!  waker (any thread, IRQ) ──► ready queue ──► run loop (host thread) ──► poll
+//!                               │  empty?                 │
+//!                               └────────── host.wait() ◄─┘  (parks the thread)
+//! ```
+//!
+//! Dropping the executor closes the inbox: later spawns fail with
+//! [`SpawnError::Closed`], and the tasks it held are dropped, their handles resolving to
+//! [`Cancelled`](super::Cancelled).
+
+use alloc::sync::Arc;
+use core::{
+    cell::RefCell,
+    fmt,
+    future::Future,
+    sync::atomic::Ordering,
+    task::{Context, Poll, Waker},
+};
+
+use super::{
+    host::{Host, ThreadHost},
+    join::JoinHandle,
+    registry,
+    shared::Shared,
+    spawner::{SpawnError, Spawner},
+    table::TaskTable,
+};
+
+/// Tasks an executor holds at most unless told otherwise.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// Runs futures on the thread that owns it. See the module docs.
+pub struct Executor<H: Host = ThreadHost> {
+    shared: Arc<Shared<H>>,
+    pub(super) table: RefCell<TaskTable<H>>,
+}
+
+impl Executor<ThreadHost> {
+    /// An executor hosted by the calling kernel thread, for up to `capacity` tasks.
+    ///
+    /// # Panics
+    /// If the heap cannot provide its ready queue (`capacity` slots).
+    pub fn new(name: &str, capacity: usize) -> Self {
+        Self::with_host(name, capacity, ThreadHost::current())
+    }
+}
+
+impl<H: Host> Executor<H> {
+    /// An executor for up to `capacity` tasks, run by the thread behind `host`.
+    ///
+    /// # Panics
+    /// If the heap cannot provide its ready queue (`capacity` slots).
+    pub fn with_host(name: &str, capacity: usize, host: H) -> Self {
+        let shared = Arc::new(Shared::new(name, capacity, host));
+        registry::register(&shared);
+        Self {
+            shared,
+            table: RefCell::new(TaskTable::new()),
+        }
+    }
+
+    /// The executor's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// A handle that spawns onto this executor from anywhere.
+    pub fn spawner(&self) -> Spawner<H> {
+        Spawner {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Spawns `future` onto this executor (see [`Spawner::spawn`]).
+    ///
+    /// # Errors
+    /// [`SpawnError::Full`] when the executor holds as many tasks as its capacity;
+    /// [`SpawnError::OutOfMemory`] when the task cannot be allocated.
+    pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawner().spawn(future)
+    }
+    /// Runs tasks until the host thread is asked to stop (`Thread::request_stop` in the
+    /// kernel); parks the thread whenever nothing is ready.
+    pub fn run(&self) {
+        let host_stop = || self.shared.ready.host_should_stop();
+        while !host_stop() {
+            self.poll_ready_tasks();
+            self.shared
+                .ready
+                .sleep_unless(|| !self.shared.inbox.is_empty() || host_stop());
+        }
+    }
+
+    /// Polls ready tasks until none is ready, without ever blocking; returns how many
+    /// polls it made.
+    pub fn run_until_stalled(&self) -> usize {
+        let mut polls = 0;
+        loop {
+            let round = self.poll_ready_tasks();
+            if round == 0 {
+                return polls;
+            }
+            polls += round;
+        }
+    }
+
+    /// Runs `future` to completion on this thread, running this executor's tasks while
+    /// it waits; parks the thread when neither has anything to do.
+    ///
+    /// # Panics
+    /// If called from inside one of this executor's own tasks (the executor is already
+    /// running on this thread).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let mut future = core::pin::pin!(future);
+        let main_woken = &self.shared.main_woken;
+        main_woken.store(true, Ordering::Relaxed);
+        let waker = Waker::from(Arc::clone(&self.shared));
+        let mut context = Context::from_waker(&waker);
+        loop {
+            if main_woken.swap(false, Ordering::AcqRel)
+                && let Poll::Ready(output) = future.as_mut().poll(&mut context)
+            {
+                return output;
+            }
+            self.poll_ready_tasks();
+            self.shared.ready.sleep_unless(|| {
+                main_woken.load(Ordering::Acquire) || !self.shared.inbox.is_empty()
+            });
+        }
+    }
+
+    /// Takes in newly spawned tasks, then polls every task that was ready when this
+    /// round started (tasks woken meanwhile wait for the next round: a task that keeps
+    /// waking itself cannot starve the others). Returns the number of polls.
+    fn poll_ready_tasks(&self) -> usize {
+        let mut table = self
+            .table
+            .try_borrow_mut()
+            .expect("an executor was run from inside one of its own tasks");
+        for task in self.shared.inbox.take_all() {
+            table.insert(&self.shared, task.into_inner());
+        }
+        let mut polls = 0;
+        for _ in 0..self.shared.ready.capacity() {
+            let Some(slot) = self.shared.ready.pop() else {
+                break;
+            };
+            polls += usize::from(table.poll(slot, &self.shared));
+        }
+        polls
+    }
+}
+
+impl<H: Host> Drop for Executor<H> {
+    /// Closes the executor to new spawns and drops every unfinished task; awaiting their
+    /// handles yields `Cancelled`.
+    fn drop(&mut self) {
+        drop(self.shared.inbox.close());
+        let table = self.table.get_mut();
+        for slot in 0..table.entries.len() {
+            if table.entries[slot].is_some() {
+                table.remove(slot, &self.shared);
+            }
+        }
+    }
+}
+
+impl<H: Host> fmt::Debug for Executor<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("name", &self.shared.name)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,50 @@
+//! What an executor shares with its spawners, its tasks' wakers and the task listing.
+
+use alloc::{sync::Arc, task::Wake, vec::Vec};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use super::{host::Host, ready_queue::ReadyQueue, spawner::NewTask, task::TaskHeader};
+use crate::{arch::IrqSpinLock, intrusive::Inbox};
+
+/// The executor's shared half (the task table is the host thread's alone).
+pub(super) struct Shared<H: Host> {
+    pub(super) name: Arc<str>,
+    pub(super) ready: Arc<ReadyQueue<H>>,
+    /// Tasks spawned from anywhere, on their way to the table; closed when the executor
+    /// is dropped.
+    pub(super) inbox: Inbox<NewTask<H>>,
+    /// Tasks spawned and not yet removed from the table (reserved at spawn time).
+    pub(super) tasks: AtomicUsize,
+    /// The headers of the tasks in the table, at the same slots: for listings only
+    /// (never touched when polling or waking). Grown together with the table, so
+    /// filling or clearing a slot never allocates.
+    pub(super) listing: IrqSpinLock<Vec<Option<Arc<TaskHeader<H>>>>>,
+    /// Set when `block_on`'s own future is woken (this `Shared` is its waker, so
+    /// `block_on` allocates nothing).
+    pub(super) main_woken: AtomicBool,
+}
+
+impl<H: Host> Shared<H> {
+    pub(super) fn new(name: &str, capacity: usize, host: H) -> Self {
+        Self {
+            name: Arc::from(name),
+            ready: Arc::new(ReadyQueue::new(capacity, host)),
+            inbox: Inbox::new(),
+            tasks: AtomicUsize::new(0),
+            listing: IrqSpinLock::new(Vec::new()),
+            main_woken: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<H: Host> Wake for Shared<H> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    /// Wakes `block_on`'s own future: a flag plus a nudge to the host.
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.main_woken.store(true, Ordering::Release);
+        self.ready.notify_host();
+    }
+}

@@ -1,0 +1,238 @@
+//! A task's shared header: identity, statistics, and the waker.
+//!
+//! The future itself is owned by its executor's task table; everything a waker or a
+//! listing needs lives here, behind an `Arc`, so a waker is just that `Arc` (cloning one
+//! bumps a count, it never allocates).
+//!
+//! Duplicate wakes are coalesced by the `queued` flag: a wake pushes the task's slot only
+//! if it flips `queued` from false to true; the executor clears it just before polling,
+//! so a wake during the poll queues the task again. A finished task keeps `queued` set
+//! for good, so a late wake is a no-op.
+//!
+//! **The `queued` handshake.** The executor clears `queued` and then polls (the future
+//! reads its condition); a waker changes the condition and then sets `queued`. Each side
+//! writes one location and reads the other: the store-buffering shape, where on x86 a
+//! plain store followed by a load can be reordered and both sides miss each other. So the
+//! executor clears the flag with a read-modify-write (`swap`), not a store. Both sides'
+//! read-modify-writes of `queued` are totally ordered: if the waker's comes second it
+//! reads `false` and queues the task; if it comes first, the executor's swap reads its
+//! `true` (Acquire from the waker's Release), which makes the waker's change of the
+//! condition visible to the poll that follows. The host test `queued_handshake_litmus`
+//! runs both sides on two threads.
+//!
+//! A task's header is allocated when it is spawned (so running out of memory is a spawn
+//! error, not a panic in the executor) and linked into its executor's listing through
+//! `listing_links` when it enters the task table.
+
+use alloc::{string::String, sync::Arc, task::Wake};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+
+use super::{host::Host, ready_queue::ReadyQueue};
+use crate::intrusive::Links;
+
+/// A task's unique number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(u64);
+
+impl TaskId {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl core::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a task is, for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TaskState {
+    /// Waiting for a wake-up.
+    Waiting,
+    /// Woken, in its executor's ready queue.
+    Ready,
+    /// Being polled.
+    Running,
+    /// Finished.
+    Done,
+}
+
+/// One row of the task listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task's id.
+    pub id: TaskId,
+    /// Its name (`task-<id>` if none was given).
+    pub name: String,
+    /// The name of the executor it runs on.
+    pub executor: String,
+    /// Its state when the listing was taken.
+    pub state: TaskState,
+    /// How many times it was polled.
+    pub polls: u64,
+}
+
+/// The `queued` flag and its handshake (see the module docs).
+pub(super) struct Queued(AtomicBool);
+
+impl Queued {
+    /// The executor's half, just before a poll: clear it with a read-modify-write.
+    #[inline]
+    pub(super) fn clear_for_poll(&self) {
+        self.0.swap(false, Ordering::AcqRel);
+    }
+
+    /// The waker's half, after changing what the task waits for: set it; `true` if it was
+    /// clear, so this wake must queue the task.
+    #[inline]
+    pub(super) fn mark(&self) -> bool {
+        !self.0.swap(true, Ordering::AcqRel)
+    }
+
+    /// Whether a wake came since the poll began.
+    #[inline]
+    pub(super) fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// The shared part of a task.
+pub(super) struct TaskHeader<H: Host> {
+    pub(super) id: TaskId,
+    /// `None`: listed as `task-<id>` (formatted only when listed).
+    name: Option<String>,
+    pub(super) executor_name: Arc<str>,
+    /// Its slot in the executor's task table, set when it enters the table (before its
+    /// first wake can read it: see `TaskTable::insert`).
+    slot: AtomicUsize,
+    pub(super) queued: Queued,
+    state: AtomicU8,
+    pub(super) polls: AtomicU64,
+    pub(super) ready: Arc<ReadyQueue<H>>,
+    /// Its place in the executor's listing, while it is in the task table.
+    pub(super) listing_links: Links,
+}
+crate::linked!(impl<H: Host> TaskHeader<H>, listing_links);
+
+impl<H: Host> TaskHeader<H> {
+    pub(super) fn new(
+        name: Option<String>,
+        executor_name: Arc<str>,
+        ready: Arc<ReadyQueue<H>>,
+    ) -> Self {
+        Self {
+            id: TaskId::next(),
+            name,
+            executor_name,
+            slot: AtomicUsize::new(usize::MAX),
+            // A new task is queued (or about to be) for its first poll.
+            queued: Queued(AtomicBool::new(true)),
+            state: AtomicU8::new(TaskState::Ready as u8),
+            polls: AtomicU64::new(0),
+            ready,
+            listing_links: Links::new(),
+        }
+    }
+
+    /// Records the task's table slot. Happens before any wake pushes it: wakes are no-ops
+    /// until the executor first clears `queued`, which it does after this (and the clear
+    /// is the Release the waker's Acquire of `queued` pairs with).
+    pub(super) fn set_slot(&self, slot: usize) {
+        self.slot.store(slot, Ordering::Relaxed);
+    }
+
+    pub(super) fn state(&self) -> TaskState {
+        match self.state.load(Ordering::Relaxed) {
+            0 => TaskState::Waiting,
+            1 => TaskState::Ready,
+            2 => TaskState::Running,
+            _ => TaskState::Done,
+        }
+    }
+
+    pub(super) fn set_state(&self, state: TaskState) {
+        self.state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// A snapshot for the listing.
+    pub(super) fn info(&self) -> TaskInfo {
+        TaskInfo {
+            id: self.id,
+            name: match &self.name {
+                Some(name) => name.clone(),
+                None => alloc::format!("task-{}", self.id),
+            },
+            executor: String::from(&*self.executor_name),
+            state: self.state(),
+            polls: self.polls.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl<H: Host> Wake for TaskHeader<H> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    /// Queues the task unless it is queued already (or finished). Lock-free,
+    /// allocation-free, callable from interrupt handlers.
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.queued.mark() {
+            self.set_state(TaskState::Ready);
+            self.ready.push(self.slot.load(Ordering::Relaxed));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    use super::Queued;
+    use crate::litmus::litmus;
+
+    /// A task being polled and what it waits for.
+    struct Polled {
+        queued: Queued,
+        condition: AtomicBool,
+    }
+
+    /// The executor clearing `queued` and polling (the future finds its condition unmet
+    /// and returns `Pending`) against a waker meeting the condition and marking the task:
+    /// never both missing each other.
+    #[test]
+    fn queued_handshake_litmus() {
+        let tasks = (0..10_000)
+            .map(|_| Polled {
+                queued: Queued(AtomicBool::new(true)),
+                condition: AtomicBool::new(false),
+            })
+            .collect();
+        let missed = litmus(
+            tasks,
+            200,
+            |task| {
+                task.queued.clear_for_poll();
+                !task.condition.load(Ordering::Acquire)
+            },
+            |task| {
+                task.condition.store(true, Ordering::Release);
+                task.queued.mark()
+            },
+            |task| {
+                task.queued.0.store(true, Ordering::Relaxed);
+                task.condition.store(false, Ordering::Relaxed);
+            },
+        );
+        assert_eq!(missed, 0, "lost wake-ups");
+    }
+}

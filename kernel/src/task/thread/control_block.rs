@@ -1,0 +1,359 @@
+//! The thread control block.
+//!
+//! A thread's state machine and its park token live in `run_state` (one atomic word;
+//! the diagram is there). Everything else a thread carries is here: its identity, its
+//! stack, the links that put it in a run queue and in the thread table (so neither ever
+//! allocates), its completion for `join`, and statistics.
+#![allow(unsafe_code)]
+
+use alloc::{boxed::Box, string::String, sync::Arc};
+use core::{
+    cell::UnsafeCell,
+    fmt,
+    mem::offset_of,
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+    time::Duration,
+};
+
+pub use super::run_state::ThreadState;
+use super::{
+    SpawnError,
+    run_state::{RunState, ThreadState as State},
+    wait_queue::WaitQueue,
+};
+use crate::{
+    arch::{IrqSpinLock, fpu::FpuState},
+    intrusive::{Linked, Links},
+    mm::stack::KernelStack,
+    time,
+};
+
+/// A thread's unique, never reused number. The boot thread is 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ThreadId(pub(crate) u64);
+
+impl ThreadId {
+    /// The number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl fmt::Display for ThreadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Scheduling priority, 0 (lowest) to 7 (highest); the default is 3.
+///
+/// Within an epoch higher priorities run first and get longer time slices, but every
+/// ready thread runs once per epoch (see `run_queue`), so no priority starves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Priority(u8);
+
+impl Priority {
+    /// The lowest priority.
+    pub const LOWEST: Priority = Priority(0);
+    /// The default priority.
+    pub const NORMAL: Priority = Priority(3);
+    /// The highest priority.
+    pub const HIGHEST: Priority = Priority(7);
+
+    /// Priority `level` (0-7), or `None` if out of range.
+    pub const fn new(level: u8) -> Option<Priority> {
+        if level <= Self::HIGHEST.0 {
+            Some(Priority(level))
+        } else {
+            None
+        }
+    }
+
+    /// The level, 0-7.
+    pub fn level(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+impl Default for Priority {
+    fn default() -> Self {
+        Self::NORMAL
+    }
+}
+
+/// A kernel thread: identity, scheduling state, stack and statistics.
+///
+/// Shared as `Arc<Thread>`; the scheduler, wait queues, timers and join handles each
+/// hold one. The stack is freed when the thread is reaped, not when the last `Arc` goes.
+pub struct Thread {
+    id: ThreadId,
+    /// `None`: listed as `thread-<id>` (formatted only when listed, never at spawn).
+    name: Option<String>,
+    priority: Priority,
+    pub(super) run_state: RunState,
+    /// The stack pointer saved by the last switch away; 0 while the thread runs or is
+    /// being switched to (see `scheduler`).
+    pub(super) saved_rsp: AtomicU64,
+    stack: IrqSpinLock<Option<KernelStack>>,
+    /// x87/SSE state, for threads that opted in. Only the scheduler of the CPU that is
+    /// switching the thread out or in touches it (with interrupts disabled).
+    fpu: Option<Box<UnsafeCell<FpuState>>>,
+    pub(super) is_idle: bool,
+    pub(super) time_slice_left: AtomicU32,
+    /// Preemption is allowed only at zero. Only the thread itself changes it (with
+    /// interrupts off), and it travels with the thread, never with a CPU.
+    pub(super) preempt_count: AtomicU32,
+    stop_requested: AtomicBool,
+    /// Its place in a run queue (while `Ready`).
+    pub(super) run_links: Links,
+    /// Its place in the thread table (until reaped).
+    pub(super) table_links: Links,
+    /// Set once the thread has finished; `joiners` wait for it.
+    exited: AtomicBool,
+    joiners: WaitQueue,
+    /// Keeps the slot its result goes to alive while the thread runs (see `spawn`).
+    _result_slot: Option<Arc<dyn Send + Sync>>,
+    cpu_ticks: AtomicU64,
+    switched_in_at: AtomicU64,
+    switches: AtomicU64,
+}
+crate::linked!(Thread, run_links);
+
+// SAFETY: the only non-Sync field is `fpu`, which is accessed exclusively by the
+// scheduler switching this thread, with interrupts disabled; the saved-rsp protocol
+// guarantees no two CPUs switch the same thread at once.
+unsafe impl Sync for Thread {}
+
+/// The thread table's view of a thread: the same control block, linked through
+/// `table_links` instead of `run_links`.
+#[repr(transparent)]
+pub(super) struct TableEntry(pub(super) Thread);
+
+// SAFETY: `links` returns the thread's `table_links`; `from_links` steps back by that
+// field's offset, its exact inverse, and `TableEntry` is `repr(transparent)` over `Thread`.
+unsafe impl Linked for TableEntry {
+    fn links(&self) -> &Links {
+        &self.0.table_links
+    }
+
+    unsafe fn from_links(links: NonNull<Links>) -> NonNull<Self> {
+        // SAFETY: the caller guarantees `links` is the `table_links` of a live thread.
+        unsafe { links.byte_sub(offset_of!(Thread, table_links)).cast() }
+    }
+}
+
+/// What [`Thread::new`] needs to know.
+pub(crate) struct ThreadParams {
+    pub(crate) name: Option<String>,
+    pub(crate) priority: Priority,
+    pub(crate) stack: Option<KernelStack>,
+    pub(crate) fpu: bool,
+    pub(crate) is_idle: bool,
+    pub(crate) state: ThreadState,
+    pub(crate) result_slot: Option<Arc<dyn Send + Sync>>,
+}
+
+impl Thread {
+    /// A new control block, or `OutOfMemory` (everything in `params` is dropped then).
+    pub(crate) fn new(params: ThreadParams) -> Result<Arc<Self>, SpawnError> {
+        let fpu = match params.fpu {
+            true => Some(
+                Box::try_new(UnsafeCell::new(FpuState::default()))
+                    .map_err(|_| SpawnError::OutOfMemory)?,
+            ),
+            false => None,
+        };
+        Arc::try_new(Self {
+            id: ThreadId::next(),
+            name: params.name,
+            priority: params.priority,
+            run_state: RunState::new(params.state),
+            saved_rsp: AtomicU64::new(0),
+            stack: IrqSpinLock::new(params.stack),
+            fpu,
+            is_idle: params.is_idle,
+            time_slice_left: AtomicU32::new(0),
+            preempt_count: AtomicU32::new(0),
+            stop_requested: AtomicBool::new(false),
+            run_links: Links::new(),
+            table_links: Links::new(),
+            exited: AtomicBool::new(false),
+            joiners: WaitQueue::new(),
+            _result_slot: params.result_slot,
+            cpu_ticks: AtomicU64::new(0),
+            switched_in_at: AtomicU64::new(0),
+            switches: AtomicU64::new(0),
+        })
+        .map_err(|_| SpawnError::OutOfMemory)
+    }
+
+    /// The thread's id.
+    pub fn id(&self) -> ThreadId {
+        self.id
+    }
+
+    /// The name it was given, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Its name, or `thread-<id>` when it has none: for reports and listings.
+    pub fn label(&self) -> ThreadLabel<'_> {
+        ThreadLabel(self)
+    }
+
+    /// The thread's priority.
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// The thread's state right now.
+    pub fn state(&self) -> ThreadState {
+        self.run_state.get()
+    }
+
+    /// Whether the thread saves and restores x87/SSE state.
+    pub fn uses_fpu(&self) -> bool {
+        self.fpu.is_some()
+    }
+
+    /// The FPU save area.
+    ///
+    /// # Safety
+    /// Only the scheduler switching this thread out or in may call it (see `fpu`).
+    #[allow(clippy::mut_from_ref)]
+    pub(super) unsafe fn fpu_state(&self) -> Option<&mut FpuState> {
+        // SAFETY: exclusivity is the caller's obligation.
+        self.fpu.as_ref().map(|cell| unsafe { &mut *cell.get() })
+    }
+
+    /// Whether `address` is in this thread's stack guard.
+    pub(super) fn stack_guard_contains(&self, address: x86_64::VirtAddr) -> bool {
+        self.stack
+            .try_lock()
+            .is_some_and(|stack| stack.as_ref().is_some_and(|s| s.guard_contains(address)))
+    }
+
+    /// Frees the stack (the thread must be dead and switched away from for good).
+    pub(super) fn release_stack(&self) {
+        let stack = self.stack.lock().take();
+        drop(stack); // after the lock: a stack goes back to the cache or the heap
+    }
+
+    /// Makes a [`park`](super::park) by this thread return: at once if it is parked,
+    /// otherwise the next time it parks. Callable from interrupt handlers.
+    pub fn unpark(self: &Arc<Self>) {
+        if matches!(self.run_state.unpark(), State::Blocking | State::Blocked) {
+            super::scheduler::wake(self);
+        }
+    }
+
+    /// Asks the thread to stop: [`should_stop`](super::should_stop) returns `true` for it
+    /// from now on, and a [`park`](super::park) returns. The thread decides when to stop.
+    pub fn request_stop(self: &Arc<Self>) {
+        // Release, then the unpark's read-modify-write: a thread that sees the token
+        // (or is woken) sees the request.
+        self.stop_requested.store(true, Ordering::Release);
+        self.unpark();
+    }
+
+    pub(super) fn stop_requested(&self) -> bool {
+        self.stop_requested.load(Ordering::Acquire)
+    }
+
+    /// Marks the thread finished and wakes its joiners. Called once it has been reaped.
+    pub(super) fn set_exited(&self) {
+        self.exited.store(true, Ordering::Release);
+        self.joiners.wake_all();
+    }
+
+    /// Whether the thread has finished.
+    pub fn has_exited(&self) -> bool {
+        self.exited.load(Ordering::Acquire)
+    }
+
+    /// Blocks until the thread has finished.
+    pub(super) fn wait_for_exit(&self) {
+        self.joiners.wait_until(|| self.has_exited().then_some(()));
+    }
+
+    /// Books the time since the thread was last switched in (`now` in TSC ticks).
+    pub(super) fn account_switch_out(&self, now: u64) {
+        let since = now.saturating_sub(self.switched_in_at.load(Ordering::Relaxed));
+        self.cpu_ticks.fetch_add(since, Ordering::Relaxed);
+    }
+
+    pub(super) fn account_switch_in(&self, now: u64) {
+        self.switched_in_at.store(now, Ordering::Relaxed);
+        self.switches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A snapshot for listings.
+    pub fn info(&self) -> ThreadInfo {
+        ThreadInfo {
+            id: self.id,
+            name: alloc::format!("{}", self.label()),
+            state: self.state(),
+            priority: self.priority,
+            cpu_time: time::tsc_ticks_to_duration(self.cpu_ticks.load(Ordering::Relaxed)),
+            switches: self.switches.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A thread's name for display: see [`Thread::label`].
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadLabel<'a>(&'a Thread);
+
+impl fmt::Display for ThreadLabel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.name {
+            Some(name) => f.write_str(name),
+            None => write!(f, "thread-{}", self.0.id),
+        }
+    }
+}
+
+/// A thread is a waker: waking it unparks it (what `executor::block_on` waits with).
+impl alloc::task::Wake for Thread {
+    fn wake(self: Arc<Self>) {
+        self.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.unpark();
+    }
+}
+
+impl fmt::Debug for Thread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Thread")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One row of the thread listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadInfo {
+    /// Its id.
+    pub id: ThreadId,
+    /// Its name.
+    pub name: String,
+    /// Its state when the listing was taken.
+    pub state: ThreadState,
+    /// Its priority.
+    pub priority: Priority,
+    /// Time spent on a CPU (up to its last switch out).
+    pub cpu_time: Duration,
+    /// Times it was switched in.
+    pub switches: u64,
+}

@@ -1,0 +1,259 @@
+//! Scheduling policy: the decisions the scheduler makes, apart from the mechanism that
+//! carries them out (locks, switching, per-CPU state). Portable; host-tested, including
+//! a simulated CPU that runs threads through the real run queue and these rules.
+//!
+//! - **Slices.** A thread at priority `p` runs `base × (p + 1) / 4` ticks (at least one)
+//!   before others get a turn: higher priorities run longer.
+//! - **Ticks.** Each tick charges the running thread one tick; the slice stops at zero,
+//!   and at zero the thread should give way. A thread that cannot be preempted (it
+//!   disabled preemption) keeps running with zero left, and gives way as soon as it can.
+//! - **Epochs.** A thread that gives way with slice left (preempted by a wake) stays in
+//!   the current epoch; one that used its slice up or yielded waits for the next epoch,
+//!   with a fresh slice. The run queue serves the current epoch first, highest priority
+//!   first: every ready thread runs once per epoch, so nothing starves.
+//! - **Wakes.** A woken thread preempts the running one if its priority is at least as
+//!   high, or if the CPU is idle.
+
+use super::control_block::Priority;
+
+/// Tick rate and time slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// Timer interrupts per second.
+    pub tick_hz: u32,
+    /// Ticks a normal-priority thread runs before others get a turn. A thread at
+    /// priority `p` gets `time_slice_ticks * (p + 1) / 4` ticks (at least one).
+    pub time_slice_ticks: u32,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            tick_hz: 1000,
+            time_slice_ticks: 4,
+        }
+    }
+}
+
+/// Ticks a thread at `priority` runs per turn, with `base` ticks at normal priority.
+pub fn slice_for(base: u32, priority: Priority) -> u32 {
+    (base.saturating_mul(priority.level() as u32 + 1) / 4).max(1)
+}
+
+/// Charges one tick to a slice with `left` ticks: returns what is left (never below
+/// zero) and whether the thread should give way now.
+pub fn charge_tick(left: u32) -> (u32, bool) {
+    let left = left.saturating_sub(1);
+    (left, left == 0)
+}
+
+/// Which epoch a thread that stops running, still runnable, goes back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epoch {
+    /// The current one: it was preempted with slice left.
+    Current,
+    /// The next one, with a fresh slice: it yielded or used its slice up.
+    Next,
+}
+
+/// Where a thread goes when it stops running: `yielded` if it gave the CPU up itself.
+pub fn requeue_epoch(yielded: bool, slice_left: u32) -> Epoch {
+    if yielded || slice_left == 0 {
+        Epoch::Next
+    } else {
+        Epoch::Current
+    }
+}
+
+/// Whether waking a thread at `woken` priority should preempt what runs: `running` is
+/// `None` when the CPU is idle.
+pub fn wake_preempts(woken: Priority, running: Option<Priority>) -> bool {
+    running.is_none_or(|running| woken >= running)
+}
+
+#[cfg(test)]
+#[allow(unsafe_code)] // queueing the simulated threads in the real, intrusive run queue
+mod tests {
+    use alloc::{sync::Arc, vec, vec::Vec};
+    use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+    use super::*;
+    use crate::{
+        intrusive::Links,
+        task::thread::run_queue::{LEVELS, RunQueue},
+    };
+
+    /// A simulated thread: a priority, its slice, and how many ticks it got.
+    struct SimThread {
+        id: usize,
+        priority: Priority,
+        slice_left: AtomicU32,
+        ran: AtomicU32,
+        links: Links,
+    }
+    crate::linked!(SimThread, links);
+
+    /// One CPU running simulated threads through the real run queue and this policy.
+    struct Cpu {
+        base: u32,
+        threads: Vec<Arc<SimThread>>,
+        queue: RunQueue<SimThread>,
+        running: Arc<SimThread>,
+        /// Preemption disabled for this many more ticks.
+        no_preempt_for: u32,
+        want_resched: bool,
+    }
+
+    impl Cpu {
+        fn new(base: u32, priorities: &[u8]) -> Self {
+            let threads: Vec<_> = priorities
+                .iter()
+                .enumerate()
+                .map(|(id, &level)| {
+                    let priority = Priority::new(level).unwrap();
+                    Arc::new(SimThread {
+                        id,
+                        priority,
+                        slice_left: AtomicU32::new(slice_for(base, priority)),
+                        ran: AtomicU32::new(0),
+                        links: Links::new(),
+                    })
+                })
+                .collect();
+            let running = Arc::clone(&threads[0]);
+            let mut queue = RunQueue::new();
+            for thread in &threads[1..] {
+                let level = thread.priority.level().min(LEVELS - 1);
+                // SAFETY: fresh threads, each queued once.
+                unsafe { queue.push_active(level, Arc::clone(thread)) };
+            }
+            Self {
+                base,
+                threads,
+                queue,
+                running,
+                no_preempt_for: 0,
+                want_resched: false,
+            }
+        }
+
+        /// One timer tick, as `scheduler::on_tick` and the exit hook handle it.
+        fn tick(&mut self) {
+            let running = &self.running;
+            running.ran.store(running.ran.load(Relaxed) + 1, Relaxed);
+            let (left, resched) = charge_tick(running.slice_left.load(Relaxed));
+            running.slice_left.store(left, Relaxed);
+            self.want_resched |= resched;
+            if self.no_preempt_for > 0 {
+                self.no_preempt_for -= 1;
+                if self.no_preempt_for > 0 {
+                    return;
+                }
+            }
+            if self.want_resched {
+                self.switch(false);
+            }
+        }
+
+        /// The running thread gives way (`yielded`: by itself).
+        fn switch(&mut self, yielded: bool) {
+            self.want_resched = false;
+            let level = self.running.priority.level().min(LEVELS - 1);
+            let epoch = requeue_epoch(yielded, self.running.slice_left.load(Relaxed));
+            let previous = Arc::clone(&self.running);
+            // SAFETY: the running thread is in no queue.
+            unsafe {
+                match epoch {
+                    Epoch::Current => self.queue.push_active(level, previous),
+                    Epoch::Next => {
+                        previous
+                            .slice_left
+                            .store(slice_for(self.base, previous.priority), Relaxed);
+                        self.queue.push_expired(level, previous)
+                    }
+                }
+            }
+            self.running = self
+                .queue
+                .pop()
+                .expect("the queue holds the previous thread");
+        }
+
+        fn ticks_of(&self, id: usize) -> u32 {
+            self.threads[id].ran.load(Relaxed)
+        }
+    }
+
+    #[test]
+    fn slices_grow_with_priority_and_never_reach_zero() {
+        let slices: Vec<u32> = (0..=7)
+            .map(|level| slice_for(4, Priority::new(level).unwrap()))
+            .collect();
+        assert_eq!(slices, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(slice_for(1, Priority::LOWEST), 1);
+        assert_eq!(slice_for(u32::MAX, Priority::HIGHEST), u32::MAX / 4);
+    }
+
+    #[test]
+    fn a_slice_stops_at_zero_however_many_ticks_come() {
+        assert_eq!(charge_tick(2), (1, false));
+        assert_eq!(charge_tick(1), (0, true));
+        assert_eq!(charge_tick(0), (0, true), "no wrap to u32::MAX");
+    }
+
+    #[test]
+    fn wakes_preempt_equal_or_lower_priorities_and_idle() {
+        assert!(wake_preempts(Priority::NORMAL, None));
+        assert!(wake_preempts(Priority::NORMAL, Some(Priority::NORMAL)));
+        assert!(wake_preempts(Priority::HIGHEST, Some(Priority::NORMAL)));
+        assert!(!wake_preempts(Priority::LOWEST, Some(Priority::NORMAL)));
+    }
+
+    #[test]
+    fn equal_priorities_share_the_cpu_equally() {
+        let mut cpu = Cpu::new(4, &[3, 3, 3]);
+        (0..1200).for_each(|_| cpu.tick());
+        for id in 0..3 {
+            assert_eq!(cpu.ticks_of(id), 400, "thread {id}");
+        }
+    }
+
+    /// Per epoch every thread runs one slice: priority 7 gets 8 ticks for priority 0's 1.
+    #[test]
+    fn higher_priorities_run_longer_but_never_starve_lower_ones() {
+        let mut cpu = Cpu::new(4, &[7, 0]);
+        (0..900).for_each(|_| cpu.tick());
+        assert_eq!(cpu.ticks_of(0), 800);
+        assert_eq!(cpu.ticks_of(1), 100);
+    }
+
+    /// The starvation of the hostile review: a section without preemption longer than the
+    /// slice used to wrap the slice to `u32::MAX` and keep the thread in the current
+    /// epoch for good. Now its turn ends when the section does, and the other runs.
+    #[test]
+    fn a_long_no_preemption_section_ends_the_turn_when_it_ends() {
+        let mut cpu = Cpu::new(4, &[3, 3]);
+        cpu.no_preempt_for = 50;
+        (0..50).for_each(|_| cpu.tick());
+        assert_eq!(cpu.running.id, 1, "the section's end handed the CPU over");
+        (0..400).for_each(|_| cpu.tick());
+        assert_eq!(cpu.ticks_of(0), 50 + 200);
+        assert_eq!(cpu.ticks_of(1), 200);
+    }
+
+    /// A yield ends the turn at once (to the next epoch), whatever slice was left.
+    #[test]
+    fn a_yield_goes_to_the_next_epoch() {
+        let mut cpu = Cpu::new(4, &[3, 3]);
+        cpu.tick();
+        cpu.switch(true);
+        assert_eq!(cpu.running.id, 1);
+        (0..4).for_each(|_| cpu.tick());
+        assert_eq!(cpu.running.id, 0, "thread 0 is back after thread 1's slice");
+        assert_eq!(
+            cpu.running.slice_left.load(Relaxed),
+            4,
+            "with a fresh slice"
+        );
+    }
+}

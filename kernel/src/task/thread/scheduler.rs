@@ -1,0 +1,425 @@
+//! The scheduler: picks the next thread, switches to it, and runs the tick.
+//!
+//! Everything here runs with interrupts disabled, which on one CPU is what makes it
+//! atomic; the run queue's lock makes it so across CPUs. The switch itself is
+//! `arch::context::switch`; around it the scheduler decides the outgoing thread's fate,
+//! accounts CPU time and moves FPU state for threads that opted in.
+//!
+//! **Where switches happen.** Voluntarily in [`yield_now`], when a thread blocks
+//! (`block_current`) and when it exits; involuntarily at the end of a hardware interrupt
+//! (`preempt_on_interrupt_exit`, called by `arch::interrupts` after every handler) when
+//! the handler asked for a reschedule: the timer tick does when the running thread's time
+//! slice is used up, and a wake-up does when the woken thread should run first. A thread
+//! preempted that way resumes later inside the same interrupt handler, on its own stack,
+//! and returns through the trap exit path to exactly where it was interrupted.
+//!
+//! **The saved stack pointer is the handover.** A thread's `saved_rsp` is 0 while it
+//! runs. `switch` stores the outgoing thread's stack pointer as its very last action on
+//! the old stack, so a non-zero `saved_rsp` means "completely switched out". The
+//! scheduler swaps it back to 0 before switching in; on SMP a CPU that finds 0 waits for
+//! the other CPU to finish switching the thread out.
+#![allow(unsafe_code)]
+
+use alloc::sync::Arc;
+use core::{
+    hint::spin_loop,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use super::{
+    Thread, ThreadState,
+    per_cpu::{Cpu, this_cpu},
+    policy::{self, Epoch},
+    run_queue::{LEVELS, RunQueue},
+    table,
+};
+use crate::arch::{context, cpu::InterruptsDisabled, cpu_local, fpu, tsc};
+
+static TIME_SLICE_TICKS: AtomicU32 = AtomicU32::new(4);
+static TICK_HZ: AtomicU32 = AtomicU32::new(0);
+
+pub(super) fn set_time_slice(ticks: u32) {
+    TIME_SLICE_TICKS.store(ticks.max(1), Ordering::Relaxed);
+}
+
+pub(super) fn set_tick_hz(hz: u32) {
+    TICK_HZ.store(hz, Ordering::Relaxed);
+}
+
+pub(super) fn tick_hz() -> u32 {
+    TICK_HZ.load(Ordering::Relaxed)
+}
+
+/// Gives `thread` a whole time slice (the boot thread, which was never queued).
+pub(super) fn give_full_slice(thread: &Thread) {
+    thread
+        .time_slice_left
+        .store(time_slice_for(thread), Ordering::Relaxed);
+}
+
+fn time_slice_for(thread: &Thread) -> u32 {
+    policy::slice_for(TIME_SLICE_TICKS.load(Ordering::Relaxed), thread.priority())
+}
+
+/// Why the running thread is giving up the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reason {
+    /// It asked to let others run: it goes to the next epoch.
+    Yield,
+    /// An interrupt decided another thread should run.
+    Preempt,
+    /// It set itself `Blocking` and waits for a wake-up.
+    Block,
+    /// It finished.
+    Exit,
+}
+
+/// Lets other ready threads run; returns when this thread is picked again.
+///
+/// # Panics
+/// If the thread holds a spinlock: others would spin on it while it waits for a turn.
+pub fn yield_now() {
+    assert!(
+        cpu_local::spinlocks_held() == 0,
+        "yielding while holding a spinlock"
+    );
+    let irq = InterruptsDisabled::new();
+    schedule(&irq, Reason::Yield);
+}
+
+/// Blocks the running thread, which has set itself `Blocking` and registered where a
+/// waker will find it. Returns once woken, or at once if it was woken already.
+///
+/// # Panics
+/// If the thread may not block: it is the idle thread, it holds a spinlock (which would
+/// stay locked while it sleeps), or it disabled preemption.
+pub(super) fn block_current(irq: &InterruptsDisabled) {
+    let current = this_cpu().current(irq);
+    assert!(!current.is_idle, "the idle thread must never block");
+    assert!(
+        cpu_local::spinlocks_held() == 0,
+        "blocking while holding a spinlock"
+    );
+    assert!(
+        current.preempt_count.load(Ordering::Relaxed) == 0,
+        "blocking with preemption disabled"
+    );
+    schedule(irq, Reason::Block);
+}
+
+/// Ends the running thread. Its stack is freed by the next `schedule` on this CPU.
+pub(super) fn exit_current(irq: &InterruptsDisabled) -> ! {
+    schedule(irq, Reason::Exit);
+    unreachable!("a dead thread was scheduled again");
+}
+
+/// Makes `thread` runnable if it is blocked (or about to block). Returns whether it was
+/// woken. Callable from any context, interrupt handlers included; never allocates.
+///
+/// Every transition is a compare-and-swap of the thread's state word (see `run_state`),
+/// so of two racing wakes exactly one queues the thread, and a wake racing with the
+/// thread's own `Blocking → Blocked` either cancels the block or finds it `Blocked`.
+pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
+    loop {
+        match thread.state() {
+            ThreadState::Blocking => {
+                if thread
+                    .run_state
+                    .transition(ThreadState::Blocking, ThreadState::Running)
+                {
+                    return true;
+                }
+            }
+            ThreadState::Blocked => {
+                let irq = InterruptsDisabled::new();
+                let cpu = this_cpu();
+                let mut run_queue = cpu.run_queue.lock();
+                if thread
+                    .run_state
+                    .transition(ThreadState::Blocked, ThreadState::Ready)
+                {
+                    cpu.wakes.fetch_add(1, Ordering::Relaxed);
+                    // SAFETY: the thread was `Blocked`, so it is in no run queue; this
+                    // CPU's queue lock is held.
+                    unsafe { run_queue.push_active(queue_level(thread), Arc::clone(thread)) };
+                    let current = cpu.current(&irq);
+                    let running = (!current.is_idle).then(|| current.priority());
+                    if policy::wake_preempts(thread.priority(), running) {
+                        cpu.need_resched.store(true, Ordering::Relaxed);
+                    }
+                    return true;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+fn queue_level(thread: &Thread) -> usize {
+    thread.priority().level().min(LEVELS - 1)
+}
+
+/// Admits a new thread: it joins the thread table and this CPU's run queue. Never fails
+/// (both are intrusive): a thread that got this far runs.
+pub(super) fn admit(thread: Arc<Thread>) {
+    table::insert(&thread);
+    let _irq = InterruptsDisabled::new();
+    thread
+        .time_slice_left
+        .store(time_slice_for(&thread), Ordering::Relaxed);
+    debug_assert_eq!(
+        thread.state(),
+        ThreadState::Ready,
+        "a new thread starts ready"
+    );
+    let mut run_queue = this_cpu().run_queue.lock();
+    // SAFETY: a new thread is in no run queue; the queue's lock is held.
+    unsafe { run_queue.push_active(queue_level(&thread), thread) };
+}
+
+/// Called by `arch::interrupts` after every hardware interrupt handler.
+pub(super) fn preempt_on_interrupt_exit() {
+    let cpu = this_cpu();
+    if !cpu.need_resched.load(Ordering::Relaxed) {
+        return; // the common case, kept short
+    }
+    // Interrupts are already off in a handler; the guard just proves it.
+    let irq = InterruptsDisabled::new();
+    if cpu.preemptible(&irq) {
+        schedule(&irq, Reason::Preempt);
+    }
+}
+
+/// The tick: fires due timers and charges the running thread's time slice.
+pub(super) fn on_tick(_frame: &mut crate::arch::TrapFrame) {
+    let irq = InterruptsDisabled::new();
+    let cpu = this_cpu();
+    cpu.ticks.fetch_add(1, Ordering::Relaxed);
+    let now = crate::time::now().as_nanos();
+    loop {
+        // One at a time, waking outside the wheel's lock.
+        let Some(expiry) = cpu.timers.lock().expire(now) else {
+            break;
+        };
+        expiry.fire();
+    }
+    charge_tick(cpu, cpu.current(&irq));
+}
+
+/// Charges one tick to the running thread's time slice (see `policy`: the slice stops
+/// at zero, so a thread that ran out of it inside a no-preemption section is switched
+/// out as soon as the section ends, however long the section was).
+fn charge_tick(cpu: &Cpu, current: &Thread) {
+    if current.is_idle {
+        return;
+    }
+    let left = current.time_slice_left.load(Ordering::Relaxed);
+    let (left, give_way) = policy::charge_tick(left);
+    current.time_slice_left.store(left, Ordering::Relaxed);
+    if give_way {
+        cpu.need_resched.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Picks the next thread and switches to it. See the module docs.
+///
+/// Callers must not hold a reference from `Cpu::current` across this call.
+pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
+    let cpu = this_cpu();
+    cpu.need_resched.store(false, Ordering::Relaxed);
+    let prev = Arc::clone(cpu.current(irq));
+    let mut run_queue = cpu.run_queue.lock();
+    let prev_runnable = match reason {
+        Reason::Block => {
+            if !prev
+                .run_state
+                .transition(ThreadState::Blocking, ThreadState::Blocked)
+            {
+                return; // woken between deciding to block and getting here
+            }
+            false
+        }
+        Reason::Exit => {
+            prev.run_state
+                .advance(ThreadState::Running, ThreadState::Dead);
+            false
+        }
+        Reason::Yield | Reason::Preempt => {
+            debug_assert_eq!(
+                prev.state(),
+                ThreadState::Running,
+                "preempting a thread mid-block"
+            );
+            if prev.is_idle {
+                // Never queued, but `Ready` between its turns like everyone else.
+                prev.run_state
+                    .advance(ThreadState::Running, ThreadState::Ready);
+            }
+            !prev.is_idle
+        }
+    };
+    if prev_runnable {
+        requeue(&mut run_queue, &prev, reason);
+    }
+    let next = run_queue.pop().unwrap_or_else(|| Arc::clone(&cpu.idle));
+    drop(run_queue);
+    if Arc::ptr_eq(&next, &prev) {
+        prev.run_state
+            .advance(ThreadState::Ready, ThreadState::Running);
+        return;
+    }
+    next.run_state
+        .advance(ThreadState::Ready, ThreadState::Running);
+    if next.time_slice_left.load(Ordering::Relaxed) == 0 {
+        next.time_slice_left
+            .store(time_slice_for(&next), Ordering::Relaxed);
+    }
+    switch_to(cpu, prev, next, reason, irq);
+}
+
+/// Puts the outgoing, still runnable thread back in the run queue.
+fn requeue(run_queue: &mut RunQueue<Thread>, prev: &Arc<Thread>, reason: Reason) {
+    prev.run_state
+        .advance(ThreadState::Running, ThreadState::Ready);
+    let level = queue_level(prev);
+    let slice_left = prev.time_slice_left.load(Ordering::Relaxed);
+    if policy::requeue_epoch(reason == Reason::Yield, slice_left) == Epoch::Next {
+        prev.time_slice_left
+            .store(time_slice_for(prev), Ordering::Relaxed);
+        // SAFETY: the running thread is in no run queue; the queue's lock is held.
+        unsafe { run_queue.push_expired(level, Arc::clone(prev)) };
+    } else {
+        // SAFETY: as above.
+        unsafe { run_queue.push_active(level, Arc::clone(prev)) };
+    }
+}
+
+/// Switches from `prev` (the current thread) to `next` (not running anywhere).
+fn switch_to(
+    cpu: &Cpu,
+    prev: Arc<Thread>,
+    next: Arc<Thread>,
+    reason: Reason,
+    irq: &InterruptsDisabled,
+) {
+    let now = tsc::read();
+    prev.account_switch_out(now);
+    next.account_switch_in(now);
+    cpu.switches.fetch_add(1, Ordering::Relaxed);
+    let next_rsp = take_saved_rsp(&next);
+    switch_fpu_state(cpu, &prev, &next);
+    let save_rsp = prev.saved_rsp.as_ptr();
+    // SAFETY: interrupts are off and this is the current CPU.
+    let previous = unsafe { cpu.replace_current(next) };
+    if reason == Reason::Exit {
+        // SAFETY: as above. The zombie is reaped by `finish_switch`, on this CPU, once
+        // this switch has left its stack for good.
+        unsafe { cpu.replace_zombie(Some(previous)) };
+    } else {
+        drop(previous); // other Arcs (run queue, wait queue, table) keep it alive
+    }
+    drop(prev);
+    // SAFETY: `next_rsp` was saved by `switch` or made by `prepare_stack` and was taken
+    // (zeroed) above, so this context is resumed exactly once; `save_rsp` points into a
+    // `Thread` kept alive by the thread table until it is reaped, which happens only
+    // after this switch completed; interrupts are off.
+    unsafe { context::switch(save_rsp, next_rsp) };
+    // Back on this thread, switched in again (by whichever CPU).
+    finish_switch(irq);
+}
+
+/// The first thing a thread does after it was switched in (Linux's
+/// `finish_task_switch`), wherever it resumes: after `context::switch` in `switch_to`, or
+/// at the start of a new thread (`thread_entry`) or idle loop. Reaps the thread that
+/// switched away from this CPU for the last time, if any: its stack is freed (the switch
+/// has left it), it leaves the thread table, and only then are its joiners woken, so a
+/// join returns once everything the thread held is given back.
+pub(super) fn finish_switch(_irq: &InterruptsDisabled) {
+    let cpu = this_cpu();
+    // SAFETY: interrupts are off and this is the current CPU.
+    if let Some(zombie) = unsafe { cpu.replace_zombie(None) } {
+        table::reap(&zombie);
+        zombie.set_exited();
+    }
+}
+
+/// Takes `thread`'s saved stack pointer, waiting while another CPU is still switching it
+/// out (it publishes the pointer as the last step).
+fn take_saved_rsp(thread: &Thread) -> u64 {
+    loop {
+        let rsp = thread.saved_rsp.swap(0, Ordering::Acquire);
+        if rsp != 0 {
+            return rsp;
+        }
+        spin_loop();
+    }
+}
+
+/// Saves the outgoing thread's x87/SSE registers and loads the incoming one's, for
+/// threads that opted in; denies FPU access to threads that did not.
+fn switch_fpu_state(cpu: &Cpu, prev: &Thread, next: &Thread) {
+    // SAFETY: this scheduler is switching both threads, with interrupts off; `prev` runs
+    // here and `next` runs nowhere (its saved rsp was taken).
+    let (prev_state, next_state) = unsafe { (prev.fpu_state(), next.fpu_state()) };
+    if let Some(state) = prev_state {
+        state.save();
+    }
+    let allowed = next_state.is_some();
+    if cpu.fpu_allowed.swap(allowed, Ordering::Relaxed) != allowed {
+        fpu::set_access(allowed);
+    }
+    if let Some(state) = next_state {
+        state.restore();
+    }
+}
+
+/// While it lives, the running thread cannot be preempted (interrupts still arrive).
+/// Nests; dropping the outermost guard performs a reschedule that was asked for meanwhile.
+///
+/// The count belongs to the thread, not to the CPU, and changes with interrupts off:
+/// nothing can switch the thread (or move it to another CPU) between finding it and
+/// counting.
+#[derive(Debug)]
+pub struct PreemptGuard {
+    _not_send: core::marker::PhantomData<*const ()>,
+}
+
+/// Disables preemption of the calling thread until the returned guard is dropped.
+pub fn disable_preemption() -> PreemptGuard {
+    let irq = InterruptsDisabled::new();
+    let current = this_cpu().current(&irq);
+    current.preempt_count.fetch_add(1, Ordering::Relaxed);
+    PreemptGuard {
+        _not_send: core::marker::PhantomData,
+    }
+}
+
+impl Drop for PreemptGuard {
+    fn drop(&mut self) {
+        let interrupts_were_on = crate::arch::cpu::interrupts_enabled();
+        let irq = InterruptsDisabled::new();
+        let cpu = this_cpu();
+        let outermost = cpu
+            .current(&irq)
+            .preempt_count
+            .fetch_sub(1, Ordering::Relaxed)
+            == 1;
+        if outermost && cpu.need_resched.load(Ordering::Relaxed) && interrupts_were_on {
+            schedule(&irq, Reason::Preempt);
+        }
+    }
+}
+
+/// The idle loop: with interrupts off, check for work; if there is none, `sti; hlt` as
+/// one unit, so a wake-up arriving between the check and the halt still ends the halt.
+pub(super) extern "sysv64" fn idle_entry(_: u64) -> ! {
+    finish_switch(&InterruptsDisabled::new());
+    loop {
+        let irq = InterruptsDisabled::new();
+        if this_cpu().run_queue.lock().is_empty() {
+            crate::arch::cpu::enable_and_halt();
+        } else {
+            schedule(&irq, Reason::Yield);
+        }
+    }
+}

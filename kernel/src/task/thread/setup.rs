@@ -1,0 +1,91 @@
+//! Bringing the scheduler up on the boot CPU, and what it lends `arch` (the preemption
+//! hook, the fault reporter).
+
+use alloc::sync::Arc;
+use core::fmt;
+
+use super::{
+    Priority, Thread, ThreadState,
+    control_block::ThreadParams,
+    per_cpu::{Cpu, this_cpu, try_this_cpu},
+    policy::SchedulerConfig,
+    scheduler, spawn, table,
+};
+use crate::arch::{self, cpu::InterruptsDisabled, timer};
+
+/// Stack size of the per-CPU idle threads.
+const IDLE_STACK_SIZE: usize = 16 * 1024;
+
+/// Sets up scheduling on the boot CPU: the running code becomes thread `main`, an idle
+/// thread is created, and hooks go into the trap path.
+pub(crate) fn init(config: &SchedulerConfig) {
+    let boot = Thread::new(ThreadParams {
+        name: Some("main".into()),
+        priority: Priority::NORMAL,
+        stack: None,
+        fpu: false,
+        is_idle: false,
+        state: ThreadState::Running,
+        result_slot: None,
+    })
+    .expect("no memory for the boot thread");
+    table::insert(&boot);
+    scheduler::set_time_slice(config.time_slice_ticks);
+    scheduler::give_full_slice(&boot);
+    boot.account_switch_in(arch::tsc::read()); // it is running from now on
+    Cpu::install(0, boot, new_idle_thread(0));
+    arch::set_fault_reporter(report_fault_context);
+    arch::interrupts::set_exit_hook(scheduler::preempt_on_interrupt_exit);
+}
+
+/// The idle thread of CPU `cpu`: never queued, run when nothing else is ready.
+fn new_idle_thread(cpu: u32) -> Arc<Thread> {
+    let params = ThreadParams {
+        name: Some(alloc::format!("idle/{cpu}")),
+        priority: Priority::LOWEST,
+        stack: None,
+        fpu: false,
+        is_idle: true,
+        state: ThreadState::Ready,
+        result_slot: None,
+    };
+    spawn::create(params, IDLE_STACK_SIZE, scheduler::idle_entry, |top, _| {
+        Ok((top, 0))
+    })
+    .expect("no memory for an idle thread")
+}
+
+/// Starts the tick that drives preemption and sleeping.
+pub(crate) fn start_tick(
+    calibration: &timer::Calibration,
+    config: &SchedulerConfig,
+) -> timer::TickSource {
+    scheduler::set_tick_hz(config.tick_hz);
+    let period_ns = 1_000_000_000 / u64::from(config.tick_hz.max(1));
+    this_cpu().timers.lock().set_period(period_ns);
+    timer::start(calibration, config.tick_hz, scheduler::on_tick)
+}
+
+/// Adds the running thread to CPU fault reports, and recognises a stack overflow.
+fn report_fault_context(out: &mut dyn fmt::Write, fault_address: u64) -> fmt::Result {
+    let Some(cpu) = try_this_cpu() else {
+        return Ok(());
+    };
+    let irq = InterruptsDisabled::new();
+    let thread = cpu.current(&irq);
+    writeln!(
+        out,
+        "  thread: {} '{}' on CPU {}",
+        thread.id(),
+        thread.label(),
+        cpu.id
+    )?;
+    if thread.stack_guard_contains(x86_64::VirtAddr::new_truncate(fault_address)) {
+        writeln!(
+            out,
+            "  stack overflow in thread '{}': the faulting address is in the guard page below its stack",
+            thread.label()
+        )?;
+    }
+    Ok(())
+}
