@@ -11,7 +11,7 @@ use crate::{
     drivers::uart16550,
     logger, mm,
     thread::{self, SchedulerConfig},
-    time,
+    time, tracing,
 };
 
 /// What Spindle asks of the bootloader; every kernel binary passes it to `entry_point!`.
@@ -32,6 +32,9 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Drive the tick with the PIT even if there is a local APIC.
     pub force_pit: bool,
+    /// Record the schedule trace from boot (also on when the kernel was built with
+    /// `SPINDLE_TRACE=on`).
+    pub trace: bool,
 }
 
 /// Brings the machine up with the default [`Config`]. See [`init_with`].
@@ -81,4 +84,10 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
         },
         mm::heap::stats().available_bytes >> 20
     );
+    if config.trace || tracing::requested_at_build() {
+        match tracing::start() {
+            Ok(()) => log::info!("tracing the schedule to the debug console port"),
+            Err(error) => log::warn!("no trace: {error}"),
+        }
+    }
 }

@@ -9,14 +9,15 @@
 //! |------:|-------------|-----------------------------------------------------------------|
 //! | 0     | `intrusive` | intrusive lists and the lock-free inbox: data structures only   |
 //! | 1     | `arch`      | the CPU: traps, contexts, per-CPU data, interrupt controllers, timers, the spinlock |
-//! | 2     | `time`, `mm`| the monotonic clock; the heap, page tables, kernel stacks       |
+//! | 2     | `time`, `mm`, `trace` | the clock; heap, page tables, stacks; the trace recorder |
 //! | 3     | `thread`    | kernel threads, the scheduler, wait queues, timers, sleeping    |
 //! | 4     | `sync`      | mutex, condition variable, semaphore, event, channels           |
 //! | 5     | `executor`  | async executors hosted by threads, tasks, wakers, async time    |
 //! | 6     | `drivers`   | devices: the UART, the PS/2 controller, IRQ-to-waker queues     |
 //! | 7     | `input`     | serial and keyboard input as async streams                      |
 //! | 8     | `logger`, `panic` | the `log` backend, the panic report                     |
-//! | 9     | `boot`      | bring-up: calls every layer in order                            |
+//! | 9     | `tracing`   | turning the schedule trace on and off, labelling what exists    |
+//! | 10    | `boot`      | bring-up: calls every layer in order                            |
 //!
 //! `thread`, `sync` and `executor` live together under `task/`, the tasking subsystem.
 //! Lower layers call higher ones only through slots they are given at run time: `arch`'s
@@ -45,6 +46,8 @@ pub mod mm;
 mod panic;
 mod task;
 pub mod time;
+pub mod trace;
+pub mod tracing;
 
 pub use boot::{BOOTLOADER_CONFIG, Config, init, init_with};
 pub use task::{executor, sync, thread};

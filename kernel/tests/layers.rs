@@ -18,13 +18,14 @@ use std::{
 const LAYERS: &[&[&str]] = &[
     &["intrusive", "litmus"],
     &["arch"],
-    &["time", "mm"],
+    &["time", "mm", "trace"],
     &["thread"],
     &["sync"],
     &["executor"],
     &["drivers"],
     &["input"],
     &["logger", "panic"],
+    &["tracing"],
     &["boot", "task"],
 ];
 

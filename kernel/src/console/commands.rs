@@ -11,7 +11,7 @@ use kernel::{
     executor::{self, Spawner},
     input, mm, println,
     thread::{self, Builder},
-    time,
+    time, tracing,
 };
 
 use super::listing::{TASK_HEADER, THREAD_HEADER, TaskRow, ThreadRow};
@@ -34,6 +34,8 @@ commands:
   demo                  the scheduler at work: CPU-bound threads, a sleeper, a mutex
   bench                 a short context-switch measurement (TSC ticks)
   stats                 switches, wake-ups, interrupts, memory, input
+  trace on|off|dump     record the schedule trace; stream it to the debug console
+                        port (`cargo run -- --trace FILE` collects it)
   poweroff              leave QEMU (exit status 0)";
 
 /// Runs one command line. `spawner` spawns onto the console's own executor.
@@ -54,6 +56,7 @@ pub(super) async fn execute(line: &str, spawner: &Spawner) -> Flow {
             Err(error) => println!("demo: cannot start: {error}"),
         },
         ["stats"] => stats(),
+        ["trace", what] => trace(what),
         ["poweroff"] => {
             println!("powering off");
             qemu::exit(qemu::ExitCode::Success);
@@ -73,6 +76,21 @@ fn ps() {
     executor::tasks()
         .iter()
         .for_each(|task| println!("{}", TaskRow(task)));
+}
+
+fn trace(what: &str) {
+    match what {
+        "on" => match tracing::start() {
+            Ok(()) => println!("tracing"),
+            Err(error) => println!("trace: {error}"),
+        },
+        "off" => {
+            tracing::stop();
+            println!("tracing stopped (`trace dump` streams what was recorded)");
+        }
+        "dump" => println!("trace: streamed {} records", tracing::dump()),
+        other => println!("trace: `{other}`: on, off or dump"),
+    }
 }
 
 fn spawn_demo(what: &str, spawner: &Spawner) {

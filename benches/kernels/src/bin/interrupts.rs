@@ -18,6 +18,7 @@ const CONFIG: Config = Config {
         time_slice_ticks: 80,
     },
     force_pit: false,
+    trace: false,
 };
 
 spindle_bench::bench_kernel!(config = CONFIG; trap_entry_exit, timer_irq_wakes_thread);

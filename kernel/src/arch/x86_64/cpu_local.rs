@@ -6,7 +6,11 @@
 //! - `interrupt_depth`, non-zero while a hardware interrupt handler runs: memory is never
 //!   allocated in interrupt context;
 //! - `spinlocks_held`, the interrupt-disabling spinlocks this CPU holds: a thread never
-//!   blocks or yields while it holds one.
+//!   blocks or yields while it holds one;
+//!
+//! two facts the trace stamps its records with (the vector of the interrupt being
+//! handled, and the CPU's index), and whether the trace records on this CPU: a trace
+//! point tests that with one `gs`-relative compare.
 //!
 //! Every access is one `gs`-relative instruction, so it cannot be split by a migration to
 //! another CPU (an increment is a single `inc`, which an interrupt cannot cut in half).
@@ -33,6 +37,9 @@ mod kernel {
         data: UnsafeCell<*const ()>,
         interrupt_depth: UnsafeCell<u32>,
         spinlocks_held: UnsafeCell<u32>,
+        vector: UnsafeCell<u32>,
+        index: UnsafeCell<u32>,
+        tracing: UnsafeCell<u32>,
     }
 
     /// Soundness requirement: the `gs:[offset]` operands below name these fields.
@@ -40,6 +47,9 @@ mod kernel {
         assert!(offset_of!(Block, data) == 0);
         assert!(offset_of!(Block, interrupt_depth) == 8);
         assert!(offset_of!(Block, spinlocks_held) == 12);
+        assert!(offset_of!(Block, vector) == 16);
+        assert!(offset_of!(Block, index) == 20);
+        assert!(offset_of!(Block, tracing) == 24);
     };
 
     // SAFETY: each block is used by exactly one CPU (the one whose GS base points at it),
@@ -50,6 +60,9 @@ mod kernel {
         data: UnsafeCell::new(core::ptr::null()),
         interrupt_depth: UnsafeCell::new(0),
         spinlocks_held: UnsafeCell::new(0),
+        vector: UnsafeCell::new(0),
+        index: UnsafeCell::new(0),
+        tracing: UnsafeCell::new(0),
     };
 
     /// Points this (the boot) CPU's GS base at its block. First thing `arch::init` does.
@@ -78,6 +91,55 @@ mod kernel {
     pub(in crate::arch) fn enter_interrupt() {
         // SAFETY: one instruction on this CPU's own block.
         unsafe { asm!("inc dword ptr gs:[8]", options(nostack)) };
+    }
+
+    /// Notes the vector of the interrupt being handled (recorded only while tracing).
+    pub(in crate::arch) fn set_interrupt_vector(vector: u8) {
+        // SAFETY: one store to this CPU's own block.
+        unsafe { asm!("mov dword ptr gs:[16], {:e}", in(reg) u32::from(vector), options(nostack)) };
+    }
+
+    /// The vector of the interrupt this CPU is handling, as noted while tracing
+    /// (meaningful while [`in_interrupt`] and [`tracing`]).
+    pub fn interrupt_vector() -> u8 {
+        let vector: u32;
+        // SAFETY: a read of this CPU's own block.
+        unsafe {
+            asm!("mov {:e}, gs:[16]", out(reg) vector, options(nostack, preserves_flags, readonly));
+        }
+        vector as u8
+    }
+
+    /// Whether the schedule trace records on this CPU: a compare and a jump, which is all
+    /// a trace point costs while tracing is off.
+    #[inline(always)]
+    pub fn tracing() -> bool {
+        // SAFETY: a read of this CPU's own block; the jump only selects the result.
+        unsafe {
+            asm!(
+                "cmp byte ptr gs:[24], 0",
+                "jne {on}",
+                on = label { return true; },
+                options(nostack, readonly)
+            );
+        }
+        false
+    }
+
+    /// Turns the trace's recording on this CPU on or off.
+    pub fn set_tracing(on: bool) {
+        // SAFETY: one store to this CPU's own block.
+        unsafe { asm!("mov byte ptr gs:[24], {}", in(reg_byte) u8::from(on), options(nostack)) };
+    }
+
+    /// This CPU's index (0 for the boot CPU).
+    pub fn cpu_index() -> u32 {
+        let index: u32;
+        // SAFETY: a read of this CPU's own block.
+        unsafe {
+            asm!("mov {:e}, gs:[20]", out(reg) index, options(nostack, preserves_flags, readonly));
+        }
+        index
     }
 
     /// Counts leaving it.
@@ -125,6 +187,26 @@ mod host {
     pub(in crate::arch) fn init_boot_cpu() {}
 
     pub(in crate::arch) fn enter_interrupt() {}
+
+    pub(in crate::arch) fn set_interrupt_vector(_vector: u8) {}
+
+    /// No interrupts on the host.
+    pub fn interrupt_vector() -> u8 {
+        0
+    }
+
+    /// No trace on the host.
+    pub fn tracing() -> bool {
+        false
+    }
+
+    /// No trace on the host.
+    pub fn set_tracing(_on: bool) {}
+
+    /// The host is "CPU 0".
+    pub fn cpu_index() -> u32 {
+        0
+    }
 
     pub(in crate::arch) fn leave_interrupt() {}
 

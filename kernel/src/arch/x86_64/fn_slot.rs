@@ -8,7 +8,10 @@ use core::{
     sync::atomic::{AtomicPtr, Ordering},
 };
 
-use super::{FaultReporter, interrupts::Handler};
+use super::{
+    FaultReporter,
+    interrupts::{Handler, Observer},
+};
 
 /// The function pointer types a slot may hold (sealed: exactly these).
 ///
@@ -22,6 +25,8 @@ unsafe impl FnPointer for fn() {}
 unsafe impl FnPointer for Handler {}
 // SAFETY: as above.
 unsafe impl FnPointer for FaultReporter {}
+// SAFETY: as above.
+unsafe impl FnPointer for Observer {}
 
 /// An optional function pointer of type `F`.
 #[derive(Debug)]
@@ -46,6 +51,11 @@ impl<F: FnPointer> FnSlot<F> {
         // holding the function's address (the sizes are checked above).
         let address = unsafe { core::mem::transmute_copy::<F, *mut ()>(&function) };
         self.address.store(address, Ordering::Release);
+    }
+
+    /// Removes the function.
+    pub(crate) fn clear(&self) {
+        self.address.store(ptr::null_mut(), Ordering::Release);
     }
 
     /// The installed function, if any.

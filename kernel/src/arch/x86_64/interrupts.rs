@@ -22,6 +22,23 @@ static HANDLERS: [FnSlot<Handler>; 256] = [const { FnSlot::empty() }; 256];
 /// Runs after every hardware interrupt handler: where the scheduler preempts.
 static EXIT_HOOK: FnSlot<fn()> = FnSlot::empty();
 
+/// Told when a handler starts and ends (the trace installs it while it records): the
+/// vector and whether the handler is starting.
+static OBSERVER: FnSlot<Observer> = FnSlot::empty();
+
+/// Watches interrupt handlers: `(vector, starting)`.
+pub type Observer = fn(u8, bool);
+
+/// Installs (or, with `None`, removes) the function told when each interrupt handler
+/// starts and ends, while this CPU traces (`cpu_local::tracing`): otherwise the cost is
+/// one test per interrupt.
+pub fn set_observer(observer: Option<Observer>) {
+    match observer {
+        Some(observer) => OBSERVER.set(observer),
+        None => OBSERVER.clear(),
+    }
+}
+
 /// Installs the function run after every hardware interrupt handler (the scheduler's
 /// preemption point), still on the interrupted thread's stack with interrupts disabled.
 pub fn set_exit_hook(hook: fn()) {
@@ -69,12 +86,31 @@ pub(super) fn dispatch(frame: &mut TrapFrame, vector: u8) -> bool {
     // that follows is not: it may switch to another thread, which resumes in thread
     // context, so the depth is back to zero before it runs.
     cpu_local::enter_interrupt();
+    if cpu_local::tracing() {
+        observe(vector, true);
+    }
     handler(frame);
+    if cpu_local::tracing() {
+        observe(vector, false);
+    }
     cpu_local::leave_interrupt();
     if let Some(hook) = EXIT_HOOK.get() {
         hook();
     }
     true
+}
+
+/// Tells the observer (out of line: only while tracing) and notes the vector for the
+/// trace's wake records.
+#[cold]
+#[inline(never)]
+fn observe(vector: u8, starting: bool) {
+    if starting {
+        cpu_local::set_interrupt_vector(vector);
+    }
+    if let Some(observer) = OBSERVER.get() {
+        observer(vector, starting);
+    }
 }
 
 /// Raises interrupt `VECTOR` in software (`int VECTOR`): it takes the same trap path as a

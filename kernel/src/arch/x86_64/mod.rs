@@ -8,6 +8,7 @@ pub mod context;
 pub mod cpu;
 pub mod cpu_local;
 pub mod debug_port;
+pub mod debugcon;
 mod exception;
 mod fn_slot;
 pub mod fpu;

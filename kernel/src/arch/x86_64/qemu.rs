@@ -6,7 +6,17 @@
 
 use x86_64::instructions::port::Port;
 
-use super::cpu;
+use super::{cpu, fn_slot::FnSlot};
+
+/// Runs just before the session ends (the trace flushes what it holds).
+static SHUTDOWN_HOOK: FnSlot<fn()> = FnSlot::empty();
+
+/// Installs the function run just before [`exit`] ends the session. It runs on every
+/// exit, panics and fatal exceptions included, so it must not rely on locks the failing
+/// code may hold.
+pub fn set_shutdown_hook(hook: fn()) {
+    SHUTDOWN_HOOK.set(hook);
+}
 
 const DEBUG_EXIT_PORT: u16 = 0xf4;
 
@@ -22,6 +32,9 @@ pub enum ExitCode {
 
 /// Ends the QEMU session with `code`; halts if there is no debug-exit device.
 pub fn exit(code: ExitCode) -> ! {
+    if let Some(hook) = SHUTDOWN_HOOK.get() {
+        hook();
+    }
     let mut port = Port::<u32>::new(DEBUG_EXIT_PORT);
     // SAFETY: port 0xf4 is the debug-exit device that every Spindle QEMU command line
     // adds; on a machine without it, an I/O write to an unclaimed port is ignored.

@@ -39,7 +39,7 @@ pub use block_on::{block_on, yield_now};
 pub use blocking::{BlockingHandle, spawn_blocking};
 pub use host::{Host, ThreadHost};
 pub use join::{Cancelled, JoinHandle};
-pub use registry::tasks;
+pub use registry::{tasks, trace_names};
 pub use run_loop::{DEFAULT_CAPACITY, Executor};
 pub use spawner::{SpawnError, Spawner};
 pub use task::{TaskId, TaskInfo, TaskState};

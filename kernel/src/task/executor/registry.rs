@@ -6,6 +6,7 @@ use alloc::{
 };
 
 use super::{host::Host, shared::Shared, task::TaskInfo};
+use crate::trace::{self, Kind};
 
 /// Every executor that was created, by a weak reference. (A spinning lock that leaves
 /// interrupts on: it is only taken to register an executor or list tasks, never by wakes
@@ -14,12 +15,21 @@ static EXECUTORS: spin::Mutex<Vec<Weak<dyn ListTasks>>> = spin::Mutex::new(Vec::
 
 trait ListTasks: Send + Sync {
     fn list(&self, into: &mut Vec<TaskInfo>);
+    fn trace_names(&self);
 }
 
 impl<H: Host> ListTasks for Shared<H> {
     fn list(&self, into: &mut Vec<TaskInfo>) {
         let headers: Vec<_> = self.listing.lock().iter().flatten().cloned().collect();
         into.extend(headers.iter().map(|header| header.info()));
+    }
+
+    fn trace_names(&self) {
+        trace::record_name(Kind::ExecutorName, self.id, &&*self.name);
+        let headers: Vec<_> = self.listing.lock().iter().flatten().cloned().collect();
+        for header in headers {
+            trace::record_name(Kind::TaskName, header.id.as_u64(), &header.label());
+        }
     }
 }
 
@@ -31,10 +41,19 @@ pub(super) fn register<H: Host>(shared: &Arc<Shared<H>>) {
     executors.push(weak);
 }
 
+/// Records the name of every executor and of each of its tasks in the trace (when
+/// tracing starts, so that what exists already is labelled).
+pub fn trace_names() {
+    live().iter().for_each(|executor| executor.trace_names());
+}
+
+fn live() -> Vec<Arc<dyn ListTasks>> {
+    EXECUTORS.lock().iter().filter_map(Weak::upgrade).collect()
+}
+
 /// A snapshot of every unfinished task of every executor, by id.
 pub fn tasks() -> Vec<TaskInfo> {
-    let executors: Vec<Arc<dyn ListTasks>> =
-        EXECUTORS.lock().iter().filter_map(Weak::upgrade).collect();
+    let executors = live();
     let mut list = Vec::new();
     executors
         .iter()

@@ -1,13 +1,15 @@
 //! What an executor shares with its spawners, its tasks' wakers and the task listing.
 
 use alloc::{sync::Arc, task::Wake, vec::Vec};
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::{host::Host, ready_queue::ReadyQueue, spawner::NewTask, task::TaskHeader};
 use crate::{arch::IrqSpinLock, intrusive::Inbox};
 
 /// The executor's shared half (the task table is the host thread's alone).
 pub(super) struct Shared<H: Host> {
+    /// A unique number (the trace names executors by it).
+    pub(super) id: u64,
     pub(super) name: Arc<str>,
     pub(super) ready: Arc<ReadyQueue<H>>,
     /// Tasks spawned from anywhere, on their way to the table; closed when the executor
@@ -26,7 +28,11 @@ pub(super) struct Shared<H: Host> {
 
 impl<H: Host> Shared<H> {
     pub(super) fn new(name: &str, capacity: usize, host: H) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        crate::trace::record_name(crate::trace::Kind::ExecutorName, id, &name);
         Self {
+            id,
             name: Arc::from(name),
             ready: Arc::new(ReadyQueue::new(capacity, host)),
             inbox: Inbox::new(),

@@ -13,6 +13,10 @@ use super::{
     spawner::{BoxedTask, NewTask},
     task::{TaskHeader, TaskState},
 };
+use crate::{
+    thread,
+    trace::{self, Kind},
+};
 
 /// One slot of the task table.
 pub(super) struct Entry<H: Host> {
@@ -46,6 +50,9 @@ impl<H: Host> TaskTable<H> {
         };
         let header = task.header;
         header.set_slot(slot);
+        if trace::enabled() {
+            trace::record_name(Kind::TaskName, header.id.as_u64(), &header.label());
+        }
         shared.listing.lock()[slot] = Some(Arc::clone(&header));
         let waker = Waker::from(Arc::clone(&header));
         self.entries[slot] = Some(Entry {
@@ -84,7 +91,16 @@ impl<H: Host> TaskTable<H> {
         entry.header.queued.clear_for_poll();
         entry.header.set_state(TaskState::Running);
         entry.header.polls.fetch_add(1, Ordering::Relaxed);
-        match future.as_mut().poll(&mut Context::from_waker(&entry.waker)) {
+        if trace::enabled() {
+            let host = thread::current_id().as_u64();
+            trace::record_poll(entry.header.id.as_u64(), shared.id, host, true, false);
+        }
+        let poll = future.as_mut().poll(&mut Context::from_waker(&entry.waker));
+        if trace::enabled() {
+            let (task, host) = (entry.header.id.as_u64(), thread::current_id().as_u64());
+            trace::record_poll(task, shared.id, host, false, poll.is_ready());
+        }
+        match poll {
             Poll::Pending => {
                 if !entry.header.queued.is_set() {
                     entry.header.set_state(TaskState::Waiting);

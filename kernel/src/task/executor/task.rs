@@ -20,15 +20,26 @@
 //! condition visible to the poll that follows. The host test `queued_handshake_litmus`
 //! runs both sides on two threads.
 //!
-//! A task's header is allocated when it is spawned (so running out of memory is a spawn
-//! error, not a panic in the executor) and linked into its executor's listing through
-//! `listing_links` when it enters the task table.
+//! A task's header is allocated when it is spawned, so running out of memory is a spawn
+//! error, not a panic in the executor.
 
 use alloc::{string::String, sync::Arc, task::Wake};
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use super::{host::Host, ready_queue::ReadyQueue};
-use crate::intrusive::Links;
+use crate::{thread, trace};
+
+/// A task's name for display: its own, or `task-<id>`.
+pub(super) struct TaskLabel<'a>(TaskId, Option<&'a str>);
+
+impl core::fmt::Display for TaskLabel<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.1 {
+            Some(name) => f.write_str(name),
+            None => write!(f, "task-{}", self.0),
+        }
+    }
+}
 
 /// A task's unique number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -118,10 +129,7 @@ pub(super) struct TaskHeader<H: Host> {
     state: AtomicU8,
     pub(super) polls: AtomicU64,
     pub(super) ready: Arc<ReadyQueue<H>>,
-    /// Its place in the executor's listing, while it is in the task table.
-    pub(super) listing_links: Links,
 }
-crate::linked!(impl<H: Host> TaskHeader<H>, listing_links);
 
 impl<H: Host> TaskHeader<H> {
     pub(super) fn new(
@@ -139,7 +147,6 @@ impl<H: Host> TaskHeader<H> {
             state: AtomicU8::new(TaskState::Ready as u8),
             polls: AtomicU64::new(0),
             ready,
-            listing_links: Links::new(),
         }
     }
 
@@ -163,14 +170,16 @@ impl<H: Host> TaskHeader<H> {
         self.state.store(state as u8, Ordering::Relaxed);
     }
 
+    /// Its name, or `task-<id>`: for traces and listings.
+    pub(super) fn label(&self) -> TaskLabel<'_> {
+        TaskLabel(self.id, self.name.as_deref())
+    }
+
     /// A snapshot for the listing.
     pub(super) fn info(&self) -> TaskInfo {
         TaskInfo {
             id: self.id,
-            name: match &self.name {
-                Some(name) => name.clone(),
-                None => alloc::format!("task-{}", self.id),
-            },
+            name: alloc::format!("{}", self.label()),
             executor: String::from(&*self.executor_name),
             state: self.state(),
             polls: self.polls.load(Ordering::Relaxed),
@@ -187,10 +196,22 @@ impl<H: Host> Wake for TaskHeader<H> {
     /// allocation-free, callable from interrupt handlers.
     fn wake_by_ref(self: &Arc<Self>) {
         if self.queued.mark() {
+            if trace::enabled() {
+                trace_wake(self.id.as_u64());
+            }
             self.set_state(TaskState::Ready);
             self.ready.push(self.slot.load(Ordering::Relaxed));
         }
     }
+}
+
+/// Records who queued task `task`: out of line, so that a wake while tracing is off pays
+/// only for the test of the flag.
+#[cold]
+#[inline(never)]
+fn trace_wake(task: u64) {
+    let (source, id) = thread::wake_source();
+    trace::record_task_wake(task, source, id);
 }
 
 #[cfg(test)]

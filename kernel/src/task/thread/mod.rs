@@ -50,6 +50,7 @@ mod wait_queue;
 pub use control_block::{Priority, Thread, ThreadId, ThreadInfo, ThreadLabel, ThreadState};
 pub use park::{park, should_stop};
 pub use policy::SchedulerConfig;
+pub(crate) use scheduler::wake_source;
 pub use scheduler::{PreemptGuard, disable_preemption, yield_now};
 pub use sleep::{Timer, sleep, sleep_until};
 pub use spawn::{Builder, DEFAULT_STACK_SIZE, JoinError, JoinHandle, SpawnError, exit, spawn};
@@ -69,4 +70,14 @@ pub fn current() -> Arc<Thread> {
 pub fn current_id() -> ThreadId {
     let irq = InterruptsDisabled::new();
     this_cpu().current(&irq).id()
+}
+
+/// Records the name of every live thread in the trace (when tracing starts, so that
+/// threads created before are labelled too).
+pub fn trace_names() {
+    let idle = Arc::clone(&this_cpu().idle);
+    for thread in table::all().iter().chain([&idle]) {
+        let id = thread.id().as_u64();
+        crate::trace::record_name(crate::trace::Kind::ThreadName, id, &thread.label());
+    }
 }

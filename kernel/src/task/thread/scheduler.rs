@@ -33,7 +33,10 @@ use super::{
     run_queue::{LEVELS, RunQueue},
     table,
 };
-use crate::arch::{context, cpu::InterruptsDisabled, cpu_local, fpu, tsc};
+use crate::{
+    arch::{context, cpu::InterruptsDisabled, cpu_local, fpu, tsc},
+    trace::{self, SwitchReason, WakeSource},
+};
 
 static TIME_SLICE_TICKS: AtomicU32 = AtomicU32::new(4);
 static TICK_HZ: AtomicU32 = AtomicU32::new(0);
@@ -70,8 +73,22 @@ pub(super) enum Reason {
     Preempt,
     /// It set itself `Blocking` and waits for a wake-up.
     Block,
+    /// As `Block`, for a timer (the trace tells them apart).
+    Sleep,
     /// It finished.
     Exit,
+}
+
+impl Reason {
+    fn traced(self) -> SwitchReason {
+        match self {
+            Reason::Yield => SwitchReason::Yield,
+            Reason::Preempt => SwitchReason::Preempt,
+            Reason::Block => SwitchReason::Block,
+            Reason::Sleep => SwitchReason::Sleep,
+            Reason::Exit => SwitchReason::Exit,
+        }
+    }
 }
 
 /// Lets other ready threads run; returns when this thread is picked again.
@@ -107,8 +124,23 @@ pub(super) fn block_current(irq: &InterruptsDisabled) {
     schedule(irq, Reason::Block);
 }
 
+/// [`block_current`], waiting for a timer.
+pub(super) fn sleep_current(irq: &InterruptsDisabled) {
+    let current = this_cpu().current(irq);
+    assert!(
+        cpu_local::spinlocks_held() == 0 && !current.is_idle,
+        "sleeping while holding a spinlock (or on the idle thread)"
+    );
+    assert!(
+        current.preempt_count.load(Ordering::Relaxed) == 0,
+        "sleeping with preemption disabled"
+    );
+    schedule(irq, Reason::Sleep);
+}
+
 /// Ends the running thread. Its stack is freed by the next `schedule` on this CPU.
 pub(super) fn exit_current(irq: &InterruptsDisabled) -> ! {
+    trace::record_exit(this_cpu().current(irq).id().as_u64());
     schedule(irq, Reason::Exit);
     unreachable!("a dead thread was scheduled again");
 }
@@ -127,6 +159,7 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
                     .run_state
                     .transition(ThreadState::Blocking, ThreadState::Running)
                 {
+                    trace_wake(thread, true);
                     return true;
                 }
             }
@@ -139,6 +172,7 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
                     .transition(ThreadState::Blocked, ThreadState::Ready)
                 {
                     cpu.wakes.fetch_add(1, Ordering::Relaxed);
+                    trace_wake(thread, false);
                     // SAFETY: the thread was `Blocked`, so it is in no run queue; this
                     // CPU's queue lock is held.
                     unsafe { run_queue.push_active(queue_level(thread), Arc::clone(thread)) };
@@ -153,6 +187,35 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
             _ => return false,
         }
     }
+}
+
+/// Records who woke `thread`, if tracing (the test inline, the rest out of line).
+#[inline(always)]
+fn trace_wake(thread: &Thread, cancelled_block: bool) {
+    if trace::enabled() {
+        record_wake(thread.id().as_u64(), cancelled_block);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn record_wake(thread: u64, cancelled_block: bool) {
+    let (source, id) = wake_source();
+    trace::record_thread_wake(thread, source, id, cancelled_block);
+}
+
+/// Who is waking something right now: the interrupt being handled, else the running
+/// thread. (A wake made while an executor polls a task happens inside that task's poll
+/// in the trace, which is how the host tells it came from the task.)
+pub(crate) fn wake_source() -> (WakeSource, u64) {
+    if cpu_local::in_interrupt() {
+        return (
+            WakeSource::Interrupt,
+            u64::from(cpu_local::interrupt_vector()),
+        );
+    }
+    let irq = InterruptsDisabled::new();
+    (WakeSource::Thread, this_cpu().current(&irq).id().as_u64())
 }
 
 fn queue_level(thread: &Thread) -> usize {
@@ -223,14 +286,16 @@ fn charge_tick(cpu: &Cpu, current: &Thread) {
 
 /// Picks the next thread and switches to it. See the module docs.
 ///
-/// Callers must not hold a reference from `Cpu::current` across this call.
+/// Callers must not hold a reference from `Cpu::current` across this call. The running
+/// thread is only borrowed here: the one reference taken is the run queue's (if it stays
+/// runnable); the per-CPU slot's own reference moves out in `switch_to`.
 pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
     let cpu = this_cpu();
     cpu.need_resched.store(false, Ordering::Relaxed);
-    let prev = Arc::clone(cpu.current(irq));
+    let prev = cpu.current(irq);
     let mut run_queue = cpu.run_queue.lock();
     let prev_runnable = match reason {
-        Reason::Block => {
+        Reason::Block | Reason::Sleep => {
             if !prev
                 .run_state
                 .transition(ThreadState::Blocking, ThreadState::Blocked)
@@ -259,14 +324,14 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
         }
     };
     if prev_runnable {
-        requeue(&mut run_queue, &prev, reason);
+        requeue(&mut run_queue, prev, reason);
     }
     let next = run_queue.pop().unwrap_or_else(|| Arc::clone(&cpu.idle));
     drop(run_queue);
-    if Arc::ptr_eq(&next, &prev) {
+    if Arc::ptr_eq(&next, prev) {
         prev.run_state
             .advance(ThreadState::Ready, ThreadState::Running);
-        return;
+        return; // dropping `next` drops the run queue's reference
     }
     next.run_state
         .advance(ThreadState::Ready, ThreadState::Running);
@@ -274,7 +339,7 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
         next.time_slice_left
             .store(time_slice_for(&next), Ordering::Relaxed);
     }
-    switch_to(cpu, prev, next, reason, irq);
+    switch_to(cpu, next, reason, irq);
 }
 
 /// Puts the outgoing, still runnable thread back in the run queue.
@@ -294,31 +359,27 @@ fn requeue(run_queue: &mut RunQueue<Thread>, prev: &Arc<Thread>, reason: Reason)
     }
 }
 
-/// Switches from `prev` (the current thread) to `next` (not running anywhere).
-fn switch_to(
-    cpu: &Cpu,
-    prev: Arc<Thread>,
-    next: Arc<Thread>,
-    reason: Reason,
-    irq: &InterruptsDisabled,
-) {
+/// Switches from the current thread to `next` (not running anywhere).
+fn switch_to(cpu: &Cpu, next: Arc<Thread>, reason: Reason, irq: &InterruptsDisabled) {
+    // SAFETY: interrupts are off and this is the current CPU; no reference from
+    // `Cpu::current` is used past this point (see `schedule`).
+    let prev = unsafe { cpu.replace_current(next) };
+    let next = cpu.current(irq);
+    trace::record_switch(prev.id().as_u64(), next.id().as_u64(), reason.traced());
     let now = tsc::read();
     prev.account_switch_out(now);
     next.account_switch_in(now);
     cpu.switches.fetch_add(1, Ordering::Relaxed);
-    let next_rsp = take_saved_rsp(&next);
-    switch_fpu_state(cpu, &prev, &next);
+    let next_rsp = take_saved_rsp(next);
+    switch_fpu_state(cpu, &prev, next);
     let save_rsp = prev.saved_rsp.as_ptr();
-    // SAFETY: interrupts are off and this is the current CPU.
-    let previous = unsafe { cpu.replace_current(next) };
     if reason == Reason::Exit {
         // SAFETY: as above. The zombie is reaped by `finish_switch`, on this CPU, once
         // this switch has left its stack for good.
-        unsafe { cpu.replace_zombie(Some(previous)) };
+        unsafe { cpu.replace_zombie(Some(prev)) };
     } else {
-        drop(previous); // other Arcs (run queue, wait queue, table) keep it alive
+        drop(prev); // other Arcs (run queue, wait queue, table) keep it alive
     }
-    drop(prev);
     // SAFETY: `next_rsp` was saved by `switch` or made by `prepare_stack` and was taken
     // (zeroed) above, so this context is resumed exactly once; `save_rsp` points into a
     // `Thread` kept alive by the thread table until it is reaped, which happens only
@@ -417,7 +478,9 @@ pub(super) extern "sysv64" fn idle_entry(_: u64) -> ! {
     loop {
         let irq = InterruptsDisabled::new();
         if this_cpu().run_queue.lock().is_empty() {
+            trace::record_idle(true);
             crate::arch::cpu::enable_and_halt();
+            trace::record_idle(false);
         } else {
             schedule(&irq, Reason::Yield);
         }

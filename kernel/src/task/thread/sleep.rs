@@ -73,7 +73,7 @@ pub fn sleep_until(deadline: Instant) {
                 )
             };
         }
-        scheduler::block_current(&irq);
+        scheduler::sleep_current(&irq);
         // SAFETY: the node was armed in this CPU's wheel; the lock is held.
         let unfired = unsafe { cpu.timers.lock().disarm(node.as_ref()) };
         drop(unfired); // woken early by something else: the timer is withdrawn

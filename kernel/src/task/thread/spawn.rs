@@ -169,6 +169,11 @@ impl Builder {
             |top, limit| place_on_stack(top, limit, start),
         )?;
         scheduler::admit(Arc::clone(&thread));
+        if crate::trace::enabled() {
+            let id = thread.id().as_u64();
+            crate::trace::record_spawn(id, super::current_id().as_u64());
+            crate::trace::record_name(crate::trace::Kind::ThreadName, id, &thread.label());
+        }
         Ok(JoinHandle { thread, result })
     }
 }

@@ -40,10 +40,17 @@ fn entry_of(thread: Arc<Thread>) -> NonNull<TableEntry> {
 
 /// A snapshot of every thread, by id.
 pub fn threads() -> Vec<ThreadInfo> {
+    let mut list: Vec<ThreadInfo> = all().iter().map(|thread| thread.info()).collect();
+    list.sort_by_key(|info| info.id);
+    list
+}
+
+/// A reference to every live thread, in table order.
+pub(super) fn all() -> Vec<Arc<Thread>> {
     let mut handles: Vec<Arc<Thread>> = Vec::new();
     loop {
-        // Memory is never allocated under the table's lock: make room first, then copy
-        // the references, and start over if threads were added meanwhile.
+        // Room first, then copy the references under the lock (nothing allocates there),
+        // and start over if threads were added meanwhile.
         let needed = thread_count();
         handles.reserve(needed);
         let table = TABLE.lock();
@@ -56,11 +63,8 @@ pub fn threads() -> Vec<ThreadInfo> {
             Arc::increment_strong_count(entry.as_ptr().cast::<Thread>());
             Arc::from_raw(entry.as_ptr().cast::<Thread>())
         }));
-        break;
+        return handles;
     }
-    let mut list: Vec<ThreadInfo> = handles.iter().map(|thread| thread.info()).collect();
-    list.sort_by_key(|info| info.id);
-    list
 }
 
 /// How many threads exist (not yet reaped).

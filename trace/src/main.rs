@@ -1,0 +1,172 @@
+//! `spindle-trace`: turns a schedule trace the kernel streamed out into a Perfetto file
+//! and an SVG timeline, or checks it.
+//!
+//! Exit status: 0 done (and, for `check`, no violation); 1 `check` found violations;
+//! 2 the command could not run (unreadable or undecodable trace, unwritable output,
+//! bad arguments).
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use clap::{Parser, Subcommand};
+use spindle_trace::{
+    SvgOptions, Trace, check, decode, write_file_atomically, write_files, write_perfetto,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "spindle-trace",
+    version,
+    about = "Convert and check Spindle schedule traces"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode TRACE and write Perfetto JSON (open it in ui.perfetto.dev), and with
+    /// --svg an SVG timeline.
+    Convert {
+        /// The binary trace the kernel streamed out.
+        trace: PathBuf,
+        /// Where to write the JSON.
+        json: PathBuf,
+        /// Where to write the SVG timeline.
+        #[arg(long, value_name = "OUT.svg")]
+        svg: Option<PathBuf>,
+        /// The SVG's window, µs since the first event; either end may be left out
+        /// (`..5000`, `12000..`). Default: the whole trace, or its end if it is long.
+        #[arg(long, value_name = "START_US..END_US", value_parser = parse_window, allow_hyphen_values = true)]
+        window: Option<(Option<f64>, Option<f64>)>,
+        /// The SVG's width in px.
+        #[arg(long, value_name = "PX", default_value_t = SvgOptions::default().max_width)]
+        width: u32,
+    },
+    /// Check TRACE's scheduling invariants; print each violation, exit 1 if any.
+    Check {
+        /// The binary trace the kernel streamed out.
+        trace: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Convert {
+            trace,
+            json,
+            svg,
+            window,
+            width,
+        } => {
+            let (start_us, end_us) = window.unwrap_or((None, None));
+            let options = SvgOptions {
+                start_us,
+                end_us,
+                max_width: width,
+                ..SvgOptions::default()
+            };
+            convert(&trace, &json, svg.as_deref(), &options)
+        }
+        Command::Check { trace } => run_check(&trace),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("spindle-trace: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Trace, String> {
+    let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn convert(
+    trace_path: &Path,
+    json: &Path,
+    svg: Option<&Path>,
+    options: &SvgOptions,
+) -> Result<ExitCode, String> {
+    let trace = load(trace_path)?;
+    let written = match svg {
+        Some(svg) => write_files(&trace, json, svg, options),
+        None => write_file_atomically(json, |out| write_perfetto(&trace, out)),
+    };
+    written.map_err(|e| format!("cannot write: {e}"))?;
+    println!("{}", summary(&trace));
+    println!("wrote {}", json.display());
+    if let Some(svg) = svg {
+        println!("wrote {}", svg.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_check(path: &Path) -> Result<ExitCode, String> {
+    let trace = load(path)?;
+    let violations = check(&trace);
+    println!("{}", summary(&trace));
+    for violation in &violations {
+        println!("{violation}");
+    }
+    if violations.is_empty() {
+        println!("no violations");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} violations", violations.len());
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// One line on what the trace holds.
+fn summary(trace: &Trace) -> String {
+    let mut line = format!(
+        "{} events on {} CPU(s) over {:.1} µs ({} segment(s))",
+        trace.events().len(),
+        trace.cpus(),
+        trace.span_us(),
+        trace.segments()
+    );
+    if trace.dropped_total() > 0 {
+        line.push_str(&format!("; {} records lost", trace.dropped_total()));
+    }
+    if trace.unknown_records() > 0 {
+        line.push_str(&format!(
+            "; {} unknown records skipped",
+            trace.unknown_records()
+        ));
+    }
+    line
+}
+
+/// `START..END` in µs, either side optional.
+fn parse_window(text: &str) -> Result<(Option<f64>, Option<f64>), String> {
+    let (start, end) = text
+        .split_once("..")
+        .ok_or_else(|| format!("{text:?} is not START_US..END_US"))?;
+    let number = |side: &str| -> Result<Option<f64>, String> {
+        let side = side.trim();
+        if side.is_empty() {
+            return Ok(None);
+        }
+        match side.parse::<f64>() {
+            Ok(value) if value.is_finite() => Ok(Some(value)),
+            _ => Err(format!("{side:?} is not a number of µs")),
+        }
+    };
+    let window = (number(start)?, number(end)?);
+    match window {
+        (None, None) => Err(String::from("give START_US, END_US or both")),
+        (Some(start), Some(end)) if start >= end => Err(format!(
+            "the window's start ({start}) is not before its end ({end})"
+        )),
+        window => Ok(window),
+    }
+}
