@@ -12,7 +12,15 @@ use anyhow::{Context, anyhow};
 use bootloader::{BiosBoot, BootConfig, UefiBoot};
 use bootloader_boot_config::LevelFilter;
 
-use crate::{elf::check_kernel_elf, staging::staging_file};
+use crate::{
+    elf::{read_kernel, strip_debug_info},
+    staging::staging_file,
+};
+
+/// How images are made, recorded beside each image with its kernel's path:
+/// an image made another way is rebuilt. Change it whenever imaging
+/// changes in a way that matters at boot.
+const RECIPE: &[u8] = b"recipe 2: kernel without debug info";
 
 /// Which firmware the image is made for (and QEMU boots it with).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,36 +53,49 @@ pub fn image_path(dir: &Path, kernel: &Path, firmware: Firmware) -> PathBuf {
 
 /// Writes a bootable `firmware` disk image of `kernel` to `out`.
 ///
-/// The kernel is checked with [`check_kernel_elf`] first. Parent
-/// directories of `out` are created as needed.
+/// The kernel is checked with [`crate::check_kernel_elf`] first, and what
+/// goes on the image is a copy without debug information (see
+/// `strip_debug_info`). Parent directories of `out` are created as needed.
 ///
 /// The image is not rebuilt when `out` is newer than `kernel` and was made
 /// from that same kernel path (recorded in `<out>.source`, because
 /// [`image_path`] only looks at the file stem and two kernels may share
-/// one). Imaging depends on nothing else but this crate (bootloader
-/// version, boot configuration), which changes rarely enough that deleting
-/// the image after upgrading it is an acceptable price for not rewriting
-/// megabytes on every boot. The image appears complete or not at all.
+/// one) by the current recipe (`RECIPE`, bumped when imaging changes).
+/// Imaging depends on nothing else but this crate; a bootloader upgrade is
+/// rare enough that deleting the images then is an acceptable price for
+/// not rewriting megabytes on every boot. The image appears complete or
+/// not at all: nothing is written for a kernel that fails its check.
 pub fn build_image(kernel: &Path, firmware: Firmware, out: &Path) -> anyhow::Result<()> {
-    check_kernel_elf(kernel)?;
+    let elf = read_kernel(kernel)?;
     let source =
         fs::canonicalize(kernel).with_context(|| format!("cannot resolve {}", kernel.display()))?;
-    if is_newer(out, kernel)? && fs::read(source_record(out)).ok() == Some(path_bytes(&source)) {
+    if is_newer(out, kernel)? && fs::read(source_record(out)).ok() == Some(record(&source)) {
         return Ok(());
     }
-    let staging = staging_file(out)?;
-    write_image(kernel, firmware, staging.path()).map_err(|err| {
+    let failed = |err: anyhow::Error| {
         anyhow!(
             "cannot build the {firmware} image {}: {err:#}",
             out.display()
         )
-    })?;
+    };
+    let staging = staging_file(out)?;
+    let stripped = stripped_kernel(&elf, out).map_err(failed)?;
+    write_image(stripped.path(), firmware, staging.path()).map_err(failed)?;
     staging
         .persist(out)
         .with_context(|| format!("cannot move the finished image to {}", out.display()))?;
-    let record = source_record(out);
-    fs::write(&record, path_bytes(&source))
-        .with_context(|| format!("cannot write {}", record.display()))
+    let record_path = source_record(out);
+    fs::write(&record_path, record(&source))
+        .with_context(|| format!("cannot write {}", record_path.display()))
+}
+
+/// The kernel without debug information, in a temporary file beside `out`
+/// (deleted when dropped) for the bootloader's image builder to read.
+fn stripped_kernel(elf: &[u8], out: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+    let stripped = strip_debug_info(elf)?;
+    let file = staging_file(out)?;
+    fs::write(file.path(), stripped).context("cannot write the kernel copy for the image")?;
+    Ok(file)
 }
 
 /// The file next to an image that names the kernel it was made from.
@@ -84,8 +105,13 @@ fn source_record(out: &Path) -> PathBuf {
     name.into()
 }
 
-fn path_bytes(path: &Path) -> Vec<u8> {
-    path.as_os_str().as_bytes().to_vec()
+/// What the source record of an image of `kernel` holds: its path and the
+/// [`RECIPE`], on two lines.
+fn record(kernel: &Path) -> Vec<u8> {
+    let mut bytes = kernel.as_os_str().as_bytes().to_vec();
+    bytes.push(b'\n');
+    bytes.extend_from_slice(RECIPE);
+    bytes
 }
 
 /// True when `out` exists and was modified after `kernel`.
@@ -180,7 +206,7 @@ mod tests {
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         fs::create_dir_all(&a).unwrap();
         fs::create_dir_all(&b).unwrap();
-        let header = crate::elf::tests::elf64(62);
+        let header = crate::elf::tests::kernel(0);
         let (kernel_a, kernel_b) = (a.join("kernel"), b.join("kernel"));
         fs::write(&kernel_a, &header).unwrap();
         fs::write(&kernel_b, &header).unwrap();
@@ -210,10 +236,59 @@ mod tests {
     fn builds_a_uefi_image() {
         let dir = tempfile::tempdir().unwrap();
         let kernel = dir.path().join("kernel");
-        fs::write(&kernel, crate::elf::tests::elf64(62)).unwrap();
+        fs::write(&kernel, crate::elf::tests::kernel(0)).unwrap();
         let out = image_path(dir.path(), &kernel, Firmware::Uefi);
         build_image(&kernel, Firmware::Uefi, &out).unwrap();
         assert!(fs::metadata(&out).unwrap().len() > 0);
+    }
+
+    /// Every byte on a BIOS image is read through SeaBIOS one sector per
+    /// request, so debug information must stay off it.
+    #[test]
+    fn images_carry_no_debug_info() {
+        let dir = tempfile::tempdir().unwrap();
+        let kernel = dir.path().join("kernel");
+        let debug_info = 16 << 20;
+        fs::write(&kernel, crate::elf::tests::kernel(debug_info)).unwrap();
+        for firmware in [Firmware::Bios, Firmware::Uefi] {
+            let out = image_path(dir.path(), &kernel, firmware);
+            build_image(&kernel, firmware, &out).unwrap();
+            let size = fs::metadata(&out).unwrap().len();
+            assert!(size < debug_info as u64, "{firmware} image of {size} bytes");
+        }
+    }
+
+    #[test]
+    fn a_refused_kernel_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let kernel = dir.path().join("kernel");
+        let mut truncated = crate::elf::tests::kernel(0);
+        truncated.truncate(100);
+        fs::write(&kernel, truncated).unwrap();
+        let images = dir.path().join("images");
+        let out = image_path(&images, &kernel, Firmware::Bios);
+        let err = build_image(&kernel, Firmware::Bios, &out).unwrap_err();
+        assert!(err.to_string().contains("is truncated"), "{err}");
+        assert!(
+            !images.exists(),
+            "something was written for a refused kernel"
+        );
+    }
+
+    #[test]
+    fn images_made_by_another_recipe_are_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let kernel = dir.path().join("kernel");
+        fs::write(&kernel, crate::elf::tests::kernel(0)).unwrap();
+        let out = image_path(dir.path(), &kernel, Firmware::Bios);
+        fs::write(&out, b"an image made before debug info was stripped").unwrap();
+        let path = fs::canonicalize(&kernel).unwrap();
+        fs::write(source_record(&out), path.as_os_str().as_bytes()).unwrap();
+        build_image(&kernel, Firmware::Bios, &out).unwrap();
+        assert!(
+            fs::metadata(&out).unwrap().len() > 4096,
+            "the old image was kept"
+        );
     }
 
     #[test]

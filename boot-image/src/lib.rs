@@ -17,6 +17,7 @@ pub use cargo::{KERNEL_TARGET, Profile, build_kernels, target_dir};
 pub use elf::check_kernel_elf;
 pub use image::{Firmware, build_image, image_path};
 pub use qemu::{
-    Captured, EXIT_FAILURE_VALUE, EXIT_SUCCESS_VALUE, KvmUnavailable, Outcome, QemuOptions,
-    SerialInput, command, locate_qemu, run_captured, run_forwarding, run_interactive,
+    Captured, EXIT_FAILURE_VALUE, EXIT_SUCCESS_VALUE, Hang, KvmUnavailable, Outcome, QemuOptions,
+    SerialInput, TimeLimit, Usage, command, locate_qemu, minimum_memory_mib, run_captured,
+    run_forwarding, run_interactive,
 };

@@ -1,6 +1,6 @@
 //! The runner's command line and what it means for QEMU.
 
-use std::{path::PathBuf, time::Duration};
+use std::{fmt::Display, path::PathBuf, str::FromStr, time::Duration};
 
 use boot_image::{Firmware, QemuOptions};
 use clap::Parser;
@@ -13,13 +13,18 @@ The kernel is built with `cargo build -p kernel --target x86_64-unknown-none`
 its serial port on this terminal.
 
 Exit status:
-  0    the kernel reported success (wrote 0x10 to the debug-exit port)
-  1    the kernel reported failure (wrote 0x11)
-  2    set-up error (kernel build, bad kernel file, QEMU or OVMF missing),
-       or QEMU ended in any other way
-  3    the machine reset, e.g. on a triple fault (QEMU exits 0 under
-       -no-reboot, which is not success)
-  124  --timeout expired
+  0      the kernel reported success (wrote 0x10 to the debug-exit port)
+  1      the kernel reported failure (wrote 0x11)
+  2      set-up error (kernel build, bad kernel file, QEMU or OVMF missing,
+         a machine that cannot boot), or QEMU ended in any other way
+  3      the machine reset, e.g. on a triple fault (QEMU exits 0 under
+         -no-reboot, which is not success)
+  124    --timeout expired (wall-clock seconds)
+  128+N  QEMU was stopped from outside by signal N: 130 for Ctrl-C
+         (SIGINT), 143 for SIGTERM, 129 for SIGHUP, 137 for SIGKILL
+
+--memory must be at least 32M with --bios and 64M with UEFI: with less,
+the bootloader cannot boot.
 
 Environment: SPINDLE_QEMU picks the QEMU binary, SPINDLE_OVMF the UEFI
 firmware image, CARGO_TARGET_DIR the build directory.";
@@ -38,10 +43,17 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) release: bool,
     /// Number of CPUs.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+          value_parser = cpu_count)]
     smp: u32,
-    /// Guest memory, in MiB or with an M or G suffix.
-    #[arg(long, value_name = "SIZE", default_value = "256M")]
+    /// Guest memory, in MiB or with an M or G suffix (at least 32M for
+    /// --bios, 64M for UEFI).
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "256M",
+        allow_hyphen_values = true
+    )]
     memory: String,
     /// Count instructions instead of using the host clock, for
     /// reproducible timing (`-icount shift=0`).
@@ -50,8 +62,8 @@ pub(crate) struct Args {
     /// Wait for GDB on tcp::1234 before the first instruction.
     #[arg(long)]
     pub(crate) gdb: bool,
-    /// Stop QEMU after this many seconds (exit status 124).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Stop QEMU after this many seconds of wall-clock time (exit status 124).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = seconds)]
     timeout: Option<u64>,
     /// Open QEMU's window (headless by default).
     #[arg(long)]
@@ -62,6 +74,28 @@ pub(crate) struct Args {
     /// Extra QEMU arguments, after `--`.
     #[arg(last = true, value_name = "QEMU_ARGS")]
     qemu_args: Vec<String>,
+}
+
+/// Parses `--smp`: a whole number of CPUs, at least 1.
+fn cpu_count(value: &str) -> Result<u32, String> {
+    positive(value, "CPUs")
+}
+
+/// Parses `--timeout`: a whole number of seconds, at least 1.
+fn seconds(value: &str) -> Result<u64, String> {
+    positive(value, "seconds")
+}
+
+/// A whole number of at least 1, or one line saying it must be, counting
+/// `unit`: clap's own messages for `-1` suggest passing it after `--`.
+fn positive<T: FromStr + PartialOrd + From<u8>>(value: &str, unit: &str) -> Result<T, String>
+where
+    T::Err: Display,
+{
+    match value.parse::<T>() {
+        Ok(number) if number >= T::from(1) => Ok(number),
+        _ => Err(format!("must be a positive whole number of {unit}")),
+    }
 }
 
 impl Args {
@@ -142,10 +176,58 @@ mod tests {
         assert!(parse(&["--timeout", "0"]).is_err());
     }
 
+    /// The first line of the error clap reports for `args`.
+    fn error(args: &[&str]) -> String {
+        let err = parse(args).unwrap_err().to_string();
+        err.lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn negative_numbers_are_refused_as_such() {
+        assert_eq!(
+            error(&["--timeout", "-1"]),
+            "error: invalid value '-1' for '--timeout <SECS>': \
+             must be a positive whole number of seconds"
+        );
+        assert_eq!(
+            error(&["--smp", "-2"]),
+            "error: invalid value '-2' for '--smp <N>': must be a positive whole number of CPUs"
+        );
+        assert_eq!(
+            error(&["--smp", "0"]),
+            "error: invalid value '0' for '--smp <N>': must be a positive whole number of CPUs"
+        );
+        // A size is checked with the firmware it is for, before anything is built.
+        let args = parse(&["--memory", "-1G"]).unwrap();
+        let err = args.qemu_options().validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid memory size `-1G`: expected a positive"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn too_little_memory_names_the_minimum() {
+        let args = parse(&["--bios", "--memory", "8M"]).unwrap();
+        let err = args.qemu_options().validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "memory size 8M is too small: a bios boot needs at least 32M"
+        );
+    }
+
     #[test]
     fn help_documents_exit_statuses() {
         use clap::CommandFactory;
         let help = Args::command().render_long_help().to_string();
-        assert!(help.contains("124  --timeout expired"), "{help}");
+        assert!(help.contains("124    --timeout expired"), "{help}");
+        assert!(help.contains("143 for SIGTERM"), "{help}");
+        let least = |firmware| boot_image::minimum_memory_mib(firmware);
+        let minimums = format!(
+            "at least {}M with --bios and {}M with UEFI",
+            least(Firmware::Bios),
+            least(Firmware::Uefi)
+        );
+        assert!(help.contains(&minimums), "{help}");
     }
 }

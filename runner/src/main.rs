@@ -43,12 +43,15 @@ fn main() {
 
 /// Everything from building the kernel to QEMU's exit.
 fn boot(args: &Args) -> anyhow::Result<Outcome> {
+    let mut opts = args.qemu_options();
+    // Before the build: a machine QEMU or the bootloader cannot run is
+    // refused at once, not after minutes of compiling.
+    opts.validate()?;
     let workspace = Workspace::locate()?;
     let kernel = match &args.kernel {
         Some(kernel) => kernel.clone(),
         None => workspace.build_kernel(args.release)?,
     };
-    let mut opts = args.qemu_options();
     let image = image_path(&workspace.images_dir(), &kernel, opts.firmware);
     build_image(&kernel, opts.firmware, &image)?;
     let command = qemu_command(&image, &mut opts)?;

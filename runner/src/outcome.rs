@@ -6,13 +6,16 @@ use boot_image::Outcome;
 pub(crate) const SETUP_ERROR: i32 = 2;
 
 /// Maps a boot's outcome to the runner's exit status (table in `--help`).
+/// A signal from outside gives 128 + its number, as shells report a
+/// command killed by it: 130 for Ctrl-C, 143 for SIGTERM.
 pub(crate) fn exit_status(outcome: &Outcome) -> i32 {
     match outcome {
         Outcome::Success => 0,
         Outcome::Failure => 1,
         Outcome::Reset => 3,
-        Outcome::Timeout(_) => 124,
-        Outcome::Exited(_) | Outcome::Signalled(_) => SETUP_ERROR,
+        Outcome::Timeout(_) | Outcome::Hung(_) => 124,
+        Outcome::Signalled(signal) => 128 + signal,
+        Outcome::Exited(_) => SETUP_ERROR,
     }
 }
 
@@ -29,6 +32,12 @@ mod tests {
         assert_eq!(exit_status(&Outcome::Reset), 3);
         assert_eq!(exit_status(&Outcome::Timeout(Duration::from_secs(5))), 124);
         assert_eq!(exit_status(&Outcome::Exited(1)), 2);
-        assert_eq!(exit_status(&Outcome::Signalled(9)), 2);
+    }
+
+    #[test]
+    fn a_signal_from_outside_exits_as_shells_report_it() {
+        assert_eq!(exit_status(&Outcome::Signalled(2)), 130);
+        assert_eq!(exit_status(&Outcome::Signalled(15)), 143);
+        assert_eq!(exit_status(&Outcome::Signalled(9)), 137);
     }
 }

@@ -4,13 +4,16 @@
 //! success looks like.
 
 mod command;
+mod limit;
 mod locate;
 mod options;
 mod outcome;
 mod run;
+mod signals;
 
 pub use command::command;
+pub use limit::{Hang, TimeLimit, Usage};
 pub use locate::{KvmUnavailable, locate_qemu};
-pub use options::QemuOptions;
+pub use options::{QemuOptions, minimum_memory_mib};
 pub use outcome::{EXIT_FAILURE_VALUE, EXIT_SUCCESS_VALUE, Outcome};
 pub use run::{Captured, SerialInput, run_captured, run_forwarding, run_interactive};

@@ -7,6 +7,8 @@
 
 use std::{os::unix::process::ExitStatusExt, process::ExitStatus, time::Duration};
 
+use super::{limit::Hang, signals::signal_name};
+
 /// Value the kernel writes to port 0xf4 to report success (QEMU exits 33).
 pub const EXIT_SUCCESS_VALUE: u32 = 0x10;
 /// Value the kernel writes to port 0xf4 to report failure (QEMU exits 35).
@@ -31,24 +33,40 @@ pub enum Outcome {
     /// reset request looks like, so it is never success: the kernel's only
     /// way to report success is the debug-exit port.
     Reset,
-    /// QEMU was still running after this long and was killed.
+    /// QEMU was still running when its wall-clock limit
+    /// ([`TimeLimit::Wall`](super::TimeLimit::Wall)) expired, and was
+    /// stopped.
     Timeout(Duration),
+    /// QEMU was stopped for running past a run-time limit
+    /// ([`TimeLimit::Run`](super::TimeLimit::Run)): its budget or its
+    /// wall-clock ceiling.
+    Hung(Hang),
     /// QEMU exited with any other status (its own errors exit 1).
     Exited(i32),
-    /// QEMU was killed by this signal, and not by us.
+    /// QEMU was stopped from outside by this signal (not by the run's time
+    /// limit): killed by it, or shut down on it (SIGINT, SIGTERM and SIGHUP,
+    /// on which QEMU exits 0 like after a reset).
     Signalled(i32),
 }
 
 impl Outcome {
     /// Decodes the exit status of a QEMU process that ran on its own.
+    #[cfg(test)]
     pub(crate) fn from_status(status: ExitStatus) -> Self {
-        match (status.code(), status.signal()) {
-            (Some(SUCCESS_STATUS), _) => Self::Success,
-            (Some(FAILURE_STATUS), _) => Self::Failure,
-            (Some(0), _) => Self::Reset,
-            (Some(code), _) => Self::Exited(code),
-            (None, Some(signal)) => Self::Signalled(signal),
-            (None, None) => unreachable!("a Unix exit status is an exit code or a signal"),
+        Self::from_exit(status, None)
+    }
+
+    /// Decodes the exit status of a QEMU process that, as far as the run
+    /// knows, received `signal` from outside (see `signals`). The kernel's
+    /// own reports win: a signal that came after them changed nothing.
+    pub(crate) fn from_exit(status: ExitStatus, signal: Option<i32>) -> Self {
+        match (status.code(), status.signal(), signal) {
+            (Some(SUCCESS_STATUS), _, _) => Self::Success,
+            (Some(FAILURE_STATUS), _, _) => Self::Failure,
+            (_, _, Some(signal)) | (None, Some(signal), None) => Self::Signalled(signal),
+            (Some(0), _, None) => Self::Reset,
+            (Some(code), _, None) => Self::Exited(code),
+            (None, None, None) => unreachable!("a Unix exit status is an exit code or a signal"),
         }
     }
 
@@ -61,6 +79,7 @@ impl Outcome {
                 (QEMU exits 0 under -no-reboot, which is not success)"
                 .into(),
             Self::Timeout(limit) => format!("timed out after {} s", limit.as_secs_f64()),
+            Self::Hung(hang) => hang.to_string(),
             Self::Exited(1) => "QEMU exited with status 1 (a QEMU error, \
                 or the kernel wrote 0 to the debug-exit port)"
                 .into(),
@@ -69,7 +88,9 @@ impl Outcome {
                 code >> 1
             ),
             Self::Exited(code) => format!("QEMU exited with unexpected status {code}"),
-            Self::Signalled(signal) => format!("QEMU was killed by signal {signal}"),
+            Self::Signalled(signal) => {
+                format!("QEMU was stopped by {} from outside", signal_name(signal))
+            }
         }
     }
 }
@@ -111,6 +132,29 @@ mod tests {
     }
 
     #[test]
+    fn a_shutdown_on_a_signal_is_not_a_reset() {
+        let status = |code: i32| ExitStatus::from_raw(code << 8);
+        assert_eq!(
+            Outcome::from_exit(status(0), Some(15)),
+            Outcome::Signalled(15)
+        );
+        assert_eq!(
+            Outcome::from_exit(ExitStatus::from_raw(9), Some(2)),
+            Outcome::Signalled(2),
+            "the signal that started it matters, not the SIGKILL that ended it"
+        );
+        assert_eq!(Outcome::from_exit(status(33), Some(15)), Outcome::Success);
+        assert_eq!(
+            Outcome::Signalled(15).describe(),
+            "QEMU was stopped by SIGTERM from outside"
+        );
+        assert_eq!(
+            Outcome::Signalled(2).describe(),
+            "QEMU was stopped by SIGINT from outside"
+        );
+    }
+
+    #[test]
     fn describes_in_one_line() {
         let all = [
             Outcome::Success,
@@ -121,6 +165,11 @@ mod tests {
             Outcome::Exited(5),
             Outcome::Exited(2),
             Outcome::Signalled(9),
+            Outcome::Hung(Hang {
+                budget: Duration::from_secs(60),
+                ceiling: Duration::from_secs(600),
+                usage: Default::default(),
+            }),
         ];
         for outcome in all {
             assert!(!outcome.describe().contains('\n'), "{outcome:?}");

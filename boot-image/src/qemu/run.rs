@@ -2,20 +2,27 @@
 
 use std::{
     io::{self, Read, Write},
-    process::{Child, ChildStdin, Command, Stdio},
+    process::{Child, ChildStdin, Command, ExitStatus, Stdio},
     sync::mpsc,
     thread::{self, JoinHandle},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context;
 use rustix::process::{Pid, Signal, kill_process};
 use wait_timeout::ChildExt;
 
-use super::Outcome;
+use super::{
+    Outcome,
+    limit::{Hang, Meter, TimeLimit},
+    signals::{Relay, reported_signal},
+};
 
 /// How long QEMU gets to exit after SIGTERM before it is killed outright.
 const TERM_GRACE: Duration = Duration::from_secs(2);
+
+/// How often a waiting run looks at QEMU's use of time and for signals.
+const POLL: Duration = Duration::from_millis(100);
 
 /// What a captured run produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,17 +36,24 @@ pub struct Captured {
 }
 
 /// Runs `command` on this terminal: the guest's serial port is QEMU's
-/// stdin and stdout, so a person can read and type to it.
+/// stdin and stdout, so a person can read and type to it. `timeout` is
+/// wall-clock time.
 ///
 /// After `timeout`, QEMU gets SIGTERM first, so that it restores the
 /// terminal settings it changed, and SIGKILL only if it ignores that.
+/// SIGINT (Ctrl-C), SIGTERM and SIGHUP sent to this process while QEMU
+/// runs are passed on to QEMU (with SIGKILL after the same grace) and the
+/// outcome is [`Outcome::Signalled`]; the caller should exit then.
 pub fn run_interactive(mut command: Command, timeout: Option<Duration>) -> anyhow::Result<Outcome> {
+    let relay = Relay::start()?;
     command
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::piped());
     let mut child = spawn(&mut command)?;
-    wait(&mut child, timeout)
+    let stderr = forward_stderr(&mut child);
+    let waited = wait(&mut child, timeout.map(TimeLimit::Wall), Some(&relay));
+    Ok(waited?.outcome(&join(stderr)))
 }
 
 /// Bytes for the guest's serial port, held back until the guest has printed
@@ -55,14 +69,15 @@ pub struct SerialInput {
 
 /// Runs `command` with its output captured, for tests and benchmarks.
 ///
+/// `limit` is a [`TimeLimit`]; a bare [`Duration`] is wall-clock time.
 /// Output is drained by threads while QEMU runs, so a chatty guest never
 /// stalls on a full pipe. `input` is fed to the serial port (once its
 /// marker went by) and then closed; without it stdin is `/dev/null`,
 /// because `-serial stdio` would otherwise read (and steal) the caller's
-/// stdin.
+/// stdin. Signals to this process keep their default action.
 pub fn run_captured(
     mut command: Command,
-    timeout: Duration,
+    limit: impl Into<TimeLimit>,
     input: Option<SerialInput>,
 ) -> anyhow::Result<Captured> {
     let stdin = if input.is_some() {
@@ -88,11 +103,12 @@ pub fn run_captured(
     });
     let serial = watch(child.stdout.take(), io::sink(), marker, ready_sender);
     let stderr = drain(child.stderr.take());
-    let outcome = wait(&mut child, Some(timeout)).inspect_err(|_| drop(child.kill()));
+    let waited = wait(&mut child, Some(limit.into()), None).inspect_err(|_| drop(child.kill()));
+    let stderr = join(stderr);
     let captured = Captured {
-        outcome: outcome?,
-        serial: collect(serial),
-        stderr: collect(stderr),
+        outcome: waited?.outcome(&stderr),
+        serial: lossy(join(serial)),
+        stderr: lossy(stderr),
     };
     if let Some(writer) = writer {
         let _ = writer.join();
@@ -103,16 +119,18 @@ pub fn run_captured(
 /// Runs `command` with the guest's serial output on this process's stdout
 /// and this process's stdin typed into the serial port once the guest has
 /// printed `after` (see [`SerialInput`]): for scripted sessions such as
-/// `printf 'ps\npoweroff\n' | cargo run`.
+/// `printf 'ps\npoweroff\n' | cargo run`. `timeout` and signals are
+/// handled as by [`run_interactive`].
 pub fn run_forwarding(
     mut command: Command,
     timeout: Option<Duration>,
     after: &str,
 ) -> anyhow::Result<Outcome> {
+    let relay = Relay::start()?;
     command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::piped());
     let mut child = spawn(&mut command)?;
     let (ready_sender, ready) = mpsc::channel();
     if let Some(stdin) = child.stdin.take() {
@@ -125,15 +143,22 @@ pub fn run_forwarding(
         Some(after.to_owned()),
         ready_sender,
     );
-    let outcome = wait(&mut child, timeout);
+    let stderr = forward_stderr(&mut child);
+    let waited = wait(&mut child, timeout.map(TimeLimit::Wall), Some(&relay));
     let _ = output.join();
-    outcome
+    Ok(waited?.outcome(&join(stderr)))
 }
 
 fn forward_stdin(mut guest: ChildStdin, ready: &mpsc::Receiver<()>) {
     if ready.recv().is_ok() {
         let _ = io::copy(&mut io::stdin().lock(), &mut guest);
     }
+}
+
+/// Copies QEMU's stderr to ours as it comes, keeping it to read QEMU's
+/// report of a signal from.
+fn forward_stderr(child: &mut Child) -> JoinHandle<Vec<u8>> {
+    watch(child.stderr.take(), io::stderr(), None, mpsc::channel().0)
 }
 
 /// Copies `pipe` into `sink` until it ends and returns what went by;
@@ -179,19 +204,85 @@ fn spawn(command: &mut Command) -> anyhow::Result<Child> {
         .with_context(|| format!("cannot start {}", command.get_program().display()))
 }
 
-/// Waits for QEMU to exit, or until `timeout` and then stops it.
-fn wait(child: &mut Child, timeout: Option<Duration>) -> anyhow::Result<Outcome> {
-    let status = match timeout {
-        None => child.wait().context("cannot wait for QEMU")?,
-        Some(limit) => match child.wait_timeout(limit).context("cannot wait for QEMU")? {
-            Some(status) => status,
-            None => {
-                terminate(child)?;
-                return Ok(Outcome::Timeout(limit));
+/// How a wait ended.
+#[derive(Debug)]
+enum Waited {
+    /// QEMU exited; `relayed` is the stop signal passed on to it, if any.
+    Exited {
+        status: ExitStatus,
+        relayed: Option<i32>,
+    },
+    /// QEMU ran past its limit and was stopped.
+    Stopped(Outcome),
+}
+
+impl Waited {
+    /// The outcome, given QEMU's stderr (which says whether it shut down on
+    /// a signal).
+    fn outcome(self, stderr: &[u8]) -> Outcome {
+        match self {
+            Self::Exited { status, relayed } => {
+                Outcome::from_exit(status, relayed.or_else(|| reported_signal(stderr)))
             }
-        },
-    };
-    Ok(Outcome::from_status(status))
+            Self::Stopped(outcome) => outcome,
+        }
+    }
+}
+
+/// Waits for QEMU to exit, stopping it when it runs past `limit`, and
+/// passing on the signals `relay` records.
+fn wait(
+    child: &mut Child,
+    limit: Option<TimeLimit>,
+    relay: Option<&Relay>,
+) -> anyhow::Result<Waited> {
+    let mut meter = Meter::start(child.id());
+    let mut relayed: Option<(i32, Instant)> = None;
+    loop {
+        let poll = match limit {
+            Some(TimeLimit::Wall(limit)) => POLL.min(limit.saturating_sub(meter.elapsed())),
+            _ => POLL,
+        };
+        if let Some(status) = child.wait_timeout(poll).context("cannot wait for QEMU")? {
+            let relayed = relayed.map(|(signal, _)| signal);
+            return Ok(Waited::Exited { status, relayed });
+        }
+        if let Some(signal) = relay.and_then(Relay::take) {
+            pass_on(child, signal);
+            relayed.get_or_insert((signal, Instant::now()));
+        }
+        if relayed.is_some_and(|(_, at)| at.elapsed() > TERM_GRACE) {
+            // Reaped by the next wait.
+            let _ = child.kill();
+        }
+        if let Some(outcome) = limit.and_then(|limit| exceeded(limit, &mut meter)) {
+            terminate(child)?;
+            return Ok(Waited::Stopped(outcome));
+        }
+    }
+}
+
+/// The outcome of a run stopped by `limit`, if QEMU has run past it.
+fn exceeded(limit: TimeLimit, meter: &mut Meter) -> Option<Outcome> {
+    match limit {
+        TimeLimit::Wall(limit) => (meter.elapsed() >= limit).then_some(Outcome::Timeout(limit)),
+        TimeLimit::Run { budget, ceiling } => {
+            let usage = meter.sample();
+            let hang = Hang {
+                budget,
+                ceiling,
+                usage,
+            };
+            (usage.charged >= budget || usage.wall >= ceiling).then_some(Outcome::Hung(hang))
+        }
+    }
+}
+
+/// Sends `signal` to QEMU; an error means it is gone already.
+fn pass_on(child: &Child, signal: i32) {
+    if let Some(signal) = Signal::from_named_raw(signal) {
+        let _ = kill_process(Pid::from_child(child), signal);
+    }
 }
 
 /// SIGTERM, a grace period, then SIGKILL; reaps the process either way.
@@ -221,8 +312,11 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
     })
 }
 
-fn collect(reader: JoinHandle<Vec<u8>>) -> String {
-    let bytes = reader.join().unwrap_or_default();
+fn join(reader: JoinHandle<Vec<u8>>) -> Vec<u8> {
+    reader.join().unwrap_or_default()
+}
+
+fn lossy(bytes: Vec<u8>) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -317,6 +411,72 @@ mod tests {
         let run = run_captured(sh("exec sleep 20"), Duration::from_millis(100), None).unwrap();
         assert_eq!(run.outcome, Outcome::Timeout(Duration::from_millis(100)));
         assert!(started.elapsed() < TERM_GRACE, "SIGTERM was not sent");
+    }
+
+    #[test]
+    fn a_run_time_budget_counts_idle_time() {
+        let limit = TimeLimit::Run {
+            budget: Duration::from_millis(300),
+            ceiling: Duration::from_secs(20),
+        };
+        let run = run_captured(sh("exec sleep 20"), limit, None).unwrap();
+        let Outcome::Hung(hang) = run.outcome else {
+            panic!("{:?}", run.outcome)
+        };
+        assert!(hang.usage.charged >= hang.budget, "{hang:?}");
+        assert!(hang.usage.wall < Duration::from_secs(5), "{hang:?}");
+        assert!(hang.to_string().starts_with("hung: "), "{hang}");
+    }
+
+    /// A stopped QEMU stands for one the host gives no CPU: its budget does
+    /// not run out, and the wall-clock ceiling stops it.
+    #[test]
+    fn a_run_without_cpu_stops_at_the_ceiling() {
+        // A sleeping process would use up this budget in a second.
+        let limit = TimeLimit::Run {
+            budget: Duration::from_secs(1),
+            ceiling: Duration::from_secs(2),
+        };
+        let run = run_captured(sh("kill -STOP $$; exec sleep 20"), limit, None).unwrap();
+        let Outcome::Hung(hang) = run.outcome else {
+            panic!("{:?}", run.outcome)
+        };
+        assert!(hang.usage.charged < Duration::from_millis(500), "{hang:?}");
+        assert!(hang.usage.wall >= hang.ceiling, "{hang:?}");
+        assert!(
+            run.outcome.describe().contains("wall-clock ceiling"),
+            "{}",
+            run.outcome.describe()
+        );
+    }
+
+    /// What QEMU does on SIGTERM: report it on stderr and exit 0.
+    #[test]
+    fn a_shutdown_on_a_signal_is_reported_as_such() {
+        let script = "trap 'echo \"qemu: terminating on signal 15 from pid 1 (x)\" >&2; exit 0' TERM; \
+                      kill -TERM $$; sleep 20";
+        let run = captured(script, None);
+        assert_eq!(run.outcome, Outcome::Signalled(15));
+        assert_eq!(
+            run.outcome.describe(),
+            "QEMU was stopped by SIGTERM from outside"
+        );
+    }
+
+    #[test]
+    fn a_death_by_signal_is_reported_as_such() {
+        assert_eq!(
+            captured("kill -KILL $$", None).outcome,
+            Outcome::Signalled(9)
+        );
+    }
+
+    #[test]
+    fn interactive_runs_pass_stderr_through() {
+        // The forwarded copy goes to the test's stderr; the kept copy decides.
+        let script = "echo 'qemu: terminating on signal 2' >&2; exit 0";
+        let outcome = run_interactive(sh(script), Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(outcome, Outcome::Signalled(2));
     }
 
     #[test]
