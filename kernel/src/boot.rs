@@ -9,7 +9,7 @@ use bootloader_api::{
 use crate::{
     arch::{self, timer::TickSource},
     drivers::uart16550,
-    logger, mm,
+    logger, mm, smp,
     thread::{self, SchedulerConfig},
     time, tracing,
 };
@@ -35,6 +35,9 @@ pub struct Config {
     /// Record the schedule trace from boot (also on when the kernel was built with
     /// `SPINDLE_TRACE=on`).
     pub trace: bool,
+    /// Use at most this many CPUs (`Some(1)`: the boot CPU only). `None`: every CPU the
+    /// firmware lists, up to `arch::cpu_local::MAX_CPUS`.
+    pub max_cpus: Option<u32>,
 }
 
 /// Brings the machine up with the default [`Config`]. See [`init_with`].
@@ -43,8 +46,8 @@ pub fn init(boot_info: &'static mut BootInfo) {
 }
 
 /// Brings the machine up: serial console, descriptor tables and traps, the heap, the
-/// clock and tick, the logger and the scheduler. Returns with interrupts enabled, running
-/// as thread `main`.
+/// clock and tick, the logger, the scheduler, then the other CPUs. Returns with
+/// interrupts enabled, running as thread `main`.
 ///
 /// # Panics
 /// If the bootloader did not map physical memory (it always does with
@@ -62,7 +65,7 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
         .iter()
         .filter(|region| region.kind == MemoryRegionKind::Usable)
         .map(|region| region.start..region.end);
-    mm::init(physical_memory_offset, usable);
+    mm::init(physical_memory_offset, usable.clone());
 
     let apic = match config.force_pit {
         true => None,
@@ -84,6 +87,17 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
         },
         mm::heap::stats().available_bytes >> 20
     );
+    let rsdp = boot_info.rsdp_addr.into_option();
+    match smp::start_cpus(
+        rsdp,
+        usable,
+        &calibration,
+        config.max_cpus.unwrap_or(u32::MAX),
+    ) {
+        Ok(1) => log::info!("1 CPU"),
+        Ok(cpus) => log::info!("{cpus} CPUs"),
+        Err(error) => log::info!("1 CPU: no others started ({error})"),
+    }
     if config.trace || tracing::requested_at_build() {
         match tracing::start() {
             Ok(()) => log::info!("tracing the schedule to the debug console port"),

@@ -10,13 +10,13 @@
 //! | 0     | `intrusive` | intrusive lists and the lock-free inbox: data structures only   |
 //! | 1     | `arch`      | the CPU: traps, contexts, per-CPU data, interrupt controllers, timers, the spinlock |
 //! | 2     | `time`, `mm`, `trace` | the clock; heap, page tables, stacks; the trace recorder |
-//! | 3     | `thread`    | kernel threads, the scheduler, wait queues, timers, sleeping    |
+//! | 3     | `thread`, `acpi` | kernel threads, the scheduler, wait queues, timers, sleeping; the firmware's CPU list |
 //! | 4     | `sync`      | mutex, condition variable, semaphore, event, channels           |
 //! | 5     | `executor`  | async executors hosted by threads, tasks, wakers, async time    |
 //! | 6     | `drivers`   | devices: the UART, the PS/2 controller, IRQ-to-waker queues     |
 //! | 7     | `input`     | serial and keyboard input as async streams                      |
 //! | 8     | `logger`, `panic` | the `log` backend, the panic report                     |
-//! | 9     | `tracing`   | turning the schedule trace on and off, labelling what exists    |
+//! | 9     | `tracing`, `smp` | turning the schedule trace on and off; starting the other CPUs |
 //! | 10    | `boot`      | bring-up: calls every layer in order                            |
 //!
 //! `thread`, `sync` and `executor` live together under `task/`, the tasking subsystem.
@@ -32,6 +32,8 @@
 extern crate alloc;
 
 #[allow(unsafe_code)]
+pub mod acpi;
+#[allow(unsafe_code)]
 pub mod arch;
 pub mod boot;
 #[allow(unsafe_code)]
@@ -44,6 +46,8 @@ mod logger;
 #[allow(unsafe_code)]
 pub mod mm;
 mod panic;
+#[allow(unsafe_code)]
+pub mod smp;
 mod task;
 pub mod time;
 pub mod trace;

@@ -19,14 +19,17 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spindle_trace::{Header, RECORD_SIZE, Record, VERSION};
 pub use spindle_trace::{Kind, SwitchReason, WakeSource};
 
-use crate::arch::{IrqSpinLock, cpu_local, debugcon, interrupts, tsc};
+use crate::arch::{
+    IrqSpinLock,
+    cpu_local::{self, MAX_CPUS},
+    debugcon, interrupts, tsc,
+};
 
 /// Records each CPU's ring holds: 64 Ki records, 2 MiB.
 pub const RING_RECORDS: usize = 64 * 1024;
 
-/// CPUs the trace has rings for.
-const MAX_CPUS: usize = 1;
-
+/// Whether tracing is on. Each CPU follows it in its own per-CPU flag (what trace points
+/// test): the CPU that switches tracing at once, the others at their next tick.
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// TSC ticks per second, for the stream's header.
@@ -44,6 +47,10 @@ struct Ring {
 }
 
 static RINGS: [IrqSpinLock<Option<Ring>>; MAX_CPUS] = [const { IrqSpinLock::new(None) }; MAX_CPUS];
+
+/// How many CPUs have rings (those online when tracing first started; a CPU started
+/// later records nothing).
+static RING_CPUS: AtomicU64 = AtomicU64::new(0);
 
 /// Why tracing could not start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,15 +72,16 @@ pub fn enabled() -> bool {
     cpu_local::tracing()
 }
 
-/// Starts recording (making the rings the first time, in thread context), with the TSC
-/// running at `tsc_hz`. Also hooks the interrupt path and, so that what was recorded
-/// reaches the host, the end of the session.
+/// Starts recording (making the rings the first time, in thread context, one per online
+/// CPU), with the TSC running at `tsc_hz`. Also hooks the interrupt path and, so that
+/// what was recorded reaches the host, the end of the session.
 ///
 /// # Errors
 /// [`TraceError::OutOfMemory`] if the rings cannot be allocated; tracing stays off.
 pub fn enable(tsc_hz: u64) -> Result<(), TraceError> {
     TSC_HZ.store(tsc_hz, Ordering::Relaxed);
-    for ring in &RINGS {
+    let cpus = (cpu_local::online_mask().ilog2() + 1) as usize;
+    for ring in &RINGS[..cpus] {
         if ring.lock().is_none() {
             let records = new_records().ok_or(TraceError::OutOfMemory)?;
             ring.lock().get_or_insert(Ring {
@@ -84,11 +92,22 @@ pub fn enable(tsc_hz: u64) -> Result<(), TraceError> {
             });
         }
     }
+    RING_CPUS.fetch_max(cpus as u64, Ordering::Relaxed);
     interrupts::set_observer(Some(observe_interrupt));
     crate::arch::qemu::set_shutdown_hook(dump_at_shutdown);
     ENABLED.store(true, Ordering::Release);
     cpu_local::set_tracing(true);
     Ok(())
+}
+
+/// Makes this CPU record or not, as tracing was last switched (every CPU calls it at
+/// its tick).
+#[inline(always)]
+pub fn follow_global_switch() {
+    let on = ENABLED.load(Ordering::Relaxed);
+    if cpu_local::tracing() != on {
+        cpu_local::set_tracing(on);
+    }
 }
 
 fn new_records() -> Option<Box<[Record]>> {
@@ -262,7 +281,7 @@ fn dump_at_shutdown() {
 fn write_header() {
     let header = Header {
         version: VERSION,
-        cpus: MAX_CPUS as u16,
+        cpus: RING_CPUS.load(Ordering::Relaxed).max(1) as u16,
         tsc_hz: TSC_HZ.load(Ordering::Relaxed),
     };
     debugcon::write(&header.encode());

@@ -19,13 +19,13 @@ const LAYERS: &[&[&str]] = &[
     &["intrusive", "litmus"],
     &["arch"],
     &["time", "mm", "trace"],
-    &["thread"],
+    &["thread", "acpi"],
     &["sync"],
     &["executor"],
     &["drivers"],
     &["input"],
     &["logger", "panic"],
-    &["tracing"],
+    &["tracing", "smp"],
     &["boot", "task"],
 ];
 

@@ -13,7 +13,9 @@
 //! - [`fpu`]: x87/SSE state for threads that opt in; [`tsc`]: the time-stamp counter;
 //! - [`debug_port`]: lock-free output for panic and exception reports; [`debugcon`]:
 //!   QEMU's debug console port, where the schedule trace goes;
-//! - [`qemu`]: leaving QEMU with a success or failure status;
+//! - [`qemu`]: leaving QEMU with a success or failure status; [`stop`]: the first
+//!   failing CPU stops the others before it reports;
+//! - [`smp`]: starting the other CPUs;
 //! - [`TrapFrame`], [`trap_count`], [`set_fault_reporter`]: the interrupted context, how
 //!   often each vector fired, and a hook that adds the current thread to fault reports.
 //!
@@ -25,5 +27,5 @@ mod x86_64;
 pub use self::x86_64::{
     FaultReporter, IrqSpinLock, IrqSpinLockGuard, RawIrqSpinLock, TrapFrame, apic, context, cpu,
     cpu_local, debug_port, debugcon, fpu, init, interrupts, last_interrupt_entry_tsc, qemu,
-    set_fault_reporter, timer, trap_count, tsc, vectors,
+    set_fault_reporter, smp, stop, timer, trap_count, tsc, vectors,
 };

@@ -14,7 +14,7 @@ use kernel::{
     time, tracing,
 };
 
-use super::listing::{TASK_HEADER, THREAD_HEADER, TaskRow, ThreadRow};
+use super::listing::{CPU_HEADER, CpuRow, TASK_HEADER, THREAD_HEADER, TaskRow, ThreadRow};
 
 /// Whether the console goes on after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,12 +193,17 @@ fn stats() {
     let heap = mm::heap::stats();
     let serial = input::serial::stats();
     let keyboard = input::keyboard::stats();
-    let lines: [(&str, String); 9] = [
+    let lines: [(&str, String); 10] = [
         ("uptime", format!("{:?}", time::uptime())),
         (
-            "timer ticks",
-            format!("{} at {} Hz", thread::ticks(), thread::tick_hz()),
+            "CPUs",
+            format!(
+                "{} (this is CPU {})",
+                thread::cpu_count(),
+                thread::current_cpu()
+            ),
         ),
+        ("tick rate", format!("{} Hz", thread::tick_hz())),
         ("thread switches", format!("{}", thread::switch_count())),
         ("thread wake-ups", format!("{}", thread::wake_count())),
         ("interrupts", format!("{interrupts}")),
@@ -225,5 +230,9 @@ fn stats() {
     ];
     for (label, value) in lines {
         println!("{label:>16}: {value}");
+    }
+    println!("{CPU_HEADER}");
+    for cpu in thread::cpu_stats() {
+        println!("{}", CpuRow(&cpu));
     }
 }

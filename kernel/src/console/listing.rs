@@ -2,11 +2,14 @@
 
 use core::fmt::{self, Display};
 
-use kernel::{executor::TaskInfo, thread::ThreadInfo};
+use kernel::{
+    executor::TaskInfo,
+    thread::{CpuStats, ThreadInfo},
+};
 
 /// Column headings of [`ThreadRow`].
 pub(super) const THREAD_HEADER: &str =
-    "   ID  NAME              STATE     PRIO    CPU TIME  SWITCHES";
+    "   ID  NAME              STATE     PRIO  CPU    CPU TIME  SWITCHES";
 
 /// Column headings of [`TaskRow`].
 pub(super) const TASK_HEADER: &str =
@@ -20,14 +23,33 @@ impl Display for ThreadRow<'_> {
         let info = self.0;
         write!(
             f,
-            "{:>5}  {:<16}  {:<8}  {:>4}  {:>7}.{:03}s  {:>8}",
+            "{:>5}  {:<16}  {:<8}  {:>4}  {:>3}  {:>7}.{:03}s  {:>8}",
             info.id,
             info.name,
             alloc::format!("{:?}", info.state),
             info.priority.level(),
+            info.cpu,
             info.cpu_time.as_secs(),
             info.cpu_time.subsec_millis(),
             info.switches
+        )
+    }
+}
+
+/// Column headings of [`CpuRow`].
+pub(super) const CPU_HEADER: &str =
+    "  CPU     TICKS   SWITCHES      WAKES   STEALS      IPIS  QUEUED";
+
+/// One CPU's scheduler counters as a table row.
+pub(super) struct CpuRow<'a>(pub &'a CpuStats);
+
+impl Display for CpuRow<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cpu = self.0;
+        write!(
+            f,
+            "{:>5}  {:>8}  {:>9}  {:>9}  {:>7}  {:>8}  {:>6}",
+            cpu.cpu, cpu.ticks, cpu.switches, cpu.wakes, cpu.steals, cpu.ipis, cpu.queued
         )
     }
 }

@@ -14,12 +14,13 @@ pub(crate) mod frames;
 pub mod heap;
 pub mod paging;
 pub mod stack;
+pub mod tlb;
 
 /// Bytes in a page.
 pub const PAGE_SIZE: u64 = 4096;
 
 /// Physical memory below 1 MiB stays out of the heap: firmware structures live there, and
-/// application processors will need a page there to start in real mode.
+/// application processors start in real mode from a page there (`arch::smp`).
 const LOW_MEMORY_END: u64 = 0x10_0000;
 
 static PHYSICAL_MEMORY_OFFSET: Once<u64> = Once::new();

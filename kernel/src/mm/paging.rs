@@ -184,9 +184,9 @@ pub(crate) fn unmap_stack(slot: usize, pages: usize) {
         entry.set_unused();
         level_1
     };
-    // Single CPU for now: flushing this CPU's TLB is enough. (With SMP, unmapping needs a
-    // shootdown; the stack cache keeps it off the hot path.) INVLPG also drops the
-    // paging-structure cache entries that led to the old table.
+    // This CPU's TLB: INVLPG also drops the paging-structure cache entries that led to
+    // the old table. Other CPUs flush at their next tick; the slot is not reused before
+    // (`stack`'s quarantine, `tlb`).
     let top = stack_slot_base(slot) + STACK_SLOT_SIZE;
     for page in 1..=pages as u64 {
         tlb::flush(top - page * PAGE_SIZE);
@@ -268,6 +268,56 @@ pub(crate) fn map_mmio(physical: PhysAddr) -> Result<VirtAddr, MapError> {
     }
     drop(spares); // the unused ones go back to the heap, after the lock
     Ok(page.start_address() + (physical.as_u64() % PAGE_SIZE))
+}
+
+/// Maps the page at `physical` (below 1 MiB) at the same virtual address, writable and
+/// executable: where other CPUs start (`arch::smp`). The bootloader's identity mappings
+/// live in the same level-4 entry, so its tables are shared; a page it already mapped
+/// there must map to itself.
+///
+/// # Errors
+/// [`MapError::OutOfMemory`] without memory for a page table; [`MapError::AlreadyMapped`]
+/// if the address maps elsewhere.
+pub(crate) fn map_identity_low(physical: PhysAddr) -> Result<(), MapError> {
+    assert!(physical.as_u64() < 1 << 20, "not low memory: {physical:?}");
+    let page: Page<Size4KiB> = Page::containing_address(VirtAddr::new(physical.as_u64()));
+    let frame = PhysFrame::containing_address(physical);
+    let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
+    let mut spares = Spares([
+        PageBlock::new(1, true),
+        PageBlock::new(1, true),
+        PageBlock::new(1, true),
+    ]);
+    let mut tables = tables().lock();
+    // SAFETY: identity-mapping a low page that no Rust reference uses (the caller owns
+    // it) changes nothing any existing reference observes.
+    let mapping = unsafe {
+        tables
+            .mapper
+            .map_to_with_table_flags(page, frame, flags, table_flags(), &mut spares)
+    };
+    let result = match mapping {
+        Ok(flush) => {
+            flush.flush();
+            Ok(())
+        }
+        Err(MapToError::FrameAllocationFailed) => Err(MapError::OutOfMemory),
+        Err(MapToError::PageAlreadyMapped(_) | MapToError::ParentEntryHugePage) => {
+            match tables.mapper.translate_addr(page.start_address()) {
+                Some(mapped) if mapped == physical.align_down(PAGE_SIZE) => {
+                    // SAFETY: the page maps itself already; only its flags change (it
+                    // becomes executable), for the same owner.
+                    unsafe { tables.mapper.update_flags(page, flags) }
+                        .map(|flush| flush.flush())
+                        .map_err(|_| MapError::AlreadyMapped)
+                }
+                _ => Err(MapError::AlreadyMapped),
+            }
+        }
+    };
+    drop(tables);
+    drop(spares); // the unused ones go back to the heap, after the lock
+    result
 }
 
 /// Zeroed pages allocated ahead of a mapping, handed out as page tables.

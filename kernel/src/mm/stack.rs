@@ -14,7 +14,13 @@
 //!
 //! Slots are found in a bitmap of every slot of the kernel area (static: taking or
 //! returning one never allocates), lowest first, which keeps the page tables above the
-//! slots few.
+//! slots few. With several CPUs online a returned slot is not reused until every CPU
+//! has flushed its TLB since the unmap (see `tlb`): until then it is *quarantined*, in
+//! one of two more bitmaps (one filling, one waiting for its epoch).
+//!
+//! The stack's memory and page table go back to the heap at once, even while other CPUs
+//! may still hold stale translations of the slot: nothing uses a dead thread's stack
+//! addresses, and the slot, the only way back to them, stays out of reach.
 
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -22,6 +28,7 @@ use super::{
     PAGE_SIZE,
     frames::PageBlock,
     paging::{self, MapError, STACK_SLOT_SIZE, STACK_SLOTS},
+    tlb,
 };
 use crate::arch::IrqSpinLock;
 
@@ -126,7 +133,8 @@ fn map_new(pages: usize) -> Result<Mapped, StackError> {
 fn release(mapped: Mapped) {
     paging::unmap_stack(mapped.slot, mapped.pages);
     SLOTS.lock().give_back(mapped.slot);
-    // SAFETY: the memory came from `into_phys` in `map_new` and is mapped nowhere now.
+    // SAFETY: the memory came from `into_phys` in `map_new` and is mapped nowhere now
+    // (stale translations on other CPUs are not used: see the module docs).
     drop(unsafe { PageBlock::from_phys(mapped.memory, mapped.pages) });
 }
 
@@ -184,21 +192,59 @@ pub fn cached() -> (usize, usize) {
         })
 }
 
-/// One bit per stack slot of the kernel area: set while the slot is taken.
+const WORDS: usize = STACK_SLOTS / 64;
+
+/// One bit per stack slot of the kernel area: set while the slot is taken (quarantined
+/// slots count as taken).
 struct SlotMap {
-    words: [u64; STACK_SLOTS / 64],
+    words: [u64; WORDS],
     /// No free slot below word `first_free_word`.
     first_free_word: usize,
+    /// Returned slots not yet safe to reuse: `filling` collects them, `waiting` waits
+    /// for every CPU to flush since its epoch.
+    quarantine: [Quarantine; 2],
+    filling: usize,
+    waiting_epoch: u64,
+}
+
+/// A set of quarantined slots.
+struct Quarantine {
+    words: [u64; WORDS],
+    count: usize,
+    /// The words that may have bits set: `lowest..=highest` when `count > 0`.
+    lowest: usize,
+    highest: usize,
+}
+
+impl Quarantine {
+    const EMPTY: Quarantine = Quarantine {
+        words: [0; WORDS],
+        count: 0,
+        lowest: WORDS,
+        highest: 0,
+    };
+
+    fn insert(&mut self, slot: usize) {
+        let index = slot / 64;
+        self.words[index] |= 1 << (slot % 64);
+        self.count += 1;
+        self.lowest = self.lowest.min(index);
+        self.highest = self.highest.max(index);
+    }
 }
 
 static SLOTS: IrqSpinLock<SlotMap> = IrqSpinLock::new(SlotMap {
-    words: [0; STACK_SLOTS / 64],
+    words: [0; WORDS],
     first_free_word: 0,
+    quarantine: [Quarantine::EMPTY, Quarantine::EMPTY],
+    filling: 0,
+    waiting_epoch: 0,
 });
 
 impl SlotMap {
     /// The lowest free slot, now taken.
     fn take(&mut self) -> Option<usize> {
+        self.recycle();
         let (index, word) = self
             .words
             .iter_mut()
@@ -211,10 +257,40 @@ impl SlotMap {
         Some(index * 64 + bit)
     }
 
+    /// Returns a slot that was unmapped: free at once when no other CPU can hold stale
+    /// translations of it, quarantined otherwise.
     fn give_back(&mut self, slot: usize) {
         let (index, bit) = (slot / 64, slot % 64);
         debug_assert!(self.words[index] & (1 << bit) != 0, "slot {slot} was free");
-        self.words[index] &= !(1 << bit);
-        self.first_free_word = self.first_free_word.min(index);
+        if tlb::others_online() {
+            self.quarantine[self.filling].insert(slot);
+        } else {
+            self.words[index] &= !(1 << bit);
+            self.first_free_word = self.first_free_word.min(index);
+        }
+    }
+
+    /// Frees the waiting quarantine once every CPU flushed since its epoch; then starts
+    /// the filling one waiting, with a new epoch.
+    fn recycle(&mut self) {
+        let waiting = 1 - self.filling;
+        if self.quarantine[waiting].count > 0 {
+            if !tlb::all_caught_up(self.waiting_epoch) {
+                return;
+            }
+            let quarantine = &mut self.quarantine[waiting];
+            for index in quarantine.lowest..=quarantine.highest {
+                self.words[index] &= !quarantine.words[index];
+                quarantine.words[index] = 0;
+            }
+            self.first_free_word = self.first_free_word.min(quarantine.lowest);
+            quarantine.count = 0;
+            quarantine.lowest = WORDS;
+            quarantine.highest = 0;
+        }
+        if self.quarantine[self.filling].count > 0 {
+            self.waiting_epoch = tlb::advance();
+            self.filling = waiting;
+        }
     }
 }

@@ -19,6 +19,7 @@ const CONFIG: Config = Config {
     },
     force_pit: false,
     trace: false,
+    max_cpus: Some(1),
 };
 
 spindle_bench::bench_kernel!(config = CONFIG; trap_entry_exit, timer_irq_wakes_thread);

@@ -1,7 +1,10 @@
-//! The local APIC in xAPIC mode: enable it, acknowledge interrupts, run its timer.
+//! The local APIC in xAPIC mode: enable it, acknowledge interrupts, run its timer, send
+//! interrupts to other CPUs.
 //!
 //! Its registers are a 4 KiB MMIO page; the caller maps it (uncached) and hands over the
 //! virtual address. Until then every function here is a no-op or reports "no APIC".
+//! Every CPU's APIC sits at the same physical address and each CPU sees its own, so one
+//! mapping serves all of them. (QEMU's TCG offers xAPIC only, not x2APIC.)
 
 use core::{
     ptr,
@@ -16,9 +19,13 @@ use super::vectors;
 const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_GLOBAL_ENABLE: u64 = 1 << 11;
 
+const ID: usize = 0x20;
 const TASK_PRIORITY: usize = 0x80;
 const END_OF_INTERRUPT: usize = 0xb0;
 const SPURIOUS_VECTOR_REGISTER: usize = 0xf0;
+const ERROR_STATUS: usize = 0x280;
+const COMMAND_LOW: usize = 0x300;
+const COMMAND_HIGH: usize = 0x310;
 const LVT_TIMER: usize = 0x320;
 const LVT_LINT0: usize = 0x350;
 const LVT_LINT1: usize = 0x360;
@@ -35,6 +42,19 @@ const DELIVERY_NMI: u32 = 0b100 << 8;
 const DELIVERY_EXTINT: u32 = 0b111 << 8;
 /// Divide the bus clock by 16 (encoding 0b0011).
 const DIVIDE_BY_16: u32 = 0b0011;
+
+/// Interrupt command: delivery modes (bits 8-10).
+const COMMAND_FIXED: u32 = 0b000 << 8;
+const COMMAND_NMI: u32 = 0b100 << 8;
+const COMMAND_INIT: u32 = 0b101 << 8;
+const COMMAND_STARTUP: u32 = 0b110 << 8;
+/// Interrupt command: still being delivered (read-only).
+const COMMAND_PENDING: u32 = 1 << 12;
+/// Interrupt command: level asserted (bit 14), level-triggered (bit 15).
+const COMMAND_ASSERT: u32 = 1 << 14;
+const COMMAND_LEVEL: u32 = 1 << 15;
+/// Interrupt command: every CPU but the sender.
+const COMMAND_ALL_BUT_SELF: u32 = 0b11 << 18;
 
 static BASE: AtomicU64 = AtomicU64::new(0);
 
@@ -68,6 +88,79 @@ pub(super) fn enable(registers: VirtAddr) {
         SPURIOUS_VECTOR_REGISTER,
         SOFTWARE_ENABLE | u32::from(vectors::APIC_SPURIOUS),
     );
+}
+
+/// Turns this (non-boot) CPU's APIC on: as [`enable`], except that LINT0 stays masked,
+/// so that only the boot CPU takes the 8259's virtual-wire interrupts.
+pub(super) fn enable_ap() {
+    let mut base_msr = Msr::new(IA32_APIC_BASE);
+    // SAFETY: setting the global-enable bit keeps the base address, which every CPU
+    // shares; the boot CPU found the APIC before starting this one.
+    unsafe { base_msr.write(base_msr.read() | APIC_GLOBAL_ENABLE) };
+    write(TASK_PRIORITY, 0);
+    write(LVT_LINT0, LVT_MASKED);
+    write(LVT_LINT1, DELIVERY_NMI);
+    write(
+        SPURIOUS_VECTOR_REGISTER,
+        SOFTWARE_ENABLE | u32::from(vectors::APIC_SPURIOUS),
+    );
+}
+
+/// This CPU's APIC ID.
+pub fn id() -> u32 {
+    read(ID) >> 24
+}
+
+/// Whether the APIC is mapped (and so IPIs can be sent).
+pub fn is_available() -> bool {
+    BASE.load(Ordering::Relaxed) != 0
+}
+
+/// Sends interrupt `vector` to the CPU whose APIC ID is `apic_id`.
+///
+/// Everything the sender stored before is visible to the handler on the other CPU: the
+/// fence drains the store buffer before the command register write that sends it (x86
+/// keeps ordinary stores in order, but a write to uncached APIC memory is not promised
+/// to wait for buffered ones).
+pub fn send_ipi(apic_id: u32, vector: u8) {
+    core::sync::atomic::fence(Ordering::SeqCst);
+    command(apic_id, COMMAND_FIXED | COMMAND_ASSERT | u32::from(vector));
+}
+
+/// Sends a non-maskable interrupt to every other CPU (to stop them).
+pub fn send_nmi_to_others() {
+    command(0, COMMAND_NMI | COMMAND_ASSERT | COMMAND_ALL_BUT_SELF);
+}
+
+/// The INIT half of starting a CPU: assert, then de-assert, INIT at `apic_id`.
+pub(super) fn send_init(apic_id: u32) {
+    write(ERROR_STATUS, 0);
+    command(apic_id, COMMAND_INIT | COMMAND_ASSERT | COMMAND_LEVEL);
+    command(apic_id, COMMAND_INIT | COMMAND_LEVEL);
+}
+
+/// A start-up IPI: the CPU `apic_id` starts in real mode at physical `page << 12`.
+pub(super) fn send_startup(apic_id: u32, page: u8) {
+    write(ERROR_STATUS, 0);
+    command(apic_id, COMMAND_STARTUP | COMMAND_ASSERT | u32::from(page));
+}
+
+/// Writes an interrupt command (destination first: writing the low half sends it) with
+/// interrupts off, so no handler's command can come between the two halves, then waits
+/// until the APIC has delivered it.
+fn command(apic_id: u32, low: u32) {
+    let interrupts = super::cpu::save_and_disable_interrupts();
+    write(COMMAND_HIGH, apic_id << 24);
+    write(COMMAND_LOW, low);
+    // The bit clears within microseconds; the bound only keeps a broken APIC from
+    // hanging the caller.
+    for _ in 0..1_000_000 {
+        if read(COMMAND_LOW) & COMMAND_PENDING == 0 {
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    super::cpu::restore_interrupts(interrupts);
 }
 
 /// Acknowledges the interrupt being handled.

@@ -20,10 +20,36 @@
 //! On the build machine (host unit tests) there is no GS block: the data pointer is null
 //! and the counters read zero.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 #[cfg(not(target_os = "none"))]
 pub use self::host::*;
 #[cfg(target_os = "none")]
 pub use self::kernel::*;
+
+/// The most CPUs Spindle runs on: a set of CPUs is one 64-bit word. CPUs are numbered
+/// 0 (the boot CPU) to `MAX_CPUS - 1` in the order they came up.
+pub const MAX_CPUS: usize = 64;
+
+/// Bit `n` is set once CPU `n` runs the scheduler. CPUs join, never leave.
+static ONLINE: AtomicU64 = AtomicU64::new(1);
+
+/// The CPUs that are online, one bit per index (the boot CPU always is).
+pub fn online_mask() -> u64 {
+    ONLINE.load(Ordering::Acquire)
+}
+
+/// How many CPUs are online.
+pub fn online_count() -> u32 {
+    online_mask().count_ones()
+}
+
+/// Marks this CPU online. Everything it published before (its scheduler state, the
+/// flush epoch it has seen) is visible to whoever sees the bit: the Release pairs with
+/// the Acquire in [`online_mask`].
+pub fn mark_online() {
+    ONLINE.fetch_or(1 << cpu_index(), Ordering::Release);
+}
 
 #[cfg(target_os = "none")]
 mod kernel {
@@ -68,6 +94,35 @@ mod kernel {
     /// Points this (the boot) CPU's GS base at its block. First thing `arch::init` does.
     pub(in crate::arch) fn init_boot_cpu() {
         GsBase::write(VirtAddr::from_ptr(&BOOT_CPU));
+    }
+
+    /// Another CPU's block, index `index`, made by the boot CPU before it starts that CPU
+    /// (from the heap, never freed: a CPU, once up, stays up).
+    pub struct CpuBlock(Block);
+
+    impl CpuBlock {
+        pub(in crate::arch) fn new(index: u32) -> &'static CpuBlock {
+            alloc::boxed::Box::leak(alloc::boxed::Box::new(CpuBlock(Block {
+                data: UnsafeCell::new(core::ptr::null()),
+                interrupt_depth: UnsafeCell::new(0),
+                spinlocks_held: UnsafeCell::new(0),
+                vector: UnsafeCell::new(0),
+                index: UnsafeCell::new(index),
+                tracing: UnsafeCell::new(0),
+            })))
+        }
+
+        /// Points this CPU's GS base at the block: the first thing a starting CPU does
+        /// in Rust (before any spinlock, allocation or per-CPU read).
+        pub(in crate::arch) fn install(&'static self) {
+            GsBase::write(VirtAddr::from_ptr(&self.0));
+        }
+    }
+
+    impl core::fmt::Debug for CpuBlock {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("CpuBlock").finish_non_exhaustive()
+        }
     }
 
     /// Makes `data` this CPU's per-CPU data pointer (once the scheduler made its state).
@@ -184,6 +239,18 @@ mod kernel {
 /// Host builds: nothing per CPU; the kernel's portable logic runs on `std` threads.
 #[cfg(not(target_os = "none"))]
 mod host {
+    /// No per-CPU blocks on the host.
+    #[derive(Debug)]
+    pub struct CpuBlock;
+
+    impl CpuBlock {
+        pub(in crate::arch) fn new(_index: u32) -> &'static CpuBlock {
+            &CpuBlock
+        }
+
+        pub(in crate::arch) fn install(&'static self) {}
+    }
+
     pub(in crate::arch) fn init_boot_cpu() {}
 
     pub(in crate::arch) fn enter_interrupt() {}

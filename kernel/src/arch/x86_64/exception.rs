@@ -5,11 +5,18 @@ use core::fmt::{self, Display};
 
 use x86_64::registers::control::Cr2;
 
-use super::{TrapFrame, debug_port, fn_slot::FnSlot, qemu, vectors};
+use super::{
+    TrapFrame, debug_port,
+    fn_slot::FnSlot,
+    qemu,
+    stop::{self, Claim},
+    vectors,
+};
 
 const BREAKPOINT: u64 = vectors::BREAKPOINT as u64;
 const DEVICE_NOT_AVAILABLE: u64 = vectors::DEVICE_NOT_AVAILABLE as u64;
 const DOUBLE_FAULT: u64 = vectors::DOUBLE_FAULT as u64;
+const NMI: u64 = vectors::NMI as u64;
 const PAGE_FAULT: u64 = vectors::PAGE_FAULT as u64;
 
 /// Mnemonic and name of each exception vector (Intel SDM vol. 3, table 6-1).
@@ -53,6 +60,8 @@ pub(super) fn handle(frame: &mut TrapFrame) {
     match frame.vector {
         // int3 leaves rip after itself, so returning continues with the next instruction.
         BREAKPOINT => log::info!("breakpoint at {:#x}, continuing", frame.rip - 1),
+        // Another CPU failed and is reporting: this one stops.
+        NMI if stop::stopping() => stop::halt(),
         DOUBLE_FAULT => fatal(frame, double_fault_note(frame)),
         DEVICE_NOT_AVAILABLE => fatal(
             frame,
@@ -75,7 +84,11 @@ pub fn set_fault_reporter(reporter: FaultReporter) {
 
 /// Reports the trap described by `frame` with an optional `note` and ends the session.
 pub(super) fn fatal(frame: &TrapFrame, note: &str) -> ! {
-    debug_port::print(format_args!("{}", Report { frame, note }));
+    match stop::claim_report() {
+        Claim::Report => debug_port::print(format_args!("{}", Report { frame, note })),
+        Claim::Nested => {}
+        Claim::Halt => stop::halt(),
+    }
     qemu::exit(qemu::ExitCode::Failure)
 }
 

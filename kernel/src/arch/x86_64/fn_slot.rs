@@ -27,6 +27,8 @@ unsafe impl FnPointer for Handler {}
 unsafe impl FnPointer for FaultReporter {}
 // SAFETY: as above.
 unsafe impl FnPointer for Observer {}
+// SAFETY: as above.
+unsafe impl FnPointer for super::smp::ApMain {}
 
 /// An optional function pointer of type `F`.
 #[derive(Debug)]

@@ -56,13 +56,19 @@ static IDT: Once<Idt> = Once::new();
 
 /// Builds the IDT (double fault on its IST stack) and loads it.
 pub(super) fn init(code_selector: SegmentSelector) {
-    let idt = IDT.call_once(|| {
+    IDT.call_once(|| {
         Idt(core::array::from_fn(|vector| {
             let vector = vector as u8;
             let ist = (vector == DOUBLE_FAULT_VECTOR).then_some(DOUBLE_FAULT_IST_INDEX);
             Gate::new(trap_entry::stub_address(vector), code_selector, ist)
         }))
     });
+    load();
+}
+
+/// Loads the IDT (built by [`init`]) on this CPU: every CPU shares it.
+pub(super) fn load() {
+    let idt = IDT.get().expect("the IDT is built before any CPU loads it");
     let pointer = DescriptorTablePointer {
         limit: (size_of::<Idt>() - 1) as u16,
         base: VirtAddr::from_ptr(idt),

@@ -33,6 +33,13 @@ pub struct Calibration {
     apic_hz: Option<u64>,
 }
 
+impl Calibration {
+    /// Whether the tick can come from the local APIC timer (which other CPUs need).
+    pub fn has_apic_timer(&self) -> bool {
+        self.apic_hz.is_some()
+    }
+}
+
 /// Measures the TSC and, if `apic_registers` is given, enables the APIC and measures its
 /// timer, both against one PIT interval.
 pub fn calibrate(apic_registers: Option<VirtAddr>) -> Calibration {
@@ -64,8 +71,7 @@ pub fn start(calibration: &Calibration, hz: u32, on_tick: Handler) -> TickSource
     match calibration.apic_hz {
         Some(apic_hz) => {
             interrupts::set_handler(APIC_TIMER, on_tick);
-            let count = u32::try_from(apic_hz / u64::from(hz.max(1))).unwrap_or(u32::MAX);
-            apic::start_periodic(APIC_TIMER, count);
+            apic::start_periodic(APIC_TIMER, period_count(apic_hz, hz));
             TickSource::Apic
         }
         None => {
@@ -75,4 +81,23 @@ pub fn start(calibration: &Calibration, hz: u32, on_tick: Handler) -> TickSource
             TickSource::Pit
         }
     }
+}
+
+/// Starts the same tick on another CPU, with the boot CPU's calibration (every local
+/// APIC timer runs from the same bus clock) and its handler. Returns `false` when the
+/// tick is not the APIC's: the PIT reaches the boot CPU only, so that is no tick for an
+/// AP (and no AP is started without an APIC).
+pub fn start_ap(calibration: &Calibration, hz: u32) -> bool {
+    match calibration.apic_hz {
+        Some(apic_hz) => {
+            apic::start_periodic(APIC_TIMER, period_count(apic_hz, hz));
+            true
+        }
+        None => false,
+    }
+}
+
+/// APIC timer counts per tick.
+fn period_count(apic_hz: u64, hz: u32) -> u32 {
+    u32::try_from(apic_hz / u64::from(hz.max(1))).unwrap_or(u32::MAX)
 }

@@ -6,11 +6,15 @@
 //! | 0-31      | CPU exceptions (Intel SDM vol. 3, table 6-1)                 |
 //! | 32-47     | the 8259 pair, remapped: IRQ `n` on `PIC_FIRST + n`          |
 //! | 48        | the local APIC timer                                         |
+//! | 240       | reschedule: another CPU queued work for this one             |
 //! | 255       | the local APIC's spurious interrupt                          |
 //!
 //! Devices routed through the 8259 get `PIC_FIRST + line` (`interrupts::route_legacy_irq`);
-//! the PIT is IRQ 0. Vectors from 49 up are free for future sources (IPIs, MSI).
+//! the PIT is IRQ 0. Vectors 49-239 are free for future sources (MSI); inter-processor
+//! interrupts sit near the top, where the APIC's priority classes rank them first.
 
+/// A non-maskable interrupt: how a failing CPU stops the others.
+pub const NMI: u8 = 2;
 /// `int3`: logged, execution continues.
 pub const BREAKPOINT: u8 = 3;
 /// An x87/SSE instruction by a thread that did not opt in to the FPU.
@@ -36,5 +40,7 @@ pub const PIC_SPURIOUS_SLAVE: u8 = PIC_FIRST + 15;
 pub const APIC_FIRST: u8 = PIC_FIRST + 16;
 /// The local APIC timer (the tick).
 pub const APIC_TIMER: u8 = APIC_FIRST;
+/// Sent by one CPU to another that should look at its run queue.
+pub const RESCHEDULE: u8 = 0xf0;
 /// The local APIC's spurious-interrupt vector (no EOI).
 pub const APIC_SPURIOUS: u8 = 0xff;

@@ -19,6 +19,7 @@ use core::{
 pub use super::run_state::ThreadState;
 use super::{
     SpawnError,
+    cpu_set::CpuSet,
     run_state::{RunState, ThreadState as State},
     wait_queue::WaitQueue,
 };
@@ -105,6 +106,10 @@ pub struct Thread {
     /// switching the thread out or in touches it (with interrupts disabled).
     fpu: Option<Box<UnsafeCell<FpuState>>>,
     pub(super) is_idle: bool,
+    /// The CPUs it may run on (a `CpuSet`'s bits). Changed only by the thread itself.
+    affinity: AtomicU64,
+    /// The CPU whose run queue it was last put in: where it runs, or ran last.
+    pub(super) last_cpu: AtomicU32,
     pub(super) time_slice_left: AtomicU32,
     /// Preemption is allowed only at zero. Only the thread itself changes it (with
     /// interrupts off), and it travels with the thread, never with a CPU.
@@ -155,6 +160,7 @@ pub(crate) struct ThreadParams {
     pub(crate) stack: Option<KernelStack>,
     pub(crate) fpu: bool,
     pub(crate) is_idle: bool,
+    pub(crate) affinity: CpuSet,
     pub(crate) state: ThreadState,
     pub(crate) result_slot: Option<Arc<dyn Send + Sync>>,
 }
@@ -178,6 +184,8 @@ impl Thread {
             stack: IrqSpinLock::new(params.stack),
             fpu,
             is_idle: params.is_idle,
+            affinity: AtomicU64::new(params.affinity.bits()),
+            last_cpu: AtomicU32::new(crate::arch::cpu_local::cpu_index()),
             time_slice_left: AtomicU32::new(0),
             preempt_count: AtomicU32::new(0),
             stop_requested: AtomicBool::new(false),
@@ -211,6 +219,25 @@ impl Thread {
     /// The thread's priority.
     pub fn priority(&self) -> Priority {
         self.priority
+    }
+
+    /// The CPUs the thread may run on.
+    pub fn affinity(&self) -> CpuSet {
+        CpuSet::from_bits(self.affinity.load(Ordering::Relaxed))
+    }
+
+    pub(super) fn set_affinity(&self, cpus: CpuSet) {
+        self.affinity.store(cpus.bits(), Ordering::Relaxed);
+    }
+
+    /// The CPU the thread runs on, or ran on last (where it was last queued).
+    pub fn cpu(&self) -> u32 {
+        self.last_cpu.load(Ordering::Relaxed)
+    }
+
+    /// Its run-queue level.
+    pub(super) fn queue_level(&self) -> usize {
+        self.priority.level().min(super::run_queue::LEVELS - 1)
     }
 
     /// The thread's state right now.
@@ -301,6 +328,7 @@ impl Thread {
             name: alloc::format!("{}", self.label()),
             state: self.state(),
             priority: self.priority,
+            cpu: self.cpu(),
             cpu_time: time::tsc_ticks_to_duration(self.cpu_ticks.load(Ordering::Relaxed)),
             switches: self.switches.load(Ordering::Relaxed),
         }
@@ -352,6 +380,8 @@ pub struct ThreadInfo {
     pub state: ThreadState,
     /// Its priority.
     pub priority: Priority,
+    /// The CPU it runs on, or ran on last.
+    pub cpu: u32,
     /// Time spent on a CPU (up to its last switch out).
     pub cpu_time: Duration,
     /// Times it was switched in.

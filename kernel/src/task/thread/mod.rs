@@ -13,6 +13,7 @@
 //! | [`current`], [`threads`] | who is running; a listing of every thread |
 //! | [`WaitQueue`] | the blocking mechanism everything else is built on |
 //! | [`disable_preemption`] | a nestable no-preemption section |
+//! | [`Builder::cpu`], [`set_affinity`], [`current_cpu`], [`cpu_count`] | which CPUs run a thread |
 //!
 //! Where to look:
 //!
@@ -23,16 +24,19 @@
 //! | switched | `scheduler` (`schedule`, `switch_to`, `finish_switch`), on `per_cpu` state |
 //! | woken | `scheduler::wake`, called by `wait_queue`, `sleep` (timers) and `park` |
 //! | queued | `run_queue` (ready threads), `wait_queue` (waiting), `timer_wheel` (sleeping) |
+//! | placed | `policy` (which CPU), `cpu_set` (which CPUs it may use) |
 //! | listed | `table`; counters in `stats` |
 //!
-//! `setup` brings the scheduler up on the boot CPU. `run_queue` and `timer_wheel` are
-//! portable and host-tested; `policy` holds the scheduling decisions, host-tested too.
+//! `setup` brings the scheduler up on the boot CPU and then on each other CPU.
+//! `run_queue`, `timer_wheel` and `cpu_set` are portable and host-tested; `policy` holds
+//! the scheduling decisions, host-tested too.
 
 use alloc::sync::Arc;
 
 use crate::arch::cpu::InterruptsDisabled;
 
 mod control_block;
+mod cpu_set;
 mod park;
 mod per_cpu;
 pub mod policy;
@@ -48,13 +52,14 @@ pub mod timer_wheel;
 mod wait_queue;
 
 pub use control_block::{Priority, Thread, ThreadId, ThreadInfo, ThreadLabel, ThreadState};
+pub use cpu_set::CpuSet;
 pub use park::{park, should_stop};
 pub use policy::SchedulerConfig;
 pub(crate) use scheduler::wake_source;
 pub use scheduler::{PreemptGuard, disable_preemption, yield_now};
 pub use sleep::{Timer, sleep, sleep_until};
 pub use spawn::{Builder, DEFAULT_STACK_SIZE, JoinError, JoinHandle, SpawnError, exit, spawn};
-pub use stats::{switch_count, tick_hz, ticks, wake_count};
+pub use stats::{CpuStats, cpu_stats, switch_count, tick_hz, ticks, wake_count};
 pub use table::{thread_count, threads};
 pub use wait_queue::{AsyncWaiter, WaitQueue};
 
@@ -72,11 +77,59 @@ pub fn current_id() -> ThreadId {
     this_cpu().current(&irq).id()
 }
 
+/// The index of the CPU the caller runs on (0 is the boot CPU). The caller may be moved
+/// to another CPU right after, unless it disabled preemption or interrupts.
+pub fn current_cpu() -> u32 {
+    crate::arch::cpu_local::cpu_index()
+}
+
+/// How many CPUs run threads.
+pub fn cpu_count() -> u32 {
+    crate::arch::cpu_local::online_count()
+}
+
+/// Why [`set_affinity`] refused a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoCpuInSet;
+
+impl core::fmt::Display for NoCpuInSet {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("no online CPU is in the set")
+    }
+}
+
+/// Restricts the calling thread to the CPUs in `cpus`, moving it at once if it runs on
+/// another one. Returns once it runs on a CPU of the set.
+///
+/// # Errors
+/// [`NoCpuInSet`] if no online CPU is in `cpus` (the thread's set is unchanged).
+///
+/// # Panics
+/// If called by an idle thread.
+pub fn set_affinity(cpus: CpuSet) -> Result<(), NoCpuInSet> {
+    if cpus.intersection(per_cpu::online()).is_empty() {
+        return Err(NoCpuInSet);
+    }
+    {
+        let irq = InterruptsDisabled::new();
+        let me = this_cpu().current(&irq);
+        assert!(!me.is_idle, "an idle thread stays on its CPU");
+        me.set_affinity(cpus);
+    }
+    while !cpus.contains(current_cpu()) {
+        yield_now(); // the scheduler moves a thread whose set excludes its CPU
+    }
+    Ok(())
+}
+
 /// Records the name of every live thread in the trace (when tracing starts, so that
 /// threads created before are labelled too).
 pub fn trace_names() {
-    let idle = Arc::clone(&this_cpu().idle);
-    for thread in table::all().iter().chain([&idle]) {
+    let idle: alloc::vec::Vec<_> = per_cpu::online()
+        .iter()
+        .map(|cpu| Arc::clone(&per_cpu::online_cpu(cpu).idle))
+        .collect();
+    for thread in table::all().iter().chain(&idle) {
         let id = thread.id().as_u64();
         crate::trace::record_name(crate::trace::Kind::ThreadName, id, &thread.label());
     }

@@ -1,29 +1,57 @@
-//! Per-CPU scheduler state, reached through the GS base (`arch::cpu_local`).
+//! Per-CPU scheduler state: this CPU's through the GS base (`arch::cpu_local`), any
+//! CPU's through the registry.
 //!
 //! Everything the scheduler needs on one CPU lives here: the running thread, the idle
-//! thread, the run queue, the sleep timers, the preemption counter. There is no global
-//! "current thread" or global run queue, so more CPUs means more of these, nothing else.
+//! thread, the run queue, the sleep timers. There is no global "current thread" or global
+//! run queue, so more CPUs means more of these, nothing else.
+//!
+//! What other CPUs may touch: the run queue (under its lock: wakes and new threads are
+//! queued on the CPU placement picks, idle CPUs steal), `need_resched` and the
+//! reschedule-IPI flag (a remote wake asks the CPU to look at its queue), and the
+//! figures placement reads without locks (`running`, `queued`). The running thread,
+//! the zombie and the FPU flag are this CPU's alone, with interrupts off.
 #![allow(unsafe_code)]
 
 use alloc::{boxed::Box, sync::Arc};
 use core::{
     cell::UnsafeCell,
-    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    ptr,
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering},
 };
 
-use super::{Thread, run_queue::RunQueue, sleep::Expiry, timer_wheel::TimerWheel};
-use crate::arch::{IrqSpinLock, cpu::InterruptsDisabled, cpu_local};
+use super::{
+    Thread, cpu_set::CpuSet, policy::CpuLoad, run_queue::RunQueue, sleep::Expiry,
+    timer_wheel::TimerWheel,
+};
+use crate::arch::{
+    IrqSpinLock, IrqSpinLockGuard, apic,
+    cpu::InterruptsDisabled,
+    cpu_local::{self, MAX_CPUS},
+    vectors,
+};
 
 /// The length of a timer-wheel slot until the tick rate is known: 1 ms.
 const DEFAULT_TIMER_PERIOD_NS: u64 = 1_000_000;
 
+/// `running` while the CPU runs its idle thread.
+const IDLE: u8 = u8::MAX;
+
 /// One CPU's scheduler state.
 pub(super) struct Cpu {
-    pub(super) id: u32,
+    pub(super) index: u32,
+    apic_id: u32,
     /// The thread on this CPU. Only this CPU reads or replaces it, with interrupts off.
     current: UnsafeCell<Arc<Thread>>,
     pub(super) idle: Arc<Thread>,
-    pub(super) run_queue: IrqSpinLock<RunQueue<Thread>>,
+    /// Use [`Cpu::queue`], which keeps `queued` and the threads' `last_cpu` right.
+    run_queue: IrqSpinLock<RunQueue<Thread>>,
+    /// The priority level of the running thread, or `IDLE`: published at every switch
+    /// for remote wakers and placement.
+    running: AtomicU8,
+    /// Threads in the run queue (a copy of its length, readable without the lock).
+    queued: AtomicU32,
+    /// A reschedule IPI is on its way: further wakes need not send another.
+    resched_ipi_pending: AtomicBool,
     /// Sleeping threads and async timers, by deadline.
     pub(super) timers: IrqSpinLock<TimerWheel<Expiry>>,
     /// Set when the running thread should give way at the next opportunity.
@@ -35,22 +63,38 @@ pub(super) struct Cpu {
     pub(super) fpu_allowed: AtomicBool,
     pub(super) ticks: AtomicU64,
     pub(super) switches: AtomicU64,
-    /// Threads made runnable by a wake-up.
+    /// Threads made runnable by a wake-up, queued here.
     pub(super) wakes: AtomicU64,
+    /// Threads this CPU took from another's queue while idle.
+    pub(super) steals: AtomicU64,
+    /// Reschedule IPIs sent to this CPU.
+    pub(super) ipis: AtomicU64,
 }
 
 // SAFETY: the UnsafeCell fields are only accessed by the CPU that owns this structure,
 // with interrupts disabled (see `current`, `replace_current`, `zombie`).
 unsafe impl Sync for Cpu {}
 
+/// Every CPU's state by index, set once as it comes up (before it is marked online).
+static CPUS: [AtomicPtr<Cpu>; MAX_CPUS] = [const { AtomicPtr::new(ptr::null_mut()) }; MAX_CPUS];
+
 impl Cpu {
-    /// Creates the state of CPU `id` (running `boot` now) and installs it in GS.
-    pub(super) fn install(id: u32, boot: Arc<Thread>, idle: Arc<Thread>) -> &'static Cpu {
+    /// Creates the state of this CPU, index `index` (running `boot` now), installs it in
+    /// GS and registers it. The caller then marks the CPU online.
+    pub(super) fn install(index: u32, boot: Arc<Thread>, idle: Arc<Thread>) -> &'static Cpu {
+        let running = match boot.is_idle {
+            true => IDLE,
+            false => boot.priority().level() as u8,
+        };
         let cpu: &'static Cpu = Box::leak(Box::new(Cpu {
-            id,
+            index,
+            apic_id: apic::id(),
             current: UnsafeCell::new(boot),
             idle,
             run_queue: IrqSpinLock::new(RunQueue::new()),
+            running: AtomicU8::new(running),
+            queued: AtomicU32::new(0),
+            resched_ipi_pending: AtomicBool::new(false),
             timers: IrqSpinLock::new(TimerWheel::new(DEFAULT_TIMER_PERIOD_NS)),
             need_resched: AtomicBool::new(false),
             zombie: UnsafeCell::new(None),
@@ -58,9 +102,76 @@ impl Cpu {
             ticks: AtomicU64::new(0),
             switches: AtomicU64::new(0),
             wakes: AtomicU64::new(0),
+            steals: AtomicU64::new(0),
+            ipis: AtomicU64::new(0),
         }));
-        cpu_local::install(core::ptr::from_ref(cpu).cast());
+        cpu_local::install(ptr::from_ref(cpu).cast());
+        // Release: whoever finds the pointer sees the whole structure.
+        CPUS[index as usize].store(ptr::from_ref(cpu).cast_mut(), Ordering::Release);
         cpu
+    }
+
+    /// Locks the run queue.
+    pub(super) fn queue(&self) -> QueueGuard<'_> {
+        QueueGuard {
+            cpu: self,
+            queue: self.run_queue.lock(),
+        }
+    }
+
+    /// Locks the run queue if nobody holds it (stealing never waits).
+    pub(super) fn try_queue(&self) -> Option<QueueGuard<'_>> {
+        Some(QueueGuard {
+            cpu: self,
+            queue: self.run_queue.try_lock()?,
+        })
+    }
+
+    /// What placement sees of this CPU.
+    pub(super) fn load(&self) -> CpuLoad {
+        CpuLoad {
+            busy: self.running.load(Ordering::Relaxed) != IDLE,
+            queued: self.queued.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Publishes what runs now (at every switch, by this CPU).
+    pub(super) fn set_running(&self, thread: &Thread) {
+        let level = match thread.is_idle {
+            true => IDLE,
+            false => thread.priority().level() as u8,
+        };
+        self.running.store(level, Ordering::Relaxed);
+    }
+
+    /// The priority level of the running thread; `None` while idle.
+    pub(super) fn running_level(&self) -> Option<usize> {
+        match self.running.load(Ordering::Relaxed) {
+            IDLE => None,
+            level => Some(usize::from(level)),
+        }
+    }
+
+    /// Asks this CPU to reschedule at its next opportunity; from another CPU, with a
+    /// reschedule IPI unless one is on its way already.
+    ///
+    /// Orderings: `need_resched` is stored before the `SeqCst` swap of the pending flag,
+    /// and the handler clears the flag with a `SeqCst` swap before the exit hook reads
+    /// `need_resched`: a kick that finds an IPI pending is seen by that IPI's exit hook.
+    pub(super) fn kick(&self) {
+        self.need_resched.store(true, Ordering::Relaxed);
+        if self.index == cpu_local::cpu_index() {
+            return; // taken at this CPU's next interrupt exit or preemption point
+        }
+        if !self.resched_ipi_pending.swap(true, Ordering::SeqCst) {
+            self.ipis.fetch_add(1, Ordering::Relaxed);
+            apic::send_ipi(self.apic_id, vectors::RESCHEDULE);
+        }
+    }
+
+    /// The reschedule IPI's handler body (the exit hook that follows does the rest).
+    pub(super) fn take_resched_ipi(&self) {
+        self.resched_ipi_pending.swap(false, Ordering::SeqCst);
     }
 
     /// The thread running on this CPU. The borrow ends with the interrupt guard: with
@@ -97,8 +208,75 @@ impl Cpu {
 
 impl core::fmt::Debug for Cpu {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Cpu({})", self.id)
+        write!(f, "Cpu({})", self.index)
     }
+}
+
+/// A locked run queue. Queueing through it counts the thread in `queued` and records
+/// the CPU as the thread's `last_cpu`.
+pub(super) struct QueueGuard<'a> {
+    cpu: &'a Cpu,
+    queue: IrqSpinLockGuard<'a, RunQueue<Thread>>,
+}
+
+impl QueueGuard<'_> {
+    /// Queues `thread` in the current epoch (`next_epoch`: in the next one).
+    ///
+    /// # Safety
+    /// `thread` must be in no run queue.
+    pub(super) unsafe fn push(&mut self, thread: Arc<Thread>, next_epoch: bool) {
+        thread.last_cpu.store(self.cpu.index, Ordering::Relaxed);
+        let level = thread.queue_level();
+        // SAFETY: the caller's contract; the queue's lock is held.
+        unsafe {
+            match next_epoch {
+                true => self.queue.push_expired(level, thread),
+                false => self.queue.push_active(level, thread),
+            }
+        }
+        self.count();
+    }
+
+    /// The next thread to run here.
+    pub(super) fn pop(&mut self) -> Option<Arc<Thread>> {
+        let thread = self.queue.pop();
+        self.count();
+        thread
+    }
+
+    /// A thread that may run on CPU `thief`, for it to steal.
+    pub(super) fn steal_for(&mut self, thief: u32) -> Option<Arc<Thread>> {
+        let thread = self.queue.steal(|thread| thread.affinity().contains(thief));
+        self.count();
+        thread
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    fn count(&self) {
+        self.cpu
+            .queued
+            .store(self.queue.len() as u32, Ordering::Relaxed);
+    }
+}
+
+/// CPU `index`'s state, if it came up.
+pub(super) fn cpu(index: u32) -> Option<&'static Cpu> {
+    let cpu = CPUS.get(index as usize)?.load(Ordering::Acquire);
+    // SAFETY: non-null entries point at leaked, never-freed `Cpu`s (see `install`).
+    unsafe { cpu.as_ref() }
+}
+
+/// The CPUs that are online (each has registered its state before).
+pub(super) fn online() -> CpuSet {
+    CpuSet::from_bits(cpu_local::online_mask())
+}
+
+/// The state of a CPU in [`online`].
+pub(super) fn online_cpu(index: u32) -> &'static Cpu {
+    cpu(index).expect("an online CPU registered its state first")
 }
 
 /// This CPU's scheduler state.

@@ -13,8 +13,20 @@
 //!   first: every ready thread runs once per epoch, so nothing starves.
 //! - **Wakes.** A woken thread preempts the running one if its priority is at least as
 //!   high, or if the CPU is idle.
+//! - **Placement** (several CPUs). Only CPUs in a thread's set are considered. A woken
+//!   thread goes back to the CPU it last ran on if that CPU idles (its cache may still be
+//!   warm), else to an idle CPU (the waking one first), else back to its last CPU. A new
+//!   thread goes to the least loaded CPU (running plus queued threads; the spawning CPU
+//!   wins ties).
+//! - **Balancing.** A CPU pulls a queued thread from the most loaded CPU when that one's
+//!   load exceeds its own by two or more (by one would just move the imbalance): at once
+//!   when it is about to idle, and every few ticks otherwise. So a thread queued behind a
+//!   running one moves to an idle CPU, a lone one stays where it is.
+//!
+//! Placement reads other CPUs' load without locks: the figures may be a moment old, which
+//! costs at worst a less than ideal choice (stealing evens it out), never a lost thread.
 
-use super::control_block::Priority;
+use super::{control_block::Priority, cpu_set::CpuSet};
 
 /// Tick rate and time slice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +81,69 @@ pub fn requeue_epoch(yielded: bool, slice_left: u32) -> Epoch {
 /// `None` when the CPU is idle.
 pub fn wake_preempts(woken: Priority, running: Option<Priority>) -> bool {
     running.is_none_or(|running| woken >= running)
+}
+
+/// What placement knows about a CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuLoad {
+    /// Whether it runs a thread (not its idle loop).
+    pub busy: bool,
+    /// Threads waiting in its run queue.
+    pub queued: u32,
+}
+
+impl CpuLoad {
+    fn weight(self) -> u32 {
+        u32::from(self.busy) + self.queued
+    }
+}
+
+/// The CPU a woken thread goes to: `last` is where it ran, `here` the waking CPU,
+/// `candidates` the online CPUs its set allows (never empty).
+pub fn wake_target(last: u32, here: u32, candidates: CpuSet, load: impl Fn(u32) -> CpuLoad) -> u32 {
+    let idle = |cpu: u32| candidates.contains(cpu) && !load(cpu).busy;
+    if idle(last) {
+        return last;
+    }
+    if idle(here) {
+        return here;
+    }
+    if let Some(cpu) = candidates.iter().find(|&cpu| idle(cpu)) {
+        return cpu;
+    }
+    match candidates.contains(last) {
+        true => last,
+        false => least_loaded(here, candidates, load),
+    }
+}
+
+/// The CPU a new thread goes to: the least loaded candidate, `here` on a tie.
+pub fn spawn_target(here: u32, candidates: CpuSet, load: impl Fn(u32) -> CpuLoad) -> u32 {
+    least_loaded(here, candidates, load)
+}
+
+fn least_loaded(here: u32, candidates: CpuSet, load: impl Fn(u32) -> CpuLoad) -> u32 {
+    let start = match candidates.contains(here) {
+        true => here,
+        false => candidates.first().expect("no candidate CPU"),
+    };
+    candidates
+        .iter()
+        .map(|cpu| (load(cpu).weight(), cpu != start, cpu))
+        .min()
+        .map_or(start, |(_, _, cpu)| cpu)
+}
+
+/// The CPU a CPU whose load is `here` should pull a queued thread from, among the online
+/// `others`: the most loaded one, if it has a queued thread and at least two more
+/// threads than `here`.
+pub fn pull_source(here: CpuLoad, others: CpuSet, load: impl Fn(u32) -> CpuLoad) -> Option<u32> {
+    others
+        .iter()
+        .map(|cpu| (load(cpu), cpu))
+        .filter(|(load, _)| load.queued > 0 && load.weight() >= here.weight() + 2)
+        .max_by_key(|(load, cpu)| (load.weight(), core::cmp::Reverse(*cpu)))
+        .map(|(_, cpu)| cpu)
 }
 
 #[cfg(test)]
@@ -207,6 +282,94 @@ mod tests {
         assert!(wake_preempts(Priority::NORMAL, Some(Priority::NORMAL)));
         assert!(wake_preempts(Priority::HIGHEST, Some(Priority::NORMAL)));
         assert!(!wake_preempts(Priority::LOWEST, Some(Priority::NORMAL)));
+    }
+
+    /// Loads for CPUs 0.. from `(busy, queued)` pairs.
+    fn loads(table: &'static [(bool, u32)]) -> impl Fn(u32) -> CpuLoad {
+        |cpu| {
+            let (busy, queued) = table[cpu as usize];
+            CpuLoad { busy, queued }
+        }
+    }
+
+    const FOUR: CpuSet = CpuSet::from_bits(0b1111);
+
+    #[test]
+    fn a_woken_thread_returns_to_its_idle_cpu_else_finds_an_idle_one() {
+        let all_idle = loads(&[(false, 0); 4]);
+        assert_eq!(wake_target(2, 0, FOUR, &all_idle), 2, "its last CPU idles");
+        let last_busy = loads(&[(false, 0), (false, 0), (true, 0), (false, 0)]);
+        assert_eq!(
+            wake_target(2, 3, FOUR, &last_busy),
+            3,
+            "the waker's CPU idles"
+        );
+        assert_eq!(wake_target(2, 2, FOUR, &last_busy), 0, "the first idle CPU");
+        let all_busy = loads(&[(true, 3), (true, 0), (true, 1), (true, 0)]);
+        assert_eq!(wake_target(2, 1, FOUR, &all_busy), 2, "back where it ran");
+    }
+
+    #[test]
+    fn a_woken_thread_stays_inside_its_set() {
+        let last_busy = loads(&[(false, 0), (true, 0), (true, 2), (false, 0)]);
+        let set = CpuSet::single(1).with(2);
+        assert_eq!(wake_target(2, 0, set, &last_busy), 2);
+        assert_eq!(
+            wake_target(0, 0, set, &last_busy),
+            1,
+            "least loaded in the set"
+        );
+        assert_eq!(wake_target(3, 3, CpuSet::single(1), &last_busy), 1);
+    }
+
+    #[test]
+    fn a_new_thread_goes_to_the_least_loaded_cpu_here_on_a_tie() {
+        let table = loads(&[(true, 1), (true, 0), (false, 0), (false, 0)]);
+        assert_eq!(spawn_target(0, FOUR, &table), 2);
+        assert_eq!(spawn_target(3, FOUR, &table), 3, "a tie: stay here");
+        assert_eq!(spawn_target(0, CpuSet::single(0).with(1), &table), 1);
+        assert_eq!(spawn_target(2, CpuSet::single(0), &table), 0);
+    }
+
+    const IDLE: CpuLoad = CpuLoad {
+        busy: false,
+        queued: 0,
+    };
+
+    #[test]
+    fn an_idle_cpu_pulls_a_thread_waiting_behind_a_running_one() {
+        let table = loads(&[(false, 0), (true, 1), (false, 1), (true, 3)]);
+        let others = CpuSet::from_bits(0b1110);
+        assert_eq!(pull_source(IDLE, others, &table), Some(3), "the busiest");
+        assert_eq!(
+            pull_source(IDLE, CpuSet::from_bits(0b0110), &table),
+            Some(1)
+        );
+        assert_eq!(
+            pull_source(IDLE, CpuSet::single(2), &table),
+            None,
+            "an idle CPU with one queued thread runs it itself"
+        );
+        let alone = loads(&[(false, 0), (true, 0)]);
+        assert_eq!(
+            pull_source(IDLE, CpuSet::single(1), &alone),
+            None,
+            "a lone thread stays"
+        );
+    }
+
+    #[test]
+    fn a_busy_cpu_pulls_only_from_one_two_threads_ahead() {
+        let busy_one = CpuLoad {
+            busy: true,
+            queued: 0,
+        };
+        let table = loads(&[(true, 0), (true, 1), (true, 2)]);
+        assert_eq!(pull_source(busy_one, CpuSet::single(1), &table), None);
+        assert_eq!(
+            pull_source(busy_one, CpuSet::from_bits(0b110), &table),
+            Some(2)
+        );
     }
 
     #[test]

@@ -49,6 +49,24 @@ impl<T: Linked> Levels<T> {
         self.non_empty |= 1 << level;
     }
 
+    /// Unlinks the first item, lowest level first, that `wanted` accepts.
+    fn take_lowest(&mut self, wanted: &impl Fn(&T) -> bool) -> Option<NonNull<T>> {
+        for level in 0..LEVELS {
+            let queue = &mut self.queues[level];
+            // SAFETY: linked items are alive (the queue owns a reference to each).
+            let found = queue.iter().find(|item| wanted(unsafe { item.as_ref() }));
+            if let Some(item) = found {
+                // SAFETY: `item` was just found in this very list.
+                unsafe { queue.remove(item) };
+                if queue.is_empty() {
+                    self.non_empty &= !(1 << level);
+                }
+                return Some(item);
+            }
+        }
+        None
+    }
+
     fn pop_highest(&mut self) -> Option<NonNull<T>> {
         let level = (u8::BITS - 1).checked_sub(self.non_empty.leading_zeros())? as usize;
         let item = self.queues[level].pop_front();
@@ -120,6 +138,19 @@ impl<T: Linked> RunQueue<T> {
         self.len -= 1;
         // SAFETY: every linked item was linked by a push, from `Arc::into_raw`; popping
         // hands that reference back exactly once.
+        Some(unsafe { Arc::from_raw(item.as_ptr()) })
+    }
+
+    /// Takes an item for another CPU: one that `wanted` accepts, preferring what would
+    /// run last here (the next epoch's items, then the lowest levels), whose caches have
+    /// cooled the most and whose absence delays this queue the least.
+    pub fn steal(&mut self, wanted: impl Fn(&T) -> bool) -> Option<Arc<T>> {
+        let expired = 1 - self.active;
+        let item = self.sets[expired]
+            .take_lowest(&wanted)
+            .or_else(|| self.sets[self.active].take_lowest(&wanted))?;
+        self.len -= 1;
+        // SAFETY: as in `pop`.
         Some(unsafe { Arc::from_raw(item.as_ptr()) })
     }
 
@@ -224,6 +255,34 @@ mod tests {
             push_expired(&mut queue, item);
         }
         assert_eq!(meek_runs, 50);
+    }
+
+    #[test]
+    fn stealing_takes_what_would_run_last_and_only_what_is_wanted() {
+        let mut queue = RunQueue::new();
+        push_active(&mut queue, item("active high", 6));
+        push_active(&mut queue, item("active low", 1));
+        push_expired(&mut queue, item("expired high", 5));
+        push_expired(&mut queue, item("expired pinned", 2));
+        let movable = |item: &Item| item.name != "expired pinned";
+        let order: Vec<_> = core::iter::from_fn(|| queue.steal(movable))
+            .map(|item| item.name)
+            .collect();
+        assert_eq!(order, ["expired high", "active low", "active high"]);
+        assert_eq!(queue.len(), 1);
+        assert_eq!(drain(&mut queue), ["expired pinned"]);
+    }
+
+    #[test]
+    fn stealing_keeps_the_level_bitmap_right() {
+        let mut queue = RunQueue::new();
+        push_active(&mut queue, item("a", 3));
+        push_active(&mut queue, item("b", 3));
+        assert_eq!(queue.steal(|item| item.name == "b").unwrap().name, "b");
+        assert!(queue.steal(|item| item.name == "b").is_none());
+        push_active(&mut queue, item("c", 4));
+        assert_eq!(drain(&mut queue), ["c", "a"]);
+        assert!(queue.steal(|_| true).is_none());
     }
 
     #[test]

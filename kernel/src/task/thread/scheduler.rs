@@ -16,8 +16,23 @@
 //! **The saved stack pointer is the handover.** A thread's `saved_rsp` is 0 while it
 //! runs. `switch` stores the outgoing thread's stack pointer as its very last action on
 //! the old stack, so a non-zero `saved_rsp` means "completely switched out". The
-//! scheduler swaps it back to 0 before switching in; on SMP a CPU that finds 0 waits for
-//! the other CPU to finish switching the thread out.
+//! scheduler swaps it back to 0 before switching in; a CPU that finds 0 waits for the
+//! other CPU to finish switching the thread out. That wait is short only because nothing
+//! between a CPU releasing its run queue and its `context::switch` waits for another CPU
+//! (a queue lock is held only for queue operations, and IPIs are sent, never awaited).
+//!
+//! **Several CPUs.** Each has its own run queue. A woken or new thread is queued on the
+//! CPU placement picks (`policy`); when that is another CPU that should reschedule (it
+//! idles, or runs something of lower priority) it gets a reschedule IPI. Preempted and
+//! yielding threads stay on their CPU; a CPU pulls queued threads from a more loaded one
+//! (when it is about to idle, and every `BALANCE_TICKS` ticks);
+//! a thread whose CPU set no longer includes its CPU moves when it gives the CPU up. A
+//! thread changes CPU only while it is in no CPU's hands: queued, or being woken.
+//!
+//! **Idle.** The idle loop checks its queue under the queue lock after publishing that it
+//! idles (`set_running` at the switch); a remote waker queues under the same lock and
+//! then reads what runs. So either the idle loop sees the new thread, or the waker sees
+//! the CPU idle and sends an IPI, which ends the halt even if it arrives before it.
 #![allow(unsafe_code)]
 
 use alloc::sync::Arc;
@@ -27,18 +42,23 @@ use core::{
 };
 
 use super::{
-    Thread, ThreadState,
-    per_cpu::{Cpu, this_cpu},
+    Priority, Thread, ThreadState,
+    cpu_set::CpuSet,
+    per_cpu::{self, Cpu, online_cpu, this_cpu},
     policy::{self, Epoch},
-    run_queue::{LEVELS, RunQueue},
     table,
 };
 use crate::{
     arch::{context, cpu::InterruptsDisabled, cpu_local, fpu, tsc},
+    mm,
     trace::{self, SwitchReason, WakeSource},
 };
 
 static TIME_SLICE_TICKS: AtomicU32 = AtomicU32::new(4);
+
+/// How often a busy CPU looks for a more loaded one to pull a thread from (staggered by
+/// CPU index, so that they do not all look at once).
+const BALANCE_TICKS: u64 = 8;
 static TICK_HZ: AtomicU32 = AtomicU32::new(0);
 
 pub(super) fn set_time_slice(ticks: u32) {
@@ -164,22 +184,21 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
                 }
             }
             ThreadState::Blocked => {
-                let irq = InterruptsDisabled::new();
-                let cpu = this_cpu();
-                let mut run_queue = cpu.run_queue.lock();
+                let _irq = InterruptsDisabled::new();
+                let target = place_woken(thread);
+                let mut queue = target.queue();
                 if thread
                     .run_state
                     .transition(ThreadState::Blocked, ThreadState::Ready)
                 {
-                    cpu.wakes.fetch_add(1, Ordering::Relaxed);
+                    target.wakes.fetch_add(1, Ordering::Relaxed);
                     trace_wake(thread, false);
-                    // SAFETY: the thread was `Blocked`, so it is in no run queue; this
-                    // CPU's queue lock is held.
-                    unsafe { run_queue.push_active(queue_level(thread), Arc::clone(thread)) };
-                    let current = cpu.current(&irq);
-                    let running = (!current.is_idle).then(|| current.priority());
-                    if policy::wake_preempts(thread.priority(), running) {
-                        cpu.need_resched.store(true, Ordering::Relaxed);
+                    // SAFETY: the thread was `Blocked`, so it is in no run queue.
+                    unsafe { queue.push(Arc::clone(thread), false) };
+                    drop(queue);
+                    // After the queue lock: see "Idle" in the module docs.
+                    if preempts(thread, target) {
+                        target.kick();
                     }
                     return true;
                 }
@@ -218,12 +237,49 @@ pub(crate) fn wake_source() -> (WakeSource, u64) {
     (WakeSource::Thread, this_cpu().current(&irq).id().as_u64())
 }
 
-fn queue_level(thread: &Thread) -> usize {
-    thread.priority().level().min(LEVELS - 1)
+/// Whether `thread`, just queued on `cpu`, should make it reschedule.
+fn preempts(thread: &Thread, cpu: &Cpu) -> bool {
+    let running = cpu
+        .running_level()
+        .map(|level| Priority::new(level as u8).unwrap_or(Priority::HIGHEST));
+    policy::wake_preempts(thread.priority(), running)
 }
 
-/// Admits a new thread: it joins the thread table and this CPU's run queue. Never fails
-/// (both are intrusive): a thread that got this far runs.
+/// The online CPUs `thread` may run on (all of them if its set names none online, which
+/// spawning and `set_affinity` refuse).
+fn candidates(thread: &Thread) -> CpuSet {
+    let online = per_cpu::online();
+    match thread.affinity().intersection(online) {
+        none if none.is_empty() => online,
+        some => some,
+    }
+}
+
+/// The CPU a woken thread is queued on (see `policy::wake_target`).
+fn place_woken(thread: &Thread) -> &'static Cpu {
+    let here = this_cpu();
+    if cpu_local::online_count() == 1 {
+        return here;
+    }
+    let target = policy::wake_target(thread.cpu(), here.index, candidates(thread), |cpu| {
+        online_cpu(cpu).load()
+    });
+    online_cpu(target)
+}
+
+/// The CPU a new thread is queued on (see `policy::spawn_target`).
+fn place_new(thread: &Thread) -> &'static Cpu {
+    let here = this_cpu();
+    if cpu_local::online_count() == 1 {
+        return here;
+    }
+    let target = policy::spawn_target(here.index, candidates(thread), |cpu| online_cpu(cpu).load());
+    online_cpu(target)
+}
+
+/// Admits a new thread: it joins the thread table and a run queue. Never fails (both are
+/// intrusive): a thread that got this far runs. On this CPU it waits for its turn; on
+/// another it may preempt what runs there.
 pub(super) fn admit(thread: Arc<Thread>) {
     table::insert(&thread);
     let _irq = InterruptsDisabled::new();
@@ -235,9 +291,30 @@ pub(super) fn admit(thread: Arc<Thread>) {
         ThreadState::Ready,
         "a new thread starts ready"
     );
-    let mut run_queue = this_cpu().run_queue.lock();
-    // SAFETY: a new thread is in no run queue; the queue's lock is held.
-    unsafe { run_queue.push_active(queue_level(&thread), thread) };
+    let target = place_new(&thread);
+    let remote_preempt = target.index != cpu_local::cpu_index() && preempts(&thread, target);
+    // SAFETY: a new thread is in no run queue.
+    unsafe { target.queue().push(thread, false) };
+    if remote_preempt {
+        target.kick();
+    }
+}
+
+/// Queues `thread`, which just stopped running here and may not stay (its CPU set
+/// changed), on a CPU it may run on. Called after this CPU's queue lock is released.
+fn migrate(thread: Arc<Thread>, next_epoch: bool) {
+    let target = place_woken(&thread);
+    let preempt = preempts(&thread, target);
+    // SAFETY: the thread was running until now, so it is in no run queue.
+    unsafe { target.queue().push(thread, next_epoch) };
+    if preempt {
+        target.kick();
+    }
+}
+
+/// Handles a reschedule IPI: the exit hook that follows does the rescheduling.
+pub(super) fn on_reschedule_ipi(_frame: &mut crate::arch::TrapFrame) {
+    this_cpu().take_resched_ipi();
 }
 
 /// Called by `arch::interrupts` after every hardware interrupt handler.
@@ -258,6 +335,12 @@ pub(super) fn on_tick(_frame: &mut crate::arch::TrapFrame) {
     let irq = InterruptsDisabled::new();
     let cpu = this_cpu();
     cpu.ticks.fetch_add(1, Ordering::Relaxed);
+    mm::tlb::catch_up();
+    trace::follow_global_switch();
+    let ticks = cpu.ticks.load(Ordering::Relaxed);
+    if (ticks + u64::from(cpu.index)).is_multiple_of(BALANCE_TICKS) {
+        pull(cpu);
+    }
     let now = crate::time::now().as_nanos();
     loop {
         // One at a time, waking outside the wheel's lock.
@@ -293,7 +376,7 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
     let cpu = this_cpu();
     cpu.need_resched.store(false, Ordering::Relaxed);
     let prev = cpu.current(irq);
-    let mut run_queue = cpu.run_queue.lock();
+    let mut run_queue = cpu.queue();
     let prev_runnable = match reason {
         Reason::Block | Reason::Sleep => {
             if !prev
@@ -323,11 +406,21 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
             !prev.is_idle
         }
     };
+    let mut leaving = None;
     if prev_runnable {
-        requeue(&mut run_queue, prev, reason);
+        let next_epoch = requeue_epoch(prev, reason);
+        if prev.affinity().contains(cpu.index) {
+            // SAFETY: the running thread is in no run queue.
+            unsafe { run_queue.push(Arc::clone(prev), next_epoch) };
+        } else {
+            leaving = Some((Arc::clone(prev), next_epoch));
+        }
     }
     let next = run_queue.pop().unwrap_or_else(|| Arc::clone(&cpu.idle));
     drop(run_queue);
+    if let Some((thread, next_epoch)) = leaving {
+        migrate(thread, next_epoch); // another CPU may pick it now, and wait for the switch
+    }
     if Arc::ptr_eq(&next, prev) {
         prev.run_state
             .advance(ThreadState::Ready, ThreadState::Running);
@@ -342,21 +435,18 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
     switch_to(cpu, next, reason, irq);
 }
 
-/// Puts the outgoing, still runnable thread back in the run queue.
-fn requeue(run_queue: &mut RunQueue<Thread>, prev: &Arc<Thread>, reason: Reason) {
+/// Makes the outgoing, still runnable thread `Ready` and says which epoch it goes back to
+/// (`true`: the next one, with a fresh slice).
+fn requeue_epoch(prev: &Thread, reason: Reason) -> bool {
     prev.run_state
         .advance(ThreadState::Running, ThreadState::Ready);
-    let level = queue_level(prev);
     let slice_left = prev.time_slice_left.load(Ordering::Relaxed);
-    if policy::requeue_epoch(reason == Reason::Yield, slice_left) == Epoch::Next {
+    let next_epoch = policy::requeue_epoch(reason == Reason::Yield, slice_left) == Epoch::Next;
+    if next_epoch {
         prev.time_slice_left
             .store(time_slice_for(prev), Ordering::Relaxed);
-        // SAFETY: the running thread is in no run queue; the queue's lock is held.
-        unsafe { run_queue.push_expired(level, Arc::clone(prev)) };
-    } else {
-        // SAFETY: as above.
-        unsafe { run_queue.push_active(level, Arc::clone(prev)) };
     }
+    next_epoch
 }
 
 /// Switches from the current thread to `next` (not running anywhere).
@@ -365,12 +455,14 @@ fn switch_to(cpu: &Cpu, next: Arc<Thread>, reason: Reason, irq: &InterruptsDisab
     // `Cpu::current` is used past this point (see `schedule`).
     let prev = unsafe { cpu.replace_current(next) };
     let next = cpu.current(irq);
+    cpu.set_running(next);
     trace::record_switch(prev.id().as_u64(), next.id().as_u64(), reason.traced());
+    // First: everything the CPU that switched `next` out did to it is visible after this.
+    let next_rsp = take_saved_rsp(next);
     let now = tsc::read();
     prev.account_switch_out(now);
     next.account_switch_in(now);
     cpu.switches.fetch_add(1, Ordering::Relaxed);
-    let next_rsp = take_saved_rsp(next);
     switch_fpu_state(cpu, &prev, next);
     let save_rsp = prev.saved_rsp.as_ptr();
     if reason == Reason::Exit {
@@ -471,13 +563,20 @@ impl Drop for PreemptGuard {
     }
 }
 
-/// The idle loop: with interrupts off, check for work; if there is none, `sti; hlt` as
-/// one unit, so a wake-up arriving between the check and the halt still ends the halt.
+/// Where the boot CPU's idle thread starts.
 pub(super) extern "sysv64" fn idle_entry(_: u64) -> ! {
     finish_switch(&InterruptsDisabled::new());
+    idle_loop()
+}
+
+/// The idle loop: with interrupts off, check for work, here or (pulling) on a busy CPU;
+/// if there is none, `sti; hlt` as one unit, so a wake-up arriving between the check and
+/// the halt still ends the halt.
+pub(super) fn idle_loop() -> ! {
     loop {
         let irq = InterruptsDisabled::new();
-        if this_cpu().run_queue.lock().is_empty() {
+        let cpu = this_cpu();
+        if cpu.queue().is_empty() && !pull(cpu) {
             trace::record_idle(true);
             crate::arch::cpu::enable_and_halt();
             trace::record_idle(false);
@@ -485,4 +584,28 @@ pub(super) extern "sysv64" fn idle_entry(_: u64) -> ! {
             schedule(&irq, Reason::Yield);
         }
     }
+}
+
+/// Moves a thread waiting on a more loaded CPU into this CPU's queue (see
+/// `policy::pull_source`); whether it did. Only tries the other queue's lock, so it never
+/// waits and needs no lock order.
+fn pull(cpu: &Cpu) -> bool {
+    let others = CpuSet::from_bits(per_cpu::online().bits() & !(1 << cpu.index));
+    if others.is_empty() {
+        return false;
+    }
+    let source = policy::pull_source(cpu.load(), others, |index| online_cpu(index).load());
+    let Some(victim) = source else {
+        return false;
+    };
+    let stolen = online_cpu(victim)
+        .try_queue()
+        .and_then(|mut queue| queue.steal_for(cpu.index));
+    let Some(thread) = stolen else {
+        return false;
+    };
+    cpu.steals.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: the thread was just taken out of the victim's queue.
+    unsafe { cpu.queue().push(thread, false) };
+    true
 }

@@ -1,17 +1,23 @@
-//! Bringing the scheduler up on the boot CPU, and what it lends `arch` (the preemption
-//! hook, the fault reporter).
+//! Bringing the scheduler up, on the boot CPU and then on each other CPU, and what it
+//! lends `arch` (the preemption hook, the reschedule IPI handler, the fault reporter).
 
 use alloc::sync::Arc;
 use core::fmt;
 
+use spin::Once;
+
 use super::{
-    Priority, Thread, ThreadState,
+    CpuSet, Priority, Thread, ThreadState,
     control_block::ThreadParams,
     per_cpu::{Cpu, this_cpu, try_this_cpu},
     policy::SchedulerConfig,
     scheduler, spawn, table,
 };
-use crate::arch::{self, cpu::InterruptsDisabled, timer};
+use crate::{
+    arch::{self, cpu::InterruptsDisabled, cpu_local, interrupts, timer, vectors},
+    mm::{self, stack::KernelStack},
+    trace,
+};
 
 /// Stack size of the per-CPU idle threads.
 const IDLE_STACK_SIZE: usize = 16 * 1024;
@@ -25,6 +31,7 @@ pub(crate) fn init(config: &SchedulerConfig) {
         stack: None,
         fpu: false,
         is_idle: false,
+        affinity: CpuSet::ALL,
         state: ThreadState::Running,
         result_slot: None,
     })
@@ -35,7 +42,40 @@ pub(crate) fn init(config: &SchedulerConfig) {
     boot.account_switch_in(arch::tsc::read()); // it is running from now on
     Cpu::install(0, boot, new_idle_thread(0));
     arch::set_fault_reporter(report_fault_context);
-    arch::interrupts::set_exit_hook(scheduler::preempt_on_interrupt_exit);
+    interrupts::set_handler(vectors::RESCHEDULE, scheduler::on_reschedule_ipi);
+    interrupts::set_exit_hook(scheduler::preempt_on_interrupt_exit);
+}
+
+/// Makes the calling CPU (not the boot CPU, index `index`) schedule threads: the code
+/// running now on `stack` becomes its idle thread, its tick starts, and it goes online.
+/// Runs with interrupts off, on a CPU whose `arch` state is set up (`arch::smp`).
+///
+/// # Panics
+/// If there is no memory for the idle thread, or the tick cannot run on this CPU.
+pub(crate) fn run_ap(index: u32, stack: KernelStack) -> ! {
+    let idle = Thread::new(ThreadParams {
+        name: Some(alloc::format!("idle/{index}")),
+        priority: Priority::LOWEST,
+        stack: Some(stack),
+        fpu: false,
+        is_idle: true,
+        affinity: CpuSet::single(index),
+        state: ThreadState::Running,
+        result_slot: None,
+    })
+    .expect("no memory for an idle thread");
+    idle.account_switch_in(arch::tsc::read());
+    let cpu = Cpu::install(index, Arc::clone(&idle), idle);
+    let (calibration, period_ns) = TICK.get().expect("the boot CPU's tick runs first");
+    cpu.timers.lock().set_period(*period_ns);
+    assert!(
+        timer::start_ap(calibration, scheduler::tick_hz()),
+        "no APIC timer for CPU {index}"
+    );
+    trace::follow_global_switch();
+    mm::tlb::catch_up();
+    cpu_local::mark_online();
+    scheduler::idle_loop()
 }
 
 /// The idle thread of CPU `cpu`: never queued, run when nothing else is ready.
@@ -46,6 +86,7 @@ fn new_idle_thread(cpu: u32) -> Arc<Thread> {
         stack: None,
         fpu: false,
         is_idle: true,
+        affinity: CpuSet::single(cpu),
         state: ThreadState::Ready,
         result_slot: None,
     };
@@ -63,8 +104,12 @@ pub(crate) fn start_tick(
     scheduler::set_tick_hz(config.tick_hz);
     let period_ns = 1_000_000_000 / u64::from(config.tick_hz.max(1));
     this_cpu().timers.lock().set_period(period_ns);
+    TICK.call_once(|| (*calibration, period_ns));
     timer::start(calibration, config.tick_hz, scheduler::on_tick)
 }
+
+/// The boot CPU's timer calibration and tick period, for the other CPUs' ticks.
+static TICK: Once<(timer::Calibration, u64)> = Once::new();
 
 /// Adds the running thread to CPU fault reports, and recognises a stack overflow.
 fn report_fault_context(out: &mut dyn fmt::Write, fault_address: u64) -> fmt::Result {
@@ -78,7 +123,7 @@ fn report_fault_context(out: &mut dyn fmt::Write, fault_address: u64) -> fmt::Re
         "  thread: {} '{}' on CPU {}",
         thread.id(),
         thread.label(),
-        cpu.id
+        cpu.index
     )?;
     if thread.stack_guard_contains(x86_64::VirtAddr::new_truncate(fault_address)) {
         writeln!(

@@ -29,7 +29,9 @@ use core::{fmt, mem, ptr};
 
 use x86_64::VirtAddr;
 
-use super::{Priority, Thread, ThreadState, control_block::ThreadParams, scheduler};
+use super::{
+    CpuSet, Priority, Thread, ThreadState, control_block::ThreadParams, per_cpu, scheduler,
+};
 use crate::{
     arch::{
         IrqSpinLock,
@@ -55,6 +57,8 @@ pub enum SpawnError {
     /// The stack size is zero, larger than `mm::stack::MAX_STACK_SIZE`, or too small to
     /// hold the closure with room to run.
     InvalidStackSize,
+    /// No online CPU is in the thread's CPU set ([`Builder::affinity`]).
+    NoCpuInSet,
 }
 
 impl fmt::Display for SpawnError {
@@ -63,6 +67,7 @@ impl fmt::Display for SpawnError {
             Self::OutOfMemory => "out of memory",
             Self::NoStackSlot => "no free kernel stack slot",
             Self::InvalidStackSize => "invalid stack size",
+            Self::NoCpuInSet => "no online CPU in the thread's CPU set",
         })
     }
 }
@@ -93,6 +98,7 @@ pub struct Builder {
     stack_size: usize,
     priority: Priority,
     fpu: bool,
+    affinity: CpuSet,
 }
 
 impl Default for Builder {
@@ -102,14 +108,29 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// Defaults: unnamed (`thread-<id>`), [`DEFAULT_STACK_SIZE`], normal priority, no FPU.
+    /// Defaults: unnamed (`thread-<id>`), [`DEFAULT_STACK_SIZE`], normal priority, no FPU,
+    /// any CPU.
     pub fn new() -> Self {
         Self {
             name: None,
             stack_size: DEFAULT_STACK_SIZE,
             priority: Priority::NORMAL,
             fpu: false,
+            affinity: CpuSet::ALL,
         }
+    }
+
+    /// Runs the thread only on the CPUs in `cpus` (it can change that itself later with
+    /// [`set_affinity`](super::set_affinity)).
+    pub fn affinity(mut self, cpus: CpuSet) -> Self {
+        self.affinity = cpus;
+        self
+    }
+
+    /// Pins the thread to CPU `cpu` (0 is the boot CPU). `spawn` fails with
+    /// [`SpawnError::NoCpuInSet`] if that CPU is not online.
+    pub fn cpu(self, cpu: u32) -> Self {
+        self.affinity(CpuSet::EMPTY.with(cpu))
     }
 
     /// Names the thread (listings, fault reports).
@@ -140,13 +161,17 @@ impl Builder {
     /// Creates the thread and queues it to run `main`.
     ///
     /// # Errors
-    /// [`SpawnError`] when memory or a stack slot is missing or the stack size is
-    /// invalid; everything allocated on the way is freed again, `main` included.
+    /// [`SpawnError`] when memory or a stack slot is missing, the stack size is invalid or
+    /// no online CPU is in its set; everything allocated on the way is freed again, `main`
+    /// included.
     pub fn spawn<F, T>(self, main: F) -> Result<JoinHandle<T>, SpawnError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        if self.affinity.intersection(per_cpu::online()).is_empty() {
+            return Err(SpawnError::NoCpuInSet);
+        }
         let result: Arc<ResultSlot<T>> =
             Arc::try_new(IrqSpinLock::new(None)).map_err(|_| SpawnError::OutOfMemory)?;
         let start = Start {
@@ -159,6 +184,7 @@ impl Builder {
             stack: None,
             fpu: self.fpu,
             is_idle: false,
+            affinity: self.affinity,
             state: ThreadState::Ready,
             result_slot: Some(Arc::clone(&result) as Arc<dyn Send + Sync>),
         };

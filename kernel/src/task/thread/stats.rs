@@ -1,25 +1,74 @@
-//! Scheduler counters, for `stats` listings and benchmarks.
+//! Scheduler counters, for `stats` listings and benchmarks: per CPU, and summed.
 
-use core::sync::atomic::Ordering;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::{per_cpu::this_cpu, scheduler};
+use super::per_cpu::{Cpu, online, online_cpu, this_cpu};
 
-/// Timer ticks on this CPU since the scheduler started.
+/// One CPU's counters since it came up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuStats {
+    /// Its index.
+    pub cpu: u32,
+    /// Timer ticks.
+    pub ticks: u64,
+    /// Thread switches.
+    pub switches: u64,
+    /// Blocked threads made runnable in its run queue.
+    pub wakes: u64,
+    /// Threads it took from another CPU's queue while idle.
+    pub steals: u64,
+    /// Reschedule IPIs other CPUs sent it.
+    pub ipis: u64,
+    /// Threads waiting in its run queue now.
+    pub queued: u32,
+}
+
+/// The counters of every online CPU, by index.
+pub fn cpu_stats() -> Vec<CpuStats> {
+    online()
+        .iter()
+        .map(|index| {
+            let cpu = online_cpu(index);
+            let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+            CpuStats {
+                cpu: index,
+                ticks: count(&cpu.ticks),
+                switches: count(&cpu.switches),
+                wakes: count(&cpu.wakes),
+                steals: count(&cpu.steals),
+                ipis: count(&cpu.ipis),
+                queued: cpu.load().queued,
+            }
+        })
+        .collect()
+}
+
+/// `counter` summed over the online CPUs (no allocation: benchmarks read these).
+fn sum(counter: impl Fn(&Cpu) -> &AtomicU64) -> u64 {
+    online()
+        .iter()
+        .map(|index| counter(online_cpu(index)).load(Ordering::Relaxed))
+        .sum()
+}
+
+/// Timer ticks on the calling CPU since the scheduler started there (every CPU ticks at
+/// the same rate, so this is the time since boot in ticks).
 pub fn ticks() -> u64 {
     this_cpu().ticks.load(Ordering::Relaxed)
 }
 
-/// Blocked threads made runnable by a wake-up on this CPU since boot.
+/// Blocked threads made runnable by a wake-up since boot, on all CPUs.
 pub fn wake_count() -> u64 {
-    this_cpu().wakes.load(Ordering::Relaxed)
+    sum(|cpu| &cpu.wakes)
 }
 
 /// The tick rate the scheduler runs at (0 before it started).
 pub fn tick_hz() -> u32 {
-    scheduler::tick_hz()
+    super::scheduler::tick_hz()
 }
 
-/// Thread switches on this CPU since boot.
+/// Thread switches since boot, on all CPUs.
 pub fn switch_count() -> u64 {
-    this_cpu().switches.load(Ordering::Relaxed)
+    sum(|cpu| &cpu.switches)
 }
