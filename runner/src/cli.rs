@@ -56,7 +56,7 @@ pub(crate) struct Args {
     )]
     memory: String,
     /// Count instructions instead of using the host clock, for
-    /// reproducible timing (`-icount shift=0`).
+    /// reproducible timing (`-icount shift=0,sleep=off`).
     #[arg(long)]
     icount: bool,
     /// Wait for GDB on tcp::1234 before the first instruction.
@@ -113,6 +113,7 @@ impl Args {
             gdb: self.gdb,
             display: self.display,
             kvm: self.kvm,
+            debugcon: None,
             extra_args: self.qemu_args.clone(),
         }
     }
@@ -164,6 +165,7 @@ mod tests {
             gdb: true,
             display: true,
             kvm: true,
+            debugcon: None,
             extra_args: vec!["-d".into(), "int".into()],
         };
         assert_eq!(args.qemu_options(), expected);

@@ -61,6 +61,7 @@ fn args(image: &Path, opts: &QemuOptions, firmware: Vec<OsString>) -> Vec<OsStri
     } else {
         &["-cpu", "max"]
     });
+    push(accel(opts));
     push(&["-smp", &opts.smp.to_string(), "-m", &opts.memory]);
     push(&["-serial", "stdio", "-monitor", "none", "-no-reboot"]);
     push(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
@@ -68,15 +69,52 @@ fn args(image: &Path, opts: &QemuOptions, firmware: Vec<OsString>) -> Vec<OsStri
         push(&["-display", "none"]);
     }
     if opts.icount {
-        push(&["-icount", "shift=0"]);
+        push(ICOUNT);
     }
     if opts.gdb {
         push(&["-s", "-S"]);
+    }
+    if let Some(path) = &opts.debugcon {
+        args.extend(debugcon_args(path));
     }
     args.extend(firmware);
     args.extend(["-drive".into(), drive(DISK, image)]);
     args.extend(opts.extra_args.iter().map(OsString::from));
     args
+}
+
+/// `-icount shift=0`: the guest clock advances one nanosecond per
+/// instruction, so guest timings do not depend on the host. `sleep=off`:
+/// when every CPU halts waiting for a timer, the clock jumps to that timer
+/// at once instead of QEMU sleeping in real time until it is due, so an
+/// idle guest costs no wall-clock time and what it does next does not
+/// depend on how long the host took to get there.
+const ICOUNT: &[&str] = &["-icount", "shift=0,sleep=off"];
+
+/// The accelerator: multi-threaded TCG when several emulated CPUs can run
+/// in parallel, one host thread each; QEMU's default for x86 is one thread
+/// taking turns between them, which hides real concurrency from an SMP
+/// kernel. Not with KVM (the CPUs are hardware threads already) nor icount
+/// (QEMU refuses to count instructions across threads).
+fn accel(opts: &QemuOptions) -> &'static [&'static str] {
+    if opts.smp > 1 && !opts.kvm && !opts.icount {
+        &["-accel", "tcg,thread=multi"]
+    } else {
+        &[]
+    }
+}
+
+/// The debug console device (port 0xE9, as the kernel's `arch::debugcon`
+/// expects) writing to `path`. QEMU creates or truncates the file when it
+/// starts. Spelled as a `-chardev` so that the path can be quoted (commas
+/// doubled), which `-debugcon file:PATH` cannot.
+fn debugcon_args(path: &Path) -> Vec<OsString> {
+    vec![
+        "-chardev".into(),
+        drive("file,id=debugcon,path=", path),
+        "-device".into(),
+        "isa-debugcon,iobase=0xe9,chardev=debugcon".into(),
+    ]
 }
 
 /// Arguments loading OVMF; for the split layout, copies the variable store.
@@ -121,8 +159,8 @@ fn pflash_args(code: &Path, vars: &Path) -> Vec<OsString> {
     ]
 }
 
-/// A `-drive` value ending in `path`, with commas in the path doubled as
-/// QEMU's option syntax requires.
+/// A `-drive` (or `-chardev`) value ending in `path`, with commas in the
+/// path doubled as QEMU's option syntax requires.
 fn drive(options: &str, path: &Path) -> OsString {
     let mut value = options.as_bytes().to_vec();
     for &byte in path.as_os_str().as_bytes() {
@@ -162,11 +200,9 @@ mod tests {
         ] {
             assert!(contains(&args, wanted), "{wanted:?} missing from {args:?}");
         }
-        assert!(
-            !args
-                .iter()
-                .any(|arg| ["-icount", "-s", "-S", "-enable-kvm"].contains(&&**arg))
-        );
+        assert!(!args.iter().any(|arg| {
+            ["-icount", "-s", "-S", "-enable-kvm", "-accel", "-chardev"].contains(&&**arg)
+        }));
     }
 
     #[test]
@@ -184,10 +220,55 @@ mod tests {
         let args = args_of(&opts);
         assert!(contains(&args, &["-enable-kvm", "-cpu", "host"]));
         assert!(contains(&args, &["-smp", "4", "-m", "1G"]));
-        assert!(contains(&args, &["-icount", "shift=0"]));
+        assert!(contains(&args, &["-icount", "shift=0,sleep=off"]));
+        assert!(!args.contains(&"-accel".to_owned()), "KVM runs CPUs itself");
         assert!(contains(&args, &["-s", "-S"]));
         assert!(!args.contains(&"-display".to_owned()));
         assert!(args.ends_with(&["-d".to_owned(), "int".to_owned()]));
+    }
+
+    fn with_cpus(smp: u32) -> QemuOptions {
+        QemuOptions {
+            smp,
+            ..QemuOptions::default()
+        }
+    }
+
+    #[test]
+    fn several_cpus_under_tcg_run_in_parallel() {
+        let multi = ["-accel", "tcg,thread=multi"];
+        assert!(contains(&args_of(&with_cpus(2)), &multi));
+        assert!(!contains(&args_of(&with_cpus(1)), &multi));
+        let icount = QemuOptions {
+            icount: true,
+            ..with_cpus(4)
+        };
+        let args = args_of(&icount);
+        assert!(!args.contains(&"-accel".to_owned()), "{args:?}");
+        assert!(contains(&args, &["-icount", "shift=0,sleep=off"]));
+        let kvm = QemuOptions {
+            kvm: true,
+            ..with_cpus(4)
+        };
+        assert!(!args_of(&kvm).contains(&"-accel".to_owned()));
+    }
+
+    #[test]
+    fn debugcon_writes_to_the_file_with_commas_quoted() {
+        let opts = QemuOptions {
+            debugcon: Some("/t,1/trace.bin".into()),
+            ..QemuOptions::default()
+        };
+        let args = args_of(&opts);
+        assert!(contains(
+            &args,
+            &[
+                "-chardev",
+                "file,id=debugcon,path=/t,,1/trace.bin",
+                "-device",
+                "isa-debugcon,iobase=0xe9,chardev=debugcon",
+            ]
+        ));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! How a QEMU machine is configured, and the checks on that configuration.
 
+use std::path::PathBuf;
+
 use anyhow::bail;
 
 use crate::image::Firmware;
@@ -14,8 +16,8 @@ pub struct QemuOptions {
     pub smp: u32,
     /// Guest RAM (`-m`): a number of MiB, optionally suffixed `M` or `G`.
     pub memory: String,
-    /// Deterministic instruction counting (`-icount shift=0`), so timing
-    /// dependent tests behave the same on fast and slow hosts.
+    /// Deterministic instruction counting (`-icount shift=0,sleep=off`), so
+    /// timing dependent tests behave the same on fast and slow hosts.
     pub icount: bool,
     /// Wait for a debugger on tcp::1234 before starting the CPU (`-s -S`).
     pub gdb: bool,
@@ -23,6 +25,11 @@ pub struct QemuOptions {
     pub display: bool,
     /// Use KVM (`-enable-kvm -cpu host`) instead of TCG emulation.
     pub kvm: bool,
+    /// The file that receives what the guest writes to the debug console
+    /// port 0xE9 (`isa-debugcon`): the schedule trace's stream. `None`
+    /// attaches no such device, and the guest's writes to the port are
+    /// ignored.
+    pub debugcon: Option<PathBuf>,
     /// Arguments appended verbatim after everything else.
     pub extra_args: Vec<String>,
 }
@@ -37,6 +44,7 @@ impl Default for QemuOptions {
             gdb: false,
             display: false,
             kvm: false,
+            debugcon: None,
             extra_args: Vec::new(),
         }
     }
