@@ -16,7 +16,8 @@
 //! All integers are little-endian. A ring that overflowed says so with a
 //! [`Kind::Dropped`] record (how many were lost) before what it kept.
 //!
-//! **Host side** (feature `std`): [`decode`] turns a stream into a [`Trace`];
+//! **Host side** (feature `std`): [`decode`] turns a stream into a [`Trace`] ([`load`]
+//! reads it from a file first, and [`summary`] says in a line what it holds);
 //! [`check`] tests the scheduler's invariants on it; [`Timeline`] pairs its events
 //! into runs, polls and wakes; [`write_perfetto`] and [`write_svg`] draw it (for
 //! ui.perfetto.dev, and as a picture), [`write_files`] writes both all-or-nothing. The
@@ -44,6 +45,8 @@ mod format;
 #[cfg(feature = "std")]
 mod json;
 #[cfg(feature = "std")]
+mod load;
+#[cfg(feature = "std")]
 mod perfetto;
 #[cfg(feature = "std")]
 mod svg;
@@ -60,6 +63,8 @@ pub use format::{
     HEADER_SIZE, Header, Kind, MAGIC, NAME_BYTES, RECORD_SIZE, Record, SwitchReason, VERSION,
     WakeSource,
 };
+#[cfg(feature = "std")]
+pub use load::{LoadError, load, summary};
 #[cfg(feature = "std")]
 pub use perfetto::write_perfetto;
 #[cfg(feature = "std")]

@@ -6,14 +6,13 @@
 //! bad arguments).
 
 use std::{
-    fs,
     path::{Path, PathBuf},
     process::ExitCode,
 };
 
 use clap::{Parser, Subcommand};
 use spindle_trace::{
-    SvgOptions, Trace, check, decode, write_file_atomically, write_files, write_perfetto,
+    SvgOptions, Trace, check, summary, write_file_atomically, write_files, write_perfetto,
 };
 
 #[derive(Debug, Parser)]
@@ -85,8 +84,7 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &Path) -> Result<Trace, String> {
-    let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    spindle_trace::load(path).map_err(|e| e.to_string())
 }
 
 fn convert(
@@ -123,27 +121,6 @@ fn run_check(path: &Path) -> Result<ExitCode, String> {
         println!("{} violations", violations.len());
         Ok(ExitCode::from(1))
     }
-}
-
-/// One line on what the trace holds.
-fn summary(trace: &Trace) -> String {
-    let mut line = format!(
-        "{} events on {} CPU(s) over {:.1} µs ({} segment(s))",
-        trace.events().len(),
-        trace.cpus(),
-        trace.span_us(),
-        trace.segments()
-    );
-    if trace.dropped_total() > 0 {
-        line.push_str(&format!("; {} records lost", trace.dropped_total()));
-    }
-    if trace.unknown_records() > 0 {
-        line.push_str(&format!(
-            "; {} unknown records skipped",
-            trace.unknown_records()
-        ));
-    }
-    line
 }
 
 /// `START..END` in µs, either side optional.

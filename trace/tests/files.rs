@@ -160,3 +160,36 @@ fn bad_windows_are_refused() {
         assert!(err.contains("--window"), "{window}: {err}");
     }
 }
+
+#[test]
+fn load_tells_an_empty_stream_from_a_damaged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.bin");
+    fs::write(&empty, b"").unwrap();
+    let error = spindle_trace::load(&empty).unwrap_err();
+    assert!(
+        matches!(error, spindle_trace::LoadError::NoTrace { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("streamed nothing"), "{error}");
+
+    let cut = dir.path().join("cut.bin");
+    let bytes = two_cpu_stream().bytes();
+    fs::write(&cut, &bytes[..bytes.len() - 1]).unwrap();
+    let error = spindle_trace::load(&cut).unwrap_err();
+    assert!(error.to_string().contains("truncated record"), "{error}");
+
+    let missing = dir.path().join("missing.bin");
+    let error = spindle_trace::load(&missing).unwrap_err();
+    assert!(
+        matches!(error, spindle_trace::LoadError::Read { .. }),
+        "{error:?}"
+    );
+
+    let whole = dir.path().join("whole.bin");
+    fs::write(&whole, two_cpu_stream().bytes()).unwrap();
+    let trace = spindle_trace::load(&whole).unwrap();
+    let summary = spindle_trace::summary(&trace);
+    assert!(summary.contains("on 2 CPU(s)"), "{summary}");
+    assert!(summary.contains("37 records lost"), "{summary}");
+}
