@@ -25,6 +25,7 @@
 //!
 //! ```text
 //!   spindle-trace convert TRACE.bin OUT.json [--svg OUT.svg] [--window START_US..END_US]
+//!                         [--from-mark TEXT]   (the window counted from a tracing::mark)
 //!   spindle-trace check TRACE.bin        (exit status 1 if an invariant is broken)
 //! ```
 //!

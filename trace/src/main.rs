@@ -12,7 +12,7 @@ use std::{
 
 use clap::{Parser, Subcommand};
 use spindle_trace::{
-    SvgOptions, Trace, check, summary, write_file_atomically, write_files, write_perfetto,
+    SvgOptions, Trace, What, check, summary, write_file_atomically, write_files, write_perfetto,
 };
 
 #[derive(Debug, Parser)]
@@ -42,6 +42,11 @@ enum Command {
         /// (`..5000`, `12000..`). Default: the whole trace, or its end if it is long.
         #[arg(long, value_name = "START_US..END_US", value_parser = parse_window, allow_hyphen_values = true)]
         window: Option<(Option<f64>, Option<f64>)>,
+        /// Count the window from the first mark with this text (`tracing::mark`)
+        /// instead of from the first event: a window that stays on the same part of
+        /// the run however long the boot before it took.
+        #[arg(long, value_name = "TEXT")]
+        from_mark: Option<String>,
         /// The SVG's width in px.
         #[arg(long, value_name = "PX", default_value_t = SvgOptions::default().max_width)]
         width: u32,
@@ -61,16 +66,15 @@ fn main() -> ExitCode {
             json,
             svg,
             window,
+            from_mark,
             width,
         } => {
-            let (start_us, end_us) = window.unwrap_or((None, None));
-            let options = SvgOptions {
-                start_us,
-                end_us,
-                max_width: width,
-                ..SvgOptions::default()
+            let picture = Picture {
+                window: window.unwrap_or((None, None)),
+                from_mark,
+                width,
             };
-            convert(&trace, &json, svg.as_deref(), &options)
+            convert(&trace, &json, svg.as_deref(), &picture)
         }
         Command::Check { trace } => run_check(&trace),
     };
@@ -87,15 +91,64 @@ fn load(path: &Path) -> Result<Trace, String> {
     spindle_trace::load(path).map_err(|e| e.to_string())
 }
 
+/// What `convert` was asked to draw: the SVG's window (µs, from the first event or
+/// from the mark) and width.
+struct Picture {
+    window: (Option<f64>, Option<f64>),
+    from_mark: Option<String>,
+    width: u32,
+}
+
+impl Picture {
+    /// The SVG options for `trace`, the window moved to the mark if one was named.
+    fn options(&self, trace: &Trace) -> Result<SvgOptions, String> {
+        let (mut start_us, mut end_us) = self.window;
+        if let Some(text) = &self.from_mark {
+            let origin = mark_time(trace, text)?;
+            start_us = Some(origin + start_us.unwrap_or(0.0));
+            end_us = end_us.map(|end| origin + end);
+        }
+        Ok(SvgOptions {
+            start_us,
+            end_us,
+            max_width: self.width,
+            ..SvgOptions::default()
+        })
+    }
+}
+
+/// When the first mark with `text` was recorded, µs since the first event; the error
+/// lists the marks there are.
+fn mark_time(trace: &Trace, text: &str) -> Result<f64, String> {
+    let marks = || {
+        trace.events().iter().filter_map(|event| match &event.what {
+            What::Mark { text } => Some((event.us, text.as_str())),
+            _ => None,
+        })
+    };
+    if let Some((us, _)) = marks().find(|&(_, mark)| mark == text) {
+        return Ok(us);
+    }
+    let known: Vec<String> = marks().map(|(_, mark)| format!("{mark:?}")).collect();
+    Err(match known.is_empty() {
+        true => format!("--from-mark: the trace has no marks, so none is {text:?}"),
+        false => format!(
+            "--from-mark: no mark is {text:?}; the marks are {}",
+            known.join(", ")
+        ),
+    })
+}
+
 fn convert(
     trace_path: &Path,
     json: &Path,
     svg: Option<&Path>,
-    options: &SvgOptions,
+    picture: &Picture,
 ) -> Result<ExitCode, String> {
     let trace = load(trace_path)?;
+    let options = picture.options(&trace)?;
     let written = match svg {
-        Some(svg) => write_files(&trace, json, svg, options),
+        Some(svg) => write_files(&trace, json, svg, &options),
         None => write_file_atomically(json, |out| write_perfetto(&trace, out)),
     };
     written.map_err(|e| format!("cannot write: {e}"))?;

@@ -193,3 +193,35 @@ fn load_tells_an_empty_stream_from_a_damaged_one() {
     assert!(summary.contains("on 2 CPU(s)"), "{summary}");
     assert!(summary.contains("37 records lost"), "{summary}");
 }
+
+#[test]
+fn a_window_can_be_counted_from_a_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("t.bin");
+    fs::write(&bin, two_cpu_stream().bytes()).unwrap();
+    let (json, svg) = (dir.path().join("t.json"), dir.path().join("t.svg"));
+    let convert = |mark: &str| {
+        tool(&[
+            "convert",
+            bin.to_str().unwrap(),
+            json.to_str().unwrap(),
+            "--svg",
+            svg.to_str().unwrap(),
+            "--from-mark",
+            mark,
+            "--window",
+            "..0.1",
+        ])
+    };
+    // The first event is at 0.05 µs, the mark "done" at 7.5 µs.
+    let (code, out, err) = convert("done");
+    assert_eq!(code, 0, "{out}{err}");
+    let picture = fs::read_to_string(&svg).unwrap();
+    assert!(picture.contains("window 7.450–7.550 µs"), "{picture}");
+    let (code, _, err) = convert("nope");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(r#"no mark is "nope"; the marks are "start", "done""#),
+        "{err}"
+    );
+}
