@@ -26,6 +26,14 @@ Exit status:
 --memory must be at least 32M with --bios and 64M with UEFI: with less,
 the bootloader cannot boot.
 
+--trace FILE.json builds the kernel with SPINDLE_TRACE=on: it records the
+schedule from boot and streams it out when it powers off or panics (or on
+the console's `trace dump`; Ctrl-C and --timeout stop QEMU before that).
+After QEMU exits, FILE.json (Perfetto JSON, for ui.perfetto.dev), FILE.svg
+(a timeline) and FILE.bin (the raw stream) are written, and broken
+scheduler invariants are warned about. The exit status stays the kernel's,
+except that a successful boot that left no trace exits 2.
+
 Environment: SPINDLE_QEMU picks the QEMU binary, SPINDLE_OVMF the UEFI
 firmware image, CARGO_TARGET_DIR the build directory.";
 
@@ -71,6 +79,11 @@ pub(crate) struct Args {
     /// Use KVM when the host allows it, else say why and use TCG.
     #[arg(long)]
     kvm: bool,
+    /// Record the schedule trace and write it to FILE.json, FILE.svg and
+    /// FILE.bin after QEMU exits (see below). With --kernel, the kernel
+    /// must start tracing itself.
+    #[arg(long, value_name = "FILE.json")]
+    pub(crate) trace: Option<PathBuf>,
     /// Extra QEMU arguments, after `--`.
     #[arg(last = true, value_name = "QEMU_ARGS")]
     qemu_args: Vec<String>,
@@ -170,6 +183,27 @@ mod tests {
         };
         assert_eq!(args.qemu_options(), expected);
         assert_eq!(args.timeout(), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn trace_takes_the_json_path() {
+        assert_eq!(parse(&[]).unwrap().trace, None);
+        let args = parse(&["--trace", "out/run.json", "--bios"]).unwrap();
+        assert_eq!(args.trace, Some(PathBuf::from("out/run.json")));
+        // The debug console is the runner's to attach, at boot time.
+        assert_eq!(args.qemu_options().debugcon, None);
+        assert!(parse(&["--trace"]).is_err(), "a file is required");
+    }
+
+    #[test]
+    fn help_says_where_the_trace_goes() {
+        use clap::CommandFactory;
+        let help = Args::command().render_long_help().to_string();
+        assert!(help.contains("--trace <FILE.json>"), "{help}");
+        assert!(
+            help.contains("a successful boot that left no trace exits 2"),
+            "{help}"
+        );
     }
 
     #[test]

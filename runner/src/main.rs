@@ -4,6 +4,7 @@
 
 mod cli;
 mod outcome;
+mod trace;
 mod workspace;
 
 use std::{
@@ -21,39 +22,63 @@ use clap::Parser;
 use crate::{
     cli::Args,
     outcome::{SETUP_ERROR, exit_status},
+    trace::TraceFiles,
     workspace::Workspace,
 };
 
 fn main() {
     let args = Args::parse();
-    let status = match boot(&args) {
+    std::process::exit(run(&args));
+}
+
+/// Boots as `args` ask, writes the trace if one was asked for, and returns the exit
+/// status (the table in `--help`; `trace::TraceFiles::finish` for the trace's part).
+fn run(args: &Args) -> i32 {
+    let trace = match args.trace.as_deref().map(TraceFiles::for_file).transpose() {
+        Ok(trace) => trace,
+        Err(err) => return setup_error(&err),
+    };
+    let status = match boot(args, trace.as_ref()) {
         Ok(outcome) => {
             if outcome != Outcome::Success {
                 eprintln!("spindle: {}", outcome.describe());
             }
             exit_status(&outcome)
         }
-        Err(err) => {
-            eprintln!("spindle: error: {err:#}");
-            SETUP_ERROR
-        }
+        Err(err) => return setup_error(&err),
     };
-    std::process::exit(status);
+    match trace {
+        Some(files) => files.finish(status),
+        None => status,
+    }
 }
 
-/// Everything from building the kernel to QEMU's exit.
-fn boot(args: &Args) -> anyhow::Result<Outcome> {
+fn setup_error(err: &anyhow::Error) -> i32 {
+    eprintln!("spindle: error: {err:#}");
+    SETUP_ERROR
+}
+
+/// Everything from building the kernel to QEMU's exit; with `trace`, the kernel is
+/// built to record its schedule and QEMU writes the stream to `trace.stream`.
+fn boot(args: &Args, trace: Option<&TraceFiles>) -> anyhow::Result<Outcome> {
     let mut opts = args.qemu_options();
     // Before the build: a machine QEMU or the bootloader cannot run is
     // refused at once, not after minutes of compiling.
     opts.validate()?;
+    if trace.is_some() {
+        trace::check_qemu_args(&opts.extra_args)?;
+    }
     let workspace = Workspace::locate()?;
     let kernel = match &args.kernel {
         Some(kernel) => kernel.clone(),
-        None => workspace.build_kernel(args.release)?,
+        None => workspace.build_kernel(args.release, trace.is_some())?,
     };
     let image = image_path(&workspace.images_dir(), &kernel, opts.firmware);
     build_image(&kernel, opts.firmware, &image)?;
+    if let Some(files) = trace {
+        files.clear_stream()?;
+        opts.debugcon = Some(files.stream.clone());
+    }
     let command = qemu_command(&image, &mut opts)?;
     eprintln!(
         "spindle: booting {} ({})",
@@ -68,6 +93,12 @@ fn boot(args: &Args) -> anyhow::Result<Outcome> {
         );
     }
     if io::stdin().is_terminal() {
+        if trace.is_some() {
+            eprintln!(
+                "spindle: recording the schedule trace: end with `poweroff` to keep it \
+                 (Ctrl-C stops QEMU before the kernel streams it)"
+            );
+        }
         run_interactive(command, args.timeout())
     } else {
         // Scripted input (`printf 'ps\npoweroff\n' | cargo run`): held back until the

@@ -2,6 +2,7 @@
 
 use std::{
     env,
+    ffi::OsStr,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -34,12 +35,12 @@ impl Workspace {
     }
 
     /// Builds the default kernel with Cargo (progress shown on this
-    /// terminal) and returns the path of its ELF.
-    pub(crate) fn build_kernel(&self, release: bool) -> anyhow::Result<PathBuf> {
+    /// terminal) and returns the path of its ELF. With `trace`, the kernel
+    /// records its schedule trace from boot (see [`build_command`]).
+    pub(crate) fn build_kernel(&self, release: bool, trace: bool) -> anyhow::Result<PathBuf> {
         let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let args = cargo_args(release);
-        let status = Command::new(&cargo)
-            .args(&args)
+        let status = build_command(&cargo, release, trace)
             .current_dir(&self.root)
             .status()
             .with_context(|| format!("cannot run {}", Path::new(&cargo).display()))?;
@@ -56,6 +57,20 @@ impl Workspace {
             .join(profile)
             .join("kernel"))
     }
+}
+
+/// The kernel's `cargo build`. `trace` sets `SPINDLE_TRACE=on`, which the
+/// kernel reads with `option_env!` when it is compiled; Cargo records that
+/// dependency and rebuilds the kernel whenever the value differs from the
+/// last build's (a few seconds: only the kernel crate). Without `trace`, a
+/// `SPINDLE_TRACE` in the caller's environment is passed on as it is.
+fn build_command(cargo: &OsStr, release: bool, trace: bool) -> Command {
+    let mut command = Command::new(cargo);
+    command.args(cargo_args(release));
+    if trace {
+        command.env("SPINDLE_TRACE", "on");
+    }
+    command
 }
 
 fn cargo_args(release: bool) -> Vec<&'static str> {
@@ -82,6 +97,18 @@ mod tests {
     fn release_is_passed_to_cargo() {
         assert!(!cargo_args(false).contains(&"--release"));
         assert_eq!(cargo_args(true).last(), Some(&"--release"));
+    }
+
+    #[test]
+    fn trace_builds_the_kernel_with_spindle_trace_on() {
+        let env_of = |trace| {
+            build_command(OsStr::new("cargo"), false, trace)
+                .get_envs()
+                .map(|(key, value)| (key.to_owned(), value.map(OsStr::to_owned)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(env_of(true), [("SPINDLE_TRACE".into(), Some("on".into()))]);
+        assert!(env_of(false).is_empty());
     }
 
     #[test]
