@@ -5,12 +5,14 @@
 //! transcript shows every planned case passing (see [`verdict`]); a hang is stopped at the
 //! kernel's time limit and reported with the tail of its serial output. That limit is run
 //! time ([`boot_image::TimeLimit::run_time`]): what QEMU ran or idled, not what it waited
-//! for a CPU, so a loaded machine slows the suite down without failing it.
+//! for a CPU, so a loaded machine slows the suite down without failing it. A kernel with
+//! `//@ trace: check` also has its schedule trace judged ([`trace_check`]); its stream is
+//! kept in `target/spindle/test-traces/`.
 
 use std::{
-    env,
+    env, fs,
     io::{self, Write},
-    path::Path,
+    path::{Path, PathBuf},
     process::ExitCode,
     sync::{
         Mutex,
@@ -24,6 +26,7 @@ use anyhow::{Context, bail};
 use boot_image::{Captured, Firmware, Profile, QemuOptions, SerialInput};
 
 pub mod spec;
+pub mod trace_check;
 pub mod verdict;
 
 use spec::KernelSpec;
@@ -59,6 +62,21 @@ impl Boot<'_> {
     fn label(&self) -> String {
         format!("{}[{}]", self.spec.name, self.firmware)
     }
+
+    /// Where QEMU writes the kernel's trace stream, for a `trace: check` kernel: one
+    /// file per boot, so that parallel boots never share one, kept after the run to be
+    /// drawn or checked again.
+    fn trace_stream(&self, places: &Places) -> Option<PathBuf> {
+        let name = format!("{}-{}.bin", self.spec.name, self.firmware);
+        self.spec.check_trace.then(|| places.trace_dir.join(name))
+    }
+}
+
+/// Where a boot's files are: the kernel ELFs, the disk images, the trace streams.
+struct Places {
+    elf_dir: PathBuf,
+    image_dir: PathBuf,
+    trace_dir: PathBuf,
 }
 
 fn run(filters: &[String]) -> anyhow::Result<bool> {
@@ -74,7 +92,11 @@ fn run(filters: &[String]) -> anyhow::Result<bool> {
         bail!("no test kernel matches {filters:?}");
     }
     let target_dir = boot_image::target_dir(root);
-    let elf_dir = boot_image::build_kernels(&kernels_dir, &target_dir, Profile::Dev)?;
+    let places = Places {
+        elf_dir: boot_image::build_kernels(&kernels_dir, &target_dir, Profile::Dev)?,
+        image_dir: target_dir.join("spindle/test-images"),
+        trace_dir: target_dir.join("spindle/test-traces"),
+    };
     let boots: Vec<Boot<'_>> = specs
         .iter()
         .flat_map(|spec| {
@@ -94,7 +116,6 @@ fn run(filters: &[String]) -> anyhow::Result<bool> {
         boots.len()
     );
 
-    let image_dir = target_dir.join("spindle/test-images");
     let next = AtomicUsize::new(0);
     let tally = Mutex::new((0usize, 0usize));
     thread::scope(|scope| {
@@ -102,7 +123,7 @@ fn run(filters: &[String]) -> anyhow::Result<bool> {
             scope.spawn(|| {
                 while let Some(boot) = boots.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let started = Instant::now();
-                    let results = run_boot(boot, &elf_dir, &image_dir);
+                    let results = run_boot(boot, &places);
                     let mut tally = tally.lock().unwrap_or_else(|poison| poison.into_inner());
                     print_boot(boot, &results, started.elapsed().as_secs_f64(), &mut tally);
                 }
@@ -122,8 +143,9 @@ struct BootResults {
     captured: Option<Captured>,
 }
 
-fn run_boot(boot: &Boot<'_>, elf_dir: &Path, image_dir: &Path) -> BootResults {
-    match boot_and_capture(boot, elf_dir, image_dir) {
+fn run_boot(boot: &Boot<'_>, places: &Places) -> BootResults {
+    let stream = boot.trace_stream(places);
+    match boot_and_capture(boot, places, stream.as_deref()) {
         Ok(captured) => BootResults {
             cases: verdict::judge(
                 &captured.outcome,
@@ -135,6 +157,8 @@ fn run_boot(boot: &Boot<'_>, elf_dir: &Path, image_dir: &Path) -> BootResults {
                 &captured.serial,
                 &boot.spec.expected_output,
             ))
+            // Judged whatever the outcome: a failing kernel streams its trace as it exits.
+            .chain(stream.as_deref().map(trace_check::judge))
             .collect(),
             captured: Some(captured),
         },
@@ -148,12 +172,22 @@ fn run_boot(boot: &Boot<'_>, elf_dir: &Path, image_dir: &Path) -> BootResults {
     }
 }
 
-fn boot_and_capture(boot: &Boot<'_>, elf_dir: &Path, image_dir: &Path) -> anyhow::Result<Captured> {
-    let kernel = elf_dir.join(&boot.spec.name);
-    let image = boot_image::image_path(image_dir, &kernel, boot.firmware);
+/// Boots the kernel; with `stream`, QEMU writes the debug console port's bytes there.
+fn boot_and_capture(
+    boot: &Boot<'_>,
+    places: &Places,
+    stream: Option<&Path>,
+) -> anyhow::Result<Captured> {
+    let kernel = places.elf_dir.join(&boot.spec.name);
+    let image = boot_image::image_path(&places.image_dir, &kernel, boot.firmware);
     boot_image::build_image(&kernel, boot.firmware, &image)?;
+    if let Some(stream) = stream {
+        fresh_stream_file(stream)?;
+    }
     let options = QemuOptions {
         firmware: boot.firmware,
+        smp: boot.spec.smp,
+        debugcon: stream.map(Path::to_owned),
         extra_args: boot.spec.qemu_args.clone(),
         ..QemuOptions::default()
     };
@@ -164,6 +198,21 @@ fn boot_and_capture(boot: &Boot<'_>, elf_dir: &Path, image_dir: &Path) -> anyhow
         after: "spindle-test: plan".into(),
     });
     boot_image::run_captured(command, boot.spec.time_limit(), input)
+}
+
+/// Makes `stream`'s directory and removes an earlier run's file, so that a boot whose
+/// QEMU never starts cannot be judged on an old stream.
+fn fresh_stream_file(stream: &Path) -> anyhow::Result<()> {
+    if let Some(directory) = stream.parent() {
+        fs::create_dir_all(directory)
+            .with_context(|| format!("cannot create {}", directory.display()))?;
+    }
+    match fs::remove_file(stream) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("cannot remove the old {}", stream.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn print_boot(boot: &Boot<'_>, results: &BootResults, seconds: f64, tally: &mut (usize, usize)) {

@@ -12,6 +12,10 @@
 //! | `//@ qemu-args: ARGS...`       | extra QEMU arguments, split on whitespace            |
 //! | `//@ serial-input: TEXT`       | bytes typed into the serial port once the kernel   |
 //! |                                | printed its plan (`\n` escapes a newline)          |
+//! | `//@ trace: check`             | decode the schedule trace the kernel streams to the  |
+//! |                                | debug console and check its invariants (the kernel   |
+//! |                                | starts tracing itself, `kernel::tracing::start`)     |
+//! | `//@ smp: N`                   | boot with N CPUs (default 1)                         |
 //!
 //! The time limit is counted as `boot_image::TimeLimit::run_time` counts it, so that a boot
 //! on a loaded machine (a parallel build, the other boots) is not failed for the time it
@@ -41,6 +45,10 @@ pub struct KernelSpec {
     pub qemu_args: Vec<String>,
     /// Bytes to type into the serial port.
     pub serial_input: Option<Vec<u8>>,
+    /// Whether the schedule trace the kernel streams is decoded and checked.
+    pub check_trace: bool,
+    /// CPUs to boot with.
+    pub smp: u32,
 }
 
 impl KernelSpec {
@@ -83,6 +91,8 @@ pub fn parse(name: &str, source: &str) -> anyhow::Result<KernelSpec> {
         timeout: DEFAULT_TIMEOUT,
         qemu_args: Vec::new(),
         serial_input: None,
+        check_trace: false,
+        smp: 1,
     };
     for (index, line) in source.lines().enumerate() {
         let Some(directive) = line.trim_start().strip_prefix("//@") else {
@@ -113,9 +123,11 @@ fn apply(spec: &mut KernelSpec, directive: &str) -> anyhow::Result<()> {
             .qemu_args
             .extend(value.split_whitespace().map(str::to_owned)),
         "serial-input" => spec.serial_input = Some(value.replace("\\n", "\n").into_bytes()),
+        "trace" => spec.check_trace = parse_trace(value)?,
+        "smp" => spec.smp = parse_cpus(value)?,
         other => bail!(
             "unknown directive `{other}` (known: firmware, expect-failure, expect-output, \
-             timeout, qemu-args, serial-input)"
+             timeout, qemu-args, serial-input, trace, smp)"
         ),
     }
     if spec.firmwares.is_empty() {
@@ -128,6 +140,22 @@ fn parse_timeout(value: &str) -> anyhow::Result<Duration> {
     match value.parse() {
         Ok(0) | Err(_) => bail!("timeout is a positive whole number of seconds"),
         Ok(secs) => Ok(Duration::from_secs(secs)),
+    }
+}
+
+/// `trace: check` is the one mode: the directive exists so that a test kernel's file
+/// says that its trace is judged, next to the code that records it.
+fn parse_trace(value: &str) -> anyhow::Result<bool> {
+    match value {
+        "check" => Ok(true),
+        other => bail!("unknown trace mode `{other}` (the one mode is `check`)"),
+    }
+}
+
+fn parse_cpus(value: &str) -> anyhow::Result<u32> {
+    match value.parse() {
+        Ok(0) | Err(_) => bail!("smp is a positive whole number of CPUs"),
+        Ok(cpus) => Ok(cpus),
     }
 }
 
@@ -150,6 +178,8 @@ mod tests {
         assert!(spec.expected_failure.is_empty());
         assert_eq!(spec.timeout, DEFAULT_TIMEOUT);
         assert_eq!(spec.serial_input, None);
+        assert!(!spec.check_trace);
+        assert_eq!(spec.smp, 1);
     }
 
     #[test]
@@ -168,7 +198,7 @@ mod tests {
     fn reads_every_directive() {
         let source = "//@ firmware: bios uefi\n//@ expect-failure: KERNEL PANIC\n//@ expect-output: PIT\n\
                       //@ expect-failure: value 42\n//@ timeout: 5\n//@ qemu-args: -smp 2\n\
-                      //@ serial-input: ps\\npoweroff\\n\n";
+                      //@ serial-input: ps\\npoweroff\\n\n//@ trace: check\n//@ smp: 4\n";
         let spec = parse("k", source).unwrap();
         assert_eq!(spec.firmwares, [Firmware::Bios, Firmware::Uefi]);
         assert_eq!(spec.expected_failure, ["KERNEL PANIC", "value 42"]);
@@ -176,6 +206,8 @@ mod tests {
         assert_eq!(spec.timeout, Duration::from_secs(5));
         assert_eq!(spec.qemu_args, ["-smp", "2"]);
         assert_eq!(spec.serial_input.as_deref(), Some(&b"ps\npoweroff\n"[..]));
+        assert!(spec.check_trace);
+        assert_eq!(spec.smp, 4);
     }
 
     #[test]
@@ -188,9 +220,20 @@ mod tests {
             "//@ timeout: -1",
             "//@ timeout: 0",
             "//@ no colon",
+            "//@ trace: draw",
+            "//@ trace:",
+            "//@ smp: 0",
+            "//@ smp: two",
         ] {
             let error = parse("k", bad).unwrap_err();
             assert!(format!("{error:#}").contains("line 1"), "{bad}: {error:#}");
         }
+    }
+
+    #[test]
+    fn an_unknown_directive_lists_the_known_ones() {
+        let error = format!("{:#}", parse("k", "//@ cpus: 2").unwrap_err());
+        assert!(error.contains("unknown directive `cpus`"), "{error}");
+        assert!(error.contains("serial-input, trace, smp)"), "{error}");
     }
 }

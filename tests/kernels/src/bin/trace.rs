@@ -1,0 +1,131 @@
+//! The schedule trace: a workload with every kind of event (preemption, blocking, sleeps
+//! woken by the timer interrupt, threads waking threads, async tasks woken by threads and
+//! timers, spawn and exit) runs while tracing, then the trace is streamed to the debug
+//! console port. The harness (`trace: check`) decodes it and checks its invariants:
+//! every thread that runs was switched in, a woken thread runs only after its wake,
+//! nothing happens to a thread after its exit, per-CPU time never goes backwards.
+//@ trace: check
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use core::{
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    time::Duration,
+};
+
+use kernel::{
+    executor,
+    sync::{Semaphore, channel},
+    thread::{self, Builder},
+    time, tracing,
+};
+use spindle_test::executors::ExecutorThread;
+
+spindle_test::test_kernel!(
+    tracing_starts,
+    spinners_are_preempted,
+    threads_block_and_wake_each_other,
+    sleepers_are_woken_by_the_timer,
+    tasks_are_woken_by_threads_and_timers,
+    the_trace_is_streamed,
+);
+
+fn tracing_starts() {
+    tracing::start().expect("memory for the trace rings");
+    assert!(tracing::is_on());
+    tracing::mark("cases start");
+}
+
+/// Two equal-priority threads that never yield: only the tick can switch them.
+fn spinners_are_preempted() {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    static SPINS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+    let spinners: Vec<_> = (0..2)
+        .map(|index| {
+            Builder::new()
+                .name(["spinner-a", "spinner-b"][index])
+                .spawn(move || {
+                    while !STOP.load(Ordering::Relaxed) {
+                        SPINS[index].fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .expect("a spinner")
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(15));
+    STOP.store(true, Ordering::Relaxed);
+    spinners.into_iter().for_each(thread::JoinHandle::join);
+    assert!(SPINS.iter().all(|spins| spins.load(Ordering::Relaxed) > 0));
+}
+
+/// A ping-pong through semaphores: each side blocks until the other wakes it.
+fn threads_block_and_wake_each_other() {
+    static PING: Semaphore = Semaphore::new(0);
+    static PONG: Semaphore = Semaphore::new(0);
+    const ROUNDS: usize = 50;
+    let ponger = Builder::new()
+        .name("ponger")
+        .spawn(|| {
+            for _ in 0..ROUNDS {
+                PING.acquire();
+                PONG.release();
+            }
+        })
+        .expect("the ponger");
+    for _ in 0..ROUNDS {
+        PING.release();
+        PONG.acquire();
+    }
+    ponger.join();
+}
+
+fn sleepers_are_woken_by_the_timer() {
+    let sleepers: Vec<_> = (1..=3u64)
+        .map(|millis| {
+            Builder::new()
+                .name("sleeper")
+                .spawn(move || {
+                    let start = time::now();
+                    thread::sleep(Duration::from_millis(millis));
+                    start.elapsed()
+                })
+                .expect("a sleeper")
+        })
+        .collect();
+    for (slept, millis) in sleepers.into_iter().map(thread::JoinHandle::join).zip(1..) {
+        assert!(slept >= Duration::from_millis(millis));
+    }
+}
+
+/// A thread feeds a task through a channel; the task also sleeps on a timer.
+fn tasks_are_woken_by_threads_and_timers() {
+    let host = ExecutorThread::start("trace-executor", 8);
+    let (to_task, from_thread) = channel::bounded::<u32>(1);
+    let sum = host
+        .spawner
+        .spawn_named(Some("summer".into()), async move {
+            let mut sum = 0;
+            while let Ok(value) = from_thread.recv_async().await {
+                executor::sleep(Duration::from_micros(500)).await;
+                sum += value;
+            }
+            sum
+        })
+        .expect("room for the task");
+    for value in 1..=10 {
+        to_task.send(value).expect("the task is receiving");
+    }
+    drop(to_task);
+    assert_eq!(executor::block_on(sum), Ok(55));
+    host.stop();
+}
+
+fn the_trace_is_streamed() {
+    tracing::mark("cases end");
+    tracing::stop();
+    let records = tracing::dump();
+    assert!(records > 100, "only {records} records were streamed");
+}
