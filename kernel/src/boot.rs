@@ -94,8 +94,13 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
         &calibration,
         config.max_cpus.unwrap_or(u32::MAX),
     ) {
-        Ok(1) => log::info!("1 CPU"),
-        Ok(cpus) => log::info!("{cpus} CPUs"),
+        Ok(started) if started.cpus == 1 => log::info!("1 CPU"),
+        Ok(started) => log::info!(
+            "{} CPUs, TSCs within {} ns of the boot CPU's (measured to +-{} ns)",
+            started.cpus,
+            started.tsc_skew.offset_ns,
+            started.tsc_skew.uncertainty_ns
+        ),
         Err(error) => log::info!("1 CPU: no others started ({error})"),
     }
     if config.trace || tracing::requested_at_build() {

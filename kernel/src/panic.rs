@@ -2,8 +2,9 @@
 //!
 //! Every kernel binary (default, test and benchmark kernels) shares this handler, so the
 //! host sees one format: a line starting `KERNEL PANIC` and QEMU exiting with the failure
-//! status. The report is written without taking the serial lock, which the panicking
-//! code may hold. On several CPUs the first to fail stops the others (`arch::stop`).
+//! status, and a second line naming the CPU and thread. The report is written without
+//! taking the serial lock, which the panicking code may hold. On several CPUs the first
+//! to fail stops the others (`arch::stop`).
 
 #[cfg(target_os = "none")]
 #[panic_handler]
@@ -23,11 +24,12 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         (location.file(), location.line(), location.column())
     });
     debug_port::print(format_args!(
-        "\nKERNEL PANIC at {}:{}:{}: {}\n",
+        "\nKERNEL PANIC at {}:{}:{}: {}\n  on {}\n",
         location.0,
         location.1,
         location.2,
-        info.message()
+        info.message(),
+        crate::thread::setup::RunningContext
     ));
     qemu::exit(qemu::ExitCode::Failure)
 }

@@ -3,11 +3,13 @@
 //!
 //! The boot CPU starts them one at a time, after its own scheduler, heap and tick run.
 //! For each it allocates the stack the CPU will run on (which becomes that CPU's idle
-//! thread's), passes it through [`HANDOFF`], starts the CPU (`arch::smp::start_ap`) and
-//! waits until the CPU is online: from then on placement may send it threads. A CPU that
-//! does not answer stops the bring-up (it may still wake up later, reading the shared
-//! trampoline data, so no other CPU may be started through it); the CPUs started so far
-//! keep running.
+//! thread's), passes it through [`HANDOFF`], starts the CPU (`arch::smp::start_ap`),
+//! compares the two TSCs (`skew`) and waits until the CPU is online: from then on
+//! placement may send it threads.
+//!
+//! A CPU that does not run the start-up code in time is reported, put back into reset
+//! (so it cannot run the trampoline later with the next CPU's data) and skipped; one that
+//! runs it but does not come online is reported and skipped. Neither stops the others.
 
 use core::ops::Range;
 
@@ -64,8 +66,18 @@ impl core::fmt::Display for SmpError {
     }
 }
 
-/// Starts up to `max_cpus - 1` other CPUs and returns how many CPUs run now, the boot
-/// CPU included. `usable` is the firmware's usable memory, `rsdp` the ACPI root pointer.
+/// What bring-up achieved.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Started {
+    /// CPUs online, the boot CPU included.
+    pub cpus: u32,
+    /// The largest TSC offset from the boot CPU's measured, in nanoseconds, and the
+    /// measurement's uncertainty (offsets within it are taken as zero).
+    pub tsc_skew: skew::Skew,
+}
+
+/// Starts up to `max_cpus - 1` other CPUs and says how many CPUs run now, the boot CPU
+/// included. `usable` is the firmware's usable memory, `rsdp` the ACPI root pointer.
 ///
 /// # Errors
 /// [`SmpError`] when no other CPU can be started at all; the boot CPU runs on alone.
@@ -74,7 +86,7 @@ pub fn start_cpus(
     usable: impl Iterator<Item = Range<u64>> + Clone,
     calibration: &Calibration,
     max_cpus: u32,
-) -> Result<u32, SmpError> {
+) -> Result<Started, SmpError> {
     if !apic::is_available() || !calibration.has_apic_timer() {
         return Err(SmpError::NoApic);
     }
@@ -84,18 +96,27 @@ pub fn start_cpus(
             .saturating_sub(1)
             .min(cpu_local::MAX_CPUS as u32 - 1) as usize,
     );
+    let mut started = Started {
+        cpus: 1,
+        ..Started::default()
+    };
     if wanted.len() == 0 {
-        return Ok(1);
+        return Ok(started);
     }
     let pages = prepare_low_pages(usable)?;
     smp::set_ap_main(ap_main);
-    for (index, &apic_id) in (1..).zip(wanted) {
-        if let Err(error) = start_one(pages, apic_id, index, calibration.tsc_hz) {
-            log::warn!("CPU {index} (APIC {apic_id}) did not start: {error}; no more are started");
-            break;
+    let mut index = 1;
+    for &apic_id in wanted {
+        match start_one(pages, apic_id, index, calibration.tsc_hz) {
+            Ok(skew) => {
+                started.tsc_skew = started.tsc_skew.max(skew);
+                index += 1;
+            }
+            Err(error) => log::warn!("CPU with APIC ID {apic_id} skipped: {error}"),
         }
     }
-    Ok(cpu_local::online_count())
+    started.cpus = cpu_local::online_count();
+    Ok(started)
 }
 
 /// Checks, maps and fills the two low pages the trampoline uses.
@@ -144,19 +165,30 @@ impl core::fmt::Display for StartError {
     }
 }
 
-/// Starts the CPU `apic_id` as CPU `index` and waits until it is online.
-fn start_one(pages: LowPages, apic_id: u32, index: u32, tsc_hz: u64) -> Result<(), StartError> {
+/// Starts the CPU `apic_id` as CPU `index`, measures its TSC offset and waits until it
+/// is online; returns the offset.
+fn start_one(
+    pages: LowPages,
+    apic_id: u32,
+    index: u32,
+    tsc_hz: u64,
+) -> Result<skew::Skew, StartError> {
     let stack = KernelStack::new(AP_STACK_SIZE).map_err(|_| StartError::Stack)?;
     let top = stack.top().as_u64();
     *HANDOFF.lock() = Some((index, stack));
+    skew::reset();
     // SAFETY: the trampoline was installed in `pages`, which stay mapped and unused
     // otherwise; `apic_id` comes from the MADT and was not started before; the stack
-    // is mapped and is never freed (the CPU's idle thread owns it from `ap_main` on, or,
-    // should it not start, it stays in the hand-off for good); CPUs start one at a time.
+    // is mapped and is never freed (the CPU's idle thread owns it from `ap_main` on;
+    // should the CPU not start, the stack is leaked below); CPUs start one at a time.
     let started = unsafe { smp::start_ap(pages, apic_id, index, top, tsc_hz) };
     if started.is_err() {
+        smp::park_ap(apic_id);
+        // It may have started on the stack after all, before the INIT: never reuse it.
+        core::mem::forget(HANDOFF.lock().take());
         return Err(StartError::NoAnswer);
     }
+    let skew = skew::measure(index, tsc_hz).ok_or(StartError::NotOnline)?;
     let deadline = tsc::read() + tsc_hz / 1000 * ONLINE_TIMEOUT_MS;
     while cpu_local::online_mask() & (1 << index) == 0 {
         if tsc::read() > deadline {
@@ -164,7 +196,7 @@ fn start_one(pages: LowPages, apic_id: u32, index: u32, tsc_hz: u64) -> Result<(
         }
         core::hint::spin_loop();
     }
-    Ok(())
+    Ok(skew)
 }
 
 /// What each started CPU runs once its `arch` state is set up.
@@ -174,5 +206,115 @@ fn ap_main(index: u32) -> ! {
         .take()
         .expect("a CPU started without a stack handed over");
     assert_eq!(handed_index, index, "a CPU took another's stack");
+    skew::answer();
     thread::setup::run_ap(index, stack)
+}
+
+/// Comparing a starting CPU's TSC with the boot CPU's.
+///
+/// The boot CPU reads its TSC (`t0`), asks the other CPU for its reading, and reads its
+/// TSC again when the answer arrives (`t1`): the other CPU read its TSC somewhere in
+/// between, so its offset is its reading minus the midpoint, give or take half the round
+/// trip. The round with the shortest trip wins. Each round is one request and one answer
+/// through two counters (`SeqCst` request, `Release` answer after the reading, `Acquire`
+/// on the boot CPU), with interrupts off on the boot CPU so the trip stays short.
+pub mod skew {
+    use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+    use crate::{
+        arch::{cpu::InterruptsDisabled, tsc},
+        time,
+    };
+
+    const ROUNDS: u32 = 16;
+
+    /// How long the boot CPU waits for one answer before giving up on the CPU.
+    const ANSWER_TIMEOUT_MS: u64 = 1_000;
+
+    static REQUEST: AtomicU32 = AtomicU32::new(0);
+    static ANSWER: AtomicU32 = AtomicU32::new(0);
+    static READING: AtomicU64 = AtomicU64::new(0);
+
+    /// A measured offset.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Skew {
+        /// How far the CPU's TSC is from the boot CPU's, in nanoseconds (0 when within the
+        /// uncertainty).
+        pub offset_ns: u64,
+        /// Half the shortest round trip, in nanoseconds.
+        pub uncertainty_ns: u64,
+    }
+
+    impl Skew {
+        /// The larger offset and the larger uncertainty of the two.
+        pub fn max(self, other: Skew) -> Skew {
+            Skew {
+                offset_ns: self.offset_ns.max(other.offset_ns),
+                uncertainty_ns: self.uncertainty_ns.max(other.uncertainty_ns),
+            }
+        }
+    }
+
+    /// Clears the counters before a CPU is started.
+    pub(super) fn reset() {
+        REQUEST.store(0, Ordering::SeqCst);
+        ANSWER.store(0, Ordering::SeqCst);
+    }
+
+    /// The boot CPU's side for CPU `cpu`: measures, records the offset for the clock if
+    /// it exceeds the uncertainty, then lets the CPU go on. `None` if it stops answering.
+    pub(super) fn measure(cpu: u32, tsc_hz: u64) -> Option<Skew> {
+        let mut best: Option<(u64, i64)> = None; // (round trip, offset) in ticks
+        for round in 1..=ROUNDS {
+            let _irq = InterruptsDisabled::new();
+            let t0 = tsc::read();
+            REQUEST.store(round, Ordering::SeqCst);
+            wait_for(&ANSWER, round, tsc_hz)?;
+            let t1 = tsc::read();
+            let reading = READING.load(Ordering::Relaxed);
+            let trip = t1.wrapping_sub(t0);
+            let offset = reading.wrapping_sub(t0 + trip / 2) as i64;
+            if best.is_none_or(|(shortest, _)| trip < shortest) {
+                best = Some((trip, offset));
+            }
+        }
+        let (trip, offset) = best?;
+        let offset = match offset.unsigned_abs() > trip / 2 {
+            true => offset,
+            false => 0,
+        };
+        time::set_cpu_offset(cpu, offset);
+        REQUEST.store(ROUNDS + 1, Ordering::SeqCst); // go on: the clock is set
+        let nanos = |ticks: u64| time::tsc_ticks_to_duration(ticks).as_nanos() as u64;
+        Some(Skew {
+            offset_ns: nanos(offset.unsigned_abs()),
+            uncertainty_ns: nanos(trip / 2),
+        })
+    }
+
+    /// The starting CPU's side: answers every round, then waits until its clock offset
+    /// is recorded.
+    pub(super) fn answer() {
+        for round in 1..=ROUNDS + 1 {
+            while REQUEST.load(Ordering::Acquire) != round {
+                core::hint::spin_loop();
+            }
+            if round <= ROUNDS {
+                READING.store(tsc::read(), Ordering::Relaxed);
+                ANSWER.store(round, Ordering::Release);
+            }
+        }
+    }
+
+    /// Spins until `counter` reads `value`; `None` after the time-out.
+    fn wait_for(counter: &AtomicU32, value: u32, tsc_hz: u64) -> Option<()> {
+        let deadline = tsc::read() + tsc_hz / 1000 * ANSWER_TIMEOUT_MS;
+        while counter.load(Ordering::Acquire) != value {
+            if tsc::read() > deadline {
+                return None;
+            }
+            core::hint::spin_loop();
+        }
+        Some(())
+    }
 }

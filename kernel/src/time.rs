@@ -2,17 +2,27 @@
 //!
 //! [`now`] is cheap (one `rdtsc` and a multiply) and never goes backwards on a CPU. Before
 //! [`init`] runs it reads zero, so early log lines are stamped `0.000000`.
+//!
+//! Every CPU has its own TSC. When a CPU is started its TSC is compared with the boot
+//! CPU's (`smp`); an offset larger than the measurement's uncertainty is recorded with
+//! [`set_cpu_offset`] and taken off that CPU's readings, so that all CPUs read one clock.
 
 use core::{
     ops::Add,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicI64, AtomicU64, Ordering},
     time::Duration,
 };
 
-use crate::arch;
+use crate::arch::{
+    self,
+    cpu_local::{self, MAX_CPUS},
+};
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
+
+/// How far each CPU's TSC runs ahead of the boot CPU's (negative: behind), in ticks.
+static CPU_OFFSETS: [AtomicI64; MAX_CPUS] = [const { AtomicI64::new(0) }; MAX_CPUS];
 
 /// A point on the monotonic clock, in nanoseconds since boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -65,8 +75,16 @@ pub fn tsc_frequency() -> u64 {
 
 /// The current instant.
 pub fn now() -> Instant {
-    let ticks = arch::tsc::read().saturating_sub(BOOT_TSC.load(Ordering::Relaxed));
+    let offset = CPU_OFFSETS[cpu_local::cpu_index() as usize].load(Ordering::Relaxed);
+    let tsc = arch::tsc::read().wrapping_sub(offset as u64);
+    let ticks = tsc.saturating_sub(BOOT_TSC.load(Ordering::Relaxed));
     Instant::from_nanos(ticks_to_nanos(ticks, tsc_frequency()))
+}
+
+/// Records that CPU `cpu`'s TSC runs `ticks` ahead of the boot CPU's (before that CPU
+/// reads the clock).
+pub fn set_cpu_offset(cpu: u32, ticks: i64) {
+    CPU_OFFSETS[cpu as usize].store(ticks, Ordering::Relaxed);
 }
 
 /// The duration of `ticks` TSC ticks.

@@ -56,18 +56,33 @@ pub fn main() -> ExitCode {
 struct Boot<'a> {
     spec: &'a KernelSpec,
     firmware: Firmware,
+    cpus: u32,
 }
 
 impl Boot<'_> {
+    /// `name[bios]` on one CPU, `name[bios, 4 CPUs]` on several.
     fn label(&self) -> String {
-        format!("{}[{}]", self.spec.name, self.firmware)
+        match self.cpus {
+            1 => format!("{}[{}]", self.spec.name, self.firmware),
+            cpus => format!("{}[{}, {cpus} CPUs]", self.spec.name, self.firmware),
+        }
+    }
+
+    /// What the serial output must contain: the kernel's own list, and on several CPUs
+    /// the boot line saying that every one of them came up.
+    fn expected_output(&self) -> Vec<String> {
+        let mut expected = self.spec.expected_output.clone();
+        if self.cpus > 1 {
+            expected.push(format!("INFO  kernel::boot: {} CPUs", self.cpus));
+        }
+        expected
     }
 
     /// Where QEMU writes the kernel's trace stream, for a `trace: check` kernel: one
     /// file per boot, so that parallel boots never share one, kept after the run to be
     /// drawn or checked again.
     fn trace_stream(&self, places: &Places) -> Option<PathBuf> {
-        let name = format!("{}-{}.bin", self.spec.name, self.firmware);
+        let name = format!("{}-{}-{}cpu.bin", self.spec.name, self.firmware, self.cpus);
         self.spec.check_trace.then(|| places.trace_dir.join(name))
     }
 }
@@ -100,9 +115,13 @@ fn run(filters: &[String]) -> anyhow::Result<bool> {
     let boots: Vec<Boot<'_>> = specs
         .iter()
         .flat_map(|spec| {
-            spec.firmwares
-                .iter()
-                .map(move |&firmware| Boot { spec, firmware })
+            spec.firmwares.iter().flat_map(move |&firmware| {
+                spec.smp.iter().map(move |&cpus| Boot {
+                    spec,
+                    firmware,
+                    cpus,
+                })
+            })
         })
         .collect();
     let jobs = env::var("SPINDLE_TEST_JOBS")
@@ -155,7 +174,7 @@ fn run_boot(boot: &Boot<'_>, places: &Places) -> BootResults {
             .into_iter()
             .chain(verdict::check_output(
                 &captured.serial,
-                &boot.spec.expected_output,
+                &boot.expected_output(),
             ))
             // Judged whatever the outcome: a failing kernel streams its trace as it exits.
             .chain(stream.as_deref().map(trace_check::judge))
@@ -186,7 +205,7 @@ fn boot_and_capture(
     }
     let options = QemuOptions {
         firmware: boot.firmware,
-        smp: boot.spec.smp,
+        smp: boot.cpus,
         debugcon: stream.map(Path::to_owned),
         extra_args: boot.spec.qemu_args.clone(),
         ..QemuOptions::default()

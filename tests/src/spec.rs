@@ -15,7 +15,7 @@
 //! | `//@ trace: check`             | decode the schedule trace the kernel streams to the  |
 //! |                                | debug console and check its invariants (the kernel   |
 //! |                                | starts tracing itself, `kernel::tracing::start`)     |
-//! | `//@ smp: N`                   | boot with N CPUs (default 1)                         |
+//! | `//@ smp: N...`                | boot with each listed number of CPUs (default 1)     |
 //!
 //! The time limit is counted as `boot_image::TimeLimit::run_time` counts it, so that a boot
 //! on a loaded machine (a parallel build, the other boots) is not failed for the time it
@@ -47,8 +47,8 @@ pub struct KernelSpec {
     pub serial_input: Option<Vec<u8>>,
     /// Whether the schedule trace the kernel streams is decoded and checked.
     pub check_trace: bool,
-    /// CPUs to boot with.
-    pub smp: u32,
+    /// Every number of CPUs to boot it with (each with every firmware).
+    pub smp: Vec<u32>,
 }
 
 impl KernelSpec {
@@ -92,7 +92,7 @@ pub fn parse(name: &str, source: &str) -> anyhow::Result<KernelSpec> {
         qemu_args: Vec::new(),
         serial_input: None,
         check_trace: false,
-        smp: 1,
+        smp: vec![1],
     };
     for (index, line) in source.lines().enumerate() {
         let Some(directive) = line.trim_start().strip_prefix("//@") else {
@@ -124,7 +124,12 @@ fn apply(spec: &mut KernelSpec, directive: &str) -> anyhow::Result<()> {
             .extend(value.split_whitespace().map(str::to_owned)),
         "serial-input" => spec.serial_input = Some(value.replace("\\n", "\n").into_bytes()),
         "trace" => spec.check_trace = parse_trace(value)?,
-        "smp" => spec.smp = parse_cpus(value)?,
+        "smp" => {
+            spec.smp = value
+                .split_whitespace()
+                .map(parse_cpus)
+                .collect::<Result<_, _>>()?
+        }
         other => bail!(
             "unknown directive `{other}` (known: firmware, expect-failure, expect-output, \
              timeout, qemu-args, serial-input, trace, smp)"
@@ -132,6 +137,9 @@ fn apply(spec: &mut KernelSpec, directive: &str) -> anyhow::Result<()> {
     }
     if spec.firmwares.is_empty() {
         bail!("`firmware` needs at least one of bios, uefi");
+    }
+    if spec.smp.is_empty() {
+        bail!("`smp` needs at least one number of CPUs");
     }
     Ok(())
 }
@@ -179,7 +187,7 @@ mod tests {
         assert_eq!(spec.timeout, DEFAULT_TIMEOUT);
         assert_eq!(spec.serial_input, None);
         assert!(!spec.check_trace);
-        assert_eq!(spec.smp, 1);
+        assert_eq!(spec.smp, [1]);
     }
 
     #[test]
@@ -207,7 +215,13 @@ mod tests {
         assert_eq!(spec.qemu_args, ["-smp", "2"]);
         assert_eq!(spec.serial_input.as_deref(), Some(&b"ps\npoweroff\n"[..]));
         assert!(spec.check_trace);
-        assert_eq!(spec.smp, 4);
+        assert_eq!(spec.smp, [4]);
+    }
+
+    #[test]
+    fn smp_lists_every_cpu_count_to_boot_with() {
+        let spec = parse("k", "//@ smp: 2 4\n").unwrap();
+        assert_eq!(spec.smp, [2, 4]);
     }
 
     #[test]
@@ -224,6 +238,8 @@ mod tests {
             "//@ trace:",
             "//@ smp: 0",
             "//@ smp: two",
+            "//@ smp: 2 0",
+            "//@ smp:",
         ] {
             let error = parse("k", bad).unwrap_err();
             assert!(format!("{error:#}").contains("line 1"), "{bad}: {error:#}");

@@ -25,7 +25,7 @@
 mod x86_64;
 
 pub use self::x86_64::{
-    FaultReporter, IrqSpinLock, IrqSpinLockGuard, RawIrqSpinLock, TrapFrame, apic, context, cpu,
-    cpu_local, debug_port, debugcon, fpu, init, interrupts, last_interrupt_entry_tsc, qemu,
-    set_fault_reporter, smp, stop, timer, trap_count, tsc, vectors,
+    FaultReporter, IrqSpinLock, IrqSpinLockGuard, RawIrqSpinLock, TrapFrame, apic, contention,
+    context, cpu, cpu_local, debug_port, debugcon, fpu, init, interrupts, last_interrupt_entry_tsc,
+    qemu, set_fault_reporter, smp, stop, timer, trap_count, tsc, vectors,
 };

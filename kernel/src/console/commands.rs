@@ -193,7 +193,8 @@ fn stats() {
     let heap = mm::heap::stats();
     let serial = input::serial::stats();
     let keyboard = input::keyboard::stats();
-    let lines: [(&str, String); 10] = [
+    let locks = mm::lock_contention();
+    let lines: [(&str, String); 11] = [
         ("uptime", format!("{:?}", time::uptime())),
         (
             "CPUs",
@@ -220,6 +221,17 @@ fn stats() {
             ),
         ),
         ("heap free", format!("{} KiB", heap.available_bytes >> 10)),
+        (
+            "lock waits",
+            format!(
+                "heap {}, page tables {}, stack cache {}, stack slots {}, thread table {}",
+                locks.heap,
+                locks.page_tables,
+                locks.stack_cache,
+                locks.stack_slots,
+                thread::table_contention()
+            ),
+        ),
         (
             "input",
             format!(

@@ -38,7 +38,7 @@ impl Display for ThreadRow<'_> {
 
 /// Column headings of [`CpuRow`].
 pub(super) const CPU_HEADER: &str =
-    "  CPU     TICKS   SWITCHES      WAKES   STEALS      IPIS  QUEUED";
+    "  CPU     TICKS   SWITCHES      WAKES   STEALS  IPIS OUT   IPIS IN   QUEUED        IDLE";
 
 /// One CPU's scheduler counters as a table row.
 pub(super) struct CpuRow<'a>(pub &'a CpuStats);
@@ -48,8 +48,17 @@ impl Display for CpuRow<'_> {
         let cpu = self.0;
         write!(
             f,
-            "{:>5}  {:>8}  {:>9}  {:>9}  {:>7}  {:>8}  {:>6}",
-            cpu.cpu, cpu.ticks, cpu.switches, cpu.wakes, cpu.steals, cpu.ipis, cpu.queued
+            "{:>5}  {:>8}  {:>9}  {:>9}  {:>7}  {:>8}  {:>8}  {:>7}  {:>6}.{:03}s",
+            cpu.cpu,
+            cpu.ticks,
+            cpu.switches,
+            cpu.wakes,
+            cpu.steals,
+            cpu.ipis_sent,
+            cpu.ipis_received,
+            cpu.queued,
+            cpu.idle.as_secs(),
+            cpu.idle.subsec_millis()
         )
     }
 }

@@ -29,6 +29,12 @@ use crate::arch::{RawIrqSpinLock, cpu_local};
 
 static TALC: Talck<RawIrqSpinLock, ErrOnOom> = Talc::new(ErrOnOom).lock();
 
+/// How often an allocation or free found the heap's lock taken (see `arch::contention`).
+pub(super) fn lock_contention() -> u32 {
+    let guard = TALC.lock();
+    crate::arch::contention(lock_api::MutexGuard::mutex(&guard))
+}
+
 /// The global allocator: `talc`, the allocation rules, and the stack cache as a reserve.
 struct KernelHeap;
 

@@ -72,6 +72,31 @@ pub struct Usage {
     pub free_bytes: usize,
 }
 
+/// How often each global lock of memory management was found taken by another CPU (or
+/// an interrupted holder) and had to be waited for, since boot (wrapping at 2^32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockContention {
+    /// The heap (every allocation and free).
+    pub heap: u32,
+    /// The kernel area's page tables (mapping and unmapping stacks).
+    pub page_tables: u32,
+    /// The cache of ready stacks (every spawn and exit).
+    pub stack_cache: u32,
+    /// The stack slot map (a spawn or exit the cache does not serve).
+    pub stack_slots: u32,
+}
+
+/// The contention of memory management's global locks.
+pub fn lock_contention() -> LockContention {
+    let (stack_cache, stack_slots) = stack::lock_contention();
+    LockContention {
+        heap: heap::lock_contention(),
+        page_tables: paging::lock_contention(),
+        stack_cache,
+        stack_slots,
+    }
+}
+
 /// The kernel's memory right now.
 pub fn usage() -> Usage {
     let (cached_stacks, cached_bytes) = stack::cached();

@@ -94,6 +94,11 @@ pub(super) fn init() {
     });
 }
 
+/// How often a mapping or unmapping found the page-table lock taken.
+pub(super) fn lock_contention() -> u32 {
+    PAGE_TABLES.get().map_or(0, crate::arch::contention)
+}
+
 fn tables() -> &'static IrqSpinLock<PageTables> {
     PAGE_TABLES.get().expect("mm::init has not run")
 }

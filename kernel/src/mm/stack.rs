@@ -181,6 +181,14 @@ pub fn release_cache() -> usize {
     }
 }
 
+/// How often the stack cache's and the slot map's locks were found taken.
+pub(super) fn lock_contention() -> (u32, u32) {
+    (
+        crate::arch::contention(&CACHE),
+        crate::arch::contention(&SLOTS),
+    )
+}
+
 /// Stacks in the cache and the bytes they hold (stack pages and the slot's page table).
 pub fn cached() -> (usize, usize) {
     CACHE

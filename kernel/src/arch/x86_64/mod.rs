@@ -28,7 +28,7 @@ pub mod tsc;
 pub mod vectors;
 
 pub use exception::{FaultReporter, set_fault_reporter};
-pub use spinlock::{IrqSpinLock, IrqSpinLockGuard, RawIrqSpinLock};
+pub use spinlock::{IrqSpinLock, IrqSpinLockGuard, RawIrqSpinLock, contention};
 pub use trap::{TrapFrame, last_interrupt_entry_tsc, trap_count};
 
 /// Brings up this CPU: its per-CPU block (spinlocks count themselves in it), the GDT

@@ -257,6 +257,13 @@ pub unsafe fn start_ap(
     }
 }
 
+/// Puts the AP `apic_id`, which did not answer [`start_ap`], back into its reset state
+/// (INIT): there it waits for a start-up IPI that it will not get, so it cannot run the
+/// trampoline later with another AP's data.
+pub fn park_ap(apic_id: u32) {
+    apic::send_init(apic_id);
+}
+
 /// Spins for up to `micros` microseconds of TSC time, or until `done`; returns `done()`.
 fn wait_micros(tsc_hz: u64, micros: u64, done: impl Fn() -> bool) -> bool {
     let ticks = tsc_hz / 1_000_000 * micros;

@@ -6,10 +6,13 @@
 //!
 //! Implemented as a `lock_api` raw mutex so it plugs into crates that are generic over
 //! one (the heap allocator) and gets `lock_api`'s guard types for free.
+//!
+//! Each lock counts the acquisitions that found it taken and had to spin ([`contention`]):
+//! one relaxed increment, on the slow path only, so the global locks can be watched.
 
 use core::{
     hint::spin_loop,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
 use super::{cpu, cpu_local};
@@ -25,6 +28,8 @@ pub struct RawIrqSpinLock {
     /// The interrupt flag at acquisition. Written only by the holder, after acquiring,
     /// and read only by the holder, before releasing.
     interrupts_were_enabled: AtomicBool,
+    /// Acquisitions that had to wait (wrapping).
+    contended: AtomicU32,
 }
 
 /// A value protected by a [`RawIrqSpinLock`].
@@ -40,6 +45,7 @@ unsafe impl lock_api::RawMutex for RawIrqSpinLock {
     const INIT: Self = Self {
         locked: AtomicBool::new(false),
         interrupts_were_enabled: AtomicBool::new(false),
+        contended: AtomicU32::new(0),
     };
 
     // The guard restores *this* CPU's interrupt flag, so it must not move to another
@@ -48,11 +54,16 @@ unsafe impl lock_api::RawMutex for RawIrqSpinLock {
 
     fn lock(&self) {
         let state = cpu::save_and_disable_interrupts();
+        let mut waited = false;
         while self
             .locked
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
+            if !waited {
+                waited = true;
+                self.contended.fetch_add(1, Ordering::Relaxed);
+            }
             while self.locked.load(Ordering::Relaxed) {
                 spin_loop();
             }
@@ -87,6 +98,12 @@ unsafe impl lock_api::RawMutex for RawIrqSpinLock {
     fn is_locked(&self) -> bool {
         self.locked.load(Ordering::Relaxed)
     }
+}
+
+/// How many acquisitions of `lock` found it taken and had to spin (wrapping at 2^32).
+pub fn contention<T: ?Sized>(lock: &IrqSpinLock<T>) -> u32 {
+    // SAFETY: only the counter is read; the lock's state is not touched.
+    unsafe { lock.raw() }.contended.load(Ordering::Relaxed)
 }
 
 impl RawIrqSpinLock {

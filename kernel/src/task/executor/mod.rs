@@ -15,12 +15,14 @@
 //! nothing; a long `poll` is still preempted by the timer like any other thread code.
 //!
 //! Also here: [`block_on`] for any thread, [`yield_now`], async time ([`sleep`],
-//! [`timeout`], [`interval`]), [`spawn_blocking`], and the task listing ([`tasks`]).
+//! [`timeout`], [`interval`]), [`spawn_blocking`], [`Workers`] (an executor per CPU, on
+//! pinned threads), and the task listing ([`tasks`]).
 //!
 //! Files: `run_loop` (the `Executor`), `spawner`, `shared` (what spawners and wakers
 //! share with it), `table` (the host thread's tasks), `task` (a task's header and its
 //! waker), `ready_queue` (the lock-free queue wakers push to), `host` (what an executor
-//! needs from its thread), `join`, `block_on`, `blocking`, `time`, `registry` (listing).
+//! needs from its thread), `join`, `block_on`, `blocking`, `time`, `workers`, `registry`
+//! (listing).
 
 mod block_on;
 mod blocking;
@@ -34,6 +36,7 @@ mod spawner;
 mod table;
 mod task;
 mod time;
+mod workers;
 
 pub use block_on::{block_on, yield_now};
 pub use blocking::{BlockingHandle, spawn_blocking};
@@ -44,6 +47,7 @@ pub use run_loop::{DEFAULT_CAPACITY, Executor};
 pub use spawner::{SpawnError, Spawner};
 pub use task::{TaskId, TaskInfo, TaskState};
 pub use time::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
+pub use workers::Workers;
 
 #[cfg(test)]
 mod tests;

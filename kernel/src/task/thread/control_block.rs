@@ -19,7 +19,7 @@ use core::{
 pub use super::run_state::ThreadState;
 use super::{
     SpawnError,
-    cpu_set::CpuSet,
+    cpu_set::{CpuSet, NoCpuInSet},
     run_state::{RunState, ThreadState as State},
     wait_queue::WaitQueue,
 };
@@ -226,8 +226,27 @@ impl Thread {
         CpuSet::from_bits(self.affinity.load(Ordering::Relaxed))
     }
 
-    pub(super) fn set_affinity(&self, cpus: CpuSet) {
+    pub(super) fn store_affinity(&self, cpus: CpuSet) {
         self.affinity.store(cpus.bits(), Ordering::Relaxed);
+    }
+
+    /// Restricts the thread to the CPUs in `cpus`. A thread running or waiting on a CPU
+    /// outside the set moves when that CPU next switches it out or finds it in its queue
+    /// (a running one is asked to switch at once, unless it disabled preemption); a
+    /// blocked one is woken onto a CPU of the set.
+    ///
+    /// # Errors
+    /// [`NoCpuInSet`] if no online CPU is in `cpus` (the set is unchanged).
+    ///
+    /// # Panics
+    /// If the thread is an idle thread: each stays on its CPU.
+    pub fn set_affinity(&self, cpus: CpuSet) -> Result<(), NoCpuInSet> {
+        assert!(!self.is_idle, "an idle thread stays on its CPU");
+        if cpus.intersection(super::per_cpu::online()).is_empty() {
+            return Err(NoCpuInSet);
+        }
+        super::scheduler::set_affinity(self, cpus);
+        Ok(())
     }
 
     /// The CPU the thread runs on, or ran on last (where it was last queued).
@@ -319,6 +338,20 @@ impl Thread {
     pub(super) fn account_switch_in(&self, now: u64) {
         self.switched_in_at.store(now, Ordering::Relaxed);
         self.switches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// TSC ticks spent on a CPU: up to the last switch out, plus, if `running` (the caller
+    /// knows it runs now), the time since it was switched in.
+    pub(super) fn cpu_ticks(&self, running: bool) -> u64 {
+        let booked = self.cpu_ticks.load(Ordering::Relaxed);
+        match running {
+            true => {
+                let since = crate::arch::tsc::read()
+                    .saturating_sub(self.switched_in_at.load(Ordering::Relaxed));
+                booked + since
+            }
+            false => booked,
+        }
     }
 
     /// A snapshot for listings.

@@ -85,6 +85,16 @@ impl fmt::Debug for CpuSet {
     }
 }
 
+/// Why a CPU set was refused: no online CPU is in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoCpuInSet;
+
+impl fmt::Display for NoCpuInSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no online CPU is in the set")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use alloc::{format, vec::Vec};

@@ -52,7 +52,7 @@ pub mod timer_wheel;
 mod wait_queue;
 
 pub use control_block::{Priority, Thread, ThreadId, ThreadInfo, ThreadLabel, ThreadState};
-pub use cpu_set::CpuSet;
+pub use cpu_set::{CpuSet, NoCpuInSet};
 pub use park::{park, should_stop};
 pub use policy::SchedulerConfig;
 pub(crate) use scheduler::wake_source;
@@ -60,7 +60,7 @@ pub use scheduler::{PreemptGuard, disable_preemption, yield_now};
 pub use sleep::{Timer, sleep, sleep_until};
 pub use spawn::{Builder, DEFAULT_STACK_SIZE, JoinError, JoinHandle, SpawnError, exit, spawn};
 pub use stats::{CpuStats, cpu_stats, switch_count, tick_hz, ticks, wake_count};
-pub use table::{thread_count, threads};
+pub use table::{table_contention, thread_count, threads};
 pub use wait_queue::{AsyncWaiter, WaitQueue};
 
 use self::per_cpu::this_cpu;
@@ -88,34 +88,14 @@ pub fn cpu_count() -> u32 {
     crate::arch::cpu_local::online_count()
 }
 
-/// Why [`set_affinity`] refused a set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NoCpuInSet;
-
-impl core::fmt::Display for NoCpuInSet {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("no online CPU is in the set")
-    }
-}
-
 /// Restricts the calling thread to the CPUs in `cpus`, moving it at once if it runs on
-/// another one. Returns once it runs on a CPU of the set.
+/// another one: returns once it runs on a CPU of the set. (For another thread, see
+/// [`Thread::set_affinity`].)
 ///
 /// # Errors
 /// [`NoCpuInSet`] if no online CPU is in `cpus` (the thread's set is unchanged).
-///
-/// # Panics
-/// If called by an idle thread.
 pub fn set_affinity(cpus: CpuSet) -> Result<(), NoCpuInSet> {
-    if cpus.intersection(per_cpu::online()).is_empty() {
-        return Err(NoCpuInSet);
-    }
-    {
-        let irq = InterruptsDisabled::new();
-        let me = this_cpu().current(&irq);
-        assert!(!me.is_idle, "an idle thread stays on its CPU");
-        me.set_affinity(cpus);
-    }
+    current().set_affinity(cpus)?;
     while !cpus.contains(current_cpu()) {
         yield_now(); // the scheduler moves a thread whose set excludes its CPU
     }

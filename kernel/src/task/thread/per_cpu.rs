@@ -67,8 +67,9 @@ pub(super) struct Cpu {
     pub(super) wakes: AtomicU64,
     /// Threads this CPU took from another's queue while idle.
     pub(super) steals: AtomicU64,
-    /// Reschedule IPIs sent to this CPU.
-    pub(super) ipis: AtomicU64,
+    /// Reschedule IPIs this CPU sent, and other CPUs sent it.
+    pub(super) ipis_sent: AtomicU64,
+    pub(super) ipis_received: AtomicU64,
 }
 
 // SAFETY: the UnsafeCell fields are only accessed by the CPU that owns this structure,
@@ -103,7 +104,8 @@ impl Cpu {
             switches: AtomicU64::new(0),
             wakes: AtomicU64::new(0),
             steals: AtomicU64::new(0),
-            ipis: AtomicU64::new(0),
+            ipis_sent: AtomicU64::new(0),
+            ipis_received: AtomicU64::new(0),
         }));
         cpu_local::install(ptr::from_ref(cpu).cast());
         // Release: whoever finds the pointer sees the whole structure.
@@ -164,13 +166,16 @@ impl Cpu {
             return; // taken at this CPU's next interrupt exit or preemption point
         }
         if !self.resched_ipi_pending.swap(true, Ordering::SeqCst) {
-            self.ipis.fetch_add(1, Ordering::Relaxed);
+            if let Some(here) = try_this_cpu() {
+                here.ipis_sent.fetch_add(1, Ordering::Relaxed);
+            }
             apic::send_ipi(self.apic_id, vectors::RESCHEDULE);
         }
     }
 
     /// The reschedule IPI's handler body (the exit hook that follows does the rest).
     pub(super) fn take_resched_ipi(&self) {
+        self.ipis_received.fetch_add(1, Ordering::Relaxed);
         self.resched_ipi_pending.swap(false, Ordering::SeqCst);
     }
 

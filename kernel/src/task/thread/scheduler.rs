@@ -44,7 +44,7 @@ use core::{
 use super::{
     Priority, Thread, ThreadState,
     cpu_set::CpuSet,
-    per_cpu::{self, Cpu, online_cpu, this_cpu},
+    per_cpu::{self, Cpu, QueueGuard, online_cpu, this_cpu},
     policy::{self, Epoch},
     table,
 };
@@ -406,21 +406,21 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
             !prev.is_idle
         }
     };
-    let mut leaving = None;
+    let mut leaving = Leaving::default();
     if prev_runnable {
         let next_epoch = requeue_epoch(prev, reason);
         if prev.affinity().contains(cpu.index) {
             // SAFETY: the running thread is in no run queue.
             unsafe { run_queue.push(Arc::clone(prev), next_epoch) };
         } else {
-            leaving = Some((Arc::clone(prev), next_epoch));
+            leaving
+                .add(Arc::clone(prev), next_epoch)
+                .unwrap_or_else(|_| unreachable!("an empty set-aside list has room"));
         }
     }
-    let next = run_queue.pop().unwrap_or_else(|| Arc::clone(&cpu.idle));
+    let next = pick_next(cpu, &mut run_queue, &mut leaving);
     drop(run_queue);
-    if let Some((thread, next_epoch)) = leaving {
-        migrate(thread, next_epoch); // another CPU may pick it now, and wait for the switch
-    }
+    leaving.migrate(); // another CPU may pick them now, and wait for this switch
     if Arc::ptr_eq(&next, prev) {
         prev.run_state
             .advance(ThreadState::Ready, ThreadState::Running);
@@ -433,6 +433,57 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
             .store(time_slice_for(&next), Ordering::Relaxed);
     }
     switch_to(cpu, next, reason, irq);
+}
+
+/// The next thread to run here: the first in the queue that may run on this CPU; those
+/// that may not (their set changed while they waited) are set aside to move.
+fn pick_next(cpu: &Cpu, queue: &mut QueueGuard<'_>, leaving: &mut Leaving) -> Arc<Thread> {
+    while let Some(thread) = queue.pop() {
+        if thread.affinity().contains(cpu.index) {
+            return thread;
+        }
+        if let Err(thread) = leaving.add(thread, false) {
+            return thread; // no room to set it aside: it runs here once more
+        }
+    }
+    Arc::clone(&cpu.idle)
+}
+
+/// Threads found on this CPU that may not run here, to move once its queue lock is
+/// released (with the epoch each goes back to). A handful per switch; never allocates.
+#[derive(Default)]
+struct Leaving([Option<(Arc<Thread>, bool)>; 4]);
+
+impl Leaving {
+    fn add(&mut self, thread: Arc<Thread>, next_epoch: bool) -> Result<(), Arc<Thread>> {
+        match self.0.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => {
+                *slot = Some((thread, next_epoch));
+                Ok(())
+            }
+            None => Err(thread),
+        }
+    }
+
+    fn migrate(self) {
+        for (thread, next_epoch) in self.0.into_iter().flatten() {
+            migrate(thread, next_epoch);
+        }
+    }
+}
+
+/// Restricts `thread` to `cpus` (which the caller checked name an online CPU). If it runs
+/// or waits on a CPU outside the set, that CPU is asked to reschedule: it moves the thread
+/// when it switches it out or finds it in its queue.
+pub(super) fn set_affinity(thread: &Thread, cpus: CpuSet) {
+    thread.store_affinity(cpus);
+    let cpu = thread.cpu();
+    if !cpus.contains(cpu)
+        && let Some(cpu) = per_cpu::cpu(cpu)
+    {
+        let _irq = InterruptsDisabled::new();
+        cpu.kick();
+    }
 }
 
 /// Makes the outgoing, still runnable thread `Ready` and says which epoch it goes back to

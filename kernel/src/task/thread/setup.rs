@@ -111,20 +111,36 @@ pub(crate) fn start_tick(
 /// The boot CPU's timer calibration and tick period, for the other CPUs' ticks.
 static TICK: Once<(timer::Calibration, u64)> = Once::new();
 
+/// What runs on this CPU, for failure reports: `CPU 2, thread 14 'worker'`. Reads only
+/// this CPU's own state, takes no lock and allocates nothing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunningContext;
+
+impl fmt::Display for RunningContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(cpu) = try_this_cpu() else {
+            return write!(f, "CPU {}, before the scheduler", cpu_local::cpu_index());
+        };
+        let irq = InterruptsDisabled::new();
+        let thread = cpu.current(&irq);
+        write!(
+            f,
+            "CPU {}, thread {} '{}'",
+            cpu.index,
+            thread.id(),
+            thread.label()
+        )
+    }
+}
+
 /// Adds the running thread to CPU fault reports, and recognises a stack overflow.
 fn report_fault_context(out: &mut dyn fmt::Write, fault_address: u64) -> fmt::Result {
+    writeln!(out, "  on {RunningContext}")?;
     let Some(cpu) = try_this_cpu() else {
         return Ok(());
     };
     let irq = InterruptsDisabled::new();
     let thread = cpu.current(&irq);
-    writeln!(
-        out,
-        "  thread: {} '{}' on CPU {}",
-        thread.id(),
-        thread.label(),
-        cpu.index
-    )?;
     if thread.stack_guard_contains(x86_64::VirtAddr::new_truncate(fault_address)) {
         writeln!(
             out,

@@ -1,9 +1,13 @@
 //! Scheduler counters, for `stats` listings and benchmarks: per CPU, and summed.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use super::per_cpu::{Cpu, online, online_cpu, this_cpu};
+use crate::time;
 
 /// One CPU's counters since it came up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +22,12 @@ pub struct CpuStats {
     pub wakes: u64,
     /// Threads it took from another CPU's queue while idle.
     pub steals: u64,
-    /// Reschedule IPIs other CPUs sent it.
-    pub ipis: u64,
+    /// Reschedule IPIs it sent to other CPUs.
+    pub ipis_sent: u64,
+    /// Reschedule IPIs it received.
+    pub ipis_received: u64,
+    /// Time it spent in its idle loop.
+    pub idle: Duration,
     /// Threads waiting in its run queue now.
     pub queued: u32,
 }
@@ -37,7 +45,9 @@ pub fn cpu_stats() -> Vec<CpuStats> {
                 switches: count(&cpu.switches),
                 wakes: count(&cpu.wakes),
                 steals: count(&cpu.steals),
-                ipis: count(&cpu.ipis),
+                ipis_sent: count(&cpu.ipis_sent),
+                ipis_received: count(&cpu.ipis_received),
+                idle: time::tsc_ticks_to_duration(cpu.idle.cpu_ticks(!cpu.load().busy)),
                 queued: cpu.load().queued,
             }
         })

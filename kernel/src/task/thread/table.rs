@@ -67,6 +67,12 @@ pub(super) fn all() -> Vec<Arc<Thread>> {
     }
 }
 
+/// How often the thread table's lock (taken at every spawn, reap and listing) was found
+/// taken and had to be waited for, since boot.
+pub fn table_contention() -> u32 {
+    crate::arch::contention(&TABLE)
+}
+
 /// How many threads exist (not yet reaped).
 pub fn thread_count() -> usize {
     TABLE.lock().len()

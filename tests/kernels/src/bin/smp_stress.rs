@@ -1,7 +1,7 @@
 //! Several CPUs racing through the scheduler's hand-offs, each case with exact totals: a
 //! lost wake-up hangs (the harness reports the time-out), a lost update or a corrupted
 //! stack fails an assertion.
-//@ qemu-args: -smp 4 -accel tcg,thread=multi
+//@ smp: 2 4
 //@ timeout: 300
 #![no_std]
 #![no_main]
@@ -30,14 +30,17 @@ spindle_test::test_kernel!(
     threads_and_tasks_on_executors_on_other_cpus_exchange_messages,
     spawn_join_churn_keeps_every_stack_intact,
     fpu_registers_survive_moving_between_cpus,
+    busy_threads_moved_mid_loop_keep_registers_fpu_and_stack,
     sleepers_on_every_cpu_never_wake_early,
     preemption_guards_balance_while_threads_move,
 );
 
-const CPUS: u32 = 4;
+fn cpus() -> u32 {
+    thread::cpu_count()
+}
 
-/// Passes a turn back and forth with `park`/`unpark` only, the players pinned to CPUs 1
-/// and 2: the unpark races with the park on another CPU every time.
+/// Passes a turn back and forth with `park`/`unpark` only, the players pinned to the last
+/// two CPUs: the unpark races with the park on another CPU every time.
 fn park_unpark_hand_offs_between_two_cpus() {
     const HAND_OFFS: u64 = 40_000;
     static TURN: AtomicU64 = AtomicU64::new(0);
@@ -52,7 +55,7 @@ fn park_unpark_hand_offs_between_two_cpus() {
     }
     let (to_first, first_slot) = channel::bounded::<Arc<Thread>>(1);
     let first = Builder::new()
-        .cpu(1)
+        .cpu(cpus() - 2)
         .spawn(move || {
             let second = first_slot.recv().unwrap();
             play(0, &second);
@@ -60,7 +63,7 @@ fn park_unpark_hand_offs_between_two_cpus() {
         .unwrap();
     let first_thread = Arc::clone(first.thread());
     let second = Builder::new()
-        .cpu(2)
+        .cpu(cpus() - 1)
         .spawn(move || play(1, &first_thread))
         .unwrap();
     to_first.send(Arc::clone(second.thread())).unwrap();
@@ -76,7 +79,7 @@ fn semaphore_ping_pong_between_cpus() {
     let pong = Arc::new(Semaphore::new(0));
     let (ping2, pong2) = (Arc::clone(&ping), Arc::clone(&pong));
     let other = Builder::new()
-        .cpu(3)
+        .cpu(cpus() - 1)
         .spawn(move || {
             for _ in 0..ROUNDS {
                 ping2.acquire();
@@ -116,11 +119,11 @@ fn a_mutex_counts_exactly_with_every_cpu_contending() {
     assert_eq!(*counter.lock(), THREADS * ADDS);
 }
 
-/// Executors hosted by threads pinned to CPUs 1-3 run echo tasks; two threads (one
-/// pinned to CPU 0, one free) send them numbers and add up the replies.
+/// Executors hosted by threads pinned to every CPU but 0 run echo tasks; two threads
+/// (one pinned to CPU 0, one free) send them numbers and add up the replies.
 fn threads_and_tasks_on_executors_on_other_cpus_exchange_messages() {
     const MESSAGES: u64 = 6_000;
-    let hosts: Vec<_> = (1..CPUS)
+    let hosts: Vec<_> = (1..cpus())
         .map(|cpu| {
             let host = ExecutorThread::start("echo-host", 8);
             let moved = host.spawner.spawn(async move {
@@ -141,7 +144,7 @@ fn threads_and_tasks_on_executors_on_other_cpus_exchange_messages() {
                 }
             };
             let index = usize::from(pin.is_some());
-            drop(hosts[index].spawner.spawn(echo).unwrap()); // detached: it ends with its channel
+            drop(hosts[index % hosts.len()].spawner.spawn(echo).unwrap()); // detached: it ends with its channel
             let builder = match pin {
                 Some(cpu) => Builder::new().cpu(cpu),
                 None => Builder::new(),
@@ -164,14 +167,14 @@ fn threads_and_tasks_on_executors_on_other_cpus_exchange_messages() {
     hosts.into_iter().for_each(ExecutorThread::stop);
 }
 
-/// Four spawners, one per CPU, each spawn and join 600 threads, 12 at a time: more than
+/// A spawner per CPU, each spawning and joining 600 threads, 12 at a time: more than
 /// the stack cache holds, so stacks are unmapped and their slots recycled while other
 /// CPUs may have run on them. Each thread fills 12 KiB of its stack with its own pattern,
 /// moves, and checks it.
 fn spawn_join_churn_keeps_every_stack_intact() {
     const PER_SPAWNER: u64 = 600;
     const AT_ONCE: u64 = 12;
-    let spawners: Vec<_> = (0..CPUS)
+    let spawners: Vec<_> = (0..cpus())
         .map(|cpu| {
             Builder::new()
                 .cpu(cpu)
@@ -195,7 +198,7 @@ fn spawn_join_churn_keeps_every_stack_intact() {
         })
         .collect();
     let checked: u64 = spawners.into_iter().map(|s| s.join()).sum();
-    assert_eq!(checked, u64::from(CPUS) * PER_SPAWNER);
+    assert_eq!(checked, u64::from(cpus()) * PER_SPAWNER);
 }
 
 /// Writes a pattern over 12 KiB of stack, hops to two other CPUs, checks it; returns 1.
@@ -207,7 +210,7 @@ fn touch_stack(seed: u64) -> u64 {
     }
     core::hint::black_box(&mut block);
     for hop in 1..=2 {
-        let cpu = (thread::current_cpu() + hop) % CPUS;
+        let cpu = (thread::current_cpu() + hop) % cpus();
         thread::set_affinity(CpuSet::single(cpu)).unwrap();
     }
     thread::set_affinity(CpuSet::ALL).unwrap();
@@ -234,7 +237,7 @@ fn fpu_registers_survive_moving_between_cpus() {
                     let expected: [u64; 16] = core::array::from_fn(|i| seed + i as u64);
                     fpu::fill_xmm_registers(seed);
                     for round in 0..100u64 {
-                        let cpu = ((n + round) % u64::from(CPUS)) as u32;
+                        let cpu = ((n + round) % u64::from(cpus())) as u32;
                         thread::set_affinity(CpuSet::single(cpu)).unwrap();
                         assert_eq!(fpu::read_xmm_registers(), expected, "round {round}");
                         thread::yield_now();
@@ -246,12 +249,108 @@ fn fpu_registers_survive_moving_between_cpus() {
     workers.into_iter().for_each(|worker| worker.join());
 }
 
+/// Busy threads that never yield or block are moved between CPUs by another thread
+/// (`Thread::set_affinity`), so every move happens at a preemption, in the middle of
+/// their loops: general registers (a hash chain kept in locals), SSE registers and a
+/// stack array must come through unchanged. Each loops until it has run on three CPUs
+/// (both, when there are two).
+fn busy_threads_moved_mid_loop_keep_registers_fpu_and_stack() {
+    const WORKERS: u64 = 6;
+    static DONE: AtomicU64 = AtomicU64::new(0);
+    DONE.store(0, Ordering::SeqCst);
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|n| {
+            Builder::new()
+                .fpu(true)
+                .spawn(move || {
+                    let result = busy_loop(n);
+                    DONE.fetch_add(1, Ordering::SeqCst);
+                    result
+                })
+                .unwrap()
+        })
+        .collect();
+    let threads: Vec<_> = workers.iter().map(|w| Arc::clone(w.thread())).collect();
+    let mut turn = 0u32;
+    while DONE.load(Ordering::SeqCst) < WORKERS {
+        for (n, thread) in threads.iter().enumerate() {
+            let cpu = (turn + n as u32) % cpus();
+            if !thread.has_exited() {
+                thread.set_affinity(CpuSet::single(cpu)).unwrap();
+            }
+        }
+        turn += 1;
+        thread::sleep(Duration::from_millis(2));
+    }
+    for (n, worker) in (0..WORKERS).zip(workers) {
+        assert_eq!(worker.join(), hash_chain(n, ROUNDS_PER_CHECK), "worker {n}");
+    }
+}
+
+const ROUNDS_PER_CHECK: u64 = 20_000;
+
+/// A hash chain with eight live values: the compiler keeps them in registers.
+fn hash_chain(seed: u64, rounds: u64) -> u64 {
+    let mut v = [
+        seed,
+        seed ^ 1,
+        seed ^ 2,
+        seed ^ 3,
+        seed ^ 4,
+        seed ^ 5,
+        seed ^ 6,
+        seed ^ 7,
+    ];
+    for round in 0..rounds {
+        for i in 0..8 {
+            v[i] = v[i].rotate_left(7) ^ v[(i + 1) % 8].wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ round;
+        }
+    }
+    v.iter().fold(0, |acc, value| acc ^ value)
+}
+
+/// Runs hash chains (checking each against the first), SSE and stack patterns until it
+/// has seen three CPUs (or all of them); returns the chain's value.
+#[inline(never)]
+fn busy_loop(n: u64) -> u64 {
+    let expected_xmm: [u64; 16] = core::array::from_fn(|i| 0xf00d_0000 + n * 0x100 + i as u64);
+    fpu::fill_xmm_registers(0xf00d_0000 + n * 0x100);
+    let mut stack = [0u64; 512];
+    stack
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, w)| *w = n << 32 | i as u64);
+    let first = hash_chain(n, ROUNDS_PER_CHECK);
+    let mut seen = 0u64;
+    while seen.count_ones() < 3.min(cpus()) {
+        seen |= 1 << thread::current_cpu();
+        assert_eq!(
+            hash_chain(n, ROUNDS_PER_CHECK),
+            first,
+            "registers of worker {n}"
+        );
+        assert_eq!(
+            fpu::read_xmm_registers(),
+            expected_xmm,
+            "SSE registers of worker {n}"
+        );
+        let stack = core::hint::black_box(&stack);
+        assert!(
+            stack
+                .iter()
+                .enumerate()
+                .all(|(i, w)| *w == n << 32 | i as u64)
+        );
+    }
+    first
+}
+
 /// Sleepers pinned to every CPU (each sleeping on its own CPU's timer wheel) and free
 /// ones (woken wherever they last ran) never wake before their deadline.
 fn sleepers_on_every_cpu_never_wake_early() {
-    let sleepers: Vec<_> = (0..2 * CPUS)
+    let sleepers: Vec<_> = (0..2 * cpus())
         .map(|n| {
-            let builder = match n < CPUS {
+            let builder = match n < cpus() {
                 true => Builder::new().cpu(n),
                 false => Builder::new(),
             };
@@ -281,7 +380,7 @@ fn preemption_guards_balance_while_threads_move() {
                     core::hint::black_box(round);
                     drop(guard);
                     if round % 10 == 0 {
-                        let cpu = (n + round / 10) % CPUS;
+                        let cpu = (n + round / 10) % cpus();
                         thread::set_affinity(CpuSet::single(cpu)).unwrap();
                     }
                 }
@@ -289,11 +388,12 @@ fn preemption_guards_balance_while_threads_move() {
         })
         .collect();
     movers.into_iter().for_each(|mover| mover.join());
-    // Preemption still works on CPU 2: a spinning thread pinned there does not keep a
-    // second one pinned there from running.
+    // Preemption still works on the last CPU: a spinning thread pinned there does not
+    // keep a second one pinned there from running.
     static SPIN: AtomicBool = AtomicBool::new(true);
+    let last = cpus() - 1;
     let spinner = Builder::new()
-        .cpu(2)
+        .cpu(last)
         .spawn(|| {
             while SPIN.load(Ordering::Relaxed) {
                 core::hint::spin_loop();
@@ -301,7 +401,7 @@ fn preemption_guards_balance_while_threads_move() {
         })
         .unwrap();
     Builder::new()
-        .cpu(2)
+        .cpu(last)
         .spawn(|| SPIN.store(false, Ordering::Relaxed))
         .unwrap()
         .join();

@@ -1,0 +1,124 @@
+//! One executor per CPU, each run by a kernel thread pinned to its CPU: the shape of a
+//! multi-threaded async runtime (tokio's workers), built from the pieces above.
+//!
+//! Tasks do not move between workers: a task runs on the CPU of the worker it was
+//! spawned on, so its data stays in that CPU's cache, and spreading work is the
+//! spawner's choice ([`Workers::spawn`] deals tasks out in turn, [`Workers::on`] picks a
+//! CPU). Wakes cross CPUs as every wake does.
+
+use alloc::{format, vec::Vec};
+use core::{
+    future::Future,
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+use super::{Executor, JoinHandle, SpawnError, Spawner};
+use crate::{
+    sync::oneshot,
+    thread::{self, Builder},
+};
+
+/// A worker thread per online CPU, each running an executor.
+#[derive(Debug)]
+pub struct Workers {
+    workers: Vec<Worker>,
+    /// The worker the next [`Workers::spawn`] goes to.
+    next: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct Worker {
+    cpu: u32,
+    spawner: Spawner,
+    thread: thread::JoinHandle<()>,
+}
+
+impl Workers {
+    /// Starts a worker on every online CPU: a thread named `{name}/{cpu}` pinned there,
+    /// running an executor for up to `capacity` tasks.
+    ///
+    /// # Errors
+    /// [`thread::SpawnError`] if a worker thread cannot be created (the workers started
+    /// until then are stopped again).
+    ///
+    /// # Panics
+    /// If the heap cannot provide a worker's executor (see [`Executor::new`]).
+    pub fn start(name: &str, capacity: usize) -> Result<Self, thread::SpawnError> {
+        let mut workers = Workers {
+            workers: Vec::new(),
+            next: AtomicUsize::new(0),
+        };
+        for cpu in 0..thread::cpu_count() {
+            match Worker::start(name, cpu, capacity) {
+                Ok(worker) => workers.workers.push(worker),
+                Err(error) => {
+                    workers.stop();
+                    return Err(error);
+                }
+            }
+        }
+        Ok(workers)
+    }
+
+    /// How many workers there are (one per CPU).
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Whether there are none (never: there is always a CPU).
+    pub fn is_empty(&self) -> bool {
+        self.workers.is_empty()
+    }
+
+    /// The spawner of the worker on CPU `cpu`, if there is one.
+    pub fn on(&self, cpu: u32) -> Option<&Spawner> {
+        self.workers
+            .iter()
+            .find(|worker| worker.cpu == cpu)
+            .map(|worker| &worker.spawner)
+    }
+
+    /// Spawns `future` on the next worker in turn.
+    ///
+    /// # Errors
+    /// As [`Spawner::spawn`]: that worker is full, out of memory, or stopped.
+    pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+        self.workers[turn].spawner.spawn(future)
+    }
+
+    /// Stops every worker and waits for their threads: tasks still pending are dropped
+    /// with their executor (their handles report [`super::Cancelled`]).
+    pub fn stop(self) {
+        for worker in &self.workers {
+            worker.thread.thread().request_stop();
+        }
+        for worker in self.workers {
+            worker.thread.join();
+        }
+    }
+}
+
+impl Worker {
+    fn start(name: &str, cpu: u32, capacity: usize) -> Result<Self, thread::SpawnError> {
+        let name = format!("{name}/{cpu}");
+        let (sender, receiver) = oneshot::channel();
+        let executor_name = name.clone();
+        let thread = Builder::new().name(name).cpu(cpu).spawn(move || {
+            let executor = Executor::new(&executor_name, capacity);
+            // The starter waits for this; if it is gone, nobody can spawn here anyway.
+            let _ = sender.send(executor.spawner());
+            executor.run();
+        })?;
+        let spawner = receiver.recv().expect("a worker sends its spawner first");
+        Ok(Worker {
+            cpu,
+            spawner,
+            thread,
+        })
+    }
+}
