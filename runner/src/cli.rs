@@ -50,8 +50,10 @@ pub(crate) struct Args {
     /// Build the kernel with the release profile.
     #[arg(long)]
     pub(crate) release: bool,
-    /// Number of CPUs.
-    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true,
+    /// Number of CPUs: each a host thread (multi-threaded TCG), so they run in parallel,
+    /// except under --icount. The default, 2, matches this kind of 2-core build host;
+    /// --smp 1 boots one.
+    #[arg(long, value_name = "N", default_value_t = 2, allow_negative_numbers = true,
           value_parser = cpu_count)]
     smp: u32,
     /// Guest memory, in MiB or with an M or G suffix (at least 32M for
@@ -145,10 +147,15 @@ mod tests {
     }
 
     #[test]
-    fn defaults_boot_uefi_like_the_library_default() {
+    fn defaults_boot_uefi_like_the_library_default_on_two_cpus() {
         let args = parse(&[]).unwrap();
-        assert_eq!(args.qemu_options(), QemuOptions::default());
+        let two_cpus = QemuOptions {
+            smp: 2,
+            ..QemuOptions::default()
+        };
+        assert_eq!(args.qemu_options(), two_cpus);
         assert_eq!(args.timeout(), None);
+        assert_eq!(parse(&["--smp", "1"]).unwrap().qemu_options().smp, 1);
     }
 
     #[test]

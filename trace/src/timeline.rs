@@ -236,23 +236,36 @@ impl Timeline {
         builder.finish(self.end_us, &mut self.runs);
     }
 
+    /// A halt lasts from an idle entry to the CPU's next event of any kind: a halted CPU
+    /// records nothing, so whatever it records next (the interrupt that woke it, often a
+    /// switch made inside that interrupt, before the idle loop's own exit record) means
+    /// it runs again.
     fn add_halts(&mut self, trace: &Trace, cpu: u16) {
         let mut since: Option<f64> = None;
         let mut first_us = None;
+        let mut ran = false; // a switch or a halt seen on this CPU
         for event in trace.cpu_events(cpu) {
-            first_us.get_or_insert(event.us);
-            match event.what {
-                What::IdleEnter => since = Some(event.us),
-                What::IdleExit => {
-                    let start_us = since.take().or(first_us).unwrap_or(event.us);
-                    self.halts.push(Halt {
-                        cpu,
-                        start_us,
-                        end_us: event.us,
-                    });
+            let first_us = *first_us.get_or_insert(event.us);
+            let start_us = match (&event.what, since.take()) {
+                (What::IdleEnter, _) => {
+                    since = Some(event.us);
+                    continue;
                 }
-                _ => {}
-            }
+                (_, Some(start_us)) => start_us,
+                // Halted since before the trace began.
+                (What::IdleExit, None) if !ran => first_us,
+                (What::Switch { .. }, None) => {
+                    ran = true;
+                    continue;
+                }
+                (_, None) => continue,
+            };
+            ran = true;
+            self.halts.push(Halt {
+                cpu,
+                start_us,
+                end_us: event.us,
+            });
         }
         if let Some(start_us) = since {
             let end_us = self.end_us;
@@ -541,6 +554,7 @@ pub fn vector_name(vector: u32) -> Option<&'static str> {
         36 => "serial",
         39 | 47 => "PIC spurious",
         48 => "timer",
+        240 => "reschedule IPI",
         255 => "APIC spurious",
         _ => return None,
     })

@@ -55,9 +55,29 @@ fn halts_and_interrupts_pair_up() {
     let timeline = Timeline::new(&trace);
     assert_eq!(timeline.halts.len(), 1);
     assert!((timeline.halts[0].start_us - 5.05).abs() < 1e-9);
-    assert!((timeline.halts[0].end_us - 6.85).abs() < 1e-9);
+    // Until the timer interrupt that woke the CPU (not the idle loop's exit record after it).
+    assert!((timeline.halts[0].end_us - 6.75).abs() < 1e-9);
     assert_eq!(timeline.irqs.len(), 4);
     assert!(timeline.irqs.iter().all(|irq| irq.end_us.is_some()));
+}
+
+/// A CPU woken from its halt by an interrupt whose handler switches to another thread
+/// records no idle exit until the idle thread runs again: the halt ends at the interrupt.
+#[test]
+fn a_halt_ends_at_the_interrupt_that_woke_the_cpu() {
+    let mut s = Stream::new(1);
+    s.switch(0, 1_000, WORKER, IDLE0, SwitchReason::Block)
+        .idle_enter(0, 2_000)
+        .irq_enter(0, 9_000, 240)
+        .switch(0, 9_500, IDLE0, WORKER, SwitchReason::Preempt)
+        .irq_exit(0, 9_800, 240)
+        .switch(0, 20_000, WORKER, IDLE0, SwitchReason::Block)
+        .idle_exit(0, 20_500);
+    let timeline = Timeline::new(&decode(&s.bytes()).unwrap());
+    assert_eq!(timeline.halts.len(), 1, "{:?}", timeline.halts);
+    // In µs from the first event (at 1 µs).
+    assert!((timeline.halts[0].start_us - 1.0).abs() < 1e-9);
+    assert!((timeline.halts[0].end_us - 8.0).abs() < 1e-9);
 }
 
 /// A host preempted mid-poll and resumed on the other CPU: one poll, drawn in two
