@@ -163,6 +163,11 @@ fn a_million_random_hops_between_threads_and_tasks_on_four_cpus() {
     );
     let stats = thread::cpu_stats();
     println!("soak: {hops} hops; per CPU: {stats:?}");
+    println!(
+        "soak: lock waits {:?}, thread table {}",
+        kernel::mm::lock_contention(),
+        thread::table_contention()
+    );
     assert!(
         stats.iter().all(|cpu| cpu.switches > 0),
         "every CPU ran threads"

@@ -199,6 +199,11 @@ fn spawn_join_churn_keeps_every_stack_intact() {
         .collect();
     let checked: u64 = spawners.into_iter().map(|s| s.join()).sum();
     assert_eq!(checked, u64::from(cpus()) * PER_SPAWNER);
+    kernel::println!(
+        "churn: lock waits {:?}, thread table {}",
+        kernel::mm::lock_contention(),
+        thread::table_contention()
+    );
 }
 
 /// Writes a pattern over 12 KiB of stack, hops to two other CPUs, checks it; returns 1.
