@@ -114,11 +114,16 @@ impl Reason {
 /// Lets other ready threads run; returns when this thread is picked again.
 ///
 /// # Panics
-/// If the thread holds a spinlock: others would spin on it while it waits for a turn.
+/// If the thread holds a spinlock (others would spin on it while it waits for a turn), or
+/// if called from an interrupt handler (which runs on behalf of no thread).
 pub fn yield_now() {
     assert!(
         cpu_local::spinlocks_held() == 0,
         "yielding while holding a spinlock"
+    );
+    assert!(
+        !cpu_local::in_interrupt(),
+        "yielding in an interrupt handler"
     );
     let irq = InterruptsDisabled::new();
     schedule(&irq, Reason::Yield);
@@ -129,10 +134,15 @@ pub fn yield_now() {
 ///
 /// # Panics
 /// If the thread may not block: it is the idle thread, it holds a spinlock (which would
-/// stay locked while it sleeps), or it disabled preemption.
+/// stay locked while it sleeps), it disabled preemption, or this is an interrupt handler
+/// (which would put the thread it interrupted to sleep).
 pub(super) fn block_current(irq: &InterruptsDisabled) {
     let current = this_cpu().current(irq);
     assert!(!current.is_idle, "the idle thread must never block");
+    assert!(
+        !cpu_local::in_interrupt(),
+        "blocking in an interrupt handler"
+    );
     assert!(
         cpu_local::spinlocks_held() == 0,
         "blocking while holding a spinlock"
@@ -150,6 +160,10 @@ pub(super) fn sleep_current(irq: &InterruptsDisabled) {
     assert!(
         cpu_local::spinlocks_held() == 0 && !current.is_idle,
         "sleeping while holding a spinlock (or on the idle thread)"
+    );
+    assert!(
+        !cpu_local::in_interrupt(),
+        "sleeping in an interrupt handler"
     );
     assert!(
         current.preempt_count.load(Ordering::Relaxed) == 0,
