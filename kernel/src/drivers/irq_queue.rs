@@ -13,7 +13,7 @@
 //! is at most the few instructions another CPU needs to finish.
 
 use core::{
-    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering},
     task::{Context, Poll},
 };
 
@@ -21,7 +21,7 @@ use conquer_once::spin::{Once, OnceCell};
 use crossbeam_queue::ArrayQueue;
 use futures_util::task::AtomicWaker;
 
-use crate::arch::{self, cpu};
+use crate::arch::{self, cpu, cpu_local};
 
 /// How many bytes (scancodes) each device's queue holds for its reader.
 pub const QUEUE_CAPACITY: usize = 256;
@@ -53,6 +53,9 @@ pub struct InputStats {
     pub dropped: u64,
     /// Bytes waiting in the queue for the reader right now.
     pub queued: usize,
+    /// The CPUs whose interrupt handler delivered input, one bit per CPU index: where
+    /// the device's IRQ is routed (`arch::interrupts::set_irq_cpu`).
+    pub handler_cpus: u64,
 }
 
 /// One device's queue, waker and reader slot (see the module docs).
@@ -66,8 +69,10 @@ pub struct IrqQueue {
     open: AtomicBool,
     received: AtomicU64,
     dropped: AtomicU64,
-    /// The IRQ vector, for the interrupt count.
-    vector: u8,
+    /// The IRQ vector, for the interrupt count: 0 until the first open routed the IRQ.
+    vector: AtomicU8,
+    /// [`InputStats::handler_cpus`].
+    handler_cpus: AtomicU64,
     /// Set by a handler that [held input back](Source::hold_back) in the device.
     held_back: AtomicBool,
     /// Lets the device deliver again; run by the reader after it made room.
@@ -75,10 +80,9 @@ pub struct IrqQueue {
 }
 
 impl IrqQueue {
-    /// A source interrupting on `vector`; `resume` undoes what the handler did before
-    /// calling [`hold_back`](Self::hold_back) (a device that never holds back passes a
-    /// no-op).
-    pub const fn new(vector: u8, resume: fn()) -> Self {
+    /// A source whose `resume` undoes what the handler did before calling
+    /// [`hold_back`](Self::hold_back) (a device that never holds back passes a no-op).
+    pub const fn new(resume: fn()) -> Self {
         Self {
             queue: OnceCell::uninit(),
             device: Once::uninit(),
@@ -86,7 +90,8 @@ impl IrqQueue {
             open: AtomicBool::new(false),
             received: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            vector,
+            vector: AtomicU8::new(0),
+            handler_cpus: AtomicU64::new(0),
             held_back: AtomicBool::new(false),
             resume,
         }
@@ -116,6 +121,9 @@ impl IrqQueue {
     /// device's interrupt handler and from any thread.
     pub fn push(&self, byte: u8) {
         self.received.fetch_add(1, Ordering::Relaxed);
+        if cpu_local::in_interrupt() {
+            self.note_handler_cpu();
+        }
         // `try_get` never blocks. The IRQ is routed only once the queue exists, so a
         // handler always finds it; an injecting thread that comes before (or during) the
         // first open finds none, and its byte counts as dropped.
@@ -133,14 +141,24 @@ impl IrqQueue {
         self.waker.wake();
     }
 
+    /// Sets this CPU's bit in [`InputStats::handler_cpus`] (written only the first time:
+    /// the word is shared by every CPU that takes the IRQ).
+    fn note_handler_cpu(&self) {
+        let bit = 1 << cpu_local::cpu_index();
+        if self.handler_cpus.load(Ordering::Relaxed) & bit == 0 {
+            self.handler_cpus.fetch_or(bit, Ordering::Relaxed);
+        }
+    }
+
     /// Claims the single reader slot; the first open ever also creates the queue and runs
-    /// `start_device` (which routes the IRQ), in that order.
-    pub fn open(&'static self, start_device: fn()) -> Result<Reader, OpenError> {
+    /// `start_device`, which routes the IRQ and returns its vector, in that order.
+    pub fn open(&'static self, start_device: fn() -> u8) -> Result<Reader, OpenError> {
         self.open
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .map_err(|_| OpenError::InUse)?;
         let queue = self.queue.get_or_init(|| ArrayQueue::new(QUEUE_CAPACITY));
-        self.device.init_once(start_device);
+        self.device
+            .init_once(|| self.vector.store(start_device(), Ordering::Relaxed));
         Ok(Reader {
             source: self,
             queue,
@@ -149,10 +167,14 @@ impl IrqQueue {
 
     pub fn stats(&self) -> InputStats {
         InputStats {
-            interrupts: arch::trap_count(self.vector),
+            interrupts: match self.vector.load(Ordering::Relaxed) {
+                0 => 0,
+                vector => arch::trap_count(vector),
+            },
             received: self.received.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             queued: self.queue.try_get().map_or(0, |queue| queue.len()),
+            handler_cpus: self.handler_cpus.load(Ordering::Relaxed),
         }
     }
 }

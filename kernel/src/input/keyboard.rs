@@ -16,7 +16,7 @@ pub use pc_keyboard::{DecodedKey, KeyCode};
 use pc_keyboard::{HandleControl, PS2Keyboard, ScancodeSet1, layouts::Us104Key};
 
 use crate::{
-    arch::{TrapFrame, interrupts, vectors},
+    arch::{TrapFrame, interrupts},
     drivers::{
         irq_queue::{InputStats, IrqQueue, OpenError, Reader},
         ps2,
@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// A keyboard cannot be told to wait: a full queue drops (and counts) scancodes.
-static SOURCE: IrqQueue = IrqQueue::new(vectors::PIC_FIRST + ps2::KEYBOARD_IRQ, || {});
+static SOURCE: IrqQueue = IrqQueue::new(|| {});
 
 /// Decoded key presses, in order, as an endless stream: `DecodedKey::Unicode` for keys
 /// that type a character (shift and caps lock applied, Ctrl+letter as the control
@@ -96,11 +96,15 @@ pub fn stats() -> InputStats {
     SOURCE.stats()
 }
 
-fn start_device() {
+/// Routes IRQ 1, then lets the controller interrupt: a scancode waiting from then on
+/// raises an edge on an unmasked line (an I/O APIC forgets one that came while its input
+/// was masked, which would leave the controller's output buffer full for good).
+fn start_device() -> u8 {
+    let vector = interrupts::route_legacy_irq(ps2::KEYBOARD_IRQ, on_interrupt);
     if ps2::enable_keyboard_interrupt().is_err() {
         log::warn!("no PS/2 controller answered: the keyboard gets injected scancodes only");
     }
-    interrupts::route_legacy_irq(ps2::KEYBOARD_IRQ, on_interrupt);
+    vector
 }
 
 fn on_interrupt(_frame: &mut TrapFrame) {

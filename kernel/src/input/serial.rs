@@ -2,8 +2,10 @@
 //!
 //! The UART interrupts on IRQ 4 when its receive FIFO reaches its trigger level or has
 //! held bytes for a few character times. The handler moves bytes into the queue until
-//! the FIFO is empty, which lowers the UART's interrupt line: the 8259 only sees edges,
-//! so a handler that left bytes behind with the line still up would not be called again.
+//! the FIFO is empty, which lowers the UART's interrupt line: the interrupt controller
+//! (I/O APIC or 8259) only sees edges, so a handler that left bytes behind with the line
+//! still up would not be called again. The handler runs on whichever CPU the IRQ is
+//! routed to (`arch::interrupts::set_irq_cpu`) and wakes the reader wherever it runs.
 //!
 //! **Back-pressure instead of loss.** A sender can be faster than the reader (QEMU
 //! refills the FIFO from its input pipe as fast as the handler empties it, so one
@@ -23,17 +25,14 @@ use core::{
 use futures_util::Stream;
 
 use crate::{
-    arch::{TrapFrame, interrupts, vectors},
+    arch::{TrapFrame, interrupts},
     drivers::{
         irq_queue::{InputStats, IrqQueue, OpenError, Reader},
         uart16550,
     },
 };
 
-static SOURCE: IrqQueue = IrqQueue::new(
-    vectors::PIC_FIRST + uart16550::IRQ,
-    uart16550::enable_receive_interrupt,
-);
+static SOURCE: IrqQueue = IrqQueue::new(uart16550::enable_receive_interrupt);
 
 /// The serial console's received bytes, in order, as an endless stream. There is one
 /// reader at a time; see [`SerialInput::open`].
@@ -73,12 +72,15 @@ pub fn stats() -> InputStats {
     SOURCE.stats()
 }
 
-fn start_device() {
+/// Routes IRQ 4 with the UART's interrupt off, then turns it on: bytes the UART holds
+/// already raise a fresh edge then (an I/O APIC forgets one that came while its input
+/// was masked), and the handler, on the CPU the IRQ goes to, stays the only reader of
+/// the FIFO, so the bytes stay in order.
+fn start_device() -> u8 {
+    uart16550::disable_receive_interrupt();
+    let vector = interrupts::route_legacy_irq(uart16550::IRQ, on_interrupt);
     uart16550::enable_receive_interrupt();
-    // The line is still masked: whatever the UART holds goes first, in order, and a byte
-    // arriving from here on raises an edge the 8259 keeps until the unmask.
-    drain();
-    interrupts::route_legacy_irq(uart16550::IRQ, on_interrupt);
+    vector
 }
 
 fn on_interrupt(_frame: &mut TrapFrame) {
