@@ -8,7 +8,8 @@
 //!   (GS base) with its interrupt-depth and spinlock counts;
 //! - [`IrqSpinLock`]: the interrupt-disabling spinlock every layer above uses;
 //! - [`interrupts`], [`vectors`]: routing interrupt vectors (and legacy IRQ lines) to
-//!   handlers, and the one table of vector numbers;
+//!   handlers, and the one table of vector numbers; [`ioapic`]: the I/O APIC, through
+//!   which legacy IRQ lines reach any CPU;
 //! - [`apic`], [`timer`]: finding the local APIC, calibrating and starting the tick;
 //! - [`fpu`]: x87/SSE state for threads that opt in; [`tsc`]: the time-stamp counter;
 //! - [`debug_port`]: lock-free output for panic and exception reports; [`debugcon`]:
@@ -26,6 +27,6 @@ mod x86_64;
 
 pub use self::x86_64::{
     FaultReporter, IrqSpinLock, IrqSpinLockGuard, RawIrqSpinLock, TrapFrame, apic, contention,
-    context, cpu, cpu_local, debug_port, debugcon, fpu, init, interrupts, last_interrupt_entry_tsc,
-    qemu, set_fault_reporter, smp, stop, timer, trap_count, tsc, vectors,
+    context, cpu, cpu_local, debug_port, debugcon, fpu, init, interrupts, ioapic,
+    last_interrupt_entry_tsc, qemu, set_fault_reporter, smp, stop, timer, trap_count, tsc, vectors,
 };

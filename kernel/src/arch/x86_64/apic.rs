@@ -8,13 +8,13 @@
 
 use core::{
     ptr,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicU32, AtomicU64, Ordering},
 };
 
 use raw_cpuid::CpuId;
 use x86_64::{PhysAddr, VirtAddr, registers::model_specific::Msr};
 
-use super::vectors;
+use super::{cpu_local, vectors};
 
 const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_GLOBAL_ENABLE: u64 = 1 << 11;
@@ -58,6 +58,12 @@ const COMMAND_ALL_BUT_SELF: u32 = 0b11 << 18;
 
 static BASE: AtomicU64 = AtomicU64::new(0);
 
+/// Each CPU's APIC ID by CPU index, recorded as the CPU enables its APIC: where to send
+/// what is meant for CPU `n` (`NO_ID` until then).
+static IDS: [AtomicU32; cpu_local::MAX_CPUS] =
+    [const { AtomicU32::new(NO_ID) }; cpu_local::MAX_CPUS];
+const NO_ID: u32 = u32::MAX;
+
 /// Where this CPU's APIC registers are in physical memory, if CPUID reports an APIC.
 pub fn physical_base() -> Option<PhysAddr> {
     let has_apic = CpuId::new()
@@ -71,16 +77,18 @@ pub fn physical_base() -> Option<PhysAddr> {
 ///
 /// Also wires the legacy pins as PC firmware usually does (and as Linux does on the boot
 /// CPU), rather than trusting that it did: LINT0 in ExtINT mode, the "virtual wire" that
-/// lets the 8259's interrupts reach this CPU with the APIC enabled (Spindle has no I/O
-/// APIC driver, so this is the only path for legacy devices such as the serial port
-/// and the keyboard), and LINT1 as NMI. Only the boot CPU should do this: a second CPU
-/// with LINT0 unmasked would take the same 8259 interrupts.
+/// lets the 8259's interrupts reach this CPU with the APIC enabled (the path for legacy
+/// devices such as the serial port and the keyboard on a machine without an I/O APIC;
+/// with one, the 8259 stays masked and the wire carries nothing), and LINT1 as NMI.
+/// Only the boot CPU should do this: a second CPU with LINT0 unmasked would take the
+/// same 8259 interrupts.
 pub(super) fn enable(registers: VirtAddr) {
     BASE.store(registers.as_u64(), Ordering::Relaxed);
     let mut base_msr = Msr::new(IA32_APIC_BASE);
     // SAFETY: setting the global-enable bit keeps the base address; the APIC exists
     // (the caller found it through `physical_base`).
     unsafe { base_msr.write(base_msr.read() | APIC_GLOBAL_ENABLE) };
+    record_id();
     write(TASK_PRIORITY, 0);
     write(LVT_LINT0, DELIVERY_EXTINT);
     write(LVT_LINT1, DELIVERY_NMI);
@@ -97,6 +105,7 @@ pub(super) fn enable_ap() {
     // SAFETY: setting the global-enable bit keeps the base address, which every CPU
     // shares; the boot CPU found the APIC before starting this one.
     unsafe { base_msr.write(base_msr.read() | APIC_GLOBAL_ENABLE) };
+    record_id();
     write(TASK_PRIORITY, 0);
     write(LVT_LINT0, LVT_MASKED);
     write(LVT_LINT1, DELIVERY_NMI);
@@ -109,6 +118,19 @@ pub(super) fn enable_ap() {
 /// This CPU's APIC ID.
 pub fn id() -> u32 {
     read(ID) >> 24
+}
+
+/// The APIC ID of CPU `index` (0: the boot CPU), if that CPU is online with its APIC on.
+pub fn id_of_cpu(index: u32) -> Option<u32> {
+    let online = cpu_local::online_mask().checked_shr(index).unwrap_or(0) & 1 != 0;
+    let id = IDS.get(index as usize)?.load(Ordering::Relaxed);
+    (online && id != NO_ID).then_some(id)
+}
+
+/// Notes this CPU's APIC ID under its index (before it is marked online, which
+/// publishes it).
+fn record_id() {
+    IDS[cpu_local::cpu_index() as usize].store(id(), Ordering::Relaxed);
 }
 
 /// Whether the APIC is mapped (and so IPIs can be sent).

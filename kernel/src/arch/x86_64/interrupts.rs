@@ -4,14 +4,26 @@
 //! The end-of-interrupt is sent *before* the handler runs: a handler may switch threads
 //! (the timer tick preempts), and the interrupted thread may not run again for a while;
 //! an EOI left pending until then would block every further interrupt. All of Spindle's
-//! interrupt sources are edge-triggered, for which an early EOI is correct.
+//! interrupt sources are edge-triggered, for which an early EOI is correct. (A line the
+//! firmware made level-triggered would still work through the I/O APIC, with one extra
+//! handler call: the early EOI lets the still-asserted line in again, and it is taken
+//! after the handler quieted the device.)
 //!
-//! Legacy devices interrupt through the 8259 on [`vectors::PIC_FIRST`]` + line`: straight
-//! to the CPU when it has no local APIC, otherwise through the APIC's LINT0 pin, which
-//! [`apic`] programs as ExtINT (the "virtual wire"), so those interrupts are acknowledged
-//! at the 8259 only. [`route_legacy_irq`] connects one line to a handler.
+//! **Legacy (ISA) IRQ lines.** [`route_legacy_irq`] connects one line to a handler, by
+//! one of two paths, chosen at boot:
+//!
+//! - the I/O APIC ([`ioapic`], set up when the MADT lists one and the local APIC is on):
+//!   the line interrupts on [`vectors::IO_APIC_FIRST`]` + line`, acknowledged at the
+//!   local APIC, on the CPU [`set_irq_cpu`] picked (the boot CPU unless told otherwise);
+//!   the 8259 stays fully masked;
+//! - the 8259 otherwise: [`vectors::PIC_FIRST`]` + line`, acknowledged at the 8259,
+//!   straight to the CPU when it has no local APIC, or through the boot CPU's LINT0 pin,
+//!   which [`apic`] programs as ExtINT (the "virtual wire"). On this path only the
+//!   boot CPU takes device interrupts.
 
-use super::{TrapFrame, apic, cpu_local, fn_slot::FnSlot, pic, vectors};
+use super::{
+    TrapFrame, apic, cpu_local, fn_slot::FnSlot, ioapic, pic, spinlock::IrqSpinLock, vectors,
+};
 
 /// A hardware interrupt handler. It runs with interrupts disabled, on the interrupted
 /// thread's stack, and may switch threads.
@@ -50,26 +62,115 @@ pub fn set_handler(vector: u8, handler: Handler) {
     HANDLERS[usize::from(vector)].set(handler);
 }
 
-/// Routes IRQ `line` of the 8259 to `handler` and unmasks the line; returns the vector
-/// the handler runs on, [`vectors::PIC_FIRST`]` + line` (whose [`trap_count`] counts the
-/// interrupts). The handler runs after the EOI, as every handler does, so a device that
-/// raises its line again while the handler drains it gives a fresh edge and a fresh
-/// interrupt. An edge that came while the line was masked is delivered on unmasking.
+/// Routes legacy IRQ `line` to `handler` and unmasks the line; returns the vector the
+/// handler runs on (whose [`trap_count`] counts the interrupts): [`vectors::IO_APIC_FIRST`]
+/// ` + line` through the I/O APIC, on the CPU [`set_irq_cpu`] chose, or
+/// [`vectors::PIC_FIRST`]` + line` through the 8259, on the boot CPU (see the module
+/// docs). The handler runs after the EOI, as every handler does, so a device that raises
+/// its line again while the handler drains it gives a fresh edge and a fresh interrupt.
+///
+/// An edge that came while the line was masked is delivered on unmasking by the 8259 but
+/// lost by an I/O APIC: a driver routes the line first and then lets its device
+/// interrupt, so that input waiting in the device raises a fresh edge.
 ///
 /// [`trap_count`]: super::trap_count
 ///
 /// # Panics
 /// If `line` is not 0-15, or is 2 (the slave's cascade), or 7 or 15: those two are taken
-/// as the 8259's spurious interrupts and never reach a handler.
+/// as the 8259's spurious interrupts (the rule holds for both paths, so a driver works
+/// on either).
 pub fn route_legacy_irq(line: u8, handler: Handler) -> u8 {
+    assert_routable(line);
+    if !ioapic::is_active() {
+        let vector = vectors::PIC_FIRST + line;
+        set_handler(vector, handler);
+        pic::unmask(line);
+        return vector;
+    }
+    let vector = vectors::IO_APIC_FIRST + line;
+    set_handler(vector, handler);
+    let mut lines = LEGACY_LINES.lock();
+    ioapic::route_isa(line, vector, lines.apic_id(line));
+    lines.routed |= 1 << line;
+    vector
+}
+
+/// Makes CPU `cpu` (an index, as `thread::current_cpu` counts them) take the interrupts
+/// of legacy IRQ `line`: at once if the line is routed, else once it is. Spreading
+/// devices over CPUs keeps their handlers off the CPUs that run latency-sensitive
+/// threads; a handler's wake-ups still reach threads on any CPU.
+///
+/// # Errors
+/// [`IrqCpuError::NoIoApic`] for any CPU but 0 when the 8259 routes legacy IRQs;
+/// [`IrqCpuError::NotOnline`] if that CPU is not running.
+///
+/// # Panics
+/// If `line` cannot be routed (see [`route_legacy_irq`]).
+pub fn set_irq_cpu(line: u8, cpu: u32) -> Result<(), IrqCpuError> {
+    assert_routable(line);
+    if !ioapic::is_active() {
+        return if cpu == 0 {
+            Ok(())
+        } else {
+            Err(IrqCpuError::NoIoApic)
+        };
+    }
+    let apic_id = apic::id_of_cpu(cpu).ok_or(IrqCpuError::NotOnline)?;
+    let mut lines = LEGACY_LINES.lock();
+    lines.cpu[usize::from(line)] = cpu;
+    if lines.routed & (1 << line) != 0 {
+        ioapic::set_destination(line, apic_id);
+    }
+    Ok(())
+}
+
+/// Why [`set_irq_cpu`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IrqCpuError {
+    /// There is no I/O APIC in use: legacy IRQs reach the boot CPU only.
+    NoIoApic,
+    /// The CPU is not online.
+    NotOnline,
+}
+
+impl core::fmt::Display for IrqCpuError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::NoIoApic => "legacy IRQs go through the 8259, to the boot CPU only",
+            Self::NotOnline => "that CPU is not online",
+        })
+    }
+}
+
+/// Which CPU each legacy line interrupts through the I/O APIC, and which lines are routed.
+/// The lock keeps a route and a move of the same line from crossing.
+struct LegacyLines {
+    /// CPU index per line (0, the boot CPU, until [`set_irq_cpu`]).
+    cpu: [u32; 16],
+    /// Bit `n`: line `n` is routed.
+    routed: u16,
+}
+
+impl LegacyLines {
+    /// The APIC ID of the CPU `line` goes to.
+    fn apic_id(&self, line: u8) -> u32 {
+        let cpu = self.cpu[usize::from(line)];
+        // `set_irq_cpu` checked the CPU was online, and CPUs never leave; the boot CPU
+        // enabled its APIC before the I/O APIC was set up.
+        apic::id_of_cpu(cpu).expect("an IRQ's CPU has its APIC on")
+    }
+}
+
+static LEGACY_LINES: IrqSpinLock<LegacyLines> = IrqSpinLock::new(LegacyLines {
+    cpu: [0; 16],
+    routed: 0,
+});
+
+fn assert_routable(line: u8) {
     assert!(
         line < 16 && !matches!(line, 2 | 7 | 15),
         "IRQ {line} cannot be routed to a handler"
     );
-    let vector = vectors::PIC_FIRST + line;
-    set_handler(vector, handler);
-    pic::unmask(line);
-    vector
 }
 
 /// Acknowledges and handles a hardware interrupt; `false` if no handler is registered.
@@ -77,10 +178,13 @@ pub(super) fn dispatch(frame: &mut TrapFrame, vector: u8) -> bool {
     let Some(handler) = HANDLERS[usize::from(vector)].get() else {
         return false;
     };
-    if vector >= vectors::APIC_FIRST {
-        apic::end_of_interrupt();
-    } else {
+    // The 8259's vectors are acknowledged there (the virtual wire bypasses the local
+    // APIC's in-service logic); everything else, the I/O APIC's included, came through
+    // the local APIC.
+    if vector < vectors::APIC_FIRST {
         pic::end_of_interrupt(vector);
+    } else {
+        apic::end_of_interrupt();
     }
     // The handler is interrupt context (it must not allocate or block); the exit hook
     // that follows is not: it may switch to another thread, which resumes in thread

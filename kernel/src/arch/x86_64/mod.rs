@@ -15,6 +15,7 @@ pub mod fpu;
 mod gdt;
 mod idt;
 pub mod interrupts;
+pub mod ioapic;
 mod pic;
 mod pit;
 pub mod qemu;

@@ -2,9 +2,9 @@
 //!
 //! Firmware leaves it delivering IRQ 0-7 on vectors 8-15, where they would look like CPU
 //! exceptions (the timer as a double fault). It is remapped to vectors 32-47 with every
-//! line masked; a line is unmasked only when a driver (the PIT tick fallback) asks. The
-//! spurious vectors it can still raise are `PIC_SPURIOUS_MASTER` and `PIC_SPURIOUS_SLAVE`
-//! (see `vectors`).
+//! line masked; a line is unmasked only when a driver (the PIT tick fallback, or a device
+//! on a machine without an I/O APIC) asks. The spurious vectors it can still raise are
+//! `PIC_SPURIOUS_MASTER` and `PIC_SPURIOUS_SLAVE` (see `vectors`).
 
 use pic8259::ChainedPics;
 
@@ -30,6 +30,13 @@ pub(super) fn init_masked() {
         pics.initialize();
         pics.write_masks(0xff, 0xff);
     }
+}
+
+/// Masks all sixteen lines again: the I/O APIC takes over the devices, and the same ISA
+/// lines reach the 8259 too (and would reach the boot CPU through LINT0).
+pub(super) fn mask_all() {
+    // SAFETY: masking lines only stops interrupts from reaching the CPU.
+    unsafe { PICS.lock().write_masks(0xff, 0xff) };
 }
 
 /// Lets IRQ `line` (0-15) through.

@@ -6,12 +6,16 @@
 //! | 0-31      | CPU exceptions (Intel SDM vol. 3, table 6-1)                 |
 //! | 32-47     | the 8259 pair, remapped: IRQ `n` on `PIC_FIRST + n`          |
 //! | 48        | the local APIC timer                                         |
+//! | 64-79     | ISA IRQs through the I/O APIC: IRQ `n` on `IO_APIC_FIRST + n` |
 //! | 240       | reschedule: another CPU queued work for this one             |
 //! | 255       | the local APIC's spurious interrupt                          |
 //!
-//! Devices routed through the 8259 get `PIC_FIRST + line` (`interrupts::route_legacy_irq`);
-//! the PIT is IRQ 0. Vectors 49-239 are free for future sources (MSI); inter-processor
-//! interrupts sit near the top, where the APIC's priority classes rank them first.
+//! A device's ISA line (`interrupts::route_legacy_irq`) gets `IO_APIC_FIRST + line` when
+//! the I/O APIC routes it and `PIC_FIRST + line` when the 8259 does (no APIC); the PIT is
+//! IRQ 0 of the 8259. Vectors below `APIC_FIRST` are acknowledged at the 8259, the rest at
+//! the local APIC. Vectors 49-63 and 80-239 are free for future sources (MSI);
+//! inter-processor interrupts sit near the top, where the APIC's priority classes (the
+//! vector's upper four bits) rank them first.
 
 /// A non-maskable interrupt: how a failing CPU stops the others.
 pub const NMI: u8 = 2;
@@ -40,6 +44,8 @@ pub const PIC_SPURIOUS_SLAVE: u8 = PIC_FIRST + 15;
 pub const APIC_FIRST: u8 = PIC_FIRST + 16;
 /// The local APIC timer (the tick).
 pub const APIC_TIMER: u8 = APIC_FIRST;
+/// ISA IRQ 0 as the I/O APIC delivers it: a priority class of its own, above the tick.
+pub const IO_APIC_FIRST: u8 = 0x40;
 /// Sent by one CPU to another that should look at its run queue.
 pub const RESCHEDULE: u8 = 0xf0;
 /// The local APIC's spurious-interrupt vector (no EOI).
