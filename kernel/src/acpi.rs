@@ -1,4 +1,5 @@
-//! What the firmware's ACPI tables say about the machine: which CPUs it has.
+//! What the firmware's ACPI tables say about the machine: which CPUs it has, and its
+//! I/O APICs with the ways ISA interrupts reach them.
 //!
 //! The bootloader hands over the RSDP's physical address (`BootInfo::rsdp_addr`); the
 //! `acpi` crate walks RSDP → RSDT/XSDT → MADT (SeaBIOS gives an ACPI 1.0 RSDP and an RSDT,
@@ -8,17 +9,41 @@
 use alloc::vec::Vec;
 use core::ptr::NonNull;
 
-use acpi::{AcpiHandler, AcpiTables, PhysicalMapping, platform::ProcessorState};
+use acpi::{
+    AcpiHandler, AcpiTables, InterruptModel, PhysicalMapping,
+    platform::{
+        ProcessorState,
+        interrupt::{InterruptSourceOverride, Polarity, TriggerMode},
+    },
+};
 
-use crate::mm;
+use crate::{
+    arch::ioapic::{self, IsaOverride},
+    mm,
+};
 
-/// The CPUs the MADT lists.
+/// What the MADT lists: CPUs and I/O APICs.
 #[derive(Debug, Clone, Default)]
 pub struct Platform {
     /// The boot CPU's local APIC ID.
     pub boot_apic_id: u32,
     /// The other CPUs that may be started, by local APIC ID, in table order.
     pub application_processors: Vec<u32>,
+    /// The I/O APICs, in table order.
+    pub io_apics: Vec<IoApic>,
+    /// The ISA IRQs wired other than as GSI `n`, edge-triggered, active high.
+    pub isa_overrides: Vec<IsaOverride>,
+}
+
+/// One I/O APIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoApic {
+    /// Its I/O APIC ID.
+    pub id: u8,
+    /// The physical address of its registers.
+    pub address: u64,
+    /// The global system interrupt (GSI) of its first input.
+    pub gsi_base: u32,
 }
 
 /// Why the tables could not be read.
@@ -59,7 +84,39 @@ pub fn read_platform(rsdp: Option<u64>) -> Result<Platform, AcpiError> {
             .map(|cpu| cpu.local_apic_id)
             .collect();
     }
+    if let InterruptModel::Apic(apic) = info.interrupt_model {
+        platform.io_apics = apic
+            .io_apics
+            .iter()
+            .map(|io_apic| IoApic {
+                id: io_apic.id,
+                address: u64::from(io_apic.address),
+                gsi_base: io_apic.global_system_interrupt_base,
+            })
+            .collect();
+        platform.isa_overrides = apic
+            .interrupt_source_overrides
+            .iter()
+            .map(isa_override)
+            .collect();
+    }
     Ok(platform)
+}
+
+/// An override in `arch`'s terms; "same as the bus" is the ISA bus: edge, active high.
+fn isa_override(entry: &InterruptSourceOverride) -> IsaOverride {
+    IsaOverride {
+        irq: entry.isa_source,
+        gsi: entry.global_system_interrupt,
+        polarity: match entry.polarity {
+            Polarity::ActiveLow => ioapic::Polarity::ActiveLow,
+            Polarity::ActiveHigh | Polarity::SameAsBus => ioapic::Polarity::ActiveHigh,
+        },
+        trigger: match entry.trigger_mode {
+            TriggerMode::Level => ioapic::Trigger::Level,
+            TriggerMode::Edge | TriggerMode::SameAsBus => ioapic::Trigger::Edge,
+        },
+    }
 }
 
 fn reason(error: acpi::AcpiError) -> AcpiError {

@@ -5,8 +5,10 @@ use bootloader_api::{
     config::Mapping,
     info::{MemoryRegionKind, Optional},
 };
+use x86_64::PhysAddr;
 
 use crate::{
+    acpi,
     arch::{self, timer::TickSource},
     drivers::uart16550,
     logger, mm, smp,
@@ -46,8 +48,8 @@ pub fn init(boot_info: &'static mut BootInfo) {
 }
 
 /// Brings the machine up: serial console, descriptor tables and traps, the heap, the
-/// clock and tick, the logger, the scheduler, then the other CPUs. Returns with
-/// interrupts enabled, running as thread `main`.
+/// clock and tick, the logger, device interrupt routing, the scheduler, then the other
+/// CPUs. Returns with interrupts enabled, running as thread `main`.
 ///
 /// # Panics
 /// If the bootloader did not map physical memory (it always does with
@@ -74,6 +76,8 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
     let calibration = arch::timer::calibrate(apic);
     time::init(calibration.tsc_hz);
     logger::init();
+    let platform = acpi::read_platform(boot_info.rsdp_addr.into_option());
+    init_device_interrupts(apic.is_some(), platform.as_ref());
     thread::setup::init(&config.scheduler);
     let source = thread::setup::start_tick(&calibration, &config.scheduler);
     arch::cpu::enable_interrupts();
@@ -87,9 +91,8 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
         },
         mm::heap::stats().available_bytes >> 20
     );
-    let rsdp = boot_info.rsdp_addr.into_option();
     match smp::start_cpus(
-        rsdp,
+        platform.as_ref().map_err(|&error| error),
         usable,
         &calibration,
         config.max_cpus.unwrap_or(u32::MAX),
@@ -109,4 +112,39 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
             Err(error) => log::warn!("no trace: {error}"),
         }
     }
+}
+
+/// Routes device interrupts through the I/O APIC, so that any CPU can take them. Without
+/// a local APIC in use (there is none, or `force_pit` left it off) they stay on the
+/// 8259, which reaches the boot CPU only; no other CPU is started then either. With a
+/// local APIC but no usable I/O APIC, the 8259 reaches the boot CPU through LINT0.
+fn init_device_interrupts(local_apic: bool, platform: Result<&acpi::Platform, &acpi::AcpiError>) {
+    if !local_apic {
+        log::info!("interrupts: 8259 (no APIC: one CPU)");
+        return;
+    }
+    match init_io_apic(platform) {
+        Ok((address, inputs)) => {
+            log::info!("interrupts: I/O APIC at {address:#x}, {inputs} inputs");
+        }
+        Err(why) => log::warn!("interrupts: 8259, to the boot CPU only ({why})"),
+    }
+}
+
+/// Maps and sets up the I/O APIC that has the ISA IRQs (its inputs start at GSI 0, as on
+/// every PC); returns its physical address and how many inputs it has.
+fn init_io_apic(
+    platform: Result<&acpi::Platform, &acpi::AcpiError>,
+) -> Result<(u64, u32), &'static str> {
+    let platform = platform.map_err(|_| "no usable ACPI tables")?;
+    let io_apic = platform
+        .io_apics
+        .iter()
+        .find(|io_apic| io_apic.gsi_base == 0)
+        .ok_or("the MADT lists no I/O APIC for the ISA IRQs")?;
+    let registers = mm::paging::map_mmio(PhysAddr::new(io_apic.address))
+        .map_err(|_| "no memory to map the I/O APIC")?;
+    let inputs = arch::ioapic::init(registers, io_apic.gsi_base, &platform.isa_overrides);
+    log::debug!("interrupts: ISA overrides {:?}", platform.isa_overrides);
+    Ok((io_apic.address, inputs))
 }

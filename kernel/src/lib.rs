@@ -10,7 +10,7 @@
 //! | 0     | `intrusive` | intrusive lists and the lock-free inbox: data structures only   |
 //! | 1     | `arch`      | the CPU: traps, contexts, per-CPU data, interrupt controllers, timers, the spinlock |
 //! | 2     | `time`, `mm`, `trace` | the clock; heap, page tables, stacks; the trace recorder |
-//! | 3     | `thread`, `acpi` | kernel threads, the scheduler, wait queues, timers, sleeping; the firmware's CPU list |
+//! | 3     | `thread`, `acpi` | kernel threads, the scheduler, wait queues, timers, sleeping; the firmware's CPUs and I/O APICs |
 //! | 4     | `sync`      | mutex, condition variable, semaphore, event, channels           |
 //! | 5     | `executor`  | async executors hosted by threads, tasks, wakers, async time    |
 //! | 6     | `drivers`   | devices: the UART, the PS/2 controller, IRQ-to-waker queues     |

@@ -77,12 +77,13 @@ pub struct Started {
 }
 
 /// Starts up to `max_cpus - 1` other CPUs and says how many CPUs run now, the boot CPU
-/// included. `usable` is the firmware's usable memory, `rsdp` the ACPI root pointer.
+/// included. `platform` is what the ACPI tables list (or why they could not be read),
+/// `usable` the firmware's usable memory.
 ///
 /// # Errors
 /// [`SmpError`] when no other CPU can be started at all; the boot CPU runs on alone.
 pub fn start_cpus(
-    rsdp: Option<u64>,
+    platform: Result<&acpi::Platform, acpi::AcpiError>,
     usable: impl Iterator<Item = Range<u64>> + Clone,
     calibration: &Calibration,
     max_cpus: u32,
@@ -90,7 +91,7 @@ pub fn start_cpus(
     if !apic::is_available() || !calibration.has_apic_timer() {
         return Err(SmpError::NoApic);
     }
-    let platform = acpi::read_platform(rsdp).map_err(SmpError::Acpi)?;
+    let platform = platform.map_err(SmpError::Acpi)?;
     let wanted = platform.application_processors.iter().take(
         max_cpus
             .saturating_sub(1)

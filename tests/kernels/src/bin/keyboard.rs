@@ -2,6 +2,7 @@
 //! injected scancodes, then real IRQ 1 interrupts from the PS/2 controller.
 //@ firmware: bios uefi
 //@ expect-output: from the local APIC timer
+//@ expect-output: interrupts: I/O APIC at
 #![no_std]
 #![no_main]
 

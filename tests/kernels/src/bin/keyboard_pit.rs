@@ -2,6 +2,7 @@
 //@ firmware: bios uefi
 //@ qemu-args: -cpu max,-apic
 //@ expect-output: tick 1000 Hz from the PIT
+//@ expect-output: interrupts: 8259 (no APIC: one CPU)
 #![no_std]
 #![no_main]
 

@@ -1,7 +1,8 @@
-//! Serial input through IRQ 4, with the local APIC on (the 8259 reaches the CPU through
-//! LINT0 in ExtINT mode): a short line and a 324-byte one, every byte in order.
+//! Serial input through IRQ 4, with the local APIC on (the I/O APIC delivers the IRQ):
+//! a short line and a 324-byte one, every byte in order.
 //@ firmware: bios uefi
 //@ serial-input: hello spindle\n0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\n
+//@ expect-output: interrupts: I/O APIC at
 #![no_std]
 #![no_main]
 

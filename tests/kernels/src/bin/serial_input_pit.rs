@@ -4,6 +4,7 @@
 //@ qemu-args: -cpu max,-apic
 //@ expect-output: tick 1000 Hz from the PIT
 //@ serial-input: hello spindle\n0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\n
+//@ expect-output: interrupts: 8259 (no APIC: one CPU)
 #![no_std]
 #![no_main]
 
