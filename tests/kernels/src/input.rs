@@ -1,5 +1,6 @@
-//! Input stream cases, run by the `serial_input`/`keyboard` kernels (local APIC: the 8259
-//! reaches the CPU through LINT0 as ExtINT) and their `_pit` twins (no APIC at all).
+//! Input stream cases, run by the `serial_input`/`keyboard` kernels (local APIC: the
+//! interrupts come through the I/O APIC), their `_pit` twins (no APIC at all: through
+//! the 8259), and `irq_routing` (four CPUs).
 
 extern crate alloc;
 
@@ -57,8 +58,7 @@ pub fn serial_lines_arrive_whole_through_the_interrupt() {
     );
 }
 
-/// The kernels named without `_pit` run with the local APIC (8259 interrupts through its
-/// LINT0 pin)...
+/// The kernels named without `_pit` run with the local APIC (and the I/O APIC)...
 pub fn the_cpu_has_a_local_apic() {
     assert!(kernel::arch::apic::physical_base().is_some());
 }
@@ -199,7 +199,7 @@ pub fn controller_scancodes_arrive_through_irq1() {
 }
 
 /// Waits (yielding) for `condition`; fails the case after five seconds instead of hanging.
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = time::now() + Duration::from_secs(5);
     while !condition() {
         assert!(time::now() < deadline, "timed out waiting for {what}");
