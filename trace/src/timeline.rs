@@ -554,6 +554,8 @@ pub fn vector_name(vector: u32) -> Option<&'static str> {
         36 => "serial",
         39 | 47 => "PIC spurious",
         48 => "timer",
+        65 => "keyboard",
+        68 => "serial",
         240 => "reschedule IPI",
         255 => "APIC spurious",
         _ => return None,
