@@ -229,6 +229,7 @@ impl QueueGuard<'_> {
     ///
     /// # Safety
     /// `thread` must be in no run queue.
+    #[inline]
     pub(super) unsafe fn push(&mut self, thread: Arc<Thread>, next_epoch: bool) {
         thread.last_cpu.store(self.cpu.index, Ordering::Relaxed);
         let level = thread.queue_level();
@@ -258,6 +259,10 @@ impl QueueGuard<'_> {
 
     pub(super) fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.queue.len()
     }
 
     fn count(&self) {

@@ -314,18 +314,6 @@ pub(super) fn admit(thread: Arc<Thread>) {
     }
 }
 
-/// Queues `thread`, which just stopped running here and may not stay (its CPU set
-/// changed), on a CPU it may run on. Called after this CPU's queue lock is released.
-fn migrate(thread: Arc<Thread>, next_epoch: bool) {
-    let target = place_woken(&thread);
-    let preempt = preempts(&thread, target);
-    // SAFETY: the thread was running until now, so it is in no run queue.
-    unsafe { target.queue().push(thread, next_epoch) };
-    if preempt {
-        target.kick();
-    }
-}
-
 /// Handles a reschedule IPI: the exit hook that follows does the rescheduling.
 pub(super) fn on_reschedule_ipi(_frame: &mut crate::arch::TrapFrame) {
     this_cpu().take_resched_ipi();
@@ -420,21 +408,12 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
             !prev.is_idle
         }
     };
-    let mut leaving = Leaving::default();
     if prev_runnable {
         let next_epoch = requeue_epoch(prev, reason);
-        if prev.affinity().contains(cpu.index) {
-            // SAFETY: the running thread is in no run queue.
-            unsafe { run_queue.push(Arc::clone(prev), next_epoch) };
-        } else {
-            leaving
-                .add(Arc::clone(prev), next_epoch)
-                .unwrap_or_else(|_| unreachable!("an empty set-aside list has room"));
-        }
+        requeue(cpu, &mut run_queue, Arc::clone(prev), next_epoch);
     }
-    let next = pick_next(cpu, &mut run_queue, &mut leaving);
+    let next = pick_next(cpu, &mut run_queue);
     drop(run_queue);
-    leaving.migrate(); // another CPU may pick them now, and wait for this switch
     if Arc::ptr_eq(&next, prev) {
         prev.run_state
             .advance(ThreadState::Ready, ThreadState::Running);
@@ -449,41 +428,60 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
     switch_to(cpu, next, reason, irq);
 }
 
-/// The next thread to run here: the first in the queue that may run on this CPU; those
-/// that may not (their set changed while they waited) are set aside to move.
-fn pick_next(cpu: &Cpu, queue: &mut QueueGuard<'_>, leaving: &mut Leaving) -> Arc<Thread> {
+/// Puts the outgoing, still runnable thread back in this CPU's queue, or, if its CPU set
+/// no longer includes this CPU, in the queue of a CPU it may run on.
+fn requeue(cpu: &Cpu, queue: &mut QueueGuard<'_>, prev: Arc<Thread>, next_epoch: bool) {
+    let prev = match prev.affinity().contains(cpu.index) {
+        true => prev,
+        false => match send_away(prev, next_epoch) {
+            Ok(()) => return,
+            Err(prev) => prev, // its next turn here tries again
+        },
+    };
+    // SAFETY: the running thread is in no run queue.
+    unsafe { queue.push(prev, next_epoch) };
+}
+
+/// The next thread to run here: the first in the queue that may run on this CPU. Those
+/// that may not (their set changed while they waited) are sent to a CPU they may run on,
+/// or, if that CPU's queue is busy, put back for later, at most once each per call.
+fn pick_next(cpu: &Cpu, queue: &mut QueueGuard<'_>) -> Arc<Thread> {
+    let mut misplaced_left = queue.len();
     while let Some(thread) = queue.pop() {
         if thread.affinity().contains(cpu.index) {
             return thread;
         }
-        if let Err(thread) = leaving.add(thread, false) {
-            return thread; // no room to set it aside: it runs here once more
+        if let Err(thread) = send_away(thread, false) {
+            // SAFETY: just popped from this queue.
+            unsafe { queue.push(thread, true) };
+        }
+        misplaced_left = misplaced_left.saturating_sub(1);
+        if misplaced_left == 0 {
+            break;
         }
     }
     Arc::clone(&cpu.idle)
 }
 
-/// Threads found on this CPU that may not run here, to move once its queue lock is
-/// released (with the epoch each goes back to). A handful per switch; never allocates.
-#[derive(Default)]
-struct Leaving([Option<(Arc<Thread>, bool)>; 4]);
-
-impl Leaving {
-    fn add(&mut self, thread: Arc<Thread>, next_epoch: bool) -> Result<(), Arc<Thread>> {
-        match self.0.iter_mut().find(|slot| slot.is_none()) {
-            Some(slot) => {
-                *slot = Some((thread, next_epoch));
-                Ok(())
-            }
-            None => Err(thread),
-        }
+/// Queues `thread` (in no queue) on a CPU its set allows, kicking that CPU if it should
+/// reschedule. Called with this CPU's queue locked, so it only *tries* the other queue's
+/// lock: holding two queue locks never waits, so no lock order is needed. `Err` gives
+/// the thread back if that lock was taken. The other CPU may pick the thread before this
+/// one has switched away from it, and then waits for the switch (see the module docs).
+#[cold]
+fn send_away(thread: Arc<Thread>, next_epoch: bool) -> Result<(), Arc<Thread>> {
+    let target = place_woken(&thread);
+    let Some(mut queue) = target.try_queue() else {
+        return Err(thread);
+    };
+    let preempt = preempts(&thread, target);
+    // SAFETY: the caller's thread is in no run queue.
+    unsafe { queue.push(thread, next_epoch) };
+    drop(queue);
+    if preempt {
+        target.kick();
     }
-
-    fn migrate(self) {
-        for (thread, next_epoch) in self.0.into_iter().flatten() {
-            migrate(thread, next_epoch);
-        }
-    }
+    Ok(())
 }
 
 /// Restricts `thread` to `cpus` (which the caller checked name an online CPU). If it runs
