@@ -28,6 +28,9 @@ use core::{
 pub struct Links {
     prev: Cell<Option<NonNull<Links>>>,
     next: Cell<Option<NonNull<Links>>>,
+    /// Whether the node is in a list: kept by debug builds only, to catch a node linked
+    /// twice or removed twice (the rules above make that impossible in correct code).
+    #[cfg(debug_assertions)]
     linked: Cell<bool>,
     /// A linked node's address is in its neighbours: it must not move.
     _pinned: PhantomPinned,
@@ -46,6 +49,7 @@ impl Links {
         Self {
             prev: Cell::new(None),
             next: Cell::new(None),
+            #[cfg(debug_assertions)]
             linked: Cell::new(false),
             _pinned: PhantomPinned,
         }
@@ -161,10 +165,13 @@ impl<T: Linked> List<T> {
     pub unsafe fn push_back(&mut self, node: NonNull<T>) {
         // SAFETY: `node` is valid (the caller's contract).
         let links = unsafe { node.as_ref() }.links();
-        debug_assert!(!links.linked.get(), "a node is linked twice");
+        #[cfg(debug_assertions)]
+        {
+            assert!(!links.linked.get(), "a node is linked twice");
+            links.linked.set(true);
+        }
         links.prev.set(self.tail);
         links.next.set(None);
-        links.linked.set(true);
         let links = NonNull::from(links);
         match self.tail {
             // SAFETY: the tail is a linked, therefore live, node.
@@ -182,7 +189,11 @@ impl<T: Linked> List<T> {
     pub unsafe fn remove(&mut self, node: NonNull<T>) {
         // SAFETY: a linked node is live (rule 1).
         let links = unsafe { node.as_ref() }.links();
-        debug_assert!(links.linked.get(), "removing a node that is not linked");
+        #[cfg(debug_assertions)]
+        {
+            assert!(links.linked.get(), "removing a node that is not linked");
+            links.linked.set(false);
+        }
         let (prev, next) = (links.prev.get(), links.next.get());
         match prev {
             // SAFETY: neighbours of a linked node are linked, therefore live.
@@ -196,7 +207,6 @@ impl<T: Linked> List<T> {
         }
         links.prev.set(None);
         links.next.set(None);
-        links.linked.set(false);
         self.len -= 1;
     }
 

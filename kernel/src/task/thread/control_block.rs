@@ -27,7 +27,6 @@ use crate::{
     arch::{IrqSpinLock, fpu::FpuState},
     intrusive::{Linked, Links},
     mm::stack::KernelStack,
-    time,
 };
 
 /// A thread's unique, never reused number. The boot thread is 1.
@@ -111,6 +110,8 @@ pub struct Thread {
     /// The CPU whose run queue it was last put in: where it runs, or ran last.
     pub(super) last_cpu: AtomicU32,
     pub(super) time_slice_left: AtomicU32,
+    /// Its whole slice in ticks, from its priority (set when it is admitted).
+    pub(super) slice_ticks: AtomicU32,
     /// Preemption is allowed only at zero. Only the thread itself changes it (with
     /// interrupts off), and it travels with the thread, never with a CPU.
     pub(super) preempt_count: AtomicU32,
@@ -124,8 +125,8 @@ pub struct Thread {
     joiners: WaitQueue,
     /// Keeps the slot its result goes to alive while the thread runs (see `spawn`).
     _result_slot: Option<Arc<dyn Send + Sync>>,
+    /// Timer ticks that found it running: its CPU time, in ticks.
     cpu_ticks: AtomicU64,
-    switched_in_at: AtomicU64,
     switches: AtomicU64,
 }
 crate::linked!(Thread, run_links);
@@ -187,6 +188,7 @@ impl Thread {
             affinity: AtomicU64::new(params.affinity.bits()),
             last_cpu: AtomicU32::new(crate::arch::cpu_local::cpu_index()),
             time_slice_left: AtomicU32::new(0),
+            slice_ticks: AtomicU32::new(1),
             preempt_count: AtomicU32::new(0),
             stop_requested: AtomicBool::new(false),
             run_links: Links::new(),
@@ -195,7 +197,6 @@ impl Thread {
             joiners: WaitQueue::new(),
             _result_slot: params.result_slot,
             cpu_ticks: AtomicU64::new(0),
-            switched_in_at: AtomicU64::new(0),
             switches: AtomicU64::new(0),
         })
         .map_err(|_| SpawnError::OutOfMemory)
@@ -224,6 +225,13 @@ impl Thread {
     /// The CPUs the thread may run on.
     pub fn affinity(&self) -> CpuSet {
         CpuSet::from_bits(self.affinity.load(Ordering::Relaxed))
+    }
+
+    /// Whether the thread may run on the CPU whose set bit is `cpu_bit` (`Cpu::bit`): the
+    /// scheduler's test at every switch, one `and`.
+    #[inline]
+    pub(super) fn may_run_on(&self, cpu_bit: u64) -> bool {
+        self.affinity.load(Ordering::Relaxed) & cpu_bit != 0
     }
 
     pub(super) fn store_affinity(&self, cpus: CpuSet) {
@@ -329,29 +337,22 @@ impl Thread {
         self.joiners.wait_until(|| self.has_exited().then_some(()));
     }
 
-    /// Books the time since the thread was last switched in (`now` in TSC ticks).
-    pub(super) fn account_switch_out(&self, now: u64) {
-        let since = now.saturating_sub(self.switched_in_at.load(Ordering::Relaxed));
-        self.cpu_ticks.fetch_add(since, Ordering::Relaxed);
+    /// Counts a switch to it. Only the CPU switching it in calls this, so a plain load
+    /// and store suffice (no locked instruction on the switch path).
+    pub(super) fn count_switch_in(&self) {
+        let switches = self.switches.load(Ordering::Relaxed);
+        self.switches.store(switches + 1, Ordering::Relaxed);
     }
 
-    pub(super) fn account_switch_in(&self, now: u64) {
-        self.switched_in_at.store(now, Ordering::Relaxed);
-        self.switches.fetch_add(1, Ordering::Relaxed);
+    /// Charges it one timer tick. Only the CPU it runs on calls this, from its tick.
+    pub(super) fn charge_tick(&self) {
+        let ticks = self.cpu_ticks.load(Ordering::Relaxed);
+        self.cpu_ticks.store(ticks + 1, Ordering::Relaxed);
     }
 
-    /// TSC ticks spent on a CPU: up to the last switch out, plus, if `running` (the caller
-    /// knows it runs now), the time since it was switched in.
-    pub(super) fn cpu_ticks(&self, running: bool) -> u64 {
-        let booked = self.cpu_ticks.load(Ordering::Relaxed);
-        match running {
-            true => {
-                let since = crate::arch::tsc::read()
-                    .saturating_sub(self.switched_in_at.load(Ordering::Relaxed));
-                booked + since
-            }
-            false => booked,
-        }
+    /// Its CPU time: the timer ticks that found it running.
+    pub(super) fn cpu_time(&self) -> Duration {
+        super::stats::ticks_to_duration(self.cpu_ticks.load(Ordering::Relaxed))
     }
 
     /// A snapshot for listings.
@@ -362,7 +363,7 @@ impl Thread {
             state: self.state(),
             priority: self.priority,
             cpu: self.cpu(),
-            cpu_time: time::tsc_ticks_to_duration(self.cpu_ticks.load(Ordering::Relaxed)),
+            cpu_time: self.cpu_time(),
             switches: self.switches.load(Ordering::Relaxed),
         }
     }
@@ -415,7 +416,8 @@ pub struct ThreadInfo {
     pub priority: Priority,
     /// The CPU it runs on, or ran on last.
     pub cpu: u32,
-    /// Time spent on a CPU (up to its last switch out).
+    /// Time spent on a CPU, counted by the timer: each tick charges its whole period to
+    /// the thread it finds running.
     pub cpu_time: Duration,
     /// Times it was switched in.
     pub switches: u64,

@@ -39,6 +39,8 @@ const IDLE: u8 = u8::MAX;
 /// One CPU's scheduler state.
 pub(super) struct Cpu {
     pub(super) index: u32,
+    /// `1 << index`: this CPU in a `CpuSet`'s bits.
+    pub(super) bit: u64,
     apic_id: u32,
     /// The thread on this CPU. Only this CPU reads or replaces it, with interrupts off.
     current: UnsafeCell<Arc<Thread>>,
@@ -63,7 +65,7 @@ pub(super) struct Cpu {
     pub(super) fpu_allowed: AtomicBool,
     pub(super) ticks: AtomicU64,
     pub(super) switches: AtomicU64,
-    /// Threads made runnable by a wake-up, queued here.
+    /// Blocked threads this CPU made runnable (wherever they were queued).
     pub(super) wakes: AtomicU64,
     /// Threads this CPU took from another's queue while idle.
     pub(super) steals: AtomicU64,
@@ -89,6 +91,7 @@ impl Cpu {
         };
         let cpu: &'static Cpu = Box::leak(Box::new(Cpu {
             index,
+            bit: CpuSet::single(index).bits(),
             apic_id: apic::id(),
             current: UnsafeCell::new(boot),
             idle,
@@ -205,6 +208,23 @@ impl Cpu {
         unsafe { core::mem::replace(&mut *self.zombie.get(), zombie) }
     }
 
+    /// Counts a wake made by this CPU (only it writes the counter).
+    pub(super) fn count_wake(&self) {
+        let wakes = self.wakes.load(Ordering::Relaxed);
+        self.wakes.store(wakes + 1, Ordering::Relaxed);
+    }
+
+    /// Counts a switch (only this CPU writes the counter: no locked instruction).
+    pub(super) fn count_switch(&self) {
+        let switches = self.switches.load(Ordering::Relaxed);
+        self.switches.store(switches + 1, Ordering::Relaxed);
+    }
+
+    /// Whether x87/SSE access is allowed on this CPU now (a thread with FPU state ran).
+    pub(super) fn fpu_in_use(&self) -> bool {
+        self.fpu_allowed.load(Ordering::Relaxed)
+    }
+
     /// Whether the running thread may be preempted (it has not disabled preemption).
     pub(super) fn preemptible(&self, irq: &InterruptsDisabled) -> bool {
         self.current(irq).preempt_count.load(Ordering::Relaxed) == 0
@@ -240,6 +260,20 @@ impl QueueGuard<'_> {
                 false => self.queue.push_active(level, thread),
             }
         }
+        self.count();
+    }
+
+    /// Queues `thread`, just woken by the thread running on this CPU, to run next (the
+    /// run queue's next slot).
+    ///
+    /// # Safety
+    /// `thread` must be in no run queue.
+    #[inline]
+    pub(super) unsafe fn push_next(&mut self, thread: Arc<Thread>) {
+        thread.last_cpu.store(self.cpu.index, Ordering::Relaxed);
+        let level = thread.queue_level();
+        // SAFETY: the caller's contract; the queue's lock is held.
+        unsafe { self.queue.push_next(level, thread) };
         self.count();
     }
 

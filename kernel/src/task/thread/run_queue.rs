@@ -13,9 +13,15 @@
 //! longer slices), but every ready thread runs once per epoch: a busy high-priority thread
 //! cannot starve a low-priority one.
 //!
+//! One more place jumps the line: the *next slot* ([`RunQueue::push_next`]), for a thread
+//! woken by the one that runs now, which usually blocks right after (a reply, a hand-off):
+//! the woken thread runs next, without the trip through its level's FIFO (Go's `runnext`).
+//! It never overtakes a higher level, and a second wake pushes the first to the back of
+//! its level, so it changes only the order within a level, for one thread at a time.
+//!
 //! The FIFOs are intrusive lists through links inside each item (a thread's control
-//! block), so queueing never allocates, on this CPU or, later, from another one. A queued
-//! item is owned by the queue: `push` takes an `Arc` and `pop` gives it back.
+//! block), so queueing never allocates, on this CPU or from another one. A queued item is
+//! owned by the queue: `push` takes an `Arc` and `pop` gives it back.
 #![allow(unsafe_code)]
 
 use alloc::sync::Arc;
@@ -67,8 +73,16 @@ impl<T: Linked> Levels<T> {
         None
     }
 
+    /// The highest non-empty level, if any.
+    fn highest(&self) -> Option<usize> {
+        (u8::BITS - 1)
+            .checked_sub(self.non_empty.leading_zeros())
+            .map(|level| level as usize)
+    }
+
     fn pop_highest(&mut self) -> Option<NonNull<T>> {
         let level = (u8::BITS - 1).checked_sub(self.non_empty.leading_zeros())? as usize;
+        let level = level & (LEVELS - 1); // it is below 8 already: no bounds check
         let item = self.queues[level].pop_front();
         if self.queues[level].is_empty() {
             self.non_empty &= !(1 << level);
@@ -81,6 +95,8 @@ impl<T: Linked> Levels<T> {
 pub struct RunQueue<T: Linked> {
     sets: [Levels<T>; 2],
     active: usize,
+    /// The item to run next, and its level (see the module docs).
+    next: Option<(NonNull<T>, usize)>,
     len: usize,
 }
 
@@ -96,8 +112,28 @@ impl<T: Linked> RunQueue<T> {
         Self {
             sets: [Levels::new(), Levels::new()],
             active: 0,
+            next: None,
             len: 0,
         }
+    }
+
+    /// Queues `item` at `level` to run next: before the rest of its level and the levels
+    /// below, but not before a higher level. An item already in the next slot goes to the
+    /// back of its level in the current epoch.
+    ///
+    /// # Safety
+    /// As for [`push_active`](Self::push_active).
+    ///
+    /// # Panics
+    /// If `level >= LEVELS`.
+    pub unsafe fn push_next(&mut self, level: usize, item: Arc<T>) {
+        assert!(level < LEVELS, "run-queue level {level} out of range");
+        if let Some((previous, previous_level)) = self.next.replace((into_raw(item), level)) {
+            // SAFETY: the previous item was linked nowhere while in the slot; the caller
+            // holds the queue's lock.
+            unsafe { self.sets[self.active & 1].push(previous_level, previous) };
+        }
+        self.len += 1;
     }
 
     /// Queues `item` at `level` in the current epoch: it still has time-slice left.
@@ -111,7 +147,7 @@ impl<T: Linked> RunQueue<T> {
     pub unsafe fn push_active(&mut self, level: usize, item: Arc<T>) {
         // SAFETY: the queue owns the `Arc` it takes, so the item stays alive while linked;
         // the rest is the caller's contract.
-        unsafe { self.sets[self.active].push(level, into_raw(item)) };
+        unsafe { self.sets[self.active & 1].push(level, into_raw(item)) };
         self.len += 1;
     }
 
@@ -124,17 +160,29 @@ impl<T: Linked> RunQueue<T> {
     /// If `level >= LEVELS`.
     pub unsafe fn push_expired(&mut self, level: usize, item: Arc<T>) {
         // SAFETY: as in `push_active`.
-        unsafe { self.sets[1 - self.active].push(level, into_raw(item)) };
+        unsafe { self.sets[(self.active ^ 1) & 1].push(level, into_raw(item)) };
         self.len += 1;
     }
 
     /// Takes the next item to run: highest level of the current epoch first, starting a
     /// new epoch when the current one is used up.
     pub fn pop(&mut self) -> Option<Arc<T>> {
-        if self.sets[self.active].non_empty == 0 {
-            self.active = 1 - self.active;
+        if let Some((item, level)) = self.next
+            && self.sets[self.active & 1]
+                .highest()
+                .is_none_or(|high| high <= level)
+        {
+            self.next = None;
+            self.len -= 1;
+            // SAFETY: the slot holds a reference from `Arc::into_raw` (`push_next`),
+            // handed back exactly once.
+            return Some(unsafe { Arc::from_raw(item.as_ptr()) });
         }
-        let item = self.sets[self.active].pop_highest()?;
+        // `& 1` everywhere: `active` is 0 or 1, and saying so spares the bounds checks.
+        if self.sets[self.active & 1].non_empty == 0 {
+            self.active ^= 1;
+        }
+        let item = self.sets[self.active & 1].pop_highest()?;
         self.len -= 1;
         // SAFETY: every linked item was linked by a push, from `Arc::into_raw`; popping
         // hands that reference back exactly once.
@@ -145,13 +193,24 @@ impl<T: Linked> RunQueue<T> {
     /// run last here (the next epoch's items, then the lowest levels), whose caches have
     /// cooled the most and whose absence delays this queue the least.
     pub fn steal(&mut self, wanted: impl Fn(&T) -> bool) -> Option<Arc<T>> {
-        let expired = 1 - self.active;
+        let expired = (self.active ^ 1) & 1;
         let item = self.sets[expired]
             .take_lowest(&wanted)
-            .or_else(|| self.sets[self.active].take_lowest(&wanted))?;
+            .or_else(|| self.sets[self.active & 1].take_lowest(&wanted))
+            .or_else(|| self.take_next(&wanted))?;
         self.len -= 1;
         // SAFETY: as in `pop`.
         Some(unsafe { Arc::from_raw(item.as_ptr()) })
+    }
+
+    /// The next slot's item, if `wanted` accepts it.
+    fn take_next(&mut self, wanted: &impl Fn(&T) -> bool) -> Option<NonNull<T>> {
+        let (item, _) = self.next?;
+        // SAFETY: the slot's item is alive (the queue owns a reference to it).
+        wanted(unsafe { item.as_ref() }).then(|| {
+            self.next = None;
+            item
+        })
     }
 
     /// Queued items.
@@ -271,6 +330,58 @@ mod tests {
         assert_eq!(order, ["expired high", "active low", "active high"]);
         assert_eq!(queue.len(), 1);
         assert_eq!(drain(&mut queue), ["expired pinned"]);
+    }
+
+    fn push_next(queue: &mut RunQueue<Item>, item: Arc<Item>) {
+        // SAFETY: as above.
+        unsafe { queue.push_next(item.level, item) };
+    }
+
+    #[test]
+    fn the_next_slot_runs_first_within_its_level_and_below() {
+        let mut queue = RunQueue::new();
+        push_active(&mut queue, item("waiting 3", 3));
+        push_active(&mut queue, item("waiting 1", 1));
+        push_next(&mut queue, item("woken 3", 3));
+        assert_eq!(queue.len(), 3);
+        assert_eq!(drain(&mut queue), ["woken 3", "waiting 3", "waiting 1"]);
+    }
+
+    #[test]
+    fn the_next_slot_never_overtakes_a_higher_level() {
+        let mut queue = RunQueue::new();
+        push_next(&mut queue, item("woken 2", 2));
+        push_active(&mut queue, item("urgent 6", 6));
+        push_expired(&mut queue, item("expired 7", 7));
+        assert_eq!(drain(&mut queue), ["urgent 6", "woken 2", "expired 7"]);
+    }
+
+    #[test]
+    fn a_second_wake_sends_the_first_to_the_back_of_its_level() {
+        let mut queue = RunQueue::new();
+        push_active(&mut queue, item("waiting", 3));
+        push_next(&mut queue, item("first", 3));
+        push_next(&mut queue, item("second", 3));
+        assert_eq!(queue.len(), 3);
+        assert_eq!(drain(&mut queue), ["second", "waiting", "first"]);
+    }
+
+    #[test]
+    fn the_next_slot_can_be_stolen_last_and_is_dropped_with_the_queue() {
+        let mut queue = RunQueue::new();
+        let woken = item("woken", 3);
+        push_next(&mut queue, Arc::clone(&woken));
+        push_active(&mut queue, item("other", 3));
+        assert_eq!(queue.steal(|_| true).unwrap().name, "other");
+        assert_eq!(queue.steal(|_| true).unwrap().name, "woken");
+        assert!(queue.is_empty());
+        push_next(&mut queue, Arc::clone(&woken));
+        drop(queue);
+        assert_eq!(
+            Arc::strong_count(&woken),
+            1,
+            "the slot's reference was dropped"
+        );
     }
 
     #[test]

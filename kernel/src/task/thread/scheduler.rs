@@ -49,7 +49,7 @@ use super::{
     table,
 };
 use crate::{
-    arch::{context, cpu::InterruptsDisabled, cpu_local, fpu, tsc},
+    arch::{context, cpu::InterruptsDisabled, cpu_local, fpu},
     mm,
     trace::{self, SwitchReason, WakeSource},
 };
@@ -73,15 +73,18 @@ pub(super) fn tick_hz() -> u32 {
     TICK_HZ.load(Ordering::Relaxed)
 }
 
-/// Gives `thread` a whole time slice (the boot thread, which was never queued).
+/// Fixes `thread`'s slice (from its priority) and gives it a whole one: at admission,
+/// and for the boot thread, which was never admitted.
 pub(super) fn give_full_slice(thread: &Thread) {
-    thread
-        .time_slice_left
-        .store(time_slice_for(thread), Ordering::Relaxed);
+    let slice = policy::slice_for(TIME_SLICE_TICKS.load(Ordering::Relaxed), thread.priority());
+    thread.slice_ticks.store(slice, Ordering::Relaxed);
+    thread.time_slice_left.store(slice, Ordering::Relaxed);
 }
 
-fn time_slice_for(thread: &Thread) -> u32 {
-    policy::slice_for(TIME_SLICE_TICKS.load(Ordering::Relaxed), thread.priority())
+/// A fresh slice for `thread` (fixed when it was admitted: priorities do not change).
+fn refill_slice(thread: &Thread) {
+    let slice = thread.slice_ticks.load(Ordering::Relaxed);
+    thread.time_slice_left.store(slice, Ordering::Relaxed);
 }
 
 /// Why the running thread is giving up the CPU.
@@ -205,10 +208,18 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
                     .run_state
                     .transition(ThreadState::Blocked, ThreadState::Ready)
                 {
-                    target.wakes.fetch_add(1, Ordering::Relaxed);
+                    let here = this_cpu();
+                    here.count_wake();
                     trace_wake(thread, false);
                     // SAFETY: the thread was `Blocked`, so it is in no run queue.
-                    unsafe { queue.push(Arc::clone(thread), false) };
+                    unsafe {
+                        match core::ptr::eq(target, here) {
+                            // Woken by what runs here, which often blocks next: it runs
+                            // next (see `run_queue`'s next slot).
+                            true => queue.push_next(Arc::clone(thread)),
+                            false => queue.push(Arc::clone(thread), false),
+                        }
+                    }
                     drop(queue);
                     // After the queue lock: see "Idle" in the module docs.
                     if preempts(thread, target) {
@@ -270,11 +281,16 @@ fn candidates(thread: &Thread) -> CpuSet {
 }
 
 /// The CPU a woken thread is queued on (see `policy::wake_target`).
+#[inline]
 fn place_woken(thread: &Thread) -> &'static Cpu {
     let here = this_cpu();
-    if cpu_local::online_count() == 1 {
-        return here;
+    if cpu_local::online_mask() == 1 {
+        return here; // one CPU: nothing to choose
     }
+    place_woken_among_cpus(thread, here)
+}
+
+fn place_woken_among_cpus(thread: &Thread, here: &Cpu) -> &'static Cpu {
     let target = policy::wake_target(thread.cpu(), here.index, candidates(thread), |cpu| {
         online_cpu(cpu).load()
     });
@@ -297,9 +313,7 @@ fn place_new(thread: &Thread) -> &'static Cpu {
 pub(super) fn admit(thread: Arc<Thread>) {
     table::insert(&thread);
     let _irq = InterruptsDisabled::new();
-    thread
-        .time_slice_left
-        .store(time_slice_for(&thread), Ordering::Relaxed);
+    give_full_slice(&thread);
     debug_assert_eq!(
         thread.state(),
         ThreadState::Ready,
@@ -337,6 +351,7 @@ pub(super) fn on_tick(_frame: &mut crate::arch::TrapFrame) {
     let irq = InterruptsDisabled::new();
     let cpu = this_cpu();
     cpu.ticks.fetch_add(1, Ordering::Relaxed);
+    cpu.current(&irq).charge_tick();
     mm::tlb::catch_up();
     trace::follow_global_switch();
     let ticks = cpu.ticks.load(Ordering::Relaxed);
@@ -408,30 +423,38 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
             !prev.is_idle
         }
     };
+    // A runnable thread's reference moves from the CPU's slot into the queue without
+    // touching the count: the queue gets a second handle to the slot's count ("lent"), and
+    // the slot's handle is forgotten instead of dropped once it is replaced.
+    let lent = prev_runnable;
     if prev_runnable {
         let next_epoch = requeue_epoch(prev, reason);
-        requeue(cpu, &mut run_queue, Arc::clone(prev), next_epoch);
+        // SAFETY: the count behind the slot's handle now belongs to this handle; the
+        // slot's own handle is forgotten, never dropped (below, or in `switch_to`).
+        let handle = unsafe { Arc::from_raw(Arc::as_ptr(prev)) };
+        requeue(cpu, &mut run_queue, handle, next_epoch);
     }
     let next = pick_next(cpu, &mut run_queue);
     drop(run_queue);
     if Arc::ptr_eq(&next, prev) {
         prev.run_state
             .advance(ThreadState::Ready, ThreadState::Running);
-        return; // dropping `next` drops the run queue's reference
+        // The lent handle came back: the slot keeps the count it always held.
+        core::mem::forget(next);
+        return;
     }
     next.run_state
         .advance(ThreadState::Ready, ThreadState::Running);
     if next.time_slice_left.load(Ordering::Relaxed) == 0 {
-        next.time_slice_left
-            .store(time_slice_for(&next), Ordering::Relaxed);
+        refill_slice(&next);
     }
-    switch_to(cpu, next, reason, irq);
+    switch_to(cpu, next, reason, lent, irq);
 }
 
 /// Puts the outgoing, still runnable thread back in this CPU's queue, or, if its CPU set
 /// no longer includes this CPU, in the queue of a CPU it may run on.
 fn requeue(cpu: &Cpu, queue: &mut QueueGuard<'_>, prev: Arc<Thread>, next_epoch: bool) {
-    let prev = match prev.affinity().contains(cpu.index) {
+    let prev = match prev.may_run_on(cpu.bit) {
         true => prev,
         false => match send_away(prev, next_epoch) {
             Ok(()) => return,
@@ -448,7 +471,7 @@ fn requeue(cpu: &Cpu, queue: &mut QueueGuard<'_>, prev: Arc<Thread>, next_epoch:
 fn pick_next(cpu: &Cpu, queue: &mut QueueGuard<'_>) -> Arc<Thread> {
     let mut misplaced_left = queue.len();
     while let Some(thread) = queue.pop() {
-        if thread.affinity().contains(cpu.index) {
+        if thread.may_run_on(cpu.bit) {
             return thread;
         }
         if let Err(thread) = send_away(thread, false) {
@@ -506,14 +529,14 @@ fn requeue_epoch(prev: &Thread, reason: Reason) -> bool {
     let slice_left = prev.time_slice_left.load(Ordering::Relaxed);
     let next_epoch = policy::requeue_epoch(reason == Reason::Yield, slice_left) == Epoch::Next;
     if next_epoch {
-        prev.time_slice_left
-            .store(time_slice_for(prev), Ordering::Relaxed);
+        refill_slice(prev);
     }
     next_epoch
 }
 
-/// Switches from the current thread to `next` (not running anywhere).
-fn switch_to(cpu: &Cpu, next: Arc<Thread>, reason: Reason, irq: &InterruptsDisabled) {
+/// Switches from the current thread to `next` (not running anywhere). `lent`: the
+/// slot's reference to the outgoing thread was lent to a run queue (see `schedule`).
+fn switch_to(cpu: &Cpu, next: Arc<Thread>, reason: Reason, lent: bool, irq: &InterruptsDisabled) {
     // SAFETY: interrupts are off and this is the current CPU; no reference from
     // `Cpu::current` is used past this point (see `schedule`).
     let prev = unsafe { cpu.replace_current(next) };
@@ -522,18 +545,20 @@ fn switch_to(cpu: &Cpu, next: Arc<Thread>, reason: Reason, irq: &InterruptsDisab
     trace::record_switch(prev.id().as_u64(), next.id().as_u64(), reason.traced());
     // First: everything the CPU that switched `next` out did to it is visible after this.
     let next_rsp = take_saved_rsp(next);
-    let now = tsc::read();
-    prev.account_switch_out(now);
-    next.account_switch_in(now);
-    cpu.switches.fetch_add(1, Ordering::Relaxed);
-    switch_fpu_state(cpu, &prev, next);
+    next.count_switch_in();
+    cpu.count_switch();
+    if cpu.fpu_in_use() || prev.uses_fpu() || next.uses_fpu() {
+        switch_fpu_state(cpu, &prev, next);
+    }
     let save_rsp = prev.saved_rsp.as_ptr();
     if reason == Reason::Exit {
         // SAFETY: as above. The zombie is reaped by `finish_switch`, on this CPU, once
         // this switch has left its stack for good.
         unsafe { cpu.replace_zombie(Some(prev)) };
+    } else if lent {
+        core::mem::forget(prev); // its count is the run queue's now
     } else {
-        drop(prev); // other Arcs (run queue, wait queue, table) keep it alive
+        drop(prev); // other Arcs (wait queue, timer, table) keep it alive
     }
     // SAFETY: `next_rsp` was saved by `switch` or made by `prepare_stack` and was taken
     // (zeroed) above, so this context is resumed exactly once; `save_rsp` points into a
@@ -572,7 +597,11 @@ fn take_saved_rsp(thread: &Thread) -> u64 {
 }
 
 /// Saves the outgoing thread's x87/SSE registers and loads the incoming one's, for
-/// threads that opted in; denies FPU access to threads that did not.
+/// threads that opted in; denies FPU access to threads that did not. Out of line: a
+/// switch between two threads without FPU state, on a CPU where access is denied,
+/// skips it (one combined test in `switch_to`).
+#[cold]
+#[inline(never)]
 fn switch_fpu_state(cpu: &Cpu, prev: &Thread, next: &Thread) {
     // SAFETY: this scheduler is switching both threads, with interrupts off; `prev` runs
     // here and `next` runs nowhere (its saved rsp was taken).

@@ -39,7 +39,6 @@ pub(crate) fn init(config: &SchedulerConfig) {
     table::insert(&boot);
     scheduler::set_time_slice(config.time_slice_ticks);
     scheduler::give_full_slice(&boot);
-    boot.account_switch_in(arch::tsc::read()); // it is running from now on
     Cpu::install(0, boot, new_idle_thread(0));
     arch::set_fault_reporter(report_fault_context);
     interrupts::set_handler(vectors::RESCHEDULE, scheduler::on_reschedule_ipi);
@@ -64,7 +63,6 @@ pub(crate) fn run_ap(index: u32, stack: KernelStack) -> ! {
         result_slot: None,
     })
     .expect("no memory for an idle thread");
-    idle.account_switch_in(arch::tsc::read());
     let cpu = Cpu::install(index, Arc::clone(&idle), idle);
     let (calibration, period_ns) = TICK.get().expect("the boot CPU's tick runs first");
     cpu.timers.lock().set_period(*period_ns);

@@ -7,7 +7,6 @@ use core::{
 };
 
 use super::per_cpu::{Cpu, online, online_cpu, this_cpu};
-use crate::time;
 
 /// One CPU's counters since it came up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +17,7 @@ pub struct CpuStats {
     pub ticks: u64,
     /// Thread switches.
     pub switches: u64,
-    /// Blocked threads made runnable in its run queue.
+    /// Blocked threads it made runnable (a wake counts on the waking CPU).
     pub wakes: u64,
     /// Threads it took from another CPU's queue while idle.
     pub steals: u64,
@@ -26,7 +25,7 @@ pub struct CpuStats {
     pub ipis_sent: u64,
     /// Reschedule IPIs it received.
     pub ipis_received: u64,
-    /// Time it spent in its idle loop.
+    /// Time it spent in its idle loop (counted by its timer, as threads' CPU time is).
     pub idle: Duration,
     /// Threads waiting in its run queue now.
     pub queued: u32,
@@ -47,7 +46,7 @@ pub fn cpu_stats() -> Vec<CpuStats> {
                 steals: count(&cpu.steals),
                 ipis_sent: count(&cpu.ipis_sent),
                 ipis_received: count(&cpu.ipis_received),
-                idle: time::tsc_ticks_to_duration(cpu.idle.cpu_ticks(!cpu.load().busy)),
+                idle: cpu.idle.cpu_time(),
                 queued: cpu.load().queued,
             }
         })
@@ -71,6 +70,14 @@ pub fn ticks() -> u64 {
 /// Blocked threads made runnable by a wake-up since boot, on all CPUs.
 pub fn wake_count() -> u64 {
     sum(|cpu| &cpu.wakes)
+}
+
+/// `ticks` timer periods.
+pub(super) fn ticks_to_duration(ticks: u64) -> Duration {
+    match u64::from(tick_hz()) {
+        0 => Duration::ZERO,
+        hz => Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / hz),
+    }
 }
 
 /// The tick rate the scheduler runs at (0 before it started).
