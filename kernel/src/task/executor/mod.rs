@@ -26,6 +26,8 @@
 
 mod block_on;
 mod blocking;
+mod cell;
+mod chunks;
 mod host;
 mod join;
 mod ready_queue;
