@@ -110,8 +110,9 @@ pub(super) trait Task<H: Host>: Send + Sync {
 /// What only a task's [`Slot`] may do. Private: nothing outside this file can call it.
 trait Run<H: Host>: Task<H> {
     /// Polls the task once with its own waker and does the executor's bookkeeping around
-    /// the poll; hands the reference back (it is borrowed only to build the waker).
-    fn poll(self: Arc<Self>, executor: u64) -> (Arc<dyn Run<H>>, Polled);
+    /// the poll; puts the reference back in `home`, its slot (it is lent by value only
+    /// because the waker is built from an `Arc`).
+    fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: u64) -> Polled;
 
     /// Drops the future if it has not finished, and tells the handle.
     fn cancel(&self);
@@ -135,14 +136,16 @@ where
     H: Host,
 {
     #[inline]
-    fn poll(self: Arc<Self>, executor: u64) -> (Arc<dyn Run<H>>, Polled) {
-        if self.header.join.0.load(Ordering::Relaxed) != PENDING {
-            return (self, Polled::Tombstone);
-        }
-        self.header.begin_poll(executor);
-        let poll = self.poll_future();
-        let polled = self.header.end_poll(executor, poll);
-        (self, polled)
+    fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: u64) -> Polled {
+        let polled = if self.header.join.0.load(Ordering::Relaxed) != PENDING {
+            Polled::Tombstone
+        } else {
+            self.header.begin_poll(executor);
+            let poll = self.poll_future();
+            self.header.end_poll(executor, poll)
+        };
+        *home = Some(self);
+        polled
     }
 
     fn cancel(&self) {
@@ -267,9 +270,7 @@ impl<H: Host> Slot<H> {
     #[inline]
     pub(super) fn poll(&mut self, executor: u64) -> Option<Polled> {
         // Lent out for the poll and put back: the waker borrows this reference.
-        let (task, polled) = self.0.take()?.poll(executor);
-        self.0 = Some(task);
-        Some(polled)
+        Some(self.0.take()?.poll(&mut self.0, executor))
     }
 
     /// Moves the task out, leaving this slot empty.

@@ -41,7 +41,10 @@ impl<H: Host> TaskTable<H> {
     }
 
     /// Puts a spawned task in a free slot and queues its first poll. If the table cannot
-    /// grow (no memory), the task is dropped: its handle resolves to `Cancelled`.
+    /// grow (no memory), the task is dropped: its handle resolves to `Cancelled`. Out of
+    /// line, like `remove`: once per task, they would only crowd the poll loop they are
+    /// called from (which then no longer inlines the ready queue's pop).
+    #[inline(never)]
     pub(super) fn insert(&mut self, shared: &Shared<H>, mut task: Slot<H>) {
         let Some(slot) = self.free_slot(shared) else {
             shared.tasks.fetch_sub(1, Ordering::AcqRel);
@@ -110,20 +113,18 @@ impl<H: Host> TaskTable<H> {
         else {
             return false;
         };
-        match polled {
-            Polled::Pending | Polled::DoneQueued => true,
-            Polled::Done => {
-                self.remove(slot, shared);
-                true
-            }
-            Polled::Tombstone => {
-                self.remove(slot, shared);
-                false
-            }
+        // The common case first, as one comparison.
+        if polled == Polled::Pending {
+            return true;
         }
+        if polled != Polled::DoneQueued {
+            self.remove(slot, shared);
+        }
+        polled != Polled::Tombstone
     }
 
     /// Empties `slot`: unlists its task and drops it (cancelling it if unfinished).
+    #[inline(never)]
     pub(super) fn remove(&mut self, slot: usize, shared: &Shared<H>) {
         let Some(task) = self.slots.get_mut(slot).map(Slot::take) else {
             return;
