@@ -12,7 +12,6 @@
 extern crate alloc;
 
 use alloc::{sync::Arc, vec::Vec};
-use core::future::Future;
 
 use kernel::{executor::Executor, mm, println, sync::Event};
 
@@ -21,11 +20,9 @@ spindle_test::test_kernel!(a_waiting_task_costs_at_most_300_heap_bytes);
 const TASKS: usize = 100_000;
 
 /// The task: waits for `gate`, then returns its number (the shape `smp_scale` spawns).
-fn waiter(gate: Arc<Event>, n: u64) -> impl Future<Output = u64> + Send + 'static {
-    async move {
-        gate.wait_async().await;
-        n
-    }
+async fn waiter(gate: Arc<Event>, n: u64) -> u64 {
+    gate.wait_async().await;
+    n
 }
 
 fn a_waiting_task_costs_at_most_300_heap_bytes() {
