@@ -6,11 +6,12 @@
 //! | 0-31      | CPU exceptions (Intel SDM vol. 3, table 6-1)                 |
 //! | 32-47     | the 8259 pair, remapped: IRQ `n` on `PIC_FIRST + n`          |
 //! | 48        | the local APIC timer                                         |
+//! | 224-225   | the IPI round-trip benchmark's ping and pong (benches only)  |
 //! | 240       | reschedule: another CPU queued work for this one             |
 //! | 255       | the local APIC's spurious interrupt                          |
 //!
 //! Devices routed through the 8259 get `PIC_FIRST + line` (`interrupts::route_legacy_irq`);
-//! the PIT is IRQ 0. Vectors 49-239 are free for future sources (MSI); inter-processor
+//! the PIT is IRQ 0. Vectors 49-223 are free for future sources (MSI); inter-processor
 //! interrupts sit near the top, where the APIC's priority classes rank them first.
 
 /// A non-maskable interrupt: how a failing CPU stops the others.
@@ -40,6 +41,13 @@ pub const PIC_SPURIOUS_SLAVE: u8 = PIC_FIRST + 15;
 pub const APIC_FIRST: u8 = PIC_FIRST + 16;
 /// The local APIC timer (the tick).
 pub const APIC_TIMER: u8 = APIC_FIRST;
+/// The IPI round-trip benchmark (`benches/kernels/src/bin/smp_latency.rs`) pings another
+/// CPU on this vector. No kernel code installs a handler: the numbers are reserved here so
+/// that no future source takes them, and they sit in the priority class just below
+/// [`RESCHEDULE`], as a real cross-CPU call would.
+pub const BENCH_PING: u8 = 0xe0;
+/// The IPI round-trip benchmark's reply, sent back from [`BENCH_PING`]'s handler.
+pub const BENCH_PONG: u8 = 0xe1;
 /// Sent by one CPU to another that should look at its run queue.
 pub const RESCHEDULE: u8 = 0xf0;
 /// The local APIC's spurious-interrupt vector (no EOI).
