@@ -4,8 +4,15 @@
 //! vCPUs on a 2-core host that also runs other work) or a lock every CPU takes (for
 //! spawn + join: the heap, the thread table, the stack slots).
 //!
+//! Two workloads are there to tell those apart: `compute` (a counting loop, no kernel
+//! call) is the ceiling the host gives two vCPUs in this boot, and `rdtsc` (a loop
+//! reading the TSC, as every switch does) shows the emulator's own serialisation: QEMU
+//! takes one global lock per `rdtsc` under TCG (`cpu_get_ticks`).
+//!
 //! Booted under MTTCG only, several times: see `smp_latency`.
 //@ smp: 2
+//@ ratio: smp_compute_2_cpus / smp_compute_1_cpu
+//@ ratio: smp_rdtsc_2_cpus / smp_rdtsc_1_cpu
 //@ ratio: smp_yield_2_cpus / smp_yield_1_cpu
 //@ ratio: smp_semaphore_pairs_2_cpus / smp_semaphore_pairs_1_cpu
 //@ ratio: smp_spawn_join_2_cpus / smp_spawn_join_1_cpu
@@ -28,7 +35,13 @@ use kernel::{
 };
 use spindle_bench::report_rates;
 
-spindle_bench::bench_kernel!(yield_pairs, semaphore_pairs, spawn_join_pairs);
+spindle_bench::bench_kernel!(
+    compute_pairs,
+    rdtsc_pairs,
+    yield_pairs,
+    semaphore_pairs,
+    spawn_join_pairs
+);
 
 /// Pairs of threads; pair `i` runs on CPU `placement[i]`.
 const PAIRS: usize = 2;
@@ -72,6 +85,35 @@ impl Worker {
 
 /// Starts one pair of worker threads on `cpu`.
 type SpawnPair = fn(cpu: u32, workers: [Worker; 2]) -> [JoinHandle<()>; 2];
+
+/// Two threads counting in a loop, nothing else (the tick time-slices them): the most two
+/// CPUs can give here, which on a shared host is less than twice one CPU.
+fn compute_pairs() {
+    measure_placements("smp_compute", |cpu, workers| {
+        workers.map(|worker| {
+            pinned(cpu, move || {
+                while worker.running() {
+                    worker.ops.add_one();
+                }
+            })
+        })
+    });
+}
+
+/// Two threads reading the TSC in a loop: every switch reads it too (CPU-time
+/// accounting), and under TCG each read takes a lock global to the emulator.
+fn rdtsc_pairs() {
+    measure_placements("smp_rdtsc", |cpu, workers| {
+        workers.map(|worker| {
+            pinned(cpu, move || {
+                while worker.running() {
+                    core::hint::black_box(tsc::read());
+                    worker.ops.add_one();
+                }
+            })
+        })
+    });
+}
 
 /// Two threads yielding the CPU to each other (to every thread on it): one operation is
 /// one `yield_now`.
