@@ -175,16 +175,6 @@ impl Recorder {
         self.samples.lock().len() >= self.capacity
     }
 
-    /// How many samples are in (warm-up included).
-    pub fn len(&self) -> usize {
-        self.samples.lock().len()
-    }
-
-    /// Whether no sample is in yet (`len`'s companion).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Reports the samples after the warm-up.
     pub fn report(&self, name: &str, overhead: u64, per: u64) {
         let mut samples = self.samples.lock();

@@ -1,6 +1,7 @@
 //! Cross-CPU latencies, each next to its same-CPU counterpart measured in the same boot:
-//! a thread waking a thread, a thread waking an async task, an IPI round trip, and the
-//! floor under all of them (a cache line passed between two CPUs).
+//! a thread waking a thread, a thread waking an async task; and what a cross-CPU wake is
+//! made of: an IPI (one way and round trip, to an idle and to a busy CPU) and the floor
+//! under everything (a cache line passed between two CPUs).
 //!
 //! Booted under MTTCG only (`-icount` cannot run several vCPUs in parallel), so every
 //! figure is host time and only ratios within one boot are worth comparing: the host
@@ -8,13 +9,14 @@
 //@ smp: 2
 //@ ratio: smp_thread_wake_cross_cpu / smp_thread_wake_same_cpu
 //@ ratio: smp_task_wake_cross_cpu / smp_task_wake_same_cpu
-//@ ratio: smp_ipi_round_trip_idle / smp_ipi_round_trip_busy
+//@ ratio: smp_ipi_one_way_idle / smp_thread_wake_cross_cpu
+//@ ratio: smp_ipi_one_way_idle / smp_ipi_one_way_busy
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-use alloc::sync::Arc;
+use alloc::{format, sync::Arc};
 use core::{
     sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     task::Poll,
@@ -22,14 +24,14 @@ use core::{
 
 use futures_util::task::AtomicWaker;
 use kernel::{
-    arch::{TrapFrame, apic, interrupts, vectors},
+    arch::{TrapFrame, apic, cpu, interrupts, vectors},
     executor::Executor,
     sync::oneshot,
     thread::{self, Builder, CpuSet, Thread, ThreadState},
 };
 use spindle_bench::{Recorder, end, overhead, start};
 
-spindle_bench::bench_kernel!(thread_wake, task_wake, ipi_round_trip, cache_line_one_way);
+spindle_bench::bench_kernel!(thread_wake, task_wake, ipi_latency, cache_line_one_way);
 
 /// Samples thrown away, then kept, per figure: a cross-CPU hand-off under MTTCG costs
 /// about ten microseconds, so the default 110,000 would make a boot take minutes.
@@ -134,10 +136,13 @@ fn hand_offs(recorder: &Arc<Recorder>, second_cpu: u32) {
     second.join();
 }
 
-/// A flag an async task waits for, and the waker that wakes it.
+/// A flag an async task waits for, the waker that wakes it, and how often the task saw
+/// the flag (what the waking thread polls: an atomic, not the recorder's lock, which the
+/// task needs to record).
 struct Signal {
     raised: AtomicBool,
     waker: AtomicWaker,
+    seen: AtomicU64,
 }
 
 /// A thread on CPU 0 wakes a task on an executor whose host thread runs on CPU 0, then on
@@ -163,6 +168,7 @@ fn wake_task(recorder: &Arc<Recorder>, host_cpu: u32) {
     let signal = Arc::new(Signal {
         raised: AtomicBool::new(false),
         waker: AtomicWaker::new(),
+        seen: AtomicU64::new(0),
     });
     let (started, ready) = oneshot::channel::<()>();
     let host = {
@@ -183,18 +189,18 @@ fn wake_task(recorder: &Arc<Recorder>, host_cpu: u32) {
         if host_cpu == thread::current_cpu() {
             thread::yield_now(); // lets the host thread run
         } else {
-            core::hint::spin_loop(); // it runs on its own CPU: stay out of the scheduler
+            spin(); // it runs on its own CPU: stay out of the scheduler
         }
     };
     while !recorder.is_full() {
         while host.thread().state() != ThreadState::Blocked {
             wait();
         }
-        let before = recorder.len();
+        let before = signal.seen.load(Ordering::Acquire);
         recorder.mark_start();
         signal.raised.store(true, Ordering::Release);
         signal.waker.wake();
-        while recorder.len() == before {
+        while signal.seen.load(Ordering::Acquire) == before {
             wait();
         }
     }
@@ -219,16 +225,20 @@ async fn wait_for_signals(
         })
         .await;
         recorder.mark_end();
+        signal.seen.fetch_add(1, Ordering::Release);
     }
 }
 
 /// CPU 0's APIC ID, where [`on_ping`] replies to.
 static PINGER: AtomicU32 = AtomicU32::new(0);
+/// The TSC when [`on_ping`] started on CPU 1.
+static PINGED_AT: AtomicU64 = AtomicU64::new(0);
 /// Set by [`on_pong`] on CPU 0 when the reply arrived.
 static PONGED: AtomicBool = AtomicBool::new(false);
 
-/// CPU 1's handler: answer at once.
+/// CPU 1's handler: note the arrival, answer at once.
 fn on_ping(_: &mut TrapFrame) {
+    PINGED_AT.store(end(), Ordering::Relaxed);
     apic::send_ipi(PINGER.load(Ordering::Relaxed), vectors::BENCH_PONG);
 }
 
@@ -237,10 +247,17 @@ fn on_pong(_: &mut TrapFrame) {
     PONGED.store(true, Ordering::Release);
 }
 
-/// CPU 0 sends an IPI to CPU 1, whose handler sends one back; CPU 0 spins until its own
-/// handler has run. One sample is one round trip, measured with CPU 1 idle (halted: the
-/// IPI must wake it) and busy (a thread spinning there, which the IPI interrupts).
-fn ipi_round_trip() {
+/// CPU 0 sends an IPI to CPU 1, whose handler notes the time and sends one back; CPU 0
+/// waits until its own handler has run. Each exchange gives two samples: one way (the
+/// send to CPU 1's handler starting) and the round trip. Measured twice: *idle*, both
+/// CPUs halted between messages (CPU 1 in its idle loop, CPU 0 halting for the reply),
+/// as in a cross-CPU wake, where the waker soon blocks and the woken CPU idles; and
+/// *busy*, both spinning (a thread on CPU 1, CPU 0 polling for the reply), so that only
+/// the delivery to a running vCPU is left.
+///
+/// One way compares stamps of two CPUs: under TCG every vCPU reads one clock (QEMU's
+/// `cpu_get_ticks`, a single host counter that never goes backwards), so they agree.
+fn ipi_latency() {
     pin_main(HERE);
     PINGER.store(apic::id(), Ordering::Relaxed);
     interrupts::set_handler(vectors::BENCH_PING, on_ping);
@@ -251,8 +268,7 @@ fn ipi_round_trip() {
         .expect("memory for a thread")
         .join();
     let overhead = overhead();
-    let idle = round_trips(target);
-    idle.report("smp_ipi_round_trip_idle", overhead, 1);
+    ping_pongs(target, overhead, Reply::HaltFor);
     let stop = Arc::new(AtomicBool::new(false));
     let spinner = {
         let stop = Arc::clone(&stop);
@@ -260,34 +276,77 @@ fn ipi_round_trip() {
             .cpu(THERE)
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    core::hint::spin_loop();
+                    spin();
                 }
             })
             .expect("memory for a thread")
     };
     while spinner.thread().state() != ThreadState::Running {
-        core::hint::spin_loop();
+        spin();
     }
-    let busy = round_trips(target);
+    ping_pongs(target, overhead, Reply::SpinFor);
     stop.store(true, Ordering::Relaxed);
     spinner.join();
-    busy.report("smp_ipi_round_trip_busy", overhead, 1);
     pin_main_anywhere();
 }
 
-/// Times IPI round trips to the CPU with APIC ID `target` until a recorder is full.
-fn round_trips(target: u32) -> Recorder {
-    let recorder = Recorder::with_samples(WARMUP, SAMPLES);
-    while !recorder.is_full() {
+/// How CPU 0 waits for the reply to its ping.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// Halted (interrupts off from before the send, so the reply cannot slip in between).
+    HaltFor,
+    /// Polling the flag.
+    SpinFor,
+}
+
+impl Reply {
+    /// The name the figures get: CPU 0 halts while CPU 1 idles, or both run.
+    fn state(self) -> &'static str {
+        match self {
+            Self::HaltFor => "idle",
+            Self::SpinFor => "busy",
+        }
+    }
+
+    /// Sends the ping and waits for the reply as `self` says; returns the TSC at the
+    /// send and after the reply.
+    fn exchange(self, target: u32) -> (u64, u64) {
+        let halting = matches!(self, Self::HaltFor);
         PONGED.store(false, Ordering::Relaxed);
+        if halting {
+            cpu::disable_interrupts();
+        }
         let begin = start();
         apic::send_ipi(target, vectors::BENCH_PING);
         while !PONGED.load(Ordering::Acquire) {
-            core::hint::spin_loop();
+            if halting {
+                cpu::enable_and_halt(); // the reply (or a tick) ends the halt
+                cpu::disable_interrupts();
+            } else {
+                spin();
+            }
         }
-        recorder.push(end() - begin);
+        let now = end();
+        if halting {
+            cpu::enable_interrupts();
+        }
+        (begin, now)
     }
-    recorder
+}
+
+/// Pings the CPU with APIC ID `target` until the recorders are full and reports
+/// `smp_ipi_one_way_<state>` and `smp_ipi_round_trip_<state>`.
+fn ping_pongs(target: u32, overhead: u64, reply: Reply) {
+    let one_way = Recorder::with_samples(WARMUP, SAMPLES);
+    let round_trip = Recorder::with_samples(WARMUP, SAMPLES);
+    while !round_trip.is_full() {
+        let (begin, now) = reply.exchange(target);
+        one_way.push(PINGED_AT.load(Ordering::Relaxed).saturating_sub(begin));
+        round_trip.push(now - begin);
+    }
+    let state = reply.state();
+    one_way.report(&format!("smp_ipi_one_way_{state}"), overhead, 1);
+    round_trip.report(&format!("smp_ipi_round_trip_{state}"), overhead, 1);
 }
 
 /// Two threads pinned to CPU 0 and CPU 1 pass a counter back and forth by spinning on
@@ -307,7 +366,7 @@ fn cache_line_one_way() {
                     match ball.load(Ordering::Acquire) {
                         STOP => return,
                         odd if odd % 2 == 1 => ball.store(odd + 1, Ordering::Release),
-                        _ => core::hint::spin_loop(),
+                        _ => spin(),
                     }
                 }
             })
@@ -323,7 +382,7 @@ fn cache_line_one_way() {
                     let begin = start();
                     ball.store(served + 1, Ordering::Release);
                     while ball.load(Ordering::Acquire) != served + 2 {
-                        core::hint::spin_loop();
+                        spin();
                     }
                     recorder.push(end() - begin);
                     served += 2;
@@ -336,3 +395,10 @@ fn cache_line_one_way() {
     returner.join();
     recorder.report("smp_cache_line_one_way", overhead(), 2);
 }
+
+/// One turn of a spin-wait, without `pause`: under MTTCG a `pause` ends the vCPU's run
+/// of translated code and takes QEMU's global lock on the way back in, the lock the other
+/// vCPU needs to send and take interrupts, so a `pause` loop slows down the very
+/// hand-off it waits for.
+#[inline(always)]
+fn spin() {}
