@@ -1,11 +1,15 @@
 //! Throughput of independent work on one CPU and on two, in the same boot: pairs of
-//! threads that never touch each other's data, first all on CPU 0, then one pair per CPU.
+//! threads that never touch each other's data, all on CPU 0 or one pair per CPU.
 //! Twice the CPUs should give twice the operations; what falls short is emulation (two
 //! vCPUs on a 2-core host that also runs other work) or a lock every CPU takes (for
 //! spawn + join: the heap, the thread table, the stack slots).
 //!
-//! Two workloads are there to tell those apart: `compute` (a counting loop, no kernel
-//! call) is the ceiling the host gives two vCPUs in this boot, and `rdtsc` (a loop
+//! The two placements take turns, one interval each, with the same threads (they move
+//! between the intervals): a host whose load changes from second to second then weighs
+//! on both alike, and the ratio of their medians is a fair one.
+//!
+//! Two workloads are there to tell the causes apart: `compute` (a counting loop, no
+//! kernel call) is the ceiling the host gives two vCPUs in this boot, and `rdtsc` (a loop
 //! reading the TSC, as every switch does) shows the emulator's own serialisation: QEMU
 //! takes one global lock per `rdtsc` under TCG (`cpu_get_ticks`).
 //!
@@ -23,7 +27,8 @@ extern crate alloc;
 
 use alloc::{format, sync::Arc, vec::Vec};
 use core::{
-    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    cell::Cell,
+    sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     time::Duration,
 };
 
@@ -43,14 +48,14 @@ spindle_bench::bench_kernel!(
     spawn_join_pairs
 );
 
-/// Pairs of threads; pair `i` runs on CPU `placement[i]`.
+/// Pairs of threads; under placement `p`, pair `i` runs on CPU `PLACEMENTS[p].1[i]`.
 const PAIRS: usize = 2;
-/// Every pair on CPU 0, then one pair per CPU.
+/// Every pair on CPU 0, or one pair per CPU.
 const PLACEMENTS: [(&str, [u32; PAIRS]); 2] = [("1_cpu", [0, 0]), ("2_cpus", [0, 1])];
 /// One sample is the rate over one interval: long enough that the host's scheduling
-/// noise (milliseconds) averages out within it, short enough for a spread of samples.
+/// noise (milliseconds) and a move between CPUs (microseconds) average out within it.
 const INTERVAL: Duration = Duration::from_millis(50);
-/// Samples per figure, after one interval of warm-up.
+/// Samples per placement, after one interval of warm-up.
 const INTERVALS: usize = 20;
 
 /// An operation count on a cache line of its own, written by one thread only, so that
@@ -70,28 +75,50 @@ impl Counter {
     }
 }
 
-/// What one worker thread gets: when to stop, and where to count.
-#[derive(Clone)]
+/// What the measuring thread tells every worker: which placement holds, and when to stop.
+#[derive(Default)]
+struct Control {
+    placement: AtomicUsize,
+    stop: AtomicBool,
+}
+
+/// One worker thread's view: the control, its pair, where it counts, and the placement it
+/// last moved for.
 struct Worker {
-    stop: Arc<AtomicBool>,
+    control: Arc<Control>,
+    pair: usize,
     ops: Arc<Counter>,
+    placed: Cell<usize>,
 }
 
 impl Worker {
+    /// The CPU this worker's pair belongs on now.
+    fn cpu(&self) -> u32 {
+        PLACEMENTS[self.control.placement.load(Ordering::Relaxed)].1[self.pair]
+    }
+
+    /// Whether to go on; first moves to the pair's CPU if the placement changed (a load
+    /// and a compare otherwise).
     fn running(&self) -> bool {
-        !self.stop.load(Ordering::Relaxed)
+        let placement = self.control.placement.load(Ordering::Relaxed);
+        if placement != self.placed.get() {
+            self.placed.set(placement);
+            let cpu = PLACEMENTS[placement].1[self.pair];
+            thread::set_affinity(CpuSet::single(cpu)).expect("the CPU is online");
+        }
+        !self.control.stop.load(Ordering::Relaxed)
     }
 }
 
-/// Starts one pair of worker threads on `cpu`.
-type SpawnPair = fn(cpu: u32, workers: [Worker; 2]) -> [JoinHandle<()>; 2];
+/// Starts one pair of worker threads where their pair belongs now.
+type SpawnPair = fn(workers: [Worker; 2]) -> [JoinHandle<()>; 2];
 
 /// Two threads counting in a loop, nothing else (the tick time-slices them): the most two
 /// CPUs can give here, which on a shared host is less than twice one CPU.
 fn compute_pairs() {
-    measure_placements("smp_compute", |cpu, workers| {
+    measure("smp_compute", |workers| {
         workers.map(|worker| {
-            pinned(cpu, move || {
+            spawn_worker(worker, |worker| {
                 while worker.running() {
                     worker.ops.add_one();
                 }
@@ -103,9 +130,9 @@ fn compute_pairs() {
 /// Two threads reading the TSC in a loop: every switch reads it too (CPU-time
 /// accounting), and under TCG each read takes a lock global to the emulator.
 fn rdtsc_pairs() {
-    measure_placements("smp_rdtsc", |cpu, workers| {
+    measure("smp_rdtsc", |workers| {
         workers.map(|worker| {
-            pinned(cpu, move || {
+            spawn_worker(worker, |worker| {
                 while worker.running() {
                     core::hint::black_box(tsc::read());
                     worker.ops.add_one();
@@ -118,9 +145,9 @@ fn rdtsc_pairs() {
 /// Two threads yielding the CPU to each other (to every thread on it): one operation is
 /// one `yield_now`.
 fn yield_pairs() {
-    measure_placements("smp_yield", |cpu, workers| {
+    measure("smp_yield", |workers| {
         workers.map(|worker| {
-            pinned(cpu, move || {
+            spawn_worker(worker, |worker| {
                 while worker.running() {
                     thread::yield_now();
                     worker.ops.add_one();
@@ -133,11 +160,11 @@ fn yield_pairs() {
 /// Two threads passing one permit between two semaphores, each blocking until the other
 /// gives it back: one operation is one hand-off.
 fn semaphore_pairs() {
-    measure_placements("smp_semaphore_pairs", |cpu, [first, second]| {
+    measure("smp_semaphore_pairs", |[first, second]| {
         let semaphores = Arc::new([Semaphore::new(1), Semaphore::new(0)]);
         let player = |me: usize, worker: Worker| {
             let semaphores = Arc::clone(&semaphores);
-            pinned(cpu, move || {
+            spawn_worker(worker, move |worker| {
                 while worker.running() {
                     semaphores[me].acquire();
                     worker.ops.add_one();
@@ -151,14 +178,18 @@ fn semaphore_pairs() {
     });
 }
 
-/// Two threads each spawning a thread (pinned to their CPU) that returns at once, and
+/// Two threads each spawning a thread (on their own CPU) that returns at once, and
 /// joining it: one operation is one spawn + join.
 fn spawn_join_pairs() {
-    measure_placements("smp_spawn_join", |cpu, workers| {
+    measure("smp_spawn_join", |workers| {
         workers.map(|worker| {
-            pinned(cpu, move || {
+            spawn_worker(worker, |worker| {
                 while worker.running() {
-                    pinned(cpu, || ()).join();
+                    Builder::new()
+                        .cpu(worker.cpu())
+                        .spawn(|| ())
+                        .expect("memory for a thread")
+                        .join();
                     worker.ops.add_one();
                 }
             })
@@ -166,51 +197,51 @@ fn spawn_join_pairs() {
     });
 }
 
-/// Spawns `main` on `cpu`.
-fn pinned(cpu: u32, main: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+/// Spawns a thread running `main(worker)` on the worker's CPU.
+fn spawn_worker(worker: Worker, main: impl FnOnce(Worker) + Send + 'static) -> JoinHandle<()> {
     Builder::new()
-        .cpu(cpu)
-        .spawn(main)
+        .cpu(worker.cpu())
+        .spawn(move || main(worker))
         .expect("memory for a thread")
 }
 
-/// Measures `spawn_pair`'s work under every placement, reporting `<prefix>_<placement>`.
-/// The measuring thread stays on CPU 0 throughout (it sleeps between readings), so it
-/// disturbs both placements alike.
-fn measure_placements(prefix: &str, spawn_pair: SpawnPair) {
+/// Runs `spawn_pair`'s work with the placements taking turns and reports
+/// `<prefix>_<placement>` for each. The measuring thread stays on CPU 0 throughout (it
+/// sleeps between readings), so it disturbs both placements alike.
+fn measure(prefix: &str, spawn_pair: SpawnPair) {
     thread::set_affinity(CpuSet::single(0)).expect("CPU 0 is online");
-    for (suffix, placement) in PLACEMENTS {
-        let mut rates = throughput(placement, spawn_pair);
+    let rates = throughput(spawn_pair);
+    for ((suffix, _), mut rates) in PLACEMENTS.into_iter().zip(rates) {
         report_rates(&format!("{prefix}_{suffix}"), &mut rates);
     }
     thread::set_affinity(CpuSet::ALL).expect("CPU 0 is online");
 }
 
-/// Runs one pair per entry of `placement` and returns the operations per second of all
-/// of them together, one rate per interval.
-fn throughput(placement: [u32; PAIRS], spawn_pair: SpawnPair) -> Vec<u64> {
-    let stop = Arc::new(AtomicBool::new(false));
+/// Runs the pairs, switching placement after every interval, and returns per placement
+/// the operations per second of all threads together, one rate per interval.
+fn throughput(spawn_pair: SpawnPair) -> [Vec<u64>; 2] {
+    let control = Arc::new(Control::default());
     let counters: Vec<Arc<Counter>> = (0..2 * PAIRS).map(|_| Arc::default()).collect();
     let worker = |index: usize| Worker {
-        stop: Arc::clone(&stop),
+        control: Arc::clone(&control),
+        pair: index / 2,
         ops: Arc::clone(&counters[index]),
+        placed: Cell::new(0),
     };
-    let handles: Vec<JoinHandle<()>> = placement
-        .iter()
-        .enumerate()
-        .flat_map(|(pair, &cpu)| spawn_pair(cpu, [worker(2 * pair), worker(2 * pair + 1)]))
+    let handles: Vec<JoinHandle<()>> = (0..PAIRS)
+        .flat_map(|pair| spawn_pair([worker(2 * pair), worker(2 * pair + 1)]))
         .collect();
     let total = || counters.iter().map(|counter| counter.get()).sum::<u64>();
     thread::sleep(INTERVAL);
-    let mut rates = Vec::with_capacity(INTERVALS);
-    let (mut last_ops, mut last_tsc) = (total(), tsc::read());
-    for _ in 0..INTERVALS {
+    let mut rates = [const { Vec::new() }; 2];
+    for interval in 0..2 * INTERVALS {
+        let placement = interval % 2;
+        control.placement.store(placement, Ordering::Relaxed);
+        let (ops, start) = (total(), tsc::read());
         thread::sleep(INTERVAL);
-        let (ops, now) = (total(), tsc::read());
-        rates.push(per_second(ops - last_ops, now - last_tsc));
-        (last_ops, last_tsc) = (ops, now);
+        rates[placement].push(per_second(total() - ops, tsc::read() - start));
     }
-    stop.store(true, Ordering::Relaxed);
+    control.stop.store(true, Ordering::Relaxed);
     handles.into_iter().for_each(JoinHandle::join);
     rates
 }
