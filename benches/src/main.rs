@@ -1,12 +1,15 @@
 //! `spindle-bench` (`./x bench [FILTER...]`): builds the benchmark kernels in
 //! `benches/kernels`, boots each under icount and under plain TCG, prints one table of
-//! every figure, and writes `target/bench/{results.json,results.md,chart.svg}`.
+//! every figure, and writes `target/bench/{results.json,results.md,chart.svg}`. SMP
+//! kernels (`//@ smp: N`) boot under MTTCG only, `--boots` times each, and get tables of
+//! their own ("SMP figures", also in `target/bench/smp.md`).
 //!
 //! Not part of `./x test`: a run takes minutes, and its numbers are results to look at,
 //! not a verdict. The pieces, in the order a run uses them: [`discover`] (find and build
 //! the kernels), [`run`] (boot one, judge it), [`parse`] (its serial lines), [`results`]
-//! (icount and tcg side by side), [`provenance`] (commit, date, QEMU, host), [`report`]
-//! (table, JSON, Markdown, SVG) and [`benchmarks_md`].
+//! (icount and tcg side by side), [`smp`] (SMP figures over boots), [`provenance`]
+//! (commit, date, QEMU, host), [`report`] (tables, JSON, Markdown, SVG) and
+//! [`benchmarks_md`].
 
 mod benchmarks_md;
 mod discover;
@@ -15,6 +18,7 @@ mod provenance;
 mod report;
 mod results;
 mod run;
+mod smp;
 
 use std::{
     env,
@@ -27,19 +31,22 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::{
+    benchmarks_md::{RESULTS, SMP_RESULTS},
+    discover::KernelSpec,
     provenance::Provenance,
     results::Results,
-    run::{Mode, Runner},
+    run::{Boot, Mode, Runner},
+    smp::SmpResults,
 };
 
 /// Compile-time location of the host workspace: this crate lives one level down.
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 /// Build Spindle's benchmark kernels, boot each under `-icount shift=0` and under plain
-/// TCG, and report every figure.
+/// TCG (SMP kernels: under MTTCG, several times), and report every figure.
 ///
-/// The table goes to stdout, progress to stderr; target/bench/ receives results.json,
-/// results.md and chart.svg. Exits non-zero if any boot fails.
+/// The tables go to stdout, progress to stderr; target/bench/ receives results.json,
+/// results.md, chart.svg and smp.md. Exits non-zero if any boot fails.
 #[derive(Debug, Parser)]
 #[command(name = "spindle-bench", bin_name = "./x bench")]
 struct Args {
@@ -53,6 +60,11 @@ struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
+    /// Boots per SMP kernel: its figures are host time, so each is reported as the median
+    /// over the boots, with their spread.
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    boots: u64,
 }
 
 fn main() -> ExitCode {
@@ -83,20 +95,55 @@ fn run(args: &Args, typed: &[String]) -> anyhow::Result<()> {
         image_dir: target_dir.join("spindle/bench-images"),
         timeout: Duration::from_secs(args.timeout),
     };
+    let (smp_kernels, kernels): (Vec<KernelSpec>, Vec<KernelSpec>) =
+        kernels.into_iter().partition(|kernel| kernel.smp.is_some());
     let mut boots = Vec::new();
     for kernel in &kernels {
         for mode in Mode::ALL {
-            boots.push(runner.boot(kernel, mode)?);
+            boots.push(runner.boot(&kernel.name, mode, "")?);
         }
     }
-    let results = Results::new(boots, provenance)?;
-    print!("{}", report::table::render(&results));
+    let smp_boots = boot_smp_kernels(&runner, &smp_kernels, args.boots)?;
+    let mut results = Results::new(boots, provenance)?;
+    results.smp = SmpResults::new(&smp_kernels, smp_boots)?;
+    print_tables(&results);
     publish(
         &results,
         &root,
         &target_dir.join("bench"),
         args.update_benchmarks_md,
     )
+}
+
+/// Boots each SMP kernel `boots` times in a row under MTTCG. One kernel's boots follow
+/// each other rather than alternating with other kernels': the spread over them then
+/// shows the host's load over a short stretch, not across the whole suite.
+fn boot_smp_kernels(
+    runner: &Runner,
+    kernels: &[KernelSpec],
+    boots: u64,
+) -> anyhow::Result<Vec<Boot>> {
+    let mut done = Vec::new();
+    for kernel in kernels {
+        let mode = Mode::Mttcg(kernel.smp.unwrap_or(1));
+        for round in 1..=boots {
+            done.push(runner.boot(&kernel.name, mode, &format!(" {round}/{boots}"))?);
+        }
+    }
+    Ok(done)
+}
+
+/// The icount/tcg table and the SMP tables, each only if its kernels ran.
+fn print_tables(results: &Results) {
+    if !results.rows.is_empty() {
+        print!("{}", report::table::render(results));
+    }
+    if !results.smp.is_empty() {
+        if !results.rows.is_empty() {
+            println!();
+        }
+        print!("{}", report::smp::text(&results.smp));
+    }
 }
 
 /// Writes the report files, and `BENCHMARKS.md` if asked to.
@@ -106,14 +153,19 @@ fn publish(
     out_dir: &Path,
     benchmarks_md: bool,
 ) -> anyhow::Result<()> {
-    report::write_files(results, out_dir)?;
+    let written = report::write_files(results, out_dir)?;
     eprintln!(
-        "wrote results.json, results.md and chart.svg to {}",
+        "wrote {} to {}",
+        written.join(", "),
         shown(root, out_dir).display()
     );
     if benchmarks_md {
         let path = root.join("BENCHMARKS.md");
-        benchmarks_md::update(&path, &report::markdown::render(results))?;
+        let mut sections = vec![(RESULTS, report::markdown::render(results))];
+        if !results.smp.is_empty() {
+            sections.push((SMP_RESULTS, report::smp::markdown(results)));
+        }
+        benchmarks_md::update(&path, &sections)?;
         eprintln!("updated {}", path.display());
     }
     Ok(())
@@ -140,7 +192,13 @@ mod tests {
         let args = Args::try_parse_from(["x", "threads", "--timeout", "60", "tasks"]).unwrap();
         assert_eq!(args.filters, ["threads", "tasks"]);
         assert_eq!(args.timeout, 60);
+        assert_eq!(args.boots, 5);
         assert!(!args.update_benchmarks_md);
+        assert_eq!(
+            Args::try_parse_from(["x", "--boots", "3"]).unwrap().boots,
+            3
+        );
+        assert!(Args::try_parse_from(["x", "--boots", "0"]).is_err());
         assert!(Args::try_parse_from(["x", "--timeout", "0"]).is_err());
         assert!(Args::try_parse_from(["x", "--nope"]).is_err());
     }

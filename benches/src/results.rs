@@ -1,6 +1,7 @@
 //! The suite's results: every figure with its icount and tcg statistics side by side,
-//! the boots they came from, and where and when they were measured. Every report
-//! (table, JSON, Markdown, chart) is a view of this one value.
+//! the boots they came from, the SMP kernels' figures (`smp`), and where and when they
+//! were measured. Every report (tables, JSON, Markdown, chart) is a view of this one
+//! value.
 
 use anyhow::{Context, ensure};
 
@@ -8,6 +9,7 @@ use crate::{
     parse::Figure,
     provenance::Provenance,
     run::{Boot, Mode},
+    smp::SmpResults,
 };
 
 /// The figure the others are divided by: a thread yielding to another thread is the
@@ -39,7 +41,10 @@ impl Row {
 pub(crate) struct Results {
     /// Figures in kernel order, then in the order each kernel printed them.
     pub(crate) rows: Vec<Row>,
+    /// The icount and tcg boots.
     pub(crate) boots: Vec<Boot>,
+    /// The SMP kernels' figures, booted under MTTCG only (empty until set).
+    pub(crate) smp: SmpResults,
     pub(crate) provenance: Provenance,
 }
 
@@ -65,6 +70,7 @@ impl Results {
         Ok(Self {
             rows,
             boots,
+            smp: SmpResults::default(),
             provenance,
         })
     }

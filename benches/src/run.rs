@@ -9,6 +9,11 @@
 //! - **tcg** (plain TCG): the TSC follows host time, so a figure is emulated time. It
 //!   moves with the host and its load, but shows what emulation makes expensive.
 //!
+//! SMP kernels (`//@ smp: N`, see `discover`) boot a third way instead, **mttcg**: N CPUs
+//! under multi-threaded TCG, each vCPU a host thread. `-icount` would force QEMU back to
+//! one thread running the vCPUs in turn, where a cross-CPU latency measures QEMU's
+//! round-robin slice rather than the kernel, so these boots have host time only.
+//!
 //! Boots run one at a time: a second QEMU on the host's cores would disturb the tcg
 //! figures. A boot counts only if the kernel exits with its success status after printing
 //! `bench-done`; anything else stops the suite with the end of the serial transcript.
@@ -39,27 +44,36 @@ pub(crate) enum Mode {
     Icount,
     /// Plain TCG: the TSC follows host time.
     Tcg,
+    /// Multi-threaded TCG with this many CPUs (SMP kernels only): host time, each vCPU
+    /// on a host thread of its own.
+    Mttcg(u32),
 }
 
 impl Mode {
-    /// Every mode, in the order a kernel is booted in them.
+    /// The modes a kernel without `//@ smp` is booted in, in order.
     pub(crate) const ALL: [Self; 2] = [Self::Icount, Self::Tcg];
 
     fn options(self) -> QemuOptions {
-        QemuOptions {
+        let mut options = QemuOptions {
             firmware: FIRMWARE,
             icount: self == Self::Icount,
             ..QemuOptions::default()
+        };
+        if let Self::Mttcg(cpus) = self {
+            options.smp = cpus;
+            options.extra_args = vec!["-accel".into(), "tcg,thread=multi".into()];
         }
+        options
     }
 }
 
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Icount => "icount",
-            Self::Tcg => "tcg",
-        })
+        match self {
+            Self::Icount => f.write_str("icount"),
+            Self::Tcg => f.write_str("tcg"),
+            Self::Mttcg(cpus) => write!(f, "mttcg -smp {cpus}"),
+        }
     }
 }
 
@@ -84,10 +98,11 @@ pub(crate) struct Runner {
 }
 
 impl Runner {
-    /// Boots `kernel` in `mode` with a progress line on stderr, and returns its figures.
-    /// A failure also shows the end of the serial transcript and QEMU's diagnostics.
-    pub(crate) fn boot(&self, kernel: &str, mode: Mode) -> anyhow::Result<Boot> {
-        eprint!("bench {kernel} [{mode}] ... ");
+    /// Boots `kernel` in `mode` with a progress line on stderr (`note`, if not empty,
+    /// goes into it: which of several boots this is), and returns its figures. A failure
+    /// also shows the end of the serial transcript and QEMU's diagnostics.
+    pub(crate) fn boot(&self, kernel: &str, mode: Mode, note: &str) -> anyhow::Result<Boot> {
+        eprint!("bench {kernel} [{mode}]{note} ... ");
         let _ = io::stderr().flush();
         let started = Instant::now();
         let run = self.run(kernel, mode);
@@ -185,6 +200,15 @@ mod tests {
                 ..QemuOptions::default()
             }
         );
+    }
+
+    #[test]
+    fn mttcg_boots_several_cpus_without_icount() {
+        let options = Mode::Mttcg(2).options();
+        assert_eq!(options.smp, 2);
+        assert!(!options.icount);
+        assert_eq!(options.extra_args, ["-accel", "tcg,thread=multi"]);
+        assert_eq!(Mode::Mttcg(2).to_string(), "mttcg -smp 2");
     }
 
     #[test]

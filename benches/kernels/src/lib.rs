@@ -13,6 +13,10 @@
 //! *overhead*) is subtracted from every sample; [`WARMUP`] samples are taken and thrown
 //! away first; [`SAMPLES`] are kept. Under `-icount shift=0` the TSC advances one tick per
 //! instruction, so figures are instruction counts and repeat exactly.
+//!
+//! SMP kernels (a `//@ smp: N` line in the source; the host runner boots them under MTTCG
+//! only, several times) use the same lines, with fewer samples
+//! ([`Recorder::with_samples`]) and, for throughput, rates ([`report_rates`]).
 #![no_std]
 
 extern crate alloc;
@@ -87,19 +91,31 @@ pub fn overhead() -> u64 {
 /// Sorts `raw` (TSC ticks per sample), subtracts `overhead` from each, divides by `per`
 /// (operations per sample), and prints the figure's line.
 pub fn report(name: &str, raw: &mut [u64], overhead: u64, per: u64) {
-    assert!(!raw.is_empty(), "{name}: no samples");
     for sample in raw.iter_mut() {
         *sample = sample.saturating_sub(overhead) / per;
     }
-    raw.sort_unstable();
-    let at = |fraction: f64| raw[((raw.len() - 1) as f64 * fraction) as usize];
+    print_figure(name, "cycles", raw, overhead);
+}
+
+/// Prints a throughput figure: `rates` are operations per second, one per measured
+/// interval. Nothing is subtracted: an interval is long enough that reading the clock
+/// costs nothing measurable.
+pub fn report_rates(name: &str, rates: &mut [u64]) {
+    print_figure(name, "ops_per_second", rates, 0);
+}
+
+/// Sorts `values` and prints their statistics as one `bench-result` line.
+fn print_figure(name: &str, unit: &str, values: &mut [u64], overhead: u64) {
+    assert!(!values.is_empty(), "{name}: no samples");
+    values.sort_unstable();
+    let at = |fraction: f64| values[((values.len() - 1) as f64 * fraction) as usize];
     println!(
-        "bench-result name={name} unit=cycles samples={} min={} median={} p99={} max={} overhead={overhead}",
-        raw.len(),
-        raw[0],
+        "bench-result name={name} unit={unit} samples={} min={} median={} p99={} max={} overhead={overhead}",
+        values.len(),
+        values[0],
         at(0.5),
         at(0.99),
-        raw[raw.len() - 1]
+        values[values.len() - 1]
     );
 }
 
@@ -110,16 +126,25 @@ pub fn report(name: &str, raw: &mut [u64], overhead: u64, per: u64) {
 pub struct Recorder {
     samples: IrqSpinLock<Vec<u64>>,
     capacity: usize,
+    warmup: usize,
     started: AtomicU64,
 }
 
 impl Recorder {
     /// Room for `WARMUP + SAMPLES` samples.
     pub fn new() -> Self {
-        let capacity = WARMUP + SAMPLES;
+        Self::with_samples(WARMUP, SAMPLES)
+    }
+
+    /// Room for `warmup + samples` samples, the first `warmup` of them thrown away: for
+    /// figures too slow for the default counts (the SMP kernels: a cross-CPU hand-off
+    /// under MTTCG costs about ten microseconds).
+    pub fn with_samples(warmup: usize, samples: usize) -> Self {
+        let capacity = warmup + samples;
         Self {
             samples: IrqSpinLock::new(Vec::with_capacity(capacity)),
             capacity,
+            warmup,
             started: AtomicU64::new(0),
         }
     }
@@ -153,7 +178,8 @@ impl Recorder {
     /// Reports the samples after the warm-up.
     pub fn report(&self, name: &str, overhead: u64, per: u64) {
         let mut samples = self.samples.lock();
-        report(name, &mut samples[WARMUP..], overhead, per);
+        let warmup = self.warmup;
+        report(name, &mut samples[warmup..], overhead, per);
     }
 }
 

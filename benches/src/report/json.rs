@@ -1,12 +1,15 @@
 //! `results.json`: everything measured, for tools (trend tracking, comparisons between
 //! commits). Unlike the tables it keeps every statistic of both modes, the sample counts
-//! and overheads, and the exact QEMU command line of every boot.
+//! and overheads, every SMP boot's own statistics, and the exact QEMU command line of
+//! every boot.
 
 use serde_json::{Value, json};
 
 use crate::{
     parse::Figure,
     results::{BASELINE, Results, Row},
+    run::Boot,
+    smp::{RatioRow, SmpResults, SmpRow, Spread},
 };
 
 /// The document, pretty-printed, ending with a newline.
@@ -22,14 +25,8 @@ fn document(results: &Results) -> Value {
     let boots: Vec<Value> = results
         .boots
         .iter()
-        .map(|boot| {
-            json!({
-                "kernel": boot.kernel,
-                "mode": boot.mode.to_string(),
-                "seconds": (boot.seconds * 10.0).round() / 10.0,
-                "qemu_command": boot.qemu_command,
-            })
-        })
+        .chain(&results.smp.boots)
+        .map(boot)
         .collect();
     json!({
         "command": provenance.command,
@@ -40,8 +37,52 @@ fn document(results: &Results) -> Value {
         "host_cpu": provenance.host_cpu,
         "baseline": BASELINE,
         "figures": results.rows.iter().map(|row| figure(results, row)).collect::<Vec<_>>(),
+        "smp": smp(&results.smp),
         "boots": boots,
     })
+}
+
+fn boot(boot: &Boot) -> Value {
+    json!({
+        "kernel": boot.kernel,
+        "mode": boot.mode.to_string(),
+        "seconds": (boot.seconds * 10.0).round() / 10.0,
+        "qemu_command": boot.qemu_command,
+    })
+}
+
+/// The SMP figures: per figure and ratio the summary over boots and each boot's value.
+fn smp(smp: &SmpResults) -> Value {
+    json!({
+        "figures": smp.rows.iter().map(smp_figure).collect::<Vec<_>>(),
+        "ratios": smp.ratios.iter().map(smp_ratio).collect::<Vec<_>>(),
+    })
+}
+
+fn smp_figure(row: &SmpRow) -> Value {
+    json!({
+        "name": row.name(),
+        "kernel": row.kernel,
+        "unit": row.unit(),
+        "cpus": row.cpus,
+        "over_boots": spread(&row.spread),
+        "boots": row.boots.iter().map(statistics).collect::<Vec<_>>(),
+    })
+}
+
+fn smp_ratio(row: &RatioRow) -> Value {
+    json!({
+        "name": row.ratio.name(),
+        "kernel": row.kernel,
+        "numerator": row.ratio.numerator,
+        "denominator": row.ratio.denominator,
+        "over_boots": spread(&row.spread),
+        "boots": row.per_boot,
+    })
+}
+
+fn spread(spread: &Spread) -> Value {
+    json!({ "median": spread.median, "min": spread.min, "max": spread.max })
 }
 
 fn figure(results: &Results, row: &Row) -> Value {
@@ -92,5 +133,24 @@ mod tests {
                 .unwrap()
                 .contains("threads.img")
         );
+        assert_eq!(value["smp"]["figures"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn keeps_every_smp_boot() {
+        let mut results = sample();
+        results.smp = crate::smp::tests::sample();
+        let value: Value = serde_json::from_str(&render(&results)).unwrap();
+        let same = &value["smp"]["figures"][0];
+        assert_eq!(same["name"], "same");
+        assert_eq!(same["cpus"], 2);
+        assert_eq!(same["over_boots"]["median"], 1000.0);
+        assert_eq!(same["boots"][2]["median"], 900);
+        let ratio = &value["smp"]["ratios"][0];
+        assert_eq!(ratio["name"], "cross / same");
+        assert_eq!(ratio["boots"], json!([4.0, 3.0, 5.0]));
+        let boots = value["boots"].as_array().unwrap();
+        assert_eq!(boots.len(), 4 + 3);
+        assert_eq!(boots[6]["mode"], "mttcg -smp 2");
     }
 }

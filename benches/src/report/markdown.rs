@@ -15,7 +15,8 @@ pub(crate) fn render(results: &Results) -> String {
     text
 }
 
-fn provenance_line(results: &Results) -> String {
+/// `Measured with ... on commit ... (date; QEMU; host CPU).`
+pub(super) fn provenance_line(results: &Results) -> String {
     let provenance = &results.provenance;
     let mut line = format!("Measured with `{}`", provenance.command);
     if let Some(commit) = provenance.short_commit() {
@@ -33,7 +34,8 @@ fn provenance_line(results: &Results) -> String {
     line
 }
 
-fn table(grid: &Grid) -> String {
+/// `grid` as a Markdown table, the first column's cells as code.
+pub(super) fn table(grid: &Grid) -> String {
     let row = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
     let mut text = row(grid.header.clone());
     let rule = grid.numeric.iter().map(|&numeric| match numeric {

@@ -1,11 +1,13 @@
-//! The reports: the table on stdout, and under `target/bench/` the same results as JSON
+//! The reports: the tables on stdout, and under `target/bench/` the same results as JSON
 //! (for tools), Markdown (for `BENCHMARKS.md`) and an SVG chart (for people).
 //!
 //! The text table and the Markdown table are two renderings of one [`Grid`], so they can
-//! never disagree about columns or number formatting.
+//! never disagree about columns or number formatting. The SMP kernels' figures get
+//! tables of their own ([`smp`]).
 
 pub(crate) mod json;
 pub(crate) mod markdown;
+pub(crate) mod smp;
 pub(crate) mod svg;
 pub(crate) mod table;
 
@@ -90,23 +92,33 @@ pub(crate) fn format_ratio(ratio: f64) -> String {
 pub(crate) fn describe_unit(unit: &str) -> String {
     match unit {
         "cycles" => "cycles = TSC ticks per operation, timer overhead subtracted".into(),
+        "ops_per_second" => {
+            "ops_per_second = operations of all threads together per second of guest TSC \
+             time (the kernel's calibrated TSC frequency)"
+                .into()
+        }
         other => other.into(),
     }
 }
 
-/// Writes `results.json`, `results.md` and `chart.svg` into `dir`.
-pub(crate) fn write_files(results: &Results, dir: &Path) -> anyhow::Result<()> {
+/// Writes `results.json` into `dir`, with `results.md` and `chart.svg` if icount/tcg
+/// kernels ran and `smp.md` if SMP kernels did; returns the names written.
+pub(crate) fn write_files(results: &Results, dir: &Path) -> anyhow::Result<Vec<&'static str>> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let files = [
-        ("results.json", json::render(results)),
-        ("results.md", markdown::render(results)),
-        ("chart.svg", svg::render(results)),
-    ];
+    let mut files = vec![("results.json", json::render(results))];
+    if !results.rows.is_empty() {
+        files.push(("results.md", markdown::render(results)));
+        files.push(("chart.svg", svg::render(results)));
+    }
+    if !results.smp.is_empty() {
+        files.push(("smp.md", smp::markdown(results)));
+    }
+    let names = files.iter().map(|&(name, _)| name).collect();
     for (name, text) in files {
         let path = dir.join(name);
         fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(())
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -168,10 +180,15 @@ mod tests {
     }
 
     #[test]
-    fn writes_the_three_files() {
+    fn writes_the_files_of_what_ran() {
         let dir = tempfile::tempdir().unwrap();
-        write_files(&sample(), dir.path()).unwrap();
-        for name in ["results.json", "results.md", "chart.svg"] {
+        let mut results = sample();
+        let names = write_files(&results, dir.path()).unwrap();
+        assert_eq!(names, ["results.json", "results.md", "chart.svg"]);
+        results.smp = crate::smp::tests::sample();
+        let names = write_files(&results, dir.path()).unwrap();
+        assert_eq!(names.last(), Some(&"smp.md"));
+        for name in ["results.json", "results.md", "chart.svg", "smp.md"] {
             assert!(
                 dir.path().join(name).metadata().unwrap().len() > 100,
                 "{name}"

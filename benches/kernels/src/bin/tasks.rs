@@ -1,5 +1,5 @@
-//! Async figures: task yield ping-pong in one executor, and a wake from another thread
-//! until the task is polled.
+//! Async figures: task yield ping-pong in one executor, a wake from another thread until
+//! the task is polled, and spawning a task and joining it.
 #![no_std]
 #![no_main]
 
@@ -19,7 +19,7 @@ use kernel::{
 };
 use spindle_bench::{Recorder, overhead};
 
-spindle_bench::bench_kernel!(task_yield, cross_thread_wake);
+spindle_bench::bench_kernel!(task_yield, cross_thread_wake, task_spawn_join);
 
 /// Two tasks of one executor yield to each other; each switch (one task's
 /// `yield_now().await` to the other's return from it) is one sample.
@@ -95,4 +95,29 @@ fn cross_thread_wake() {
     }
     host.join();
     recorder.report("cross_thread_wake", overhead(), 1);
+}
+
+/// A task spawns a task that returns at once onto its own executor and awaits its handle;
+/// each sample is the whole round trip: the task's allocations, the inbox, its one poll,
+/// its completion waking the handle, and the awaiting task's next poll (the task is freed
+/// after the sample ends, when its handle is dropped).
+fn task_spawn_join() {
+    let recorder = Arc::new(Recorder::new());
+    let executor = Executor::new("bench", 4);
+    let spawner = executor.spawner();
+    let measuring = executor
+        .spawn({
+            let recorder = Arc::clone(&recorder);
+            async move {
+                while !recorder.is_full() {
+                    recorder.mark_start();
+                    let handle = spawner.spawn(async { 1u64 }).expect("room for the task");
+                    let _ = handle.await;
+                    recorder.mark_end();
+                }
+            }
+        })
+        .expect("room for the task");
+    let _ = executor.block_on(measuring);
+    recorder.report("task_spawn_join", overhead(), 1);
 }

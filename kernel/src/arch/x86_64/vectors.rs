@@ -7,13 +7,14 @@
 //! | 32-47     | the 8259 pair, remapped: IRQ `n` on `PIC_FIRST + n`          |
 //! | 48        | the local APIC timer                                         |
 //! | 64-79     | ISA IRQs through the I/O APIC: IRQ `n` on `IO_APIC_FIRST + n` |
+//! | 224-225   | the IPI round-trip benchmark's ping and pong (benches only)  |
 //! | 240       | reschedule: another CPU queued work for this one             |
 //! | 255       | the local APIC's spurious interrupt                          |
 //!
 //! A device's ISA line (`interrupts::route_legacy_irq`) gets `IO_APIC_FIRST + line` when
 //! the I/O APIC routes it and `PIC_FIRST + line` when the 8259 does (no APIC); the PIT is
 //! IRQ 0 of the 8259. Vectors below `APIC_FIRST` are acknowledged at the 8259, the rest at
-//! the local APIC. Vectors 49-63 and 80-239 are free for future sources (MSI);
+//! the local APIC. Vectors 49-63 and 80-223 are free for future sources (MSI);
 //! inter-processor interrupts sit near the top, where the APIC's priority classes (the
 //! vector's upper four bits) rank them first.
 
@@ -46,6 +47,13 @@ pub const APIC_FIRST: u8 = PIC_FIRST + 16;
 pub const APIC_TIMER: u8 = APIC_FIRST;
 /// ISA IRQ 0 as the I/O APIC delivers it: a priority class of its own, above the tick.
 pub const IO_APIC_FIRST: u8 = 0x40;
+/// The IPI round-trip benchmark (`benches/kernels/src/bin/smp_latency.rs`) pings another
+/// CPU on this vector. No kernel code installs a handler: the numbers are reserved here so
+/// that no future source takes them, and they sit in the priority class just below
+/// [`RESCHEDULE`], as a real cross-CPU call would.
+pub const BENCH_PING: u8 = 0xe0;
+/// The IPI round-trip benchmark's reply, sent back from [`BENCH_PING`]'s handler.
+pub const BENCH_PONG: u8 = 0xe1;
 /// Sent by one CPU to another that should look at its run queue.
 pub const RESCHEDULE: u8 = 0xf0;
 /// The local APIC's spurious-interrupt vector (no EOI).

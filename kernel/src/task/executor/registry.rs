@@ -20,14 +20,15 @@ trait ListTasks: Send + Sync {
 
 impl<H: Host> ListTasks for Shared<H> {
     fn list(&self, into: &mut Vec<TaskInfo>) {
-        let headers: Vec<_> = self.listing.lock().iter().flatten().cloned().collect();
-        into.extend(headers.iter().map(|header| header.info()));
+        let tasks: Vec<_> = self.listing.lock().iter().flatten().cloned().collect();
+        into.extend(tasks.iter().map(|task| task.header().info(&self.name)));
     }
 
     fn trace_names(&self) {
         trace::record_name(Kind::ExecutorName, self.id, &&*self.name);
-        let headers: Vec<_> = self.listing.lock().iter().flatten().cloned().collect();
-        for header in headers {
+        let tasks: Vec<_> = self.listing.lock().iter().flatten().cloned().collect();
+        for task in tasks {
+            let header = task.header();
             trace::record_name(Kind::TaskName, header.id.as_u64(), &header.label());
         }
     }

@@ -167,10 +167,8 @@ impl<H: Host> Drop for Executor<H> {
     fn drop(&mut self) {
         drop(self.shared.inbox.close());
         let table = self.table.get_mut();
-        for slot in 0..table.entries.len() {
-            if table.entries[slot].is_some() {
-                table.remove(slot, &self.shared);
-            }
+        for slot in 0..table.len() {
+            table.remove(slot, &self.shared);
         }
     }
 }

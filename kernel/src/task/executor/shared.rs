@@ -1,9 +1,14 @@
 //! What an executor shares with its spawners, its tasks' wakers and the task listing.
 
-use alloc::{sync::Arc, task::Wake, vec::Vec};
+use alloc::{sync::Arc, task::Wake};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use super::{host::Host, ready_queue::ReadyQueue, spawner::NewTask, task::TaskHeader};
+use super::{
+    cell::{Slot, Task},
+    chunks::Chunks,
+    host::Host,
+    ready_queue::ReadyQueue,
+};
 use crate::{arch::IrqSpinLock, intrusive::Inbox};
 
 /// The executor's shared half (the task table is the host thread's alone).
@@ -14,13 +19,13 @@ pub(super) struct Shared<H: Host> {
     pub(super) ready: Arc<ReadyQueue<H>>,
     /// Tasks spawned from anywhere, on their way to the table; closed when the executor
     /// is dropped.
-    pub(super) inbox: Inbox<NewTask<H>>,
+    pub(super) inbox: Inbox<Slot<H>>,
     /// Tasks spawned and not yet removed from the table (reserved at spawn time).
     pub(super) tasks: AtomicUsize,
-    /// The headers of the tasks in the table, at the same slots: for listings only
-    /// (never touched when polling or waking). Grown together with the table, so
-    /// filling or clearing a slot never allocates.
-    pub(super) listing: IrqSpinLock<Vec<Option<Arc<TaskHeader<H>>>>>,
+    /// The tasks in the table, at the same slots: for listings only (never touched when
+    /// polling or waking). Grown together with the table, so filling or clearing a slot
+    /// never allocates.
+    pub(super) listing: IrqSpinLock<Chunks<Option<Arc<dyn Task<H>>>>>,
     /// Set when `block_on`'s own future is woken (this `Shared` is its waker, so
     /// `block_on` allocates nothing).
     pub(super) main_woken: AtomicBool,
@@ -37,7 +42,7 @@ impl<H: Host> Shared<H> {
             ready: Arc::new(ReadyQueue::new(capacity, host)),
             inbox: Inbox::new(),
             tasks: AtomicUsize::new(0),
-            listing: IrqSpinLock::new(Vec::new()),
+            listing: IrqSpinLock::new(Chunks::new()),
             main_woken: AtomicBool::new(false),
         }
     }

@@ -1,20 +1,18 @@
-//! Spawning: a [`Spawner`] allocates everything a task needs (header, boxed future,
-//! result slot) in the spawning thread, so running out of memory is a [`SpawnError`],
-//! and hands the task to the executor's inbox.
+//! Spawning: a [`Spawner`] allocates the task (one block: header, future, result; see
+//! `cell`) in the spawning thread, so running out of memory is a [`SpawnError`], and
+//! hands it to the executor's inbox.
 
 use alloc::{boxed::Box, string::String, sync::Arc};
-use core::{fmt, future::Future, pin::Pin, sync::atomic::Ordering};
+use core::{fmt, future::Future, sync::atomic::Ordering};
 
 use super::{
+    cell::{self, Slot},
     host::{Host, ThreadHost},
-    join::{JoinHandle, JoinState},
+    join::JoinHandle,
     shared::Shared,
     task::TaskHeader,
 };
 use crate::intrusive::InboxNode;
-
-/// A task's future, boxed and pinned.
-pub(super) type BoxedTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Why a task could not be spawned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,12 +33,6 @@ impl fmt::Display for SpawnError {
             Self::OutOfMemory => "out of memory",
         })
     }
-}
-
-/// A task on its way from a spawner to the run loop.
-pub(super) struct NewTask<H: Host> {
-    pub(super) header: Arc<TaskHeader<H>>,
-    pub(super) future: BoxedTask,
 }
 
 /// Spawns tasks onto an executor from any thread, task or executor.
@@ -121,10 +113,10 @@ impl<H: Host> fmt::Debug for Spawner<H> {
 }
 
 /// A task ready for the inbox, and its handle.
-type Allocated<H, T> = (Box<InboxNode<NewTask<H>>>, JoinHandle<T>);
+type Allocated<H, T> = (Box<InboxNode<Slot<H>>>, JoinHandle<T>);
 
-/// Allocates a task for `future`: its join state, its boxed future (which completes the
-/// join state), its header and its inbox node; `OutOfMemory` if any allocation fails.
+/// Allocates a task for `future` (its block, its name if it has one, and the inbox node
+/// that carries it to the executor); `OutOfMemory` if an allocation fails.
 fn new_task<H: Host, F>(
     shared: &Shared<H>,
     name: Option<String>,
@@ -135,40 +127,10 @@ where
     F::Output: Send + 'static,
 {
     let oom = |_| SpawnError::OutOfMemory;
-    let state = Arc::try_new(JoinState::new()).map_err(oom)?;
-    let completion = CompleteOnDrop {
-        state: Arc::clone(&state),
-        finished: false,
-    };
-    let future: BoxedTask = Box::into_pin(
-        Box::try_new(async move {
-            let mut completion = completion;
-            let output = future.await;
-            completion.finished = true;
-            completion.state.complete(output);
-        })
-        .map_err(oom)?,
-    );
-    let header = Arc::try_new(TaskHeader::new(
-        name,
-        Arc::clone(&shared.name),
-        Arc::clone(&shared.ready),
-    ))
-    .map_err(oom)?;
-    let node = Box::try_new(InboxNode::new(NewTask { header, future })).map_err(oom)?;
-    Ok((node, JoinHandle::new(state)))
-}
-
-/// Cancels the join state if the task's future is dropped before it finished.
-struct CompleteOnDrop<T> {
-    state: Arc<JoinState<T>>,
-    finished: bool,
-}
-
-impl<T> Drop for CompleteOnDrop<T> {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.state.cancel();
-        }
-    }
+    let name = name.map(Box::try_new).transpose().map_err(oom)?;
+    let header = TaskHeader::new(name, Arc::clone(&shared.ready));
+    let (slot, handle) = cell::new_task(header, future).map_err(oom)?;
+    // Failing here drops the slot, which cancels the task (its handle is dropped too).
+    let node = Box::try_new(InboxNode::new(slot)).map_err(oom)?;
+    Ok((node, handle))
 }

@@ -1,8 +1,9 @@
-//! A task's shared header: identity, statistics, and the waker.
+//! A task's header: identity, statistics, the `queued` flag, and waking.
 //!
-//! The future itself is owned by its executor's task table; everything a waker or a
-//! listing needs lives here, behind an `Arc`, so a waker is just that `Arc` (cloning one
-//! bumps a count, it never allocates).
+//! The header is the first part of the task's one heap block (see `cell`, which also
+//! holds the join state and the future). Everything a waker or a listing needs lives
+//! here; a waker is an `Arc` of the whole block (cloning one bumps a count, it never
+//! allocates), and waking it calls [`TaskHeader::wake`].
 //!
 //! Duplicate wakes are coalesced by the `queued` flag: a wake pushes the task's slot only
 //! if it flips `queued` from false to true; the executor clears it just before polling,
@@ -20,13 +21,16 @@
 //! condition visible to the poll that follows. The host test `queued_handshake_litmus`
 //! runs both sides on two threads.
 //!
-//! A task's header is allocated when it is spawned, so running out of memory is a spawn
-//! error, not a panic in the executor.
+//! A task is allocated when it is spawned, so running out of memory is a spawn error,
+//! not a panic in the executor.
 
-use alloc::{string::String, sync::Arc, task::Wake};
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use alloc::{boxed::Box, string::String, sync::Arc};
+use core::{
+    sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering},
+    task::Poll,
+};
 
-use super::{host::Host, ready_queue::ReadyQueue};
+use super::{cell::JoinState, host::Host, ready_queue::ReadyQueue};
 use crate::{thread, trace};
 
 /// A task's name for display: its own, or `task-<id>`.
@@ -116,44 +120,60 @@ impl Queued {
     }
 }
 
-/// The shared part of a task.
+/// A task's name, boxed once more so that it takes one word in every task's header
+/// (most tasks have none) instead of a `String`'s three.
+pub(super) type TaskName = Option<Box<String>>;
+
+/// What a poll (or the pop of a finished task's slot) leaves for the task table to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Polled {
+    /// Polled; it waits for a wake-up (or was woken during the poll and is queued).
+    Pending,
+    /// Polled to completion: the slot can be freed.
+    Done,
+    /// Polled to completion, but a wake during the poll queued its slot: the slot stays
+    /// a tombstone until that index is popped.
+    DoneQueued,
+    /// A tombstone's last queued index was popped (no poll): the slot can be freed.
+    Tombstone,
+}
+
+/// The part of a task that wakers, the table and the listing read.
 pub(super) struct TaskHeader<H: Host> {
     pub(super) id: TaskId,
     /// `None`: listed as `task-<id>` (formatted only when listed).
-    name: Option<String>,
-    pub(super) executor_name: Arc<str>,
+    name: TaskName,
+    pub(super) ready: Arc<ReadyQueue<H>>,
+    polls: AtomicU64,
     /// Its slot in the executor's task table, set when it enters the table (before its
     /// first wake can read it: see `TaskTable::insert`).
-    slot: AtomicUsize,
+    slot: AtomicU32,
     pub(super) queued: Queued,
     state: AtomicU8,
-    pub(super) polls: AtomicU64,
-    pub(super) ready: Arc<ReadyQueue<H>>,
+    /// Whether it finished, and who owns its future or output (see `cell`). Kept here,
+    /// beside the other small fields, so that it costs no padding of its own.
+    pub(super) join: JoinState,
 }
 
 impl<H: Host> TaskHeader<H> {
-    pub(super) fn new(
-        name: Option<String>,
-        executor_name: Arc<str>,
-        ready: Arc<ReadyQueue<H>>,
-    ) -> Self {
+    pub(super) fn new(name: TaskName, ready: Arc<ReadyQueue<H>>) -> Self {
         Self {
             id: TaskId::next(),
             name,
-            executor_name,
-            slot: AtomicUsize::new(usize::MAX),
+            ready,
+            polls: AtomicU64::new(0),
+            slot: AtomicU32::new(u32::MAX),
             // A new task is queued (or about to be) for its first poll.
             queued: Queued(AtomicBool::new(true)),
             state: AtomicU8::new(TaskState::Ready as u8),
-            polls: AtomicU64::new(0),
-            ready,
+            join: JoinState::new(),
         }
     }
 
     /// Records the task's table slot. Happens before any wake pushes it: wakes are no-ops
     /// until the executor first clears `queued`, which it does after this (and the clear
     /// is the Release the waker's Acquire of `queued` pairs with).
-    pub(super) fn set_slot(&self, slot: usize) {
+    pub(super) fn set_slot(&self, slot: u32) {
         self.slot.store(slot, Ordering::Relaxed);
     }
 
@@ -166,41 +186,72 @@ impl<H: Host> TaskHeader<H> {
         }
     }
 
-    pub(super) fn set_state(&self, state: TaskState) {
+    fn set_state(&self, state: TaskState) {
         self.state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// The executor's bookkeeping just before a poll (executor `executor`, for the trace).
+    #[inline]
+    pub(super) fn begin_poll(&self, executor: u64) {
+        // A read-modify-write, not a store: see "The `queued` handshake" above.
+        self.queued.clear_for_poll();
+        self.set_state(TaskState::Running);
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        if trace::enabled() {
+            let host = thread::current_id().as_u64();
+            trace::record_poll(self.id.as_u64(), executor, host, true, false);
+        }
+    }
+
+    /// The executor's bookkeeping just after a poll that returned `poll`.
+    #[inline]
+    pub(super) fn end_poll(&self, executor: u64, poll: Poll<()>) -> Polled {
+        if trace::enabled() {
+            let host = thread::current_id().as_u64();
+            trace::record_poll(self.id.as_u64(), executor, host, false, poll.is_ready());
+        }
+        if poll.is_pending() {
+            if !self.queued.is_set() {
+                self.set_state(TaskState::Waiting);
+            }
+            return Polled::Pending;
+        }
+        self.set_state(TaskState::Done);
+        // Set `queued` for good so late wakes do nothing; if a wake during the poll
+        // queued the slot, it stays a tombstone until that index is popped.
+        if self.queued.mark() {
+            Polled::Done
+        } else {
+            Polled::DoneQueued
+        }
     }
 
     /// Its name, or `task-<id>`: for traces and listings.
     pub(super) fn label(&self) -> TaskLabel<'_> {
-        TaskLabel(self.id, self.name.as_deref())
+        TaskLabel(self.id, self.name.as_deref().map(String::as_str))
     }
 
-    /// A snapshot for the listing.
-    pub(super) fn info(&self) -> TaskInfo {
+    /// A snapshot for the listing; the task runs on the executor called `executor`.
+    pub(super) fn info(&self, executor: &str) -> TaskInfo {
         TaskInfo {
             id: self.id,
             name: alloc::format!("{}", self.label()),
-            executor: String::from(&*self.executor_name),
+            executor: String::from(executor),
             state: self.state(),
             polls: self.polls.load(Ordering::Relaxed),
         }
     }
-}
-
-impl<H: Host> Wake for TaskHeader<H> {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
 
     /// Queues the task unless it is queued already (or finished). Lock-free,
-    /// allocation-free, callable from interrupt handlers.
-    fn wake_by_ref(self: &Arc<Self>) {
+    /// allocation-free, callable from interrupt handlers: what the task's wakers call.
+    #[inline]
+    pub(super) fn wake(&self) {
         if self.queued.mark() {
             if trace::enabled() {
                 trace_wake(self.id.as_u64());
             }
             self.set_state(TaskState::Ready);
-            self.ready.push(self.slot.load(Ordering::Relaxed));
+            self.ready.push(self.slot.load(Ordering::Relaxed) as usize);
         }
     }
 }

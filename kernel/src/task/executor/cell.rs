@@ -1,0 +1,311 @@
+//! A task's one heap block, and the executor's one `unsafe`.
+//!
+//! Spawning allocates a single [`TaskCell`]: the task's header (identity, `queued`,
+//! statistics and the join state: see `task`), the waker of its [`JoinHandle`], and a
+//! *stage* that holds first the future, then its output. Everyone else holds an `Arc`
+//! of that block: the executor's table (through the task's one [`Slot`]), the listing
+//! (`Arc<dyn Task>`), the task's wakers (`ArcWake`: a poll lends the table's reference
+//! with `waker_ref`, so polling touches no reference count) and the handle
+//! (`Arc<dyn JoinSlot<T>>`). The trait objects are what keeps the table and the handle
+//! free of the future's type; the block itself is monomorphised, so the future is polled
+//! by a direct call.
+//!
+//! **Why the stage needs no lock.** The stage is an `UnsafeCell` read and written by
+//! whoever owns it at the time; ownership is handed over through the join state, which
+//! only moves forward:
+//!
+//! - `PENDING`: the stage belongs to the task's [`Slot`]. A cell is created with exactly
+//!   one slot ([`new_task`]), which is not `Clone` and reaches the stage only through
+//!   `&mut self` (polling) or by being dropped (cancelling): so one thread at a time.
+//!   The slot moves between threads only whole (spawner → inbox → host thread), which
+//!   synchronises like any move of a `Send` value.
+//! - `PENDING → DONE`: the slot writes the output into the stage, then stores `DONE`
+//!   (Release). Only the slot ever leaves `PENDING`, so its own relaxed load of the state
+//!   is exact, and it never touches the stage once the state is not `PENDING`.
+//! - `DONE → TAKEN`: the handle takes the output after winning a compare-exchange
+//!   (Acquire, pairing with that Release); only one caller can win it, and after `TAKEN`
+//!   nobody touches the stage.
+//! - `PENDING → CANCELLED`: the slot drops the future in place, then stores `CANCELLED`;
+//!   nobody touches the stage after that.
+//! - Dropping the cell has `&mut` access: nobody else is left.
+//!
+//! So the stage is never reached from two threads at once, only handed over, and the
+//! cell is `Sync` when the future and its output are `Send`. The future is pinned because
+//! it never moves: it is polled and dropped in place, inside the block, which never moves
+//! either.
+//!
+//! The private trait `Run` is what keeps this sound: only this file can name it, so only
+//! a [`Slot`] can poll or cancel a task.
+
+#![allow(unsafe_code)]
+
+use alloc::sync::Arc;
+use core::{
+    cell::UnsafeCell,
+    future::Future,
+    pin::Pin,
+    sync::atomic::{AtomicU8, Ordering},
+    task::{Context, Poll},
+};
+
+use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
+
+use super::{
+    host::Host,
+    join::{Cancelled, JoinHandle, JoinSlot},
+    task::{Polled, TaskHeader},
+};
+
+const PENDING: u8 = 0;
+const DONE: u8 = 1;
+const CANCELLED: u8 = 2;
+const TAKEN: u8 = 3;
+
+/// Whether a task finished, and so who owns its stage (see the module docs). Only this
+/// file changes it.
+pub(super) struct JoinState(AtomicU8);
+
+impl JoinState {
+    /// A task that has not finished.
+    pub(super) const fn new() -> Self {
+        Self(AtomicU8::new(PENDING))
+    }
+
+    /// Whether the task finished or was cancelled.
+    pub(super) fn is_finished(&self) -> bool {
+        self.0.load(Ordering::Acquire) != PENDING
+    }
+}
+
+/// The future, then its output.
+enum Stage<F: Future> {
+    Running(F),
+    Finished(F::Output),
+    Empty,
+}
+
+/// A task's one heap block.
+pub(super) struct TaskCell<F: Future, H: Host> {
+    header: TaskHeader<H>,
+    join_waker: AtomicWaker,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+// SAFETY: the stage is only ever handed over between threads, never shared (module docs:
+// the join state says who owns it), so moving `F` and its output between threads is all
+// it needs; the other fields are `Sync` themselves.
+unsafe impl<F, H> Sync for TaskCell<F, H>
+where
+    F: Future + Send,
+    F::Output: Send,
+    H: Host,
+{
+}
+
+/// What the executor's table and the task listing see of a task.
+pub(super) trait Task<H: Host>: Send + Sync {
+    fn header(&self) -> &TaskHeader<H>;
+}
+
+/// What only a task's [`Slot`] may do. Private: nothing outside this file can call it.
+trait Run<H: Host>: Task<H> {
+    /// Polls the task once with its own waker and does the executor's bookkeeping around
+    /// the poll; puts the reference back in `home`, its slot (it is lent by value only
+    /// because the waker is built from an `Arc`).
+    fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: u64) -> Polled;
+
+    /// Drops the future if it has not finished, and tells the handle.
+    fn cancel(&self);
+}
+
+impl<F, H> Task<H> for TaskCell<F, H>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    H: Host,
+{
+    fn header(&self) -> &TaskHeader<H> {
+        &self.header
+    }
+}
+
+impl<F, H> Run<H> for TaskCell<F, H>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    H: Host,
+{
+    #[inline]
+    fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: u64) -> Polled {
+        let polled = if self.header.join.0.load(Ordering::Relaxed) != PENDING {
+            Polled::Tombstone
+        } else {
+            self.header.begin_poll(executor);
+            let poll = self.poll_future();
+            self.header.end_poll(executor, poll)
+        };
+        *home = Some(self);
+        polled
+    }
+
+    fn cancel(&self) {
+        if self.header.join.0.load(Ordering::Relaxed) != PENDING {
+            return;
+        }
+        // SAFETY: `PENDING`, and we are called by the task's slot (`Run` is private to
+        // this file): the stage is ours alone (module docs).
+        let stage = unsafe { &mut *self.stage.get() };
+        *stage = Stage::Empty; // drops the future in place
+        self.finish(CANCELLED);
+    }
+}
+
+impl<F, H> TaskCell<F, H>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    H: Host,
+{
+    /// Polls the future (the caller checked the state is `PENDING` and is the slot); on
+    /// completion, replaces it by its output and wakes the handle.
+    #[inline]
+    fn poll_future(self: &Arc<Self>) -> Poll<()> {
+        let waker = waker_ref(self);
+        let mut context = Context::from_waker(&waker);
+        // SAFETY: `PENDING`, and the caller is the task's slot: the stage is ours alone
+        // (module docs).
+        let stage = unsafe { &mut *self.stage.get() };
+        let Stage::Running(future) = stage else {
+            return Poll::Ready(()); // never: the stage is `Running` while `PENDING`
+        };
+        // SAFETY: the future is never moved: it lives in the `Arc`'s block, is polled in
+        // place and is only ever dropped in place (replaced below, or in `cancel`).
+        let future = unsafe { Pin::new_unchecked(future) };
+        let Poll::Ready(output) = future.poll(&mut context) else {
+            return Poll::Pending;
+        };
+        *stage = Stage::Finished(output); // drops the future in place
+        self.finish(DONE);
+        Poll::Ready(())
+    }
+
+    /// Leaves `PENDING` for `state` (publishing the stage) and wakes the handle.
+    fn finish(&self, state: u8) {
+        self.header.join.0.store(state, Ordering::Release);
+        self.join_waker.wake();
+    }
+}
+
+impl<F, H> ArcWake for TaskCell<F, H>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    H: Host,
+{
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.header.wake();
+    }
+}
+
+impl<F, H> JoinSlot<F::Output> for TaskCell<F, H>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    H: Host,
+{
+    fn is_finished(&self) -> bool {
+        self.header.join.is_finished()
+    }
+
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Cancelled>> {
+        let join = &self.header.join.0;
+        let mut state = join.load(Ordering::Acquire);
+        if state == PENDING {
+            self.join_waker.register(cx.waker());
+            state = join.load(Ordering::Acquire);
+            if state == PENDING {
+                return Poll::Pending;
+            }
+        }
+        if state == CANCELLED {
+            return Poll::Ready(Err(Cancelled));
+        }
+        let taken = join.compare_exchange(DONE, TAKEN, Ordering::Acquire, Ordering::Relaxed);
+        assert!(
+            taken.is_ok(),
+            "JoinHandle polled after it returned the result"
+        );
+        // SAFETY: we moved the state from `DONE` to `TAKEN`: the stage is ours alone, and
+        // for good (module docs).
+        let stage = unsafe { &mut *self.stage.get() };
+        match core::mem::replace(stage, Stage::Empty) {
+            Stage::Finished(output) => Poll::Ready(Ok(output)),
+            _ => unreachable!("a finished task's stage holds its output"),
+        }
+    }
+}
+
+/// The executor's owning reference to a task, and the only way to poll or cancel it:
+/// empty, or one task. Each task has exactly one (made by [`new_task`]). Dropping a full
+/// slot cancels the task if it has not finished (its future is dropped, its handle
+/// resolves to [`Cancelled`]).
+pub(super) struct Slot<H: Host>(Option<Arc<dyn Run<H>>>);
+
+impl<H: Host> Slot<H> {
+    /// A slot with no task.
+    pub(super) const EMPTY: Self = Self(None);
+
+    /// The task's header, if there is a task.
+    pub(super) fn header(&self) -> Option<&TaskHeader<H>> {
+        self.0.as_deref().map(Task::header)
+    }
+
+    /// Another reference to the task, for the listing: it can read the header, never
+    /// poll.
+    pub(super) fn share(&self) -> Option<Arc<dyn Task<H>>> {
+        self.0.clone().map(|task| task as Arc<dyn Task<H>>)
+    }
+
+    /// Polls the task (of executor `executor`), or frees a tombstone; `None` if empty.
+    #[inline]
+    pub(super) fn poll(&mut self, executor: u64) -> Option<Polled> {
+        // Lent out for the poll and put back: the waker borrows this reference.
+        Some(self.0.take()?.poll(&mut self.0, executor))
+    }
+
+    /// Moves the task out, leaving this slot empty.
+    pub(super) fn take(&mut self) -> Self {
+        Self(self.0.take())
+    }
+}
+
+impl<H: Host> Drop for Slot<H> {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.cancel();
+        }
+    }
+}
+
+/// Allocates a task: one block for `header`, `future` and its result; its slot for the
+/// executor and its handle for the spawner.
+///
+/// # Errors
+/// `AllocError` when the heap has no room for the block.
+pub(super) fn new_task<F, H>(
+    header: TaskHeader<H>,
+    future: F,
+) -> Result<(Slot<H>, JoinHandle<F::Output>), core::alloc::AllocError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    H: Host,
+{
+    let cell = Arc::try_new(TaskCell {
+        header,
+        join_waker: AtomicWaker::new(),
+        stage: UnsafeCell::new(Stage::Running(future)),
+    })?;
+    let handle = JoinHandle::new(Arc::clone(&cell) as Arc<dyn JoinSlot<F::Output>>);
+    Ok((Slot(Some(cell)), handle))
+}
