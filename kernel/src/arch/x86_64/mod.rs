@@ -29,7 +29,10 @@ pub mod tsc;
 pub mod vectors;
 
 pub use exception::{FaultReporter, set_fault_reporter};
-pub use spinlock::{IrqSpinLock, IrqSpinLockGuard, RawIrqSpinLock, contention};
+pub use spinlock::{
+    IrqSpinLock, IrqSpinLockGuard, IrqsOffGuard, RawIrqSpinLock, contention, lock_irqs_off,
+    try_lock_irqs_off,
+};
 pub use trap::{TrapFrame, last_interrupt_entry_tsc, trap_count};
 
 /// Brings up this CPU: its per-CPU block (spinlocks count themselves in it), the GDT

@@ -12,10 +12,15 @@
 
 use core::{
     hint::spin_loop,
+    marker::PhantomData,
+    ops::{Deref, DerefMut},
     sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
-use super::{cpu, cpu_local};
+use super::{
+    cpu::{self, InterruptsDisabled},
+    cpu_local,
+};
 
 /// The raw lock behind [`IrqSpinLock`].
 ///
@@ -54,22 +59,8 @@ unsafe impl lock_api::RawMutex for RawIrqSpinLock {
 
     fn lock(&self) {
         let state = cpu::save_and_disable_interrupts();
-        let mut waited = false;
-        while self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            if !waited {
-                waited = true;
-                self.contended.fetch_add(1, Ordering::Relaxed);
-            }
-            while self.locked.load(Ordering::Relaxed) {
-                spin_loop();
-            }
-        }
+        self.acquire();
         self.remember(state);
-        cpu_local::spinlock_acquired();
     }
 
     fn try_lock(&self) -> bool {
@@ -107,8 +98,100 @@ pub fn contention<T: ?Sized>(lock: &IrqSpinLock<T>) -> u32 {
 }
 
 impl RawIrqSpinLock {
+    /// Spins until this CPU owns the lock (interrupts already off) and counts it held.
+    #[inline]
+    fn acquire(&self) {
+        let mut waited = false;
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            if !waited {
+                waited = true;
+                self.contended.fetch_add(1, Ordering::Relaxed);
+            }
+            while self.locked.load(Ordering::Relaxed) {
+                spin_loop();
+            }
+        }
+        cpu_local::spinlock_acquired();
+    }
+
     fn remember(&self, state: cpu::InterruptState) {
         self.interrupts_were_enabled
             .store(state.were_enabled(), Ordering::Relaxed);
+    }
+}
+
+/// Locks `lock` on a path that already runs with interrupts off (the scheduler's): the
+/// flag is neither saved nor restored, which spares the switch path a `pushf`, a `cli`
+/// and the test on release. The `irq` borrow keeps interrupts off while the guard lives.
+#[inline]
+pub fn lock_irqs_off<'a, T>(
+    lock: &'a IrqSpinLock<T>,
+    _irq: &'a InterruptsDisabled,
+) -> IrqsOffGuard<'a, T> {
+    // SAFETY: only the raw lock's own acquisition is used; the guard releases it.
+    unsafe { lock.raw() }.acquire();
+    IrqsOffGuard {
+        lock,
+        _irq: PhantomData,
+        _not_send: PhantomData,
+    }
+}
+
+/// [`lock_irqs_off`] if nobody holds `lock`, without waiting.
+#[inline]
+pub fn try_lock_irqs_off<'a, T>(
+    lock: &'a IrqSpinLock<T>,
+    _irq: &'a InterruptsDisabled,
+) -> Option<IrqsOffGuard<'a, T>> {
+    // SAFETY: only the raw lock's flag is touched; the guard releases it.
+    let raw = unsafe { lock.raw() };
+    raw.locked
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .ok()?;
+    cpu_local::spinlock_acquired();
+    Some(IrqsOffGuard {
+        lock,
+        _irq: PhantomData,
+        _not_send: PhantomData,
+    })
+}
+
+/// Access to the value of an [`IrqSpinLock`] locked by [`lock_irqs_off`]; dropping it
+/// releases the lock and leaves the interrupt flag alone.
+#[derive(Debug)]
+pub struct IrqsOffGuard<'a, T> {
+    lock: &'a IrqSpinLock<T>,
+    _irq: PhantomData<&'a InterruptsDisabled>,
+    /// Held by this CPU: it must not move to another thread.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T> Deref for IrqsOffGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: this guard holds the lock, so no one else reaches the value.
+        unsafe { &*self.lock.data_ptr() }
+    }
+}
+
+impl<T> DerefMut for IrqsOffGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only access through it.
+        unsafe { &mut *self.lock.data_ptr() }
+    }
+}
+
+impl<T> Drop for IrqsOffGuard<'_, T> {
+    fn drop(&mut self) {
+        cpu_local::spinlock_released();
+        // SAFETY: only the locked flag is touched; this guard holds the lock.
+        unsafe { self.lock.raw() }
+            .locked
+            .store(false, Ordering::Release);
     }
 }

@@ -262,9 +262,12 @@ impl Thread {
         self.last_cpu.load(Ordering::Relaxed)
     }
 
-    /// Its run-queue level.
+    /// Its run-queue level. A priority is 0-7 by construction, one level each; the mask
+    /// only tells the compiler so (no clamp, no bounds check on the queue's levels).
+    #[inline]
     pub(super) fn queue_level(&self) -> usize {
-        self.priority.level().min(super::run_queue::LEVELS - 1)
+        const _: () = assert!(Priority::HIGHEST.0 as usize == super::run_queue::LEVELS - 1);
+        self.priority.level() & (super::run_queue::LEVELS - 1)
     }
 
     /// The thread's state right now.
@@ -344,8 +347,9 @@ impl Thread {
         self.switches.store(switches + 1, Ordering::Relaxed);
     }
 
-    /// Charges it one timer tick. Only the CPU it runs on calls this, from its tick.
-    pub(super) fn charge_tick(&self) {
+    /// Charges it one timer tick of CPU time. Only the CPU it runs on calls this, from
+    /// its tick.
+    pub(super) fn charge_cpu_tick(&self) {
         let ticks = self.cpu_ticks.load(Ordering::Relaxed);
         self.cpu_ticks.store(ticks + 1, Ordering::Relaxed);
     }

@@ -24,10 +24,10 @@ use super::{
     timer_wheel::TimerWheel,
 };
 use crate::arch::{
-    IrqSpinLock, IrqSpinLockGuard, apic,
+    IrqSpinLock, IrqsOffGuard, apic,
     cpu::InterruptsDisabled,
     cpu_local::{self, MAX_CPUS},
-    vectors,
+    lock_irqs_off, try_lock_irqs_off, vectors,
 };
 
 /// The length of a timer-wheel slot until the tick rate is known: 1 ms.
@@ -116,19 +116,21 @@ impl Cpu {
         cpu
     }
 
-    /// Locks the run queue.
-    pub(super) fn queue(&self) -> QueueGuard<'_> {
+    /// Locks the run queue. Every user runs with interrupts off already (the scheduler,
+    /// a wake), so the lock leaves the flag alone.
+    #[inline]
+    pub(super) fn queue<'a>(&'a self, irq: &'a InterruptsDisabled) -> QueueGuard<'a> {
         QueueGuard {
             cpu: self,
-            queue: self.run_queue.lock(),
+            queue: lock_irqs_off(&self.run_queue, irq),
         }
     }
 
     /// Locks the run queue if nobody holds it (stealing never waits).
-    pub(super) fn try_queue(&self) -> Option<QueueGuard<'_>> {
+    pub(super) fn try_queue<'a>(&'a self, irq: &'a InterruptsDisabled) -> Option<QueueGuard<'a>> {
         Some(QueueGuard {
             cpu: self,
-            queue: self.run_queue.try_lock()?,
+            queue: try_lock_irqs_off(&self.run_queue, irq)?,
         })
     }
 
@@ -237,11 +239,11 @@ impl core::fmt::Debug for Cpu {
     }
 }
 
-/// A locked run queue. Queueing through it counts the thread in `queued` and records
-/// the CPU as the thread's `last_cpu`.
+/// A locked run queue. Queueing through it records the CPU as the thread's `last_cpu`;
+/// unlocking publishes the queue's length in `queued`.
 pub(super) struct QueueGuard<'a> {
     cpu: &'a Cpu,
-    queue: IrqSpinLockGuard<'a, RunQueue<Thread>>,
+    queue: IrqsOffGuard<'a, RunQueue<Thread>>,
 }
 
 impl QueueGuard<'_> {
@@ -260,7 +262,6 @@ impl QueueGuard<'_> {
                 false => self.queue.push_active(level, thread),
             }
         }
-        self.count();
     }
 
     /// Queues `thread`, just woken by the thread running on this CPU, to run next (the
@@ -274,21 +275,16 @@ impl QueueGuard<'_> {
         let level = thread.queue_level();
         // SAFETY: the caller's contract; the queue's lock is held.
         unsafe { self.queue.push_next(level, thread) };
-        self.count();
     }
 
     /// The next thread to run here.
     pub(super) fn pop(&mut self) -> Option<Arc<Thread>> {
-        let thread = self.queue.pop();
-        self.count();
-        thread
+        self.queue.pop()
     }
 
     /// A thread that may run on CPU `thief`, for it to steal.
     pub(super) fn steal_for(&mut self, thief: u32) -> Option<Arc<Thread>> {
-        let thread = self.queue.steal(|thread| thread.affinity().contains(thief));
-        self.count();
-        thread
+        self.queue.steal(|thread| thread.affinity().contains(thief))
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -298,8 +294,12 @@ impl QueueGuard<'_> {
     pub(super) fn len(&self) -> usize {
         self.queue.len()
     }
+}
 
-    fn count(&self) {
+impl Drop for QueueGuard<'_> {
+    /// Publishes the queue's length for placement, once per locking (still under the
+    /// lock: the guard's own drop runs before its lock guard's).
+    fn drop(&mut self) {
         self.cpu
             .queued
             .store(self.queue.len() as u32, Ordering::Relaxed);

@@ -201,9 +201,9 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
                 }
             }
             ThreadState::Blocked => {
-                let _irq = InterruptsDisabled::new();
+                let irq = InterruptsDisabled::new();
                 let target = place_woken(thread);
-                let mut queue = target.queue();
+                let mut queue = target.queue(&irq);
                 if thread
                     .run_state
                     .transition(ThreadState::Blocked, ThreadState::Ready)
@@ -312,7 +312,7 @@ fn place_new(thread: &Thread) -> &'static Cpu {
 /// another it may preempt what runs there.
 pub(super) fn admit(thread: Arc<Thread>) {
     table::insert(&thread);
-    let _irq = InterruptsDisabled::new();
+    let irq = InterruptsDisabled::new();
     give_full_slice(&thread);
     debug_assert_eq!(
         thread.state(),
@@ -322,7 +322,7 @@ pub(super) fn admit(thread: Arc<Thread>) {
     let target = place_new(&thread);
     let remote_preempt = target.index != cpu_local::cpu_index() && preempts(&thread, target);
     // SAFETY: a new thread is in no run queue.
-    unsafe { target.queue().push(thread, false) };
+    unsafe { target.queue(&irq).push(thread, false) };
     if remote_preempt {
         target.kick();
     }
@@ -351,12 +351,12 @@ pub(super) fn on_tick(_frame: &mut crate::arch::TrapFrame) {
     let irq = InterruptsDisabled::new();
     let cpu = this_cpu();
     cpu.ticks.fetch_add(1, Ordering::Relaxed);
-    cpu.current(&irq).charge_tick();
+    cpu.current(&irq).charge_cpu_tick();
     mm::tlb::catch_up();
     trace::follow_global_switch();
     let ticks = cpu.ticks.load(Ordering::Relaxed);
     if (ticks + u64::from(cpu.index)).is_multiple_of(BALANCE_TICKS) {
-        pull(cpu);
+        pull(cpu, &irq);
     }
     let now = crate::time::now().as_nanos();
     loop {
@@ -366,13 +366,13 @@ pub(super) fn on_tick(_frame: &mut crate::arch::TrapFrame) {
         };
         expiry.fire();
     }
-    charge_tick(cpu, cpu.current(&irq));
+    charge_slice_tick(cpu, cpu.current(&irq));
 }
 
 /// Charges one tick to the running thread's time slice (see `policy`: the slice stops
 /// at zero, so a thread that ran out of it inside a no-preemption section is switched
 /// out as soon as the section ends, however long the section was).
-fn charge_tick(cpu: &Cpu, current: &Thread) {
+fn charge_slice_tick(cpu: &Cpu, current: &Thread) {
     if current.is_idle {
         return;
     }
@@ -393,7 +393,7 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
     let cpu = this_cpu();
     cpu.need_resched.store(false, Ordering::Relaxed);
     let prev = cpu.current(irq);
-    let mut run_queue = cpu.queue();
+    let mut run_queue = cpu.queue(irq);
     let prev_runnable = match reason {
         Reason::Block | Reason::Sleep => {
             if !prev
@@ -432,9 +432,9 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
         // SAFETY: the count behind the slot's handle now belongs to this handle; the
         // slot's own handle is forgotten, never dropped (below, or in `switch_to`).
         let handle = unsafe { Arc::from_raw(Arc::as_ptr(prev)) };
-        requeue(cpu, &mut run_queue, handle, next_epoch);
+        requeue(cpu, &mut run_queue, handle, next_epoch, irq);
     }
-    let next = pick_next(cpu, &mut run_queue);
+    let next = pick_next(cpu, &mut run_queue, irq);
     drop(run_queue);
     if Arc::ptr_eq(&next, prev) {
         prev.run_state
@@ -453,10 +453,16 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
 
 /// Puts the outgoing, still runnable thread back in this CPU's queue, or, if its CPU set
 /// no longer includes this CPU, in the queue of a CPU it may run on.
-fn requeue(cpu: &Cpu, queue: &mut QueueGuard<'_>, prev: Arc<Thread>, next_epoch: bool) {
+fn requeue(
+    cpu: &Cpu,
+    queue: &mut QueueGuard<'_>,
+    prev: Arc<Thread>,
+    next_epoch: bool,
+    irq: &InterruptsDisabled,
+) {
     let prev = match prev.may_run_on(cpu.bit) {
         true => prev,
-        false => match send_away(prev, next_epoch) {
+        false => match send_away(prev, next_epoch, irq) {
             Ok(()) => return,
             Err(prev) => prev, // its next turn here tries again
         },
@@ -468,13 +474,13 @@ fn requeue(cpu: &Cpu, queue: &mut QueueGuard<'_>, prev: Arc<Thread>, next_epoch:
 /// The next thread to run here: the first in the queue that may run on this CPU. Those
 /// that may not (their set changed while they waited) are sent to a CPU they may run on,
 /// or, if that CPU's queue is busy, put back for later, at most once each per call.
-fn pick_next(cpu: &Cpu, queue: &mut QueueGuard<'_>) -> Arc<Thread> {
+fn pick_next(cpu: &Cpu, queue: &mut QueueGuard<'_>, irq: &InterruptsDisabled) -> Arc<Thread> {
     let mut misplaced_left = queue.len();
     while let Some(thread) = queue.pop() {
         if thread.may_run_on(cpu.bit) {
             return thread;
         }
-        if let Err(thread) = send_away(thread, false) {
+        if let Err(thread) = send_away(thread, false, irq) {
             // SAFETY: just popped from this queue.
             unsafe { queue.push(thread, true) };
         }
@@ -492,9 +498,13 @@ fn pick_next(cpu: &Cpu, queue: &mut QueueGuard<'_>) -> Arc<Thread> {
 /// the thread back if that lock was taken. The other CPU may pick the thread before this
 /// one has switched away from it, and then waits for the switch (see the module docs).
 #[cold]
-fn send_away(thread: Arc<Thread>, next_epoch: bool) -> Result<(), Arc<Thread>> {
+fn send_away(
+    thread: Arc<Thread>,
+    next_epoch: bool,
+    irq: &InterruptsDisabled,
+) -> Result<(), Arc<Thread>> {
     let target = place_woken(&thread);
-    let Some(mut queue) = target.try_queue() else {
+    let Some(mut queue) = target.try_queue(irq) else {
         return Err(thread);
     };
     let preempt = preempts(&thread, target);
@@ -547,7 +557,11 @@ fn switch_to(cpu: &Cpu, next: Arc<Thread>, reason: Reason, lent: bool, irq: &Int
     let next_rsp = take_saved_rsp(next);
     next.count_switch_in();
     cpu.count_switch();
-    if cpu.fpu_in_use() || prev.uses_fpu() || next.uses_fpu() {
+    // `prev` using the FPU implies `fpu_in_use` (its switch-in allowed access; the boot
+    // and idle threads, which start without a switch-in, never use it), so two tests
+    // cover the three cases.
+    debug_assert!(!prev.uses_fpu() || cpu.fpu_in_use());
+    if cpu.fpu_in_use() || next.uses_fpu() {
         switch_fpu_state(cpu, &prev, next);
     }
     let save_rsp = prev.saved_rsp.as_ptr();
@@ -575,13 +589,23 @@ fn switch_to(cpu: &Cpu, next: Arc<Thread>, reason: Reason, lent: bool, irq: &Int
 /// switched away from this CPU for the last time, if any: its stack is freed (the switch
 /// has left it), it leaves the thread table, and only then are its joiners woken, so a
 /// join returns once everything the thread held is given back.
+#[inline]
 pub(super) fn finish_switch(_irq: &InterruptsDisabled) {
     let cpu = this_cpu();
     // SAFETY: interrupts are off and this is the current CPU.
     if let Some(zombie) = unsafe { cpu.replace_zombie(None) } {
-        table::reap(&zombie);
-        zombie.set_exited();
+        reap(zombie);
     }
+}
+
+/// Gives back what an exited thread held, then wakes its joiners. Out of line: most
+/// switches have no zombie to reap, and inlined, this kept `finish_switch` from being a
+/// load and a test.
+#[cold]
+#[inline(never)]
+fn reap(zombie: Arc<Thread>) {
+    table::reap(&zombie);
+    zombie.set_exited();
 }
 
 /// Takes `thread`'s saved stack pointer, waiting while another CPU is still switching it
@@ -668,7 +692,7 @@ pub(super) fn idle_loop() -> ! {
     loop {
         let irq = InterruptsDisabled::new();
         let cpu = this_cpu();
-        if cpu.queue().is_empty() && !pull(cpu) {
+        if cpu.queue(&irq).is_empty() && !pull(cpu, &irq) {
             trace::record_idle(true);
             crate::arch::cpu::enable_and_halt();
             trace::record_idle(false);
@@ -681,7 +705,7 @@ pub(super) fn idle_loop() -> ! {
 /// Moves a thread waiting on a more loaded CPU into this CPU's queue (see
 /// `policy::pull_source`); whether it did. Only tries the other queue's lock, so it never
 /// waits and needs no lock order.
-fn pull(cpu: &Cpu) -> bool {
+fn pull(cpu: &Cpu, irq: &InterruptsDisabled) -> bool {
     let others = CpuSet::from_bits(per_cpu::online().bits() & !(1 << cpu.index));
     if others.is_empty() {
         return false;
@@ -691,13 +715,13 @@ fn pull(cpu: &Cpu) -> bool {
         return false;
     };
     let stolen = online_cpu(victim)
-        .try_queue()
+        .try_queue(irq)
         .and_then(|mut queue| queue.steal_for(cpu.index));
     let Some(thread) = stolen else {
         return false;
     };
     cpu.steals.fetch_add(1, Ordering::Relaxed);
     // SAFETY: the thread was just taken out of the victim's queue.
-    unsafe { cpu.queue().push(thread, false) };
+    unsafe { cpu.queue(irq).push(thread, false) };
     true
 }
