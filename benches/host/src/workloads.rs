@@ -1,6 +1,6 @@
 //! The measured workloads. Each runs a [`Plan`] and returns its samples, per operation.
 //!
-//! For the four switch workloads an operation is *one switch*: a sample of
+//! For the switch workloads an operation is *one switch*: a sample of
 //! `ops_per_sample` operations is `ops_per_sample / 2` round trips between two contexts,
 //! each of which does nothing but hand control back. For the run queue an operation is
 //! one scheduling decision: `pop` the next item, `push_expired` it again (a thread that
@@ -23,7 +23,7 @@ use kernel::{
 
 use crate::{
     measure::{Plan, Sample, Stopwatch, current_cpu, sample},
-    spindle::PingPong,
+    spindle::{CallSites, PingPong},
 };
 
 /// Round trips per sample: two switches each.
@@ -35,15 +35,12 @@ fn round_trips(plan: Plan) -> u32 {
     plan.ops_per_sample / 2
 }
 
-/// Spindle's `switch` between this thread's stack and a second host stack.
-pub fn spindle_switch(plan: Plan) -> Vec<Sample> {
+/// Spindle's `switch` between this thread's stack and a second host stack, the two
+/// contexts switching from the same or from different call sites.
+pub fn spindle_switch(call_sites: CallSites, plan: Plan) -> Vec<Sample> {
     let round_trips = round_trips(plan);
-    let mut ping_pong = PingPong::new();
-    sample(plan, || {
-        for _ in 0..round_trips {
-            black_box(ping_pong.round_trip());
-        }
-    })
+    let mut ping_pong = PingPong::new(call_sites);
+    sample(plan, || ping_pong.round_trips(round_trips.into()))
 }
 
 /// An item of the run-queue workload: a level and the links the queue threads it on.
@@ -76,14 +73,34 @@ pub fn run_queue(queued: usize, plan: Plan) -> Vec<Sample> {
     })
 }
 
-/// `corosensei`'s stackful coroutine, resumed and suspending straight away.
-pub fn corosensei(plan: Plan) -> Vec<Sample> {
+/// How many places a [`corosensei()`] coroutine suspends from, in turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuspendSites {
+    /// One `suspend` in a loop.
+    One,
+    /// Two `suspend`s in a loop: each resume continues at the other one.
+    Two,
+}
+
+/// `corosensei`'s stackful coroutine, resumed from one loop and suspending straight away
+/// from one or two places.
+///
+/// Its resume is an indirect `call` to where the coroutine suspended, and its suspend a
+/// `ret` to that call: calls and returns pair whatever the call sites, so the return
+/// stack buffer always predicts them, and [`SuspendSites::Two`] only gives the indirect
+/// call two targets in turn.
+pub fn corosensei(suspend_sites: SuspendSites, plan: Plan) -> Vec<Sample> {
     let round_trips = round_trips(plan);
-    let mut coroutine: Coroutine<(), (), ()> = Coroutine::new(|yielder, ()| {
-        loop {
-            yielder.suspend(());
-        }
-    });
+    let mut coroutine: Coroutine<(), (), ()> =
+        Coroutine::new(move |yielder, ()| match suspend_sites {
+            SuspendSites::One => loop {
+                yielder.suspend(());
+            },
+            SuspendSites::Two => loop {
+                yielder.suspend(());
+                yielder.suspend(());
+            },
+        });
     sample(plan, || {
         for _ in 0..round_trips {
             black_box(coroutine.resume(()));
@@ -212,10 +229,12 @@ mod tests {
 
     #[test]
     fn every_workload_runs_its_plan() {
-        check(&spindle_switch(TINY));
+        check(&spindle_switch(CallSites::Same, TINY));
+        check(&spindle_switch(CallSites::Different, TINY));
         check(&run_queue(2, TINY));
         check(&run_queue(10_000, TINY));
-        check(&corosensei(TINY));
+        check(&corosensei(SuspendSites::One, TINY));
+        check(&corosensei(SuspendSites::Two, TINY));
         let threads = os_threads(TINY);
         check(&threads.samples);
         assert!((0.0..=1.0).contains(&threads.same_cpu_share));
