@@ -55,9 +55,14 @@ fn block_wake() {
         let recorder = Arc::clone(&recorder);
         let first = Arc::clone(first.thread());
         thread::spawn(move || {
-            while !thread::should_stop() {
+            // The stop check sits between `mark_end` and `mark_start`, outside the
+            // measured hand-over (the first thread's stop request also unparks this one).
+            loop {
                 thread::park();
                 recorder.mark_end();
+                if thread::should_stop() {
+                    break;
+                }
                 recorder.mark_start();
                 first.unpark();
             }

@@ -202,13 +202,13 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
             }
             ThreadState::Blocked => {
                 let irq = InterruptsDisabled::new();
-                let target = place_woken(thread);
+                let here = this_cpu();
+                let target = place_woken(thread, here);
                 let mut queue = target.queue(&irq);
                 if thread
                     .run_state
                     .transition(ThreadState::Blocked, ThreadState::Ready)
                 {
-                    let here = this_cpu();
                     here.count_wake();
                     trace_wake(thread, false);
                     // SAFETY: the thread was `Blocked`, so it is in no run queue.
@@ -280,10 +280,9 @@ fn candidates(thread: &Thread) -> CpuSet {
     }
 }
 
-/// The CPU a woken thread is queued on (see `policy::wake_target`).
+/// The CPU a woken thread is queued on (see `policy::wake_target`); `here` is this CPU.
 #[inline]
-fn place_woken(thread: &Thread) -> &'static Cpu {
-    let here = this_cpu();
+fn place_woken(thread: &Thread, here: &'static Cpu) -> &'static Cpu {
     if cpu_local::online_mask() == 1 {
         return here; // one CPU: nothing to choose
     }
@@ -503,7 +502,7 @@ fn send_away(
     next_epoch: bool,
     irq: &InterruptsDisabled,
 ) -> Result<(), Arc<Thread>> {
-    let target = place_woken(&thread);
+    let target = place_woken(&thread, this_cpu());
     let Some(mut queue) = target.try_queue(irq) else {
         return Err(thread);
     };
