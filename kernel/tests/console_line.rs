@@ -2,7 +2,6 @@
 //! `src/console/line/tests.rs`). The console is part of the kernel binary, whose host build
 //! is a stub without tests, so this test crate compiles the editor on its own: it is pure
 //! logic with no dependency on the rest of the kernel.
-#![allow(dead_code, unreachable_pub)]
 
 #[path = "../src/console/line.rs"]
 mod line;

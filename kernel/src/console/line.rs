@@ -101,7 +101,7 @@ enum Key {
 
 /// Where the decoder is inside an escape sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Escape {
+enum Sequence {
     /// Not in one.
     Ground,
     /// After ESC.
@@ -116,14 +116,14 @@ enum Escape {
 /// interrupts) decodes the same as one that arrived whole.
 #[derive(Debug, Clone, Copy)]
 struct Decoder {
-    escape: Escape,
+    sequence: Sequence,
     after_carriage_return: bool,
 }
 
 impl Decoder {
     const fn new() -> Self {
         Self {
-            escape: Escape::Ground,
+            sequence: Sequence::Ground,
             after_carriage_return: false,
         }
     }
@@ -134,32 +134,32 @@ impl Decoder {
         // A control byte ends any sequence and counts on its own (ESC starts a new one),
         // so a garbled sequence can never swallow an Enter.
         if byte < 0x20 || byte == 0x7f {
-            self.escape = Escape::Ground;
+            self.sequence = Sequence::Ground;
             return match byte {
                 0x1b => {
-                    self.escape = Escape::Escape;
+                    self.sequence = Sequence::Escape;
                     None
                 }
                 b'\n' if after_carriage_return => None,
                 _ => control_key(byte),
             };
         }
-        match self.escape {
-            Escape::Ground => Some(Key::Char(byte)),
-            Escape::Escape => {
-                self.escape = match byte {
-                    b'[' => Escape::Csi {
+        match self.sequence {
+            Sequence::Ground => Some(Key::Char(byte)),
+            Sequence::Escape => {
+                self.sequence = match byte {
+                    b'[' => Sequence::Csi {
                         param: 0,
                         first_done: false,
                     },
-                    b'O' => Escape::Ss3,
-                    _ => Escape::Ground, // Alt+key: swallowed
+                    b'O' => Sequence::Ss3,
+                    _ => Sequence::Ground, // Alt+key: swallowed
                 };
                 None
             }
-            Escape::Csi { param, first_done } => self.csi(param, first_done, byte),
-            Escape::Ss3 => {
-                self.escape = Escape::Ground;
+            Sequence::Csi { param, first_done } => self.csi(param, first_done, byte),
+            Sequence::Ss3 => {
+                self.sequence = Sequence::Ground;
                 final_key(byte, 0)
             }
         }
@@ -173,18 +173,18 @@ impl Decoder {
                 let param = param
                     .saturating_mul(10)
                     .saturating_add(u16::from(byte - b'0'));
-                self.escape = Escape::Csi { param, first_done };
+                self.sequence = Sequence::Csi { param, first_done };
                 None
             }
             0x20..=0x3f => {
-                self.escape = Escape::Csi {
+                self.sequence = Sequence::Csi {
                     param,
                     first_done: first_done || byte == b';',
                 };
                 None
             }
             _ => {
-                self.escape = Escape::Ground;
+                self.sequence = Sequence::Ground;
                 final_key(byte, param)
             }
         }
@@ -410,9 +410,9 @@ impl LineEditor {
         let line = core::mem::replace(&mut self.line, Line::EMPTY);
         let overflowed = self.reset();
         if overflowed {
-            let _ = write!(
+            let _ = writeln!(
                 screen.0,
-                "line too long (max {MAX_LINE} characters): discarded\n"
+                "line too long (max {MAX_LINE} characters): discarded"
             );
             self.draw(screen.0);
             return None;
