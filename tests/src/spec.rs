@@ -10,8 +10,9 @@
 //! |                                | runs or idles, not seconds it waits for a busy host  |
 //! |                                | CPU; a wall-clock ceiling of ten times that applies  |
 //! | `//@ qemu-args: ARGS...`       | extra QEMU arguments, split on whitespace            |
-//! | `//@ serial-input: TEXT`       | bytes typed into the serial port once the kernel   |
-//! |                                | printed its plan (`\n` escapes a newline)          |
+//! | `//@ serial-input: TEXT`       | bytes typed into the serial port once the kernel     |
+//! |                                | printed its plan; escapes `\n` `\r` `\t` `\\` `\xNN`; |
+//! |                                | repeatable (typed in order)                          |
 //! | `//@ trace: check`             | decode the schedule trace the kernel streams to the  |
 //! |                                | debug console and check its invariants (the kernel   |
 //! |                                | starts tracing itself, `kernel::tracing::start`)     |
@@ -122,7 +123,10 @@ fn apply(spec: &mut KernelSpec, directive: &str) -> anyhow::Result<()> {
         "qemu-args" => spec
             .qemu_args
             .extend(value.split_whitespace().map(str::to_owned)),
-        "serial-input" => spec.serial_input = Some(value.replace("\\n", "\n").into_bytes()),
+        "serial-input" => spec
+            .serial_input
+            .get_or_insert_default()
+            .extend(unescape(value)?),
         "trace" => spec.check_trace = parse_trace(value)?,
         "smp" => {
             spec.smp = value
@@ -142,6 +146,38 @@ fn apply(spec: &mut KernelSpec, directive: &str) -> anyhow::Result<()> {
         bail!("`smp` needs at least one number of CPUs");
     }
     Ok(())
+}
+
+/// The bytes a `serial-input` value stands for: `\n`, `\r`, `\t`, `\\` and `\xNN` (any
+/// byte, e.g. `\x1b` for ESC or `\x03` for Ctrl-C) are escapes.
+fn unescape(value: &str) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut rest = value.as_bytes();
+    while let Some((&byte, after)) = rest.split_first() {
+        rest = after;
+        if byte != b'\\' {
+            bytes.push(byte);
+            continue;
+        }
+        let (escape, after) = rest.split_first().context("a `\\` at the end")?;
+        rest = after;
+        bytes.push(match escape {
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'\\' => b'\\',
+            b'x' => {
+                let digits = rest.get(..2).context("`\\x` needs two hex digits")?;
+                rest = &rest[2..];
+                std::str::from_utf8(digits)
+                    .ok()
+                    .and_then(|digits| u8::from_str_radix(digits, 16).ok())
+                    .context("`\\x` needs two hex digits")?
+            }
+            other => bail!("unknown escape `\\{}`", char::from(*other)),
+        });
+    }
+    Ok(bytes)
 }
 
 fn parse_timeout(value: &str) -> anyhow::Result<Duration> {
@@ -216,6 +252,20 @@ mod tests {
         assert_eq!(spec.serial_input.as_deref(), Some(&b"ps\npoweroff\n"[..]));
         assert!(spec.check_trace);
         assert_eq!(spec.smp, [4]);
+    }
+
+    #[test]
+    fn serial_input_escapes_bytes_and_adds_up() {
+        let source = "//@ serial-input: pq\\x1b[D\\x7Fs\\r\\n\n//@ serial-input: a\\\\b\\t\\x03\n";
+        let spec = parse("k", source).unwrap();
+        assert_eq!(
+            spec.serial_input.as_deref(),
+            Some(&b"pq\x1b[D\x7fs\r\na\\b\t\x03"[..])
+        );
+        for bad in ["a\\", "\\x1", "\\xzz", "\\q"] {
+            let error = parse("k", &format!("//@ serial-input: {bad}")).unwrap_err();
+            assert!(format!("{error:#}").contains("line 1"), "{bad}: {error:#}");
+        }
     }
 
     #[test]
