@@ -1,7 +1,8 @@
 //! The monotonic clock: time since boot, counted by the TSC and calibrated against the PIT.
 //!
-//! [`now`] is cheap (one `rdtsc` and a multiply) and never goes backwards on a CPU. Before
-//! [`init`] runs it reads zero, so early log lines are stamped `0.000000`.
+//! [`now`] is cheap (one `rdtsc`, a multiply and a shift: no division, which costs tens of
+//! cycles on hardware and is on the timer tick's path) and never goes backwards on a CPU.
+//! Before [`init`] runs it reads zero, so early log lines are stamped `0.000000`.
 //!
 //! Every CPU has its own TSC. When a CPU is started its TSC is compared with the boot
 //! CPU's (`smp`); an offset larger than the measurement's uncertainty is recorded with
@@ -9,7 +10,7 @@
 
 use core::{
     ops::Add,
-    sync::atomic::{AtomicI64, AtomicU64, Ordering},
+    sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering},
     time::Duration,
 };
 
@@ -20,6 +21,9 @@ use crate::arch::{
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
+/// TSC ticks to nanoseconds, as a fixed-point factor (see [`Scale`]); zero before [`init`].
+static SCALE_MULT: AtomicU64 = AtomicU64::new(0);
+static SCALE_SHIFT: AtomicU32 = AtomicU32::new(0);
 
 /// How far each CPU's TSC runs ahead of the boot CPU's (negative: behind), in ticks.
 static CPU_OFFSETS: [AtomicI64; MAX_CPUS] = [const { AtomicI64::new(0) }; MAX_CPUS];
@@ -66,6 +70,17 @@ impl Add<Duration> for Instant {
 pub fn init(tsc_hz: u64) {
     BOOT_TSC.store(arch::tsc::read(), Ordering::Relaxed);
     TSC_HZ.store(tsc_hz, Ordering::Relaxed);
+    let scale = Scale::for_frequency(tsc_hz);
+    SCALE_SHIFT.store(scale.shift, Ordering::Relaxed);
+    SCALE_MULT.store(scale.mult, Ordering::Relaxed);
+}
+
+/// The scale in use.
+fn scale() -> Scale {
+    Scale {
+        mult: SCALE_MULT.load(Ordering::Relaxed),
+        shift: SCALE_SHIFT.load(Ordering::Relaxed),
+    }
 }
 
 /// The calibrated TSC frequency in Hz (zero before [`init`]).
@@ -78,7 +93,7 @@ pub fn now() -> Instant {
     let offset = CPU_OFFSETS[cpu_local::cpu_index() as usize].load(Ordering::Relaxed);
     let tsc = arch::tsc::read().wrapping_sub(offset as u64);
     let ticks = tsc.saturating_sub(BOOT_TSC.load(Ordering::Relaxed));
-    Instant::from_nanos(ticks_to_nanos(ticks, tsc_frequency()))
+    Instant::from_nanos(scale().to_nanos(ticks))
 }
 
 /// Records that CPU `cpu`'s TSC runs `ticks` ahead of the boot CPU's (before that CPU
@@ -89,7 +104,7 @@ pub fn set_cpu_offset(cpu: u32, ticks: i64) {
 
 /// The duration of `ticks` TSC ticks.
 pub fn tsc_ticks_to_duration(ticks: u64) -> Duration {
-    Duration::from_nanos(ticks_to_nanos(ticks, tsc_frequency()))
+    Duration::from_nanos(scale().to_nanos(ticks))
 }
 
 /// Time since boot.
@@ -97,12 +112,43 @@ pub fn uptime() -> Duration {
     Duration::from_nanos(now().as_nanos())
 }
 
-/// Converts TSC ticks at `hz` to nanoseconds without overflowing (u128 intermediate).
-fn ticks_to_nanos(ticks: u64, hz: u64) -> u64 {
-    match hz {
-        0 => 0,
-        hz => (u128::from(ticks) * 1_000_000_000 / u128::from(hz)) as u64,
+/// Ticks to nanoseconds as `ticks * mult >> shift` (Linux's clocksource `mult`/`shift`):
+/// `mult / 2^shift` is 10^9 / hz, rounded down, with the largest shift that keeps `mult` in
+/// 64 bits, so the relative error is below 2^-32 (under a millisecond a month). The product
+/// is taken in 128 bits: no overflow for any tick count. Monotonic in `ticks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Scale {
+    mult: u64,
+    shift: u32,
+}
+
+impl Scale {
+    /// The scale for a TSC at `hz` (zero: a clock that reads zero).
+    fn for_frequency(hz: u64) -> Self {
+        if hz == 0 {
+            return Self { mult: 0, shift: 0 };
+        }
+        let shift = (0..=63u32)
+            .rev()
+            .find(|&shift| (1_000_000_000u128 << shift) / u128::from(hz) <= u128::from(u64::MAX))
+            .unwrap_or(0);
+        let mult = (1_000_000_000u128 << shift) / u128::from(hz);
+        Self {
+            mult: mult as u64, // fits: checked by the search above
+            shift,
+        }
     }
+
+    #[inline]
+    fn to_nanos(self, ticks: u64) -> u64 {
+        ((u128::from(ticks) * u128::from(self.mult)) >> self.shift) as u64
+    }
+}
+
+/// Converts TSC ticks at `hz` to nanoseconds (for tests: the kernel keeps the scale).
+#[cfg(test)]
+fn ticks_to_nanos(ticks: u64, hz: u64) -> u64 {
+    Scale::for_frequency(hz).to_nanos(ticks)
 }
 
 #[cfg(test)]
@@ -111,9 +157,45 @@ mod tests {
 
     #[test]
     fn converts_ticks_at_the_given_frequency() {
-        assert_eq!(ticks_to_nanos(3_000_000_000, 3_000_000_000), 1_000_000_000);
+        // Rounded down, never more than a nanosecond below the exact value here.
+        let near =
+            |got: u64, exact: u64| assert!(got <= exact && exact - got <= 1, "{got} vs {exact}");
+        near(ticks_to_nanos(3_000_000_000, 3_000_000_000), 1_000_000_000);
+        near(ticks_to_nanos(2_500_000_000, 2_500_000_000), 1_000_000_000);
         assert_eq!(ticks_to_nanos(1, 1_000_000_000), 1);
         assert_eq!(ticks_to_nanos(5, 2), 2_500_000_000);
+        near(ticks_to_nanos(123_456_789, 3_123_456_789), 39_525_691);
+    }
+
+    #[test]
+    fn the_error_stays_below_a_millisecond_a_month() {
+        for hz in [
+            1_000_000,
+            999_999_937,
+            1_000_000_000,
+            2_899_999_999,
+            3_000_000_000,
+            5_000_000_000,
+        ] {
+            let month = hz * 3600 * 24 * 31;
+            let exact = (u128::from(month) * 1_000_000_000 / u128::from(hz)) as u64;
+            let got = ticks_to_nanos(month, hz);
+            assert!(
+                got <= exact && exact - got < 1_000_000,
+                "{hz} Hz: {got} vs {exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_clock_never_goes_backwards() {
+        let scale = Scale::for_frequency(2_899_999_999);
+        let mut previous = 0;
+        for ticks in (0..2_000_000u64).chain(u64::MAX - 1000..=u64::MAX) {
+            let nanos = scale.to_nanos(ticks);
+            assert!(nanos >= previous || ticks == u64::MAX - 1000);
+            previous = nanos;
+        }
     }
 
     #[test]
@@ -125,9 +207,11 @@ mod tests {
     fn large_tick_counts_do_not_overflow() {
         // Ten years at 4 GHz.
         let ticks = 4_000_000_000u64 * 3600 * 24 * 3650;
-        assert_eq!(
-            ticks_to_nanos(ticks, 4_000_000_000),
-            1_000_000_000 * 3600 * 24 * 3650
+        let exact: u64 = 1_000_000_000 * 3600 * 24 * 3650;
+        let got = ticks_to_nanos(ticks, 4_000_000_000);
+        assert!(
+            got <= exact && exact - got < 1_000_000_000,
+            "{got} vs {exact}"
         );
     }
 

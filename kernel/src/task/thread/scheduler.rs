@@ -349,11 +349,12 @@ pub(super) fn preempt_on_interrupt_exit() {
 pub(super) fn on_tick(_frame: &mut crate::arch::TrapFrame) {
     let irq = InterruptsDisabled::new();
     let cpu = this_cpu();
-    cpu.ticks.fetch_add(1, Ordering::Relaxed);
+    // Only this CPU writes its tick count: a plain increment, not a locked one.
+    let ticks = cpu.ticks.load(Ordering::Relaxed) + 1;
+    cpu.ticks.store(ticks, Ordering::Relaxed);
     cpu.current(&irq).charge_cpu_tick();
     mm::tlb::catch_up();
     trace::follow_global_switch();
-    let ticks = cpu.ticks.load(Ordering::Relaxed);
     if (ticks + u64::from(cpu.index)).is_multiple_of(BALANCE_TICKS) {
         pull(cpu, &irq);
     }
