@@ -32,6 +32,7 @@
 #include <sys/reboot.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <termios.h>
 #include <unistd.h>
 
 /* Spindle's counts (benches/kernels/src/lib.rs and smp_latency.rs). */
@@ -60,8 +61,11 @@ static inline uint64_t end(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
+/* The serial driver sends a write's bytes after write() returns: wait until the UART took
+ * the last line, or leaving QEMU now would cut the transcript short. */
 static void finish(int ok) {
     fflush(stdout);
+    tcdrain(STDOUT_FILENO);
     if (ioperm(DEBUG_EXIT_PORT, 4, 1) == 0)
         outl(ok ? EXIT_SUCCESS_VALUE : EXIT_FAILURE_VALUE, DEBUG_EXIT_PORT);
     reboot(RB_POWER_OFF);
