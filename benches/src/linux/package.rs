@@ -39,7 +39,7 @@ pub(crate) fn fetch(cache: &Path) -> anyhow::Result<Kernel> {
     fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     let package = match current_package() {
         Ok(package) => package,
-        Err(error) => return cached(cache).with_context(|| format!("{error:#}")),
+        Err(error) => return cached(cache, &error),
     };
     let release = release_of(&package)?;
     let vmlinuz = cache.join(format!("{VMLINUZ_PREFIX}{release}"));
@@ -142,8 +142,9 @@ fn extract(deb: &Path, release: &str, out: &Path) -> anyhow::Result<()> {
     fs::remove_dir_all(&unpacked).with_context(|| format!("cannot remove {}", unpacked.display()))
 }
 
-/// The newest kernel already in `cache`, for a run whose apt cannot resolve the package.
-fn cached(cache: &Path) -> anyhow::Result<Kernel> {
+/// The newest kernel already in `cache`, for a run whose apt cannot resolve the package
+/// (`why`): an offline machine can still rerun the comparison.
+fn cached(cache: &Path, why: &anyhow::Error) -> anyhow::Result<Kernel> {
     let mut kernels: Vec<(SystemTime, PathBuf)> = entries(cache)?
         .into_iter()
         .filter(|path| file_name(path).starts_with(VMLINUZ_PREFIX) && path.is_file())
@@ -152,9 +153,9 @@ fn cached(cache: &Path) -> anyhow::Result<Kernel> {
     kernels.sort();
     let (_, vmlinuz) = kernels
         .pop()
-        .with_context(|| format!("and no kernel is cached in {}", cache.display()))?;
+        .with_context(|| format!("{why:#}; and no kernel is cached in {}", cache.display()))?;
     let release = &file_name(&vmlinuz)[VMLINUZ_PREFIX.len()..];
-    eprintln!("linux: apt cannot resolve {METAPACKAGE}; using the cached {release}");
+    eprintln!("linux: {why:#}; using the cached {release}");
     Ok(Kernel {
         package: format!("linux-image-{release}"),
         vmlinuz,
@@ -242,10 +243,15 @@ mod tests {
         }
         let deb = newest_deb(dir.path(), "linux-image-6.1.0-57-cloud-amd64").unwrap();
         assert!(file_name(&deb).starts_with("linux-image-6.1.0-57-cloud-amd64_6.1.192-3"));
-        let kernel = cached(dir.path()).unwrap();
+        let offline = anyhow::anyhow!("offline");
+        let kernel = cached(dir.path(), &offline).unwrap();
         assert_eq!(kernel.package, "linux-image-6.1.0-57-cloud-amd64");
         let empty = tempfile::tempdir().unwrap();
-        assert!(cached(empty.path()).is_err());
+        let error = cached(empty.path(), &offline).unwrap_err().to_string();
+        assert!(
+            error.starts_with("offline; and no kernel is cached in"),
+            "{error}"
+        );
     }
 
     #[test]
