@@ -99,10 +99,11 @@ fn run(args: &Args, typed: &[String]) -> anyhow::Result<()> {
     let provenance = Provenance::collect(&root, typed);
     let target_dir = boot_image::target_dir(&root);
     let out_dir = target_dir.join("bench");
-    let linux = match args.linux {
-        true => Some(linux::prepare(&out_dir.join("linux"))?),
-        false => None,
-    };
+    // Before the suite: a missing tool or package then fails the run in seconds.
+    let linux = args
+        .linux
+        .then(|| linux::prepare(&out_dir.join("linux")))
+        .transpose()?;
     let runner = Runner {
         elf_dir: discover::build(&root, &target_dir)?,
         image_dir: target_dir.join("spindle/bench-images"),
