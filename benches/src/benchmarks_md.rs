@@ -2,7 +2,8 @@
 //!
 //! The document is written by people except for the sections between marker pairs: the
 //! icount/tcg table ([`RESULTS`], the latest `results.md`) and the SMP tables
-//! ([`SMP_RESULTS`], the latest `smp.md`). Only those are replaced, so the prose around
+//! ([`SMP_RESULTS`], the latest `smp.md`), and with `--linux` the side-by-side tables
+//! ([`LINUX_RESULTS`], the latest `linux.md`). Only those are replaced, so the prose around
 //! them survives every run; a missing file is created with the markers and a placeholder
 //! to write the prose into.
 
@@ -29,11 +30,18 @@ pub(crate) const SMP_RESULTS: Section = Section {
     end: "<!-- smp-results:end -->",
 };
 
+/// Spindle beside Linux (`./x bench --linux`).
+pub(crate) const LINUX_RESULTS: Section = Section {
+    begin: "<!-- linux-results:begin -->",
+    end: "<!-- linux-results:end -->",
+};
+
 /// What a new `BENCHMARKS.md` starts with, around the markers.
 const SKELETON: &str = "# Benchmarks\n\n\
     _What is measured, how, and what the numbers mean: to be written._\n\n\
     <!-- results:begin -->\n<!-- results:end -->\n\n\
-    <!-- smp-results:begin -->\n<!-- smp-results:end -->\n";
+    <!-- smp-results:begin -->\n<!-- smp-results:end -->\n\n\
+    <!-- linux-results:begin -->\n<!-- linux-results:end -->\n";
 
 /// Replaces each section's generated text in the file at `path` with the text given.
 pub(crate) fn update(path: &Path, sections: &[(Section, String)]) -> anyhow::Result<()> {
@@ -120,11 +128,13 @@ mod tests {
         let sections = [
             (RESULTS, "the table\n".to_owned()),
             (SMP_RESULTS, "the smp table\n".to_owned()),
+            (LINUX_RESULTS, "the linux table\n".to_owned()),
         ];
         update(&path, &sections).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# Benchmarks\n"));
         assert!(text.contains(&format!("{BEGIN}\n\nthe table\n{END}\n")));
         assert!(text.contains("the smp table\n<!-- smp-results:end -->"));
+        assert!(text.contains("the linux table\n<!-- linux-results:end -->"));
     }
 }

@@ -2,7 +2,9 @@
 //! `benches/kernels`, boots each under icount and under plain TCG, prints one table of
 //! every figure, and writes `target/bench/{results.json,results.md,chart.svg}`. SMP
 //! kernels (`//@ smp: N`) boot under MTTCG only, `--boots` times each, and get tables of
-//! their own ("SMP figures", also in `target/bench/smp.md`).
+//! their own ("SMP figures", also in `target/bench/smp.md`). With `--linux` it also boots
+//! Debian's Linux under the same QEMU with a program measuring the same thread figures,
+//! and prints them beside Spindle's (`target/bench/linux.{md,json}`; see [`linux`]).
 //!
 //! Not part of `./x test`: a run takes minutes, and its numbers are results to look at,
 //! not a verdict. The pieces, in the order a run uses them: [`discover`] (find and build
@@ -13,6 +15,7 @@
 
 mod benchmarks_md;
 mod discover;
+mod linux;
 mod parse;
 mod provenance;
 mod report;
@@ -31,8 +34,9 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::{
-    benchmarks_md::{RESULTS, SMP_RESULTS},
+    benchmarks_md::{LINUX_RESULTS, RESULTS, SMP_RESULTS},
     discover::KernelSpec,
+    linux::LinuxResults,
     provenance::Provenance,
     results::Results,
     run::{Boot, Mode, Runner},
@@ -65,6 +69,10 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..))]
     boots: u64,
+    /// Also measure the same thread figures on Linux (Debian's cloud kernel, downloaded
+    /// with apt) under the same QEMU, and show them beside Spindle's.
+    #[arg(long)]
+    linux: bool,
 }
 
 fn main() -> ExitCode {
@@ -90,6 +98,12 @@ fn run(args: &Args, typed: &[String]) -> anyhow::Result<()> {
     let kernels = discover::discover(&root, &args.filters)?;
     let provenance = Provenance::collect(&root, typed);
     let target_dir = boot_image::target_dir(&root);
+    let out_dir = target_dir.join("bench");
+    // Before the suite: a missing tool or package then fails the run in seconds.
+    let linux = args
+        .linux
+        .then(|| linux::prepare(&out_dir.join("linux")))
+        .transpose()?;
     let runner = Runner {
         elf_dir: discover::build(&root, &target_dir)?,
         image_dir: target_dir.join("spindle/bench-images"),
@@ -106,11 +120,15 @@ fn run(args: &Args, typed: &[String]) -> anyhow::Result<()> {
     let smp_boots = boot_smp_kernels(&runner, &smp_kernels, args.boots)?;
     let mut results = Results::new(boots, provenance)?;
     results.smp = SmpResults::new(&smp_kernels, smp_boots)?;
-    print_tables(&results);
+    let linux = linux
+        .map(|prepared| linux::measure(&prepared, runner.timeout, args.boots))
+        .transpose()?;
+    print_tables(&results, linux.as_ref());
     publish(
         &results,
+        linux.as_ref(),
         &root,
-        &target_dir.join("bench"),
+        &out_dir,
         args.update_benchmarks_md,
     )
 }
@@ -133,27 +151,34 @@ fn boot_smp_kernels(
     Ok(done)
 }
 
-/// The icount/tcg table and the SMP tables, each only if its kernels ran.
-fn print_tables(results: &Results) {
+/// The icount/tcg table, the SMP tables and the Linux comparison, each only if it ran,
+/// separated by blank lines.
+fn print_tables(results: &Results, linux: Option<&LinuxResults>) {
+    let mut tables = Vec::new();
     if !results.rows.is_empty() {
-        print!("{}", report::table::render(results));
+        tables.push(report::table::render(results));
     }
     if !results.smp.is_empty() {
-        if !results.rows.is_empty() {
-            println!();
-        }
-        print!("{}", report::smp::text(&results.smp));
+        tables.push(report::smp::text(&results.smp));
     }
+    if let Some(linux) = linux {
+        tables.push(linux::report::text(results, linux));
+    }
+    print!("{}", tables.join("\n"));
 }
 
 /// Writes the report files, and `BENCHMARKS.md` if asked to.
 fn publish(
     results: &Results,
+    linux: Option<&LinuxResults>,
     root: &Path,
     out_dir: &Path,
     benchmarks_md: bool,
 ) -> anyhow::Result<()> {
-    let written = report::write_files(results, out_dir)?;
+    let mut written = report::write_files(results, out_dir)?;
+    if let Some(linux) = linux {
+        written.extend(linux::report::write_files(results, linux, out_dir)?);
+    }
     eprintln!(
         "wrote {} to {}",
         written.join(", "),
@@ -164,6 +189,9 @@ fn publish(
         let mut sections = vec![(RESULTS, report::markdown::render(results))];
         if !results.smp.is_empty() {
             sections.push((SMP_RESULTS, report::smp::markdown(results)));
+        }
+        if let Some(linux) = linux {
+            sections.push((LINUX_RESULTS, linux::report::markdown(results, linux)));
         }
         benchmarks_md::update(&path, &sections)?;
         eprintln!("updated {}", path.display());
@@ -194,6 +222,12 @@ mod tests {
         assert_eq!(args.timeout, 60);
         assert_eq!(args.boots, 5);
         assert!(!args.update_benchmarks_md);
+        assert!(!args.linux);
+        assert!(
+            Args::try_parse_from(["x", "--linux", "threads"])
+                .unwrap()
+                .linux
+        );
         assert_eq!(
             Args::try_parse_from(["x", "--boots", "3"]).unwrap().boots,
             3

@@ -53,7 +53,7 @@ impl Mode {
     /// The modes a kernel without `//@ smp` is booted in, in order.
     pub(crate) const ALL: [Self; 2] = [Self::Icount, Self::Tcg];
 
-    fn options(self) -> QemuOptions {
+    pub(crate) fn options(self) -> QemuOptions {
         let mut options = QemuOptions {
             firmware: FIRMWARE,
             icount: self == Self::Icount,
@@ -152,7 +152,7 @@ fn judge(captured: &Captured) -> anyhow::Result<Vec<Figure>> {
     parse_transcript(&captured.serial)
 }
 
-fn print_tail(captured: &Captured) {
+pub(crate) fn print_tail(captured: &Captured) {
     let lines: Vec<&str> = captured.serial.lines().collect();
     let shown = &lines[lines.len().saturating_sub(TAIL_LINES)..];
     match shown.len() {
@@ -168,7 +168,7 @@ fn print_tail(captured: &Captured) {
 }
 
 /// `command` as one line a shell would run as is.
-fn shell_line(command: &Command) -> String {
+pub(crate) fn shell_line(command: &Command) -> String {
     std::iter::once(command.get_program())
         .chain(command.get_args())
         .map(|word| shell_quote(&word.to_string_lossy()))

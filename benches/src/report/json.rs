@@ -42,7 +42,7 @@ fn document(results: &Results) -> Value {
     })
 }
 
-fn boot(boot: &Boot) -> Value {
+pub(crate) fn boot(boot: &Boot) -> Value {
     json!({
         "kernel": boot.kernel,
         "mode": boot.mode.to_string(),
@@ -52,7 +52,7 @@ fn boot(boot: &Boot) -> Value {
 }
 
 /// The SMP figures: per figure and ratio the summary over boots and each boot's value.
-fn smp(smp: &SmpResults) -> Value {
+pub(crate) fn smp(smp: &SmpResults) -> Value {
     json!({
         "figures": smp.rows.iter().map(smp_figure).collect::<Vec<_>>(),
         "ratios": smp.ratios.iter().map(smp_ratio).collect::<Vec<_>>(),
@@ -96,7 +96,7 @@ fn figure(results: &Results, row: &Row) -> Value {
     })
 }
 
-fn statistics(figure: &Figure) -> Value {
+pub(crate) fn statistics(figure: &Figure) -> Value {
     json!({
         "samples": figure.samples,
         "min": figure.min,

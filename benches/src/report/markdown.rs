@@ -16,7 +16,7 @@ pub(crate) fn render(results: &Results) -> String {
 }
 
 /// `Measured with ... on commit ... (date; QEMU; host CPU).`
-pub(super) fn provenance_line(results: &Results) -> String {
+pub(crate) fn provenance_line(results: &Results) -> String {
     let provenance = &results.provenance;
     let mut line = format!("Measured with `{}`", provenance.command);
     if let Some(commit) = provenance.short_commit() {
@@ -35,7 +35,7 @@ pub(super) fn provenance_line(results: &Results) -> String {
 }
 
 /// `grid` as a Markdown table, the first column's cells as code.
-pub(super) fn table(grid: &Grid) -> String {
+pub(crate) fn table(grid: &Grid) -> String {
     let row = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
     let mut text = row(grid.header.clone());
     let rule = grid.numeric.iter().map(|&numeric| match numeric {

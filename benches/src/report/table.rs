@@ -19,7 +19,7 @@ pub(crate) fn render(results: &Results) -> String {
 }
 
 /// `grid` as aligned text lines: numbers right-aligned, text left-aligned.
-pub(super) fn layout(grid: &Grid) -> String {
+pub(crate) fn layout(grid: &Grid) -> String {
     let width = |cells: &[String], column: usize| cells[column].chars().count();
     let widths: Vec<usize> = (0..grid.header.len())
         .map(|column| {
