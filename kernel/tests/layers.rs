@@ -1,6 +1,6 @@
 //! The layer check: every module of the kernel library may use only the modules below it
 //! (the table in `src/lib.rs`), never one above or beside it. Runs on the host with
-//! `cargo test -p kernel`; a new upward `crate::` reference fails it, naming the file,
+//! `cargo test -p spindle`; a new upward `crate::` reference fails it, naming the file,
 //! the line and the two layers.
 //!
 //! References are read from the source text: every `crate::name` path, including the

@@ -108,7 +108,7 @@ fn boot(args: &Args, trace: Option<&TraceFiles>) -> anyhow::Result<Outcome> {
 }
 
 /// What the default kernel's console prints when it is ready for a command
-/// (`kernel::console::PROMPT`).
+/// (`spindle::console::PROMPT`).
 const CONSOLE_PROMPT: &str = "spindle> ";
 
 /// The QEMU command; when KVM was asked for but is unusable, says why on

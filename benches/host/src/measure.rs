@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use kernel::arch::tsc;
+use spindle::arch::tsc;
 use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 
 /// How many batches to run, and how big they are.

@@ -5,7 +5,7 @@
 //! executor, so demo tasks spawned from it share that executor.
 
 use futures_util::StreamExt;
-use kernel::{executor::Spawner, input::SerialInput, print, println};
+use spindle::{executor::Spawner, input::SerialInput, print, println};
 
 mod commands;
 mod demo;

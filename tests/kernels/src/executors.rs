@@ -1,6 +1,6 @@
 //! Test support: kernel threads that host executors.
 
-use kernel::{
+use spindle::{
     executor::{Executor, Spawner},
     sync::oneshot,
     thread::{self, JoinHandle},

@@ -10,7 +10,7 @@ use core::{
     time::Duration,
 };
 
-use kernel::{
+use spindle::{
     executor::{self, Executor, TaskState, spawn_blocking},
     sync::{IrqSpinLock, channel, oneshot},
     thread::{self, ThreadState},

@@ -27,7 +27,7 @@ use core::{
     time::Duration,
 };
 
-use kernel::{
+use spindle::{
     executor::{self, TaskState},
     sync::Event,
     thread::{self, Builder, JoinHandle, SpawnError, ThreadState},
@@ -61,7 +61,7 @@ impl Ballast {
     /// Allocates blocks, halving the size whenever one does not fit, until not even a
     /// single byte can be had.
     fn fill(&mut self) {
-        let mut size = kernel::mm::heap::stats()
+        let mut size = spindle::mm::heap::stats()
             .available_bytes
             .next_power_of_two();
         loop {

@@ -3,7 +3,7 @@
 #![no_std]
 #![no_main]
 
-use kernel::{
+use spindle::{
     executor,
     sync::{Semaphore, channel},
     thread,

@@ -19,7 +19,7 @@ use core::{
     time::Duration,
 };
 
-use kernel::{
+use spindle::{
     executor::{self, Workers},
     println,
     sync::{
@@ -165,7 +165,7 @@ fn a_million_random_hops_between_threads_and_tasks_on_four_cpus() {
     println!("soak: {hops} hops; per CPU: {stats:?}");
     println!(
         "soak: lock waits {:?}, thread table {}",
-        kernel::mm::lock_contention(),
+        spindle::mm::lock_contention(),
         thread::table_contention()
     );
     assert!(

@@ -14,7 +14,7 @@ use core::{
     time::Duration,
 };
 
-use kernel::{
+use spindle::{
     arch::fpu,
     executor,
     sync::{Mutex, Semaphore, channel},
@@ -199,9 +199,9 @@ fn spawn_join_churn_keeps_every_stack_intact() {
         .collect();
     let checked: u64 = spawners.into_iter().map(|s| s.join()).sum();
     assert_eq!(checked, u64::from(cpus()) * PER_SPAWNER);
-    kernel::println!(
+    spindle::println!(
         "churn: lock waits {:?}, thread table {}",
-        kernel::mm::lock_contention(),
+        spindle::mm::lock_contention(),
         thread::table_contention()
     );
 }

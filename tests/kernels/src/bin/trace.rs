@@ -16,7 +16,7 @@ use core::{
     time::Duration,
 };
 
-use kernel::{
+use spindle::{
     executor,
     sync::{Semaphore, channel},
     thread::{self, Builder},

@@ -28,7 +28,7 @@ use core::{
 };
 
 use futures_util::future::join;
-use kernel::{
+use spindle::{
     executor::{self, Elapsed},
     sync::{Event, channel},
     thread::{self, JoinHandle, ThreadState},
