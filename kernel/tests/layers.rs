@@ -27,6 +27,7 @@ const LAYERS: &[&[&str]] = &[
     &["logger", "panic"],
     &["tracing", "smp"],
     &["boot", "task"],
+    &["app"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
@@ -66,6 +67,7 @@ fn referenced_module(path: &str) -> String {
         "task" => segments.next().unwrap_or("task").to_owned(),
         "print" | "println" => "drivers".to_owned(),
         "linked" => "intrusive".to_owned(),
+        "main" => "app".to_owned(),
         other => other.to_owned(),
     }
 }

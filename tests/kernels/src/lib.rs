@@ -22,7 +22,6 @@
 pub mod input;
 extern crate alloc;
 
-pub mod executors;
 pub mod preemption;
 
 pub use bootloader_api;
