@@ -88,7 +88,14 @@ fn boot(args: &Args, trace: Option<&TraceFiles>) -> anyhow::Result<Outcome> {
     if opts.gdb {
         eprintln!(
             "spindle: QEMU waits for a debugger on tcp::1234; attach with: {}",
-            gdb_command(&shown(&kernel))
+            // Absolute: the command works from any directory (`x run` changes it).
+            gdb_command(
+                &kernel
+                    .canonicalize()
+                    .unwrap_or_else(|_| kernel.clone())
+                    .display()
+                    .to_string()
+            )
         );
     }
     if io::stdin().is_terminal() {
