@@ -19,13 +19,23 @@ use crate::{
 /// What Spindle asks of the bootloader; every kernel binary passes it to `entry_point!`.
 ///
 /// All of physical memory is mapped at an offset the bootloader picks: the heap lives in
-/// that window and page tables are walked through it.
+/// that window and page tables are walked through it. The kernel image (a
+/// position-independent executable) is loaded [`KERNEL_LOAD_OFFSET`] above its link
+/// addresses.
 pub const BOOTLOADER_CONFIG: BootloaderConfig = {
     let mut config = BootloaderConfig::new_default();
     config.mappings.physical_memory = Some(Mapping::Dynamic);
+    config.mappings.kernel_base = Mapping::FixedAddress(KERNEL_LOAD_OFFSET);
     config.kernel_stack_size = 128 * 1024;
     config
 };
+
+/// Where the bootloader loads the kernel image: its link addresses start at 0, so every
+/// code and data address is this much higher at run time. A debugger needs it to place
+/// the ELF's symbols: `add-symbol-file KERNEL -o 0x10000000000` (the runner's `--gdb`
+/// prints the whole command). The third level-4 entry (1 TiB), in the lower half, away
+/// from the kernel's own upper-half areas: what the bootloader would pick by itself.
+pub const KERNEL_LOAD_OFFSET: u64 = 0x100_0000_0000;
 
 /// Kernel settings chosen by the kernel binary.
 #[derive(Debug, Clone, Copy, Default)]

@@ -14,20 +14,20 @@ extern crate alloc;
 mod console;
 
 #[cfg(target_os = "none")]
-bootloader_api::entry_point!(kernel_main, config = &kernel::BOOTLOADER_CONFIG);
+bootloader_api::entry_point!(kernel_main, config = &spindle::BOOTLOADER_CONFIG);
 
 #[cfg(target_os = "none")]
 fn kernel_main(boot_info: &'static mut bootloader_api::BootInfo) -> ! {
-    kernel::init(boot_info);
-    kernel::println!(
+    spindle::init(boot_info);
+    spindle::println!(
         "Spindle {} is up. Type `help` for commands.",
         env!("CARGO_PKG_VERSION")
     );
-    let executor = kernel::executor::Executor::new("console", 64);
+    let executor = spindle::executor::Executor::new("console", 64);
     executor.block_on(console::run(executor.spawner()));
     log::info!("console closed: idling (Ctrl-C quits QEMU)");
     loop {
-        kernel::thread::park();
+        spindle::thread::park();
     }
 }
 

@@ -8,7 +8,7 @@ use clap::Parser;
 const LONG_ABOUT: &str = "\
 Build the Spindle kernel, put it on a disk image and boot it in QEMU.
 
-The kernel is built with `cargo build -p kernel --target x86_64-unknown-none`
+The kernel is built with `cargo build -p spindle --target x86_64-unknown-none`
 (or taken from --kernel), imaged under target/spindle/images/ and booted with
 its serial port on this terminal.
 

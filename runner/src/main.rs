@@ -87,9 +87,15 @@ fn boot(args: &Args, trace: Option<&TraceFiles>) -> anyhow::Result<Outcome> {
     );
     if opts.gdb {
         eprintln!(
-            "spindle: QEMU waits for a debugger on tcp::1234; attach with: \
-             gdb {} -ex 'target remote :1234'",
-            shown(&kernel)
+            "spindle: QEMU waits for a debugger on tcp::1234; attach with: {}",
+            // Absolute: the command works from any directory (`x run` changes it).
+            gdb_command(
+                &kernel
+                    .canonicalize()
+                    .unwrap_or_else(|_| kernel.clone())
+                    .display()
+                    .to_string()
+            )
         );
     }
     if io::stdin().is_terminal() {
@@ -108,7 +114,7 @@ fn boot(args: &Args, trace: Option<&TraceFiles>) -> anyhow::Result<Outcome> {
 }
 
 /// What the default kernel's console prints when it is ready for a command
-/// (`kernel::console::PROMPT`).
+/// (`spindle::console::PROMPT`).
 const CONSOLE_PROMPT: &str = "spindle> ";
 
 /// The QEMU command; when KVM was asked for but is unusable, says why on
@@ -122,6 +128,19 @@ fn qemu_command(image: &Path, opts: &mut QemuOptions) -> anyhow::Result<Command>
         }
         other => other,
     }
+}
+
+/// Where the bootloader loads Spindle's kernel image, above its link addresses:
+/// `spindle::boot::KERNEL_LOAD_OFFSET`, which `BOOTLOADER_CONFIG` fixes.
+const KERNEL_LOAD_OFFSET: u64 = 0x100_0000_0000;
+
+/// The gdb command line that attaches to QEMU with `kernel`'s symbols where the kernel
+/// runs (it is position-independent and loaded [`KERNEL_LOAD_OFFSET`] higher, so `gdb
+/// KERNEL` alone would put every breakpoint at an unmapped address).
+fn gdb_command(kernel: &str) -> String {
+    format!(
+        "gdb -ex 'add-symbol-file {kernel} -o {KERNEL_LOAD_OFFSET:#x}' -ex 'target remote :1234'"
+    )
 }
 
 /// E.g. `uefi, TCG, 1 CPU, 256M`.
@@ -156,6 +175,25 @@ mod tests {
             ..QemuOptions::default()
         };
         assert_eq!(machine_summary(&opts), "uefi, KVM, 4 CPUs, 256M");
+    }
+
+    #[test]
+    fn the_gdb_hint_places_symbols_at_the_load_address() {
+        assert_eq!(
+            gdb_command("target/k"),
+            "gdb -ex 'add-symbol-file target/k -o 0x10000000000' -ex 'target remote :1234'"
+        );
+    }
+
+    #[test]
+    fn the_load_offset_is_the_kernels() {
+        let boot = include_str!("../../kernel/src/boot.rs");
+        let declared = "pub const KERNEL_LOAD_OFFSET: u64 = 0x100_0000_0000;";
+        assert!(
+            boot.contains(declared),
+            "kernel/src/boot.rs: `{declared}` changed?"
+        );
+        assert_eq!(KERNEL_LOAD_OFFSET, 0x100_0000_0000);
     }
 
     #[test]

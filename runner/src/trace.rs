@@ -1,7 +1,7 @@
 //! `--trace FILE`: the schedule trace of one boot, as files to look at.
 //!
 //! The kernel is built with `SPINDLE_TRACE=on` (read with `option_env!` by
-//! `kernel::tracing`, which Cargo tracks: the kernel is rebuilt when it changes), so
+//! `spindle::tracing`, which Cargo tracks: the kernel is rebuilt when it changes), so
 //! it records from boot and streams its rings to the debug console port when the
 //! session ends (`poweroff`, a panic, a fatal exception) and on the console's
 //! `trace dump`. QEMU writes that stream to FILE's `.bin` sibling; after QEMU exits,

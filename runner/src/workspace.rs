@@ -77,7 +77,7 @@ fn cargo_args(release: bool) -> Vec<&'static str> {
     let mut args = vec![
         "build",
         "-p",
-        "kernel",
+        "spindle",
         "--bin",
         "kernel",
         "--target",

@@ -73,7 +73,7 @@ impl Boot<'_> {
     fn expected_output(&self) -> Vec<String> {
         let mut expected = self.spec.expected_output.clone();
         if self.cpus > 1 {
-            expected.push(format!("INFO  kernel::boot: {} CPUs", self.cpus));
+            expected.push(format!("INFO  spindle::boot: {} CPUs", self.cpus));
         }
         expected
     }

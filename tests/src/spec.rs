@@ -15,7 +15,7 @@
 //! |                                | repeatable (typed in order)                          |
 //! | `//@ trace: check`             | decode the schedule trace the kernel streams to the  |
 //! |                                | debug console and check its invariants (the kernel   |
-//! |                                | starts tracing itself, `kernel::tracing::start`)     |
+//! |                                | starts tracing itself, `spindle::tracing::start`)     |
 //! | `//@ smp: N...`                | boot with each listed number of CPUs (default 1)     |
 //!
 //! The time limit is counted as `boot_image::TimeLimit::run_time` counts it, so that a boot

@@ -1,6 +1,6 @@
 //! Judging a boot's schedule trace (`//@ trace: check`).
 //!
-//! A test kernel starts tracing itself (`kernel::tracing::start`: the test kernels share
+//! A test kernel starts tracing itself (`spindle::tracing::start`: the test kernels share
 //! one build of the kernel library, so a build-time switch would trace them all), and
 //! streams the trace to the debug console port with `tracing::dump` and again when it
 //! exits. The harness points the port at a file and, after the boot, decodes the file
@@ -39,7 +39,7 @@ fn failure(stream: &Path) -> Option<String> {
         Err(LoadError::NoTrace { .. }) => {
             return Some(format!(
                 "no trace in {}: the kernel streamed nothing to the debug console; start \
-                 tracing in a case with `kernel::tracing::start()` (the kernel streams what \
+                 tracing in a case with `spindle::tracing::start()` (the kernel streams what \
                  it recorded at `tracing::dump()` and when it exits)",
                 stream.display()
             ));
@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn no_stream_fails_and_says_how_to_trace() {
         let empty = reason(judged(Some(b"")));
-        assert!(empty.contains("kernel::tracing::start()"), "{empty}");
+        assert!(empty.contains("spindle::tracing::start()"), "{empty}");
         let missing = reason(judged(None));
         assert!(missing.contains("cannot read"), "{missing}");
         // A header alone: tracing started, but nothing was recorded.

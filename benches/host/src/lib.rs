@@ -6,8 +6,8 @@
 //! switch routine is an ordinary `extern "sysv64"` function that only touches registers
 //! and the stack, and the run queue is portable code, so the host can run the *same*
 //! machine code the kernel runs: [`spindle::PingPong`] switches with
-//! `kernel::arch::context::switch` between two stacks, starting the second one with
-//! `kernel::arch::context::prepare_switch_frame`.
+//! `spindle::arch::context::switch` between two stacks, starting the second one with
+//! `spindle::arch::context::prepare_switch_frame`.
 //!
 //! The workloads are in [`workloads`], the timing and statistics in [`measure`]; the
 //! `host` bench (`cargo bench -p spindle-host-bench`) runs them and writes the report.

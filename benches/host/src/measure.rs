@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
-use kernel::arch::tsc;
 use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
+use spindle::arch::tsc;
 
 /// How many batches to run, and how big they are.
 #[derive(Debug, Clone, Copy)]

@@ -1,9 +1,9 @@
 //! Spindle's switch routine between two stacks of this host process.
 //!
 //! [`PingPong`] owns a second stack whose context (the *peer*) does nothing but switch
-//! straight back: each round trip is exactly two calls of `kernel::arch::context::switch`,
+//! straight back: each round trip is exactly two calls of `spindle::arch::context::switch`,
 //! main → peer → main, with the kernel's own code. The peer is started with
-//! `kernel::arch::context::prepare_switch_frame`, as the kernel's raw-switch benchmark
+//! `spindle::arch::context::prepare_switch_frame`, as the kernel's raw-switch benchmark
 //! does; its entry takes no argument, so it finds the state it shares with its `PingPong`
 //! through a thread-local hand-off at start-up.
 //!
@@ -21,7 +21,7 @@
 
 use std::{cell::Cell, ptr};
 
-use kernel::arch::context::{self, SwitchEntry};
+use spindle::arch::context::{self, SwitchEntry};
 use x86_64::VirtAddr;
 
 /// Bytes of the peer's stack: far more than its few words, so there is no need for a

@@ -16,7 +16,7 @@ use std::{
 };
 
 use corosensei::Coroutine;
-use kernel::{
+use spindle::{
     intrusive::Links,
     thread::run_queue::{LEVELS, RunQueue},
 };
@@ -48,7 +48,7 @@ struct Item {
     level: usize,
     links: Links,
 }
-kernel::linked!(Item, links);
+spindle::linked!(Item, links);
 
 /// Spindle's run queue with `queued` items at levels spread over all [`LEVELS`]: one
 /// `pop` plus one `push_expired` per operation. The queue is intrusive, as in the kernel,

@@ -25,8 +25,8 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 pub use bootloader_api;
-pub use kernel;
-use kernel::{
+pub use spindle;
+use spindle::{
     arch::{
         qemu::{self, ExitCode},
         tsc,
@@ -41,19 +41,19 @@ pub const SAMPLES: usize = 100_000;
 pub const WARMUP: usize = 10_000;
 
 /// Declares the benchmark kernel's entry point and the functions it runs, in order;
-/// optionally with a `kernel::Config` (`bench_kernel!(config = CONFIG; a, b)`).
+/// optionally with a `spindle::Config` (`bench_kernel!(config = CONFIG; a, b)`).
 #[macro_export]
 macro_rules! bench_kernel {
     (config = $config:expr; $($bench:ident),+ $(,)?) => {
-        $crate::bootloader_api::entry_point!(bench_kernel_main, config = &$crate::kernel::BOOTLOADER_CONFIG);
+        $crate::bootloader_api::entry_point!(bench_kernel_main, config = &$crate::spindle::BOOTLOADER_CONFIG);
 
         fn bench_kernel_main(boot_info: &'static mut $crate::bootloader_api::BootInfo) -> ! {
-            $crate::kernel::init_with(boot_info, $config);
+            $crate::spindle::init_with(boot_info, $config);
             $crate::run(&[$($bench),+])
         }
     };
     ($($bench:ident),+ $(,)?) => {
-        $crate::bench_kernel!(config = $crate::kernel::Config::default(); $($bench),+);
+        $crate::bench_kernel!(config = $crate::spindle::Config::default(); $($bench),+);
     };
 }
 

@@ -6,7 +6,7 @@ use core::{
     time::Duration,
 };
 
-use kernel::{
+use spindle::{
     arch::{self, qemu},
     executor::{self, Spawner},
     input, mm, println,

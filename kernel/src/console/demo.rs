@@ -5,7 +5,7 @@
 use alloc::{sync::Arc, vec::Vec};
 use core::time::Duration;
 
-use kernel::{
+use spindle::{
     println,
     sync::Mutex,
     thread::{self, Builder, JoinHandle},
@@ -16,7 +16,7 @@ use super::listing::{THREAD_HEADER, ThreadRow};
 
 /// Runs the demo; blocks the calling thread until every demo thread finished.
 pub(super) fn run() {
-    kernel::tracing::mark("demo starts");
+    spindle::tracing::mark("demo starts");
     let mut threads: Vec<JoinHandle<()>> = ["counter-a", "counter-b"]
         .into_iter()
         .filter_map(|name| {

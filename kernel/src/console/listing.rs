@@ -2,7 +2,7 @@
 
 use core::fmt::{self, Display};
 
-use kernel::{
+use spindle::{
     executor::TaskInfo,
     thread::{CpuStats, ThreadInfo},
 };

@@ -15,7 +15,7 @@
 use core::fmt::Write;
 
 use futures_util::StreamExt;
-use kernel::{
+use spindle::{
     arch::IrqSpinLock,
     drivers::uart16550::{self, InputLine},
     executor::Spawner,

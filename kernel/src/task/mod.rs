@@ -7,8 +7,8 @@
 //! | [`sync`]     | blocking primitives built on wait queues: mutex, channels, ...    |
 //! | [`executor`] | async executors hosted by threads, their tasks and wakers         |
 //!
-//! All three are re-exported at the crate root (`kernel::thread`, `kernel::sync`,
-//! `kernel::executor`); this module only groups them. In names, *thread* is a kernel
+//! All three are re-exported at the crate root (`spindle::thread`, `spindle::sync`,
+//! `spindle::executor`); this module only groups them. In names, *thread* is a kernel
 //! thread and *task* is always an async task (a future on an executor).
 
 pub mod executor;

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
-use kernel::{
+use spindle::{
     drivers::ps2,
     executor::block_on,
     input::{
@@ -60,13 +60,13 @@ pub fn serial_lines_arrive_whole_through_the_interrupt() {
 
 /// The kernels named without `_pit` run with the local APIC (and the I/O APIC)...
 pub fn the_cpu_has_a_local_apic() {
-    assert!(kernel::arch::apic::physical_base().is_some());
+    assert!(spindle::arch::apic::physical_base().is_some());
 }
 
 /// ...and the `_pit` ones without (QEMU `-cpu max,-apic`: the 8259 interrupts the CPU
 /// directly).
 pub fn the_cpu_has_no_local_apic() {
-    assert!(kernel::arch::apic::physical_base().is_none());
+    assert!(spindle::arch::apic::physical_base().is_none());
 }
 
 /// One reader at a time; dropping it lets the next one in.

@@ -22,12 +22,11 @@
 pub mod input;
 extern crate alloc;
 
-pub mod executors;
 pub mod preemption;
 
 pub use bootloader_api;
-pub use kernel;
-use kernel::{
+pub use spindle;
+use spindle::{
     arch::qemu::{self, ExitCode},
     println,
 };
@@ -50,10 +49,10 @@ pub struct Case {
 #[macro_export]
 macro_rules! test_kernel {
     ($($case:ident),+ $(,)?) => {
-        $crate::bootloader_api::entry_point!(test_kernel_main, config = &$crate::kernel::BOOTLOADER_CONFIG);
+        $crate::bootloader_api::entry_point!(test_kernel_main, config = &$crate::spindle::BOOTLOADER_CONFIG);
 
         fn test_kernel_main(boot_info: &'static mut $crate::bootloader_api::BootInfo) -> ! {
-            $crate::kernel::init(boot_info);
+            $crate::spindle::init(boot_info);
             $crate::run(&[$($crate::Case { name: stringify!($case), run: $case }),+])
         }
     };

@@ -3,7 +3,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kernel::thread;
+use spindle::thread;
 
 /// Each thread counts until *both* counters reached a target. Without preemption the
 /// first to run would count forever alone (and the kernel would time out).

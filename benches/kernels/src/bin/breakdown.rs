@@ -8,7 +8,7 @@ extern crate alloc;
 use alloc::{sync::Arc, vec::Vec};
 use core::hint::black_box;
 
-use kernel::{
+use spindle::{
     arch::{cpu::InterruptsDisabled, tsc},
     sync::IrqSpinLock,
     thread::{self, run_queue::RunQueue},

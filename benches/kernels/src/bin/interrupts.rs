@@ -5,7 +5,7 @@
 
 use core::time::Duration;
 
-use kernel::{
+use spindle::{
     Config, arch,
     thread::{self, SchedulerConfig},
 };

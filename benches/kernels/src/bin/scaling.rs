@@ -6,7 +6,7 @@ extern crate alloc;
 
 use alloc::{format, sync::Arc, vec::Vec};
 
-use kernel::thread::{self, Builder};
+use spindle::thread::{self, Builder};
 use spindle_bench::{Recorder, overhead};
 
 spindle_bench::bench_kernel!(yield_scaling);

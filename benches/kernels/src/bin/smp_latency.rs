@@ -23,7 +23,7 @@ use core::{
 };
 
 use futures_util::task::AtomicWaker;
-use kernel::{
+use spindle::{
     arch::{TrapFrame, apic, cpu, interrupts, vectors},
     executor::Executor,
     sync::oneshot,

@@ -32,7 +32,7 @@ use core::{
     time::Duration,
 };
 
-use kernel::{
+use spindle::{
     arch::tsc,
     sync::Semaphore,
     thread::{self, Builder, CpuSet, JoinHandle},

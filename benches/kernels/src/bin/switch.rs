@@ -7,7 +7,7 @@ extern crate alloc;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kernel::{
+use spindle::{
     arch::{context, cpu::InterruptsDisabled},
     mm::stack::KernelStack,
 };

@@ -12,7 +12,7 @@ use core::{
 };
 
 use futures_util::task::AtomicWaker;
-use kernel::{
+use spindle::{
     executor::{self, Executor},
     sync::oneshot,
     thread,

@@ -6,7 +6,7 @@ extern crate alloc;
 
 use alloc::sync::Arc;
 
-use kernel::thread;
+use spindle::thread;
 use spindle_bench::{Recorder, end, overhead, report, start};
 
 spindle_bench::bench_kernel!(thread_yield, block_wake, spawn_join);
@@ -37,7 +37,7 @@ fn thread_yield() {
 /// wake + block + switch, from the waker's unpark to the woken thread running.
 fn block_wake() {
     let recorder = Arc::new(Recorder::new());
-    let (partner_sender, partner) = kernel::sync::oneshot::channel::<Arc<thread::Thread>>();
+    let (partner_sender, partner) = spindle::sync::oneshot::channel::<Arc<thread::Thread>>();
     let first = {
         let recorder = Arc::clone(&recorder);
         thread::spawn(move || {

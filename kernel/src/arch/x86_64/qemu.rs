@@ -31,6 +31,19 @@ pub enum ExitCode {
 }
 
 /// Ends the QEMU session with `code`; halts if there is no debug-exit device.
+///
+/// Callable from any thread or task, at any time: the whole machine stops at once
+/// (other threads are not joined; the schedule trace, if recording, is streamed first).
+/// The runner (`cargo run`) exits with status 0 for [`ExitCode::Success`] and 1 for
+/// [`ExitCode::Failure`]. An application built with [`main!`](crate::main) calls it
+/// when its main function returns; also reachable as `spindle::exit`.
+///
+/// ```no_run
+/// use spindle::{ExitCode, exit};
+///
+/// let all_good = true;
+/// exit(if all_good { ExitCode::Success } else { ExitCode::Failure })
+/// ```
 pub fn exit(code: ExitCode) -> ! {
     if let Some(hook) = SHUTDOWN_HOOK.get() {
         hook();

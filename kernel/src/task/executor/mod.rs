@@ -21,7 +21,8 @@
 //! (the host test `a_task_costs_the_executor_at_most_150_bytes` adds them up). The
 //! table and the listing grow in fixed blocks (`chunks`), never by doubling.
 //!
-//! Also here: [`block_on`] for any thread, [`yield_now`], async time ([`sleep`],
+//! Also here: [`ExecutorThread`] (a thread of its own running an executor), [`block_on`]
+//! for any thread, [`yield_now`], async time ([`sleep`],
 //! [`timeout`], [`interval`]), [`spawn_blocking`], [`Workers`] (an executor per CPU, on
 //! pinned threads), and the task listing ([`tasks`]).
 //!
@@ -30,13 +31,14 @@
 //! `unsafe`), `table` and `chunks` (the host thread's tasks), `task` (a task's header:
 //! waking and poll bookkeeping), `ready_queue` (the lock-free queue wakers push to),
 //! `host` (what an executor needs from its thread), `join`, `block_on`, `blocking`,
-//! `time`, `workers`, `registry` (listing).
+//! `time`, `hosted` (`ExecutorThread`), `workers`, `registry` (listing).
 
 mod block_on;
 mod blocking;
 mod cell;
 mod chunks;
 mod host;
+mod hosted;
 mod join;
 mod ready_queue;
 mod registry;
@@ -51,6 +53,7 @@ mod workers;
 pub use block_on::{block_on, yield_now};
 pub use blocking::{BlockingHandle, spawn_blocking};
 pub use host::{Host, ThreadHost};
+pub use hosted::ExecutorThread;
 pub use join::{Cancelled, JoinHandle};
 pub use registry::{tasks, trace_names};
 pub use run_loop::{DEFAULT_CAPACITY, Executor};

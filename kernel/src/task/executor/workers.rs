@@ -12,11 +12,8 @@ use core::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use super::{Executor, JoinHandle, SpawnError, Spawner};
-use crate::{
-    sync::oneshot,
-    thread::{self, Builder},
-};
+use super::{ExecutorThread, JoinHandle, SpawnError, Spawner};
+use crate::thread;
 
 /// A worker thread per online CPU, each running an executor.
 #[derive(Debug)]
@@ -29,8 +26,7 @@ pub struct Workers {
 #[derive(Debug)]
 struct Worker {
     cpu: u32,
-    spawner: Spawner,
-    thread: thread::JoinHandle<()>,
+    host: ExecutorThread,
 }
 
 impl Workers {
@@ -42,15 +38,15 @@ impl Workers {
     /// until then are stopped again).
     ///
     /// # Panics
-    /// If the heap cannot provide a worker's executor (see [`Executor::new`]).
+    /// If the heap cannot provide a worker's executor (see [`Executor::new`](super::Executor::new)).
     pub fn start(name: &str, capacity: usize) -> Result<Self, thread::SpawnError> {
         let mut workers = Workers {
             workers: Vec::new(),
             next: AtomicUsize::new(0),
         };
         for cpu in 0..thread::cpu_count() {
-            match Worker::start(name, cpu, capacity) {
-                Ok(worker) => workers.workers.push(worker),
+            match ExecutorThread::start_on(format!("{name}/{cpu}"), Some(cpu), capacity) {
+                Ok(host) => workers.workers.push(Worker { cpu, host }),
                 Err(error) => {
                     workers.stop();
                     return Err(error);
@@ -75,7 +71,7 @@ impl Workers {
         self.workers
             .iter()
             .find(|worker| worker.cpu == cpu)
-            .map(|worker| &worker.spawner)
+            .map(|worker| worker.host.spawner())
     }
 
     /// Spawns `future` on the next worker in turn.
@@ -88,37 +84,17 @@ impl Workers {
         F::Output: Send + 'static,
     {
         let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-        self.workers[turn].spawner.spawn(future)
+        self.workers[turn].host.spawn(future)
     }
 
     /// Stops every worker and waits for their threads: tasks still pending are dropped
     /// with their executor (their handles report [`super::Cancelled`]).
     pub fn stop(self) {
         for worker in &self.workers {
-            worker.thread.thread().request_stop();
+            worker.host.thread().request_stop();
         }
         for worker in self.workers {
-            worker.thread.join();
+            worker.host.stop();
         }
-    }
-}
-
-impl Worker {
-    fn start(name: &str, cpu: u32, capacity: usize) -> Result<Self, thread::SpawnError> {
-        let name = format!("{name}/{cpu}");
-        let (sender, receiver) = oneshot::channel();
-        let executor_name = name.clone();
-        let thread = Builder::new().name(name).cpu(cpu).spawn(move || {
-            let executor = Executor::new(&executor_name, capacity);
-            // The starter waits for this; if it is gone, nobody can spawn here anyway.
-            let _ = sender.send(executor.spawner());
-            executor.run();
-        })?;
-        let spawner = receiver.recv().expect("a worker sends its spawner first");
-        Ok(Worker {
-            cpu,
-            spawner,
-            thread,
-        })
     }
 }

@@ -239,7 +239,7 @@ mod tests {
     /// kernel used before (store the state, then swap the token; store the token, then
     /// load the state) does lose wake-ups on x86, because each side's load may pass its
     /// own earlier store. It depends on timing, so it is not run by default:
-    /// `cargo test -p kernel two_variable -- --ignored --nocapture`.
+    /// `cargo test -p spindle two_variable -- --ignored --nocapture`.
     #[test]
     #[ignore = "demonstrates the harness on a broken protocol; timing-dependent"]
     fn two_variable_park_protocol_loses_wake_ups() {

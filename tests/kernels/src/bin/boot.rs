@@ -3,7 +3,7 @@
 #![no_std]
 #![no_main]
 
-use kernel::{arch, mm, thread, time};
+use spindle::{arch, mm, thread, time};
 use x86_64::{PhysAddr, VirtAddr};
 
 spindle_test::test_kernel!(

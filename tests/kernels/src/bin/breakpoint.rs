@@ -4,7 +4,7 @@
 
 use core::hint::black_box;
 
-use kernel::arch;
+use spindle::arch;
 use x86_64::instructions::interrupts::int3;
 
 spindle_test::test_kernel!(

@@ -6,7 +6,7 @@ extern crate alloc;
 
 use alloc::{string::String, vec::Vec};
 
-use kernel::{
+use spindle::{
     sync::channel::{self, RecvError, SendError, TryRecvError, TrySendError},
     thread::{self, JoinHandle, ThreadState},
 };

@@ -32,7 +32,7 @@ extern crate alloc;
 #[path = "../../../../kernel/src/console/mod.rs"]
 mod console;
 
-use kernel::executor::Executor;
+use spindle::executor::Executor;
 
 spindle_test::test_kernel!(the_console_runs_edited_commands);
 

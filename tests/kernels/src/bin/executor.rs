@@ -10,13 +10,12 @@ use core::{
     time::Duration,
 };
 
-use kernel::{
-    executor::{self, Executor, TaskState, spawn_blocking},
+use spindle::{
+    executor::{self, Executor, ExecutorThread, TaskState, spawn_blocking},
     sync::{IrqSpinLock, channel, oneshot},
     thread::{self, ThreadState},
     time,
 };
-use spindle_test::executors::ExecutorThread;
 
 spindle_test::test_kernel!(
     ten_thousand_tasks_ping_pong_through_channels,
@@ -109,10 +108,10 @@ fn the_timer_interrupt_wakes_sleeping_tasks_in_order() {
 /// A thread sends to a task over a channel (the task awaits), the task answers over a
 /// oneshot (the thread blocks).
 fn a_thread_and_a_task_wake_each_other() {
-    let host = ExecutorThread::start("task-host", 16);
+    let host = ExecutorThread::start("task-host", 16).unwrap();
     let (to_task, from_thread) = channel::bounded::<u32>(1);
     let (answer, answered) = oneshot::channel();
-    host.spawner
+    host.spawner()
         .spawn(async move {
             let mut sum = 0;
             while let Ok(value) = from_thread.recv_async().await {
@@ -131,16 +130,16 @@ fn a_thread_and_a_task_wake_each_other() {
 
 fn a_task_on_one_executor_wakes_a_task_on_another() {
     let (first, second) = (
-        ExecutorThread::start("first", 16),
-        ExecutorThread::start("second", 16),
+        ExecutorThread::start("first", 16).unwrap(),
+        ExecutorThread::start("second", 16).unwrap(),
     );
     let (sender, receiver) = oneshot::channel::<&'static str>();
     let waiting = first
-        .spawner
+        .spawner()
         .spawn(async move { receiver.await.unwrap() })
         .unwrap();
     second
-        .spawner
+        .spawner()
         .spawn(async move {
             executor::sleep(Duration::from_millis(1)).await;
             sender.send("from the second executor").unwrap();
@@ -155,9 +154,9 @@ fn a_task_on_one_executor_wakes_a_task_on_another() {
 fn executors_on_several_threads_cross_spawn_and_join() {
     let hosts: Vec<ExecutorThread> = ["exec-a", "exec-b", "exec-c"]
         .into_iter()
-        .map(|name| ExecutorThread::start(name, 64))
+        .map(|name| ExecutorThread::start(name, 64).unwrap())
         .collect();
-    let spawners: Arc<Vec<_>> = Arc::new(hosts.iter().map(|host| host.spawner.clone()).collect());
+    let spawners: Arc<Vec<_>> = Arc::new(hosts.iter().map(|host| host.spawner().clone()).collect());
     let handles: Vec<_> = (0..3)
         .map(|me| {
             let all = Arc::clone(&spawners);
@@ -215,10 +214,10 @@ fn an_executor_progresses_while_cpu_bound_threads_compete() {
 
 /// While its task waits, an executor's thread is blocked (parked), not spinning.
 fn an_idle_executor_blocks_its_thread() {
-    let host = ExecutorThread::start("idle-host", 4);
+    let host = ExecutorThread::start("idle-host", 4).unwrap();
     let (release, released) = oneshot::channel::<()>();
     let waiting = host
-        .spawner
+        .spawner()
         .spawn(async move { released.await.unwrap() })
         .unwrap();
     while host.thread().state() != ThreadState::Blocked {

@@ -16,7 +16,7 @@ use core::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use kernel::{
+use spindle::{
     executor::{self, Cancelled, Executor, Spawner},
     sync::{channel, oneshot},
     thread::{self, ThreadState},

@@ -22,7 +22,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
-use kernel::{
+use spindle::{
     mm,
     thread::{self, JoinError, JoinHandle},
 };

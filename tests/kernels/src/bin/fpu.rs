@@ -2,7 +2,7 @@
 #![no_std]
 #![no_main]
 
-use kernel::{
+use spindle::{
     arch::fpu,
     thread::{self, Builder},
 };

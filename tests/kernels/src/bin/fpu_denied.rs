@@ -6,7 +6,7 @@
 #![no_std]
 #![no_main]
 
-use kernel::{arch::fpu, thread::Builder};
+use spindle::{arch::fpu, thread::Builder};
 
 spindle_test::test_kernel!(sse_without_opting_in_traps);
 

@@ -27,12 +27,11 @@ use core::{
     time::Duration,
 };
 
-use kernel::{
-    executor::{self, TaskState},
+use spindle::{
+    executor::{self, ExecutorThread, TaskState},
     sync::Event,
     thread::{self, Builder, JoinHandle, SpawnError, ThreadState},
 };
-use spindle_test::executors::ExecutorThread;
 
 spindle_test::test_kernel!(
     sixty_four_threads_wait_on_one_event_while_the_heap_is_full,
@@ -61,7 +60,7 @@ impl Ballast {
     /// Allocates blocks, halving the size whenever one does not fit, until not even a
     /// single byte can be had.
     fn fill(&mut self) {
-        let mut size = kernel::mm::heap::stats()
+        let mut size = spindle::mm::heap::stats()
             .available_bytes
             .next_power_of_two();
         loop {
@@ -190,10 +189,10 @@ fn sixty_four_tasks_sleep_while_the_heap_is_full() {
     static GATE: Event = Event::new();
     static SLEPT: AtomicUsize = AtomicUsize::new(0);
     static FREED: AtomicBool = AtomicBool::new(false);
-    let host = ExecutorThread::start("oom-sleep", SLEEPERS);
+    let host = ExecutorThread::start("oom-sleep", SLEEPERS).unwrap();
     let tasks: Vec<_> = (0..SLEEPERS)
         .map(|index| {
-            host.spawner
+            host.spawner()
                 .spawn(async move {
                     GATE.wait_async().await;
                     executor::sleep(Duration::from_millis(20 + (index % 8) as u64)).await;
@@ -230,10 +229,10 @@ fn sixty_four_tasks_wait_on_one_event_while_the_heap_is_full() {
     static STARTED: AtomicUsize = AtomicUsize::new(0);
     static ARRIVED: AtomicUsize = AtomicUsize::new(0);
     static WOKEN: AtomicUsize = AtomicUsize::new(0);
-    let host = ExecutorThread::start("oom-event", WAITERS);
+    let host = ExecutorThread::start("oom-event", WAITERS).unwrap();
     let tasks: Vec<_> = (0..WAITERS)
         .map(|_| {
-            host.spawner
+            host.spawner()
                 .spawn(async {
                     STARTED.fetch_add(1, Ordering::SeqCst);
                     while !FILLED.load(Ordering::SeqCst) {
@@ -363,9 +362,9 @@ fn spawn_on_a_nearly_full_heap(builder: fn() -> Builder) {
 fn a_task_finishes_while_the_heap_is_full() {
     static GO: AtomicBool = AtomicBool::new(false);
     static POLLS: AtomicUsize = AtomicUsize::new(0);
-    let host = ExecutorThread::start("oom-finish", 4);
+    let host = ExecutorThread::start("oom-finish", 4).unwrap();
     let task = host
-        .spawner
+        .spawner()
         .spawn(async {
             while !GO.load(Ordering::SeqCst) {
                 POLLS.fetch_add(1, Ordering::SeqCst);

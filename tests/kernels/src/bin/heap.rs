@@ -6,7 +6,7 @@ extern crate alloc;
 
 use alloc::{boxed::Box, collections::BTreeMap, vec::Vec};
 
-use kernel::mm::heap;
+use spindle::mm::heap;
 
 spindle_test::test_kernel!(
     box_holds_its_value,

@@ -5,7 +5,7 @@
 #![no_std]
 #![no_main]
 
-use kernel::{arch::interrupts, sync::Semaphore};
+use spindle::{arch::interrupts, sync::Semaphore};
 
 spindle_test::test_kernel!(blocking_in_an_interrupt_handler_panics);
 

@@ -11,7 +11,7 @@
 #![no_main]
 
 use futures_util::{FutureExt, StreamExt};
-use kernel::{
+use spindle::{
     arch::interrupts::{self, IrqCpuError},
     drivers::{ps2, uart16550},
     input::{

@@ -3,12 +3,12 @@
 #![no_std]
 #![no_main]
 
-use kernel::{
+use spindle::{
     executor,
+    executor::ExecutorThread,
     sync::{Semaphore, channel},
     thread,
 };
-use spindle_test::executors::ExecutorThread;
 
 spindle_test::test_kernel!(
     a_thread_and_a_task_ping_pong_25000_times,
@@ -19,11 +19,11 @@ spindle_test::test_kernel!(
 /// The thread blocks in `send`/`recv`, the task awaits: 50,000 wakes in all.
 fn a_thread_and_a_task_ping_pong_25000_times() {
     const ROUNDS: u64 = 25_000;
-    let host = ExecutorThread::start("pong-task", 4);
+    let host = ExecutorThread::start("pong-task", 4).unwrap();
     let (to_task, from_thread) = channel::bounded::<u64>(1);
     let (to_thread, from_task) = channel::bounded::<u64>(1);
     let task = host
-        .spawner
+        .spawner()
         .spawn(async move {
             let mut received = 0u64;
             while let Ok(value) = from_thread.recv_async().await {
@@ -46,13 +46,13 @@ fn a_thread_and_a_task_ping_pong_25000_times() {
 fn tasks_on_two_executors_ping_pong_25000_times() {
     const ROUNDS: u64 = 25_000;
     let (ping_host, pong_host) = (
-        ExecutorThread::start("ping", 4),
-        ExecutorThread::start("pong", 4),
+        ExecutorThread::start("ping", 4).unwrap(),
+        ExecutorThread::start("pong", 4).unwrap(),
     );
     let (to_pong, from_ping) = channel::bounded::<u64>(1);
     let (to_ping, from_pong) = channel::bounded::<u64>(1);
     let pong = pong_host
-        .spawner
+        .spawner()
         .spawn(async move {
             let mut received = 0u64;
             while let Ok(value) = from_ping.recv_async().await {
@@ -63,7 +63,7 @@ fn tasks_on_two_executors_ping_pong_25000_times() {
         })
         .unwrap();
     let ping = ping_host
-        .spawner
+        .spawner()
         .spawn(async move {
             let mut received = 0u64;
             for round in 0..ROUNDS {

@@ -10,7 +10,7 @@ use core::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use kernel::{
+use spindle::{
     sync::{Condvar, Event, Mutex, Semaphore},
     thread::{self, JoinHandle, ThreadState},
 };

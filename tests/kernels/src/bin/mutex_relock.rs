@@ -3,7 +3,7 @@
 #![no_std]
 #![no_main]
 
-use kernel::sync::Mutex;
+use spindle::sync::Mutex;
 
 spindle_test::test_kernel!(relocking_a_held_mutex_panics);
 

@@ -5,7 +5,7 @@
 #![no_std]
 #![no_main]
 
-use kernel::mm::paging;
+use spindle::mm::paging;
 use x86_64::VirtAddr;
 
 spindle_test::test_kernel!(write_to_unmapped_address_faults);

@@ -7,7 +7,7 @@ extern crate alloc;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kernel::{
+use spindle::{
     sync::IrqSpinLock,
     thread::{self, Thread},
 };

@@ -17,7 +17,7 @@ use core::{
     time::Duration,
 };
 
-use kernel::{sync::IrqSpinLock, thread, time};
+use spindle::{sync::IrqSpinLock, thread, time};
 
 spindle_test::test_kernel!(
     sleep_is_never_early_and_at_most_two_ticks_late,

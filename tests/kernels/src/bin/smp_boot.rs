@@ -11,7 +11,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
-use kernel::thread::{self, Builder, CpuSet, SpawnError};
+use spindle::thread::{self, Builder, CpuSet, SpawnError};
 
 spindle_test::test_kernel!(
     every_listed_cpu_comes_online,

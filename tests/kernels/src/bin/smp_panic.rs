@@ -13,7 +13,7 @@ extern crate alloc;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use kernel::{
+use spindle::{
     println,
     thread::{self, Builder},
 };

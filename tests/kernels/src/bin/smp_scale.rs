@@ -12,7 +12,7 @@ extern crate alloc;
 use alloc::{sync::Arc, vec::Vec};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kernel::{
+use spindle::{
     executor::{self, Workers},
     mm, println,
     sync::Event,

@@ -19,8 +19,8 @@ use core::{
     time::Duration,
 };
 
-use kernel::{
-    executor::{self, Workers},
+use spindle::{
+    executor::{self, ExecutorThread, Workers},
     println,
     sync::{
         Mutex,
@@ -28,7 +28,6 @@ use kernel::{
     },
     thread::{self, CpuSet},
 };
-use spindle_test::executors::ExecutorThread;
 
 spindle_test::test_kernel!(a_million_random_hops_between_threads_and_tasks_on_four_cpus);
 
@@ -112,15 +111,15 @@ fn a_million_random_hops_between_threads_and_tasks_on_four_cpus() {
         .collect();
     let workers = Workers::start("soak", PINNED_TASKS).unwrap();
     let free = [
-        ExecutorThread::start("soak-free-a", FREE_TASKS),
-        ExecutorThread::start("soak-free-b", FREE_TASKS),
+        ExecutorThread::start("soak-free-a", FREE_TASKS).unwrap(),
+        ExecutorThread::start("soak-free-b", FREE_TASKS).unwrap(),
     ];
     let tasks: Vec<_> = receivers
         .map(|(me, inbox)| {
             let task = task_worker(Arc::clone(&world), me, inbox);
             match me < THREADS + PINNED_TASKS {
                 true => workers.spawn(task).unwrap(),
-                false => free[me % 2].spawner.spawn(task).unwrap(),
+                false => free[me % 2].spawner().spawn(task).unwrap(),
             }
         })
         .collect();
@@ -165,7 +164,7 @@ fn a_million_random_hops_between_threads_and_tasks_on_four_cpus() {
     println!("soak: {hops} hops; per CPU: {stats:?}");
     println!(
         "soak: lock waits {:?}, thread table {}",
-        kernel::mm::lock_contention(),
+        spindle::mm::lock_contention(),
         thread::table_contention()
     );
     assert!(

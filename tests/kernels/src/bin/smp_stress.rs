@@ -14,14 +14,14 @@ use core::{
     time::Duration,
 };
 
-use kernel::{
+use spindle::{
     arch::fpu,
     executor,
+    executor::ExecutorThread,
     sync::{Mutex, Semaphore, channel},
     thread::{self, Builder, CpuSet, Thread},
     time,
 };
-use spindle_test::executors::ExecutorThread;
 
 spindle_test::test_kernel!(
     park_unpark_hand_offs_between_two_cpus,
@@ -125,8 +125,8 @@ fn threads_and_tasks_on_executors_on_other_cpus_exchange_messages() {
     const MESSAGES: u64 = 6_000;
     let hosts: Vec<_> = (1..cpus())
         .map(|cpu| {
-            let host = ExecutorThread::start("echo-host", 8);
-            let moved = host.spawner.spawn(async move {
+            let host = ExecutorThread::start("echo-host", 8).unwrap();
+            let moved = host.spawner().spawn(async move {
                 thread::set_affinity(CpuSet::single(cpu)).unwrap();
             });
             executor::block_on(moved.unwrap()).unwrap();
@@ -144,7 +144,7 @@ fn threads_and_tasks_on_executors_on_other_cpus_exchange_messages() {
                 }
             };
             let index = usize::from(pin.is_some());
-            drop(hosts[index % hosts.len()].spawner.spawn(echo).unwrap()); // detached: it ends with its channel
+            drop(hosts[index % hosts.len()].spawner().spawn(echo).unwrap()); // detached: it ends with its channel
             let builder = match pin {
                 Some(cpu) => Builder::new().cpu(cpu),
                 None => Builder::new(),
@@ -199,9 +199,9 @@ fn spawn_join_churn_keeps_every_stack_intact() {
         .collect();
     let checked: u64 = spawners.into_iter().map(|s| s.join()).sum();
     assert_eq!(checked, u64::from(cpus()) * PER_SPAWNER);
-    kernel::println!(
+    spindle::println!(
         "churn: lock waits {:?}, thread table {}",
-        kernel::mm::lock_contention(),
+        spindle::mm::lock_contention(),
         thread::table_contention()
     );
 }

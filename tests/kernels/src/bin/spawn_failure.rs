@@ -7,7 +7,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use kernel::{
+use spindle::{
     mm::{self, stack::MAX_STACK_SIZE},
     thread::{self, Builder, JoinHandle, SpawnError},
 };

@@ -23,7 +23,7 @@ use core::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
-use kernel::{sync::IrqSpinLock, thread};
+use spindle::{sync::IrqSpinLock, thread};
 
 spindle_test::test_kernel!(
     the_boot_thread_is_preempted_by_an_equal_priority_spinner,

@@ -13,7 +13,7 @@ extern crate alloc;
 
 use alloc::{sync::Arc, vec::Vec};
 
-use kernel::{executor::Executor, mm, println, sync::Event};
+use spindle::{executor::Executor, mm, println, sync::Event};
 
 spindle_test::test_kernel!(a_waiting_task_costs_at_most_300_heap_bytes);
 

@@ -7,7 +7,7 @@
 
 use core::hint::black_box;
 
-use kernel::thread::Builder;
+use spindle::thread::Builder;
 
 spindle_test::test_kernel!(overflowing_a_thread_stack_is_reported);
 

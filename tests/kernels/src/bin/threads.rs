@@ -7,7 +7,7 @@ extern crate alloc;
 use alloc::{string::String, vec::Vec};
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use kernel::{
+use spindle::{
     sync::{Event, IrqSpinLock},
     thread::{self, Builder, JoinError, JoinHandle, Priority, ThreadState},
 };
@@ -131,7 +131,7 @@ fn listing_shows_every_thread() {
 /// checked, and memory usage returns to where it started.
 fn threads_allocate_concurrently_under_preemption() {
     thread::yield_now(); // let the previous case's last thread be reaped
-    let before = kernel::mm::usage();
+    let before = spindle::mm::usage();
     let workers: Vec<_> = (0..4u64)
         .map(|seed| {
             thread::spawn(move || {
@@ -155,5 +155,5 @@ fn threads_allocate_concurrently_under_preemption() {
         .collect();
     workers.into_iter().for_each(JoinHandle::join);
     thread::yield_now(); // let the last worker be reaped
-    assert_eq!(kernel::mm::usage(), before);
+    assert_eq!(spindle::mm::usage(), before);
 }

@@ -16,13 +16,13 @@ use core::{
     time::Duration,
 };
 
-use kernel::{
+use spindle::{
     executor,
+    executor::ExecutorThread,
     sync::{Semaphore, channel},
     thread::{self, Builder},
     time, tracing,
 };
-use spindle_test::executors::ExecutorThread;
 
 spindle_test::test_kernel!(
     tracing_starts,
@@ -102,10 +102,10 @@ fn sleepers_are_woken_by_the_timer() {
 
 /// A thread feeds a task through a channel; the task also sleeps on a timer.
 fn tasks_are_woken_by_threads_and_timers() {
-    let host = ExecutorThread::start("trace-executor", 8);
+    let host = ExecutorThread::start("trace-executor", 8).unwrap();
     let (to_task, from_thread) = channel::bounded::<u32>(1);
     let sum = host
-        .spawner
+        .spawner()
         .spawn_named(Some("summer".into()), async move {
             let mut sum = 0;
             while let Ok(value) = from_thread.recv_async().await {

@@ -28,12 +28,11 @@ use core::{
 };
 
 use futures_util::future::join;
-use kernel::{
-    executor::{self, Elapsed},
+use spindle::{
+    executor::{self, Elapsed, ExecutorThread},
     sync::{Event, channel},
     thread::{self, JoinHandle, ThreadState},
 };
-use spindle_test::executors::ExecutorThread;
 
 spindle_test::test_kernel!(
     a_cancelled_recv_future_leaves_its_sibling_registered,
@@ -151,10 +150,10 @@ fn a_cancelled_send_future_leaves_its_sibling_registered() {
 /// a value sent 50 ms after the timeout fired. The first future must receive it.
 fn a_task_joining_a_recv_and_a_timed_out_recv_receives_a_later_value() {
     static TIMED_OUT: Event = Event::new();
-    let host = ExecutorThread::start("join-recv", 4);
+    let host = ExecutorThread::start("join-recv", 4).unwrap();
     let (tx, rx) = channel::bounded::<u32>(4);
     let joined = host
-        .spawner
+        .spawner()
         .spawn(async move {
             join(rx.recv_async(), async {
                 let second = executor::timeout(Duration::from_millis(1), rx.recv_async()).await;
@@ -177,9 +176,9 @@ fn a_task_joining_a_recv_and_a_timed_out_recv_receives_a_later_value() {
 fn a_task_joining_two_event_waits_one_timed_out_sees_the_event_set() {
     static EVENT: Event = Event::new();
     static TIMED_OUT: Event = Event::new();
-    let host = ExecutorThread::start("join-event", 4);
+    let host = ExecutorThread::start("join-event", 4).unwrap();
     let joined = host
-        .spawner
+        .spawner()
         .spawn(async {
             join(EVENT.wait_async(), async {
                 let second = executor::timeout(Duration::from_millis(1), EVENT.wait_async()).await;
@@ -219,7 +218,7 @@ fn a_wake_taken_by_a_dropped_task_future_passes_to_a_blocked_thread() {
 /// task, thread, task, thread. Four values sent one by one with `try_send` (one
 /// `wake_one` each) reach all four receivers, each exactly one value.
 fn wake_one_serves_mixed_thread_and_task_receivers_one_value_each() {
-    let host = ExecutorThread::start("mixed", 4);
+    let host = ExecutorThread::start("mixed", 4).unwrap();
     let (tx, rx) = channel::bounded::<u32>(4);
     let mut tasks = Vec::new();
     let mut threads = Vec::new();
@@ -228,7 +227,7 @@ fn wake_one_serves_mixed_thread_and_task_receivers_one_value_each() {
         let polled = Arc::new(Event::new());
         let signal = Arc::clone(&polled);
         tasks.push(
-            host.spawner
+            host.spawner()
                 .spawn(async move {
                     let mut receive = pin!(task_rx.recv_async());
                     // Poll once (registering), tell the test, then wait for the value.
