@@ -63,6 +63,9 @@ struct Mapped {
 #[derive(Debug)]
 pub struct KernelStack {
     mapped: Mapped,
+    /// One past the highest byte, worked out once: the address arithmetic checks that
+    /// the result is canonical, which the spawn path would otherwise pay for each use.
+    top: VirtAddr,
 }
 
 impl KernelStack {
@@ -79,12 +82,13 @@ impl KernelStack {
             Some(mapped) => mapped,
             None => map_new(pages)?,
         };
-        Ok(Self { mapped })
+        let top = paging::stack_slot_base(mapped.slot) + STACK_SLOT_SIZE;
+        Ok(Self { mapped, top })
     }
 
     /// One past the highest byte: the initial stack pointer (16-byte aligned).
     pub fn top(&self) -> VirtAddr {
-        paging::stack_slot_base(self.mapped.slot) + STACK_SLOT_SIZE
+        self.top
     }
 
     /// The lowest mapped byte.
