@@ -80,7 +80,7 @@ impl KernelStack {
             None => {
                 let mapped = map_new(pages)?;
                 log::debug!(
-                    "stack: none of {} KiB cached: mapped a new one in slot {}",
+                    "none of {} KiB cached: mapped a new one in slot {}",
                     size.div_ceil(1024),
                     mapped.slot
                 );

@@ -85,7 +85,7 @@ pub fn route_legacy_irq(line: u8, handler: Handler) -> u8 {
         let vector = vectors::PIC_FIRST + line;
         set_handler(vector, handler);
         pic::unmask(line);
-        log::debug!("irq: ISA line {line} -> vector {vector:#x} through the 8259, to CPU 0");
+        log::debug!("ISA line {line} -> vector {vector:#x} through the 8259, to CPU 0");
         return vector;
     }
     let vector = vectors::IO_APIC_FIRST + line;
@@ -96,7 +96,7 @@ pub fn route_legacy_irq(line: u8, handler: Handler) -> u8 {
     lines.routed |= 1 << line;
     drop(lines); // logged without the lock
     log::debug!(
-        "irq: ISA line {line} -> vector {vector:#x} through the I/O APIC, to CPU {cpu} (APIC ID {apic_id})"
+        "ISA line {line} -> vector {vector:#x} through the I/O APIC, to CPU {cpu} (APIC ID {apic_id})"
     );
     vector
 }
@@ -130,7 +130,7 @@ pub fn set_irq_cpu(line: u8, cpu: u32) -> Result<(), IrqCpuError> {
     }
     drop(lines); // logged without the lock
     log::debug!(
-        "irq: ISA line {line} moved to CPU {cpu} (APIC ID {apic_id}){}",
+        "ISA line {line} moved to CPU {cpu} (APIC ID {apic_id}){}",
         if routed { "" } else { ", once it is routed" }
     );
     Ok(())
