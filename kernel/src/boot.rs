@@ -3,7 +3,7 @@
 use bootloader_api::{
     BootInfo, BootloaderConfig,
     config::Mapping,
-    info::{MemoryRegionKind, Optional},
+    info::{MemoryRegion, MemoryRegionKind, Optional},
 };
 use x86_64::PhysAddr;
 
@@ -86,6 +86,16 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
     let calibration = arch::timer::calibrate(apic);
     time::init(calibration.tsc_hz);
     logger::init();
+    log_memory_map(&boot_info.memory_regions);
+    log::debug!(
+        "timer: TSC {} kHz, APIC timer {} against one {} ms PIT interval",
+        calibration.tsc_hz / 1000,
+        match calibration.apic_hz() {
+            Some(hz) => alloc::format!("{} kHz", hz / 1000),
+            None => "not used".into(),
+        },
+        calibration.interval_ms()
+    );
     let platform = acpi::read_platform(boot_info.rsdp_addr.into_option());
     init_device_interrupts(apic.is_some(), platform.as_ref());
     thread::setup::init(&config.scheduler);
@@ -122,6 +132,35 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
             Err(error) => log::warn!("no trace: {error}"),
         }
     }
+}
+
+/// What the firmware's memory map says (each region at `trace`, the sums at `debug`), and
+/// what the heap made of it. Logged once the logger runs, after the heap took the memory.
+fn log_memory_map(regions: &[MemoryRegion]) {
+    let mut usable = 0;
+    for region in regions {
+        let bytes = region.end - region.start;
+        log::trace!(
+            "memory: {:#012x}..{:#012x} {:>8} KiB {:?}",
+            region.start,
+            region.end,
+            bytes >> 10,
+            region.kind
+        );
+        if region.kind == MemoryRegionKind::Usable {
+            usable += bytes;
+        }
+    }
+    let heap = mm::heap::stats();
+    let used = mm::usage();
+    log::debug!(
+        "memory: {} regions, {} KiB usable; heap {} KiB free, {} KiB in {} allocations",
+        regions.len(),
+        usable >> 10,
+        heap.available_bytes >> 10,
+        used.bytes >> 10,
+        used.allocations
+    );
 }
 
 /// Routes device interrupts through the I/O APIC, so that any CPU can take them. Without

@@ -67,7 +67,7 @@ pub mod input;
 pub mod intrusive;
 #[cfg(test)]
 mod litmus;
-mod logger;
+pub mod logger;
 #[allow(unsafe_code)]
 pub mod mm;
 mod panic;

@@ -104,12 +104,26 @@ pub fn start_cpus(
     if wanted.len() == 0 {
         return Ok(started);
     }
+    log::debug!(
+        "starting {} of the {} other CPUs the MADT lists",
+        wanted.len(),
+        platform.application_processors.len()
+    );
     let pages = prepare_low_pages(usable)?;
+    log::debug!("trampoline at {TRAMPOLINE_PAGE:#x}, level-4 table copied to {LOW_PML4_PAGE:#x}");
     smp::set_ap_main(ap_main);
     let mut index = 1;
     for &apic_id in wanted {
+        log::debug!("CPU {index}: INIT and start-up IPI to APIC ID {apic_id}");
+        let began = tsc::read();
         match start_one(pages, apic_id, index, calibration.tsc_hz) {
             Ok(skew) => {
+                log::debug!(
+                    "CPU {index} online after {} us, TSC offset {} ns (measured to +-{} ns)",
+                    (tsc::read() - began) / (calibration.tsc_hz / 1_000_000).max(1),
+                    skew.offset_ns,
+                    skew.uncertainty_ns
+                );
                 started.tsc_skew = started.tsc_skew.max(skew);
                 index += 1;
             }

@@ -136,7 +136,7 @@ fn run(filters: &[String]) -> anyhow::Result<bool> {
     );
 
     let next = AtomicUsize::new(0);
-    let tally = Mutex::new((0usize, 0usize));
+    let tally = Mutex::new(Tally::default());
     thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
@@ -149,11 +149,47 @@ fn run(filters: &[String]) -> anyhow::Result<bool> {
             });
         }
     });
-    let (passed, failed) = tally
+    let mut tally = tally
         .into_inner()
         .unwrap_or_else(|poison| poison.into_inner());
-    println!("\nkernels: {passed} passed, {failed} failed");
-    Ok(failed == 0)
+    tally.failed_boots.sort();
+    println!("\n{}", tally.summary(specs.len(), boots.len()));
+    Ok(tally.failed == 0)
+}
+
+/// What the boots so far came to: cases passed and failed, and which boots failed.
+#[derive(Debug, Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    failed_boots: Vec<String>,
+}
+
+impl Tally {
+    /// The last line of a run, counting what it counts: `177 cases in 60 boots of 41
+    /// kernels: all passed`, or how many failed and in which boots.
+    fn summary(&self, kernels: usize, boots: usize) -> String {
+        let plural = |count: usize, one: &str| match count {
+            1 => format!("1 {one}"),
+            count => format!("{count} {one}s"),
+        };
+        let counted = format!(
+            "{} in {} of {}",
+            plural(self.passed + self.failed, "case"),
+            plural(boots, "boot"),
+            plural(kernels, "kernel")
+        );
+        if self.failed == 0 {
+            return format!("{counted}: all passed");
+        }
+        format!(
+            "{counted}: {} passed, {} failed, in {}: {}",
+            self.passed,
+            self.failed,
+            plural(self.failed_boots.len(), "boot"),
+            self.failed_boots.join(", ")
+        )
+    }
 }
 
 /// What one boot produced: the judged cases, and the transcript when something failed.
@@ -175,6 +211,10 @@ fn run_boot(boot: &Boot<'_>, places: &Places) -> BootResults {
             .chain(verdict::check_output(
                 &captured.serial,
                 &boot.expected_output(),
+            ))
+            .chain(verdict::check_absent(
+                &captured.serial,
+                &boot.spec.rejected_output,
             ))
             // Judged whatever the outcome: a failing kernel streams its trace as it exits.
             .chain(stream.as_deref().map(trace_check::judge))
@@ -234,7 +274,7 @@ fn fresh_stream_file(stream: &Path) -> anyhow::Result<()> {
     }
 }
 
-fn print_boot(boot: &Boot<'_>, results: &BootResults, seconds: f64, tally: &mut (usize, usize)) {
+fn print_boot(boot: &Boot<'_>, results: &BootResults, seconds: f64, tally: &mut Tally) {
     let mut out = io::stdout().lock();
     let label = boot.label();
     for result in &results.cases {
@@ -245,11 +285,14 @@ fn print_boot(boot: &Boot<'_>, results: &BootResults, seconds: f64, tally: &mut 
         };
         let _ = writeln!(out, "test {label}::{} ... {status}", result.case);
         match result.verdict {
-            Verdict::Passed => tally.0 += 1,
-            Verdict::Failed(_) => tally.1 += 1,
+            Verdict::Passed => tally.passed += 1,
+            Verdict::Failed(_) => tally.failed += 1,
         }
     }
     let any_failed = results.cases.iter().any(|r| r.verdict != Verdict::Passed);
+    if any_failed {
+        tally.failed_boots.push(label.clone());
+    }
     if let (true, Some(captured)) = (any_failed, &results.captured) {
         let _ = writeln!(out, "    ---- {label}: last {TAIL_LINES} serial lines ----");
         let lines: Vec<&str> = captured.serial.lines().collect();
@@ -261,4 +304,43 @@ fn print_boot(boot: &Boot<'_>, results: &BootResults, seconds: f64, tally: &mut 
         }
     }
     let _ = writeln!(out, "    ({label}: {seconds:.1} s)");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    #[test]
+    fn the_summary_counts_cases_boots_and_kernels() {
+        let all = Tally {
+            passed: 177,
+            ..Tally::default()
+        };
+        assert_eq!(
+            all.summary(41, 60),
+            "177 cases in 60 boots of 41 kernels: all passed"
+        );
+        let one = Tally {
+            passed: 1,
+            ..Tally::default()
+        };
+        assert_eq!(
+            one.summary(1, 1),
+            "1 case in 1 boot of 1 kernel: all passed"
+        );
+    }
+
+    #[test]
+    fn the_summary_names_the_boots_that_failed() {
+        let tally = Tally {
+            passed: 5,
+            failed: 3,
+            failed_boots: vec!["heap[bios]".into(), "smp[uefi, 4 CPUs]".into()],
+        };
+        assert_eq!(
+            tally.summary(3, 4),
+            "8 cases in 4 boots of 3 kernels: 5 passed, 3 failed, in 2 boots: heap[bios], \
+             smp[uefi, 4 CPUs]"
+        );
+    }
 }

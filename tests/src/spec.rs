@@ -6,6 +6,7 @@
 //! | `//@ firmware: bios uefi`      | boot it with each listed firmware (default: bios)    |
 //! | `//@ expect-failure: TEXT`     | the kernel must exit with failure and print TEXT     |
 //! | `//@ expect-output: TEXT`      | the serial output must contain TEXT                  |
+//! | `//@ reject-output: TEXT`      | the serial output must not contain TEXT              |
 //! | `//@ timeout: SECS`            | per-boot run-time limit (default 60): seconds QEMU   |
 //! |                                | runs or idles, not seconds it waits for a busy host  |
 //! |                                | CPU; a wall-clock ceiling of ten times that applies  |
@@ -40,6 +41,8 @@ pub struct KernelSpec {
     pub expected_failure: Vec<String>,
     /// Texts the serial output must contain, whatever the outcome.
     pub expected_output: Vec<String>,
+    /// Texts the serial output must not contain, whatever the outcome.
+    pub rejected_output: Vec<String>,
     /// Run-time limit per boot (see the module documentation).
     pub timeout: Duration,
     /// Extra QEMU arguments.
@@ -89,6 +92,7 @@ pub fn parse(name: &str, source: &str) -> anyhow::Result<KernelSpec> {
         firmwares: vec![Firmware::Bios],
         expected_failure: Vec::new(),
         expected_output: Vec::new(),
+        rejected_output: Vec::new(),
         timeout: DEFAULT_TIMEOUT,
         qemu_args: Vec::new(),
         serial_input: None,
@@ -119,6 +123,7 @@ fn apply(spec: &mut KernelSpec, directive: &str) -> anyhow::Result<()> {
         }
         "expect-failure" if !value.is_empty() => spec.expected_failure.push(value.to_owned()),
         "expect-output" if !value.is_empty() => spec.expected_output.push(value.to_owned()),
+        "reject-output" if !value.is_empty() => spec.rejected_output.push(value.to_owned()),
         "timeout" => spec.timeout = parse_timeout(value)?,
         "qemu-args" => spec
             .qemu_args
@@ -136,7 +141,7 @@ fn apply(spec: &mut KernelSpec, directive: &str) -> anyhow::Result<()> {
         }
         other => bail!(
             "unknown directive `{other}` (known: firmware, expect-failure, expect-output, \
-             timeout, qemu-args, serial-input, trace, smp)"
+             reject-output, timeout, qemu-args, serial-input, trace, smp)"
         ),
     }
     if spec.firmwares.is_empty() {
@@ -242,11 +247,13 @@ mod tests {
     fn reads_every_directive() {
         let source = "//@ firmware: bios uefi\n//@ expect-failure: KERNEL PANIC\n//@ expect-output: PIT\n\
                       //@ expect-failure: value 42\n//@ timeout: 5\n//@ qemu-args: -smp 2\n\
-                      //@ serial-input: ps\\npoweroff\\n\n//@ trace: check\n//@ smp: 4\n";
+                      //@ serial-input: ps\\npoweroff\\n\n//@ trace: check\n//@ smp: 4\n\
+                      //@ reject-output: DEBUG\n//@ reject-output: quiet\n";
         let spec = parse("k", source).unwrap();
         assert_eq!(spec.firmwares, [Firmware::Bios, Firmware::Uefi]);
         assert_eq!(spec.expected_failure, ["KERNEL PANIC", "value 42"]);
         assert_eq!(spec.expected_output, ["PIT"]);
+        assert_eq!(spec.rejected_output, ["DEBUG", "quiet"]);
         assert_eq!(spec.timeout, Duration::from_secs(5));
         assert_eq!(spec.qemu_args, ["-smp", "2"]);
         assert_eq!(spec.serial_input.as_deref(), Some(&b"ps\npoweroff\n"[..]));
@@ -290,6 +297,7 @@ mod tests {
             "//@ smp: two",
             "//@ smp: 2 0",
             "//@ smp:",
+            "//@ reject-output:",
         ] {
             let error = parse("k", bad).unwrap_err();
             assert!(format!("{error:#}").contains("line 1"), "{bad}: {error:#}");

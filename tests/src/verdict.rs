@@ -108,6 +108,20 @@ pub fn check_output(serial: &str, expected: &[String]) -> Vec<CaseResult> {
         .collect()
 }
 
+/// A failed `<output>` pseudo-case for each `rejected` text found in `serial`.
+pub fn check_absent(serial: &str, rejected: &[String]) -> Vec<CaseResult> {
+    rejected
+        .iter()
+        .filter_map(|text| {
+            let line = serial.lines().find(|line| line.contains(text.as_str()))?;
+            Some(failed(
+                "<output>",
+                format!("the serial output has `{text}`, which it must not: {line}"),
+            ))
+        })
+        .collect()
+}
+
 /// The verdict on the case that was running when the kernel stopped.
 fn judge_stopping_case(outcome: &Outcome, serial: &str, expected_failure: &[String]) -> Verdict {
     if expected_failure.is_empty() {
@@ -254,6 +268,18 @@ mod tests {
         let results = check_output(ALL_PASS, &expected);
         assert_eq!(verdicts(&results), [("<output>", false)]);
         assert!(check_output("tick from the PIT", &expected[..1]).is_empty());
+    }
+
+    #[test]
+    fn rejected_output_present_is_a_failure_naming_the_line() {
+        let rejected = ["log line".to_owned(), "DEBUG".to_owned()];
+        let results = check_absent(ALL_PASS, &rejected);
+        assert_eq!(verdicts(&results), [("<output>", false)]);
+        let Verdict::Failed(reason) = &results[0].verdict else {
+            unreachable!()
+        };
+        assert!(reason.contains("`log line`"), "{reason}");
+        assert!(check_absent(ALL_PASS, &rejected[1..]).is_empty());
     }
 
     #[test]

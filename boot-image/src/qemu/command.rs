@@ -63,6 +63,7 @@ fn args(image: &Path, opts: &QemuOptions, firmware: Vec<OsString>) -> Vec<OsStri
     });
     push(accel(opts));
     push(&["-smp", &opts.smp.to_string(), "-m", &opts.memory]);
+    push(DEVICES);
     push(&["-serial", "stdio", "-monitor", "none", "-no-reboot"]);
     push(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
     if !opts.display {
@@ -82,6 +83,14 @@ fn args(image: &Path, opts: &QemuOptions, firmware: Vec<OsString>) -> Vec<OsStri
     args.extend(opts.extra_args.iter().map(OsString::from));
     args
 }
+
+/// The machine's devices are the ones named here, not QEMU's defaults: those add an
+/// empty IDE CD-ROM drive, which OVMF tries to boot first on every boot and reports as
+/// `BdsDxe: failed to load Boot0001 "UEFI QEMU DVD-ROM QM00003 " ...: Not Found`, a line
+/// that reads like an error in every UEFI transcript, and a network card nothing uses.
+/// The VGA card stays: the BIOS bootloader stops without one (and `--display` shows it).
+/// The PS/2 controller, the PIT, the PIC and the APICs are part of the machine itself.
+const DEVICES: &[&str] = &["-nodefaults", "-vga", "std"];
 
 /// `-icount shift=0`: the guest clock advances one nanosecond per
 /// instruction, so guest timings do not depend on the host. `sleep=off`:
@@ -194,6 +203,7 @@ mod tests {
             &["-cpu", "max"][..],
             &["-smp", "1", "-m", "256M"],
             &["-drive", "if=virtio,format=raw,readonly=on,file=/img/k.img"],
+            &["-nodefaults", "-vga", "std"],
             &["-serial", "stdio", "-monitor", "none", "-no-reboot"],
             &["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
             &["-display", "none"],

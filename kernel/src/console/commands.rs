@@ -9,7 +9,7 @@ use core::{
 use spindle::{
     arch::{self, qemu},
     executor::{self, Spawner},
-    input, mm, println,
+    input, logger, mm, println,
     thread::{self, Builder},
     time, tracing,
 };
@@ -34,6 +34,8 @@ commands:
   demo                  the scheduler at work: CPU-bound threads, a sleeper, a mutex
   bench                 a short context-switch measurement (TSC ticks)
   stats                 switches, wake-ups, interrupts, memory, input
+  log [LEVEL]           show or set the log level: off, error, warn, info,
+                        debug (thread spawns and exits, executors, ...), trace
   trace on|off|dump     record the schedule trace; stream it to the debug console
                         port (`cargo run -- --trace FILE` collects it)
   poweroff              leave QEMU (exit status 0)";
@@ -56,6 +58,14 @@ pub(super) async fn execute(line: &str, spawner: &Spawner) -> Flow {
             Err(error) => println!("demo: cannot start: {error}"),
         },
         ["stats"] => stats(),
+        ["log"] => println!("log level: {}", level_name(logger::level())),
+        ["log", level] => match logger::parse_level(level) {
+            Some(level) => {
+                logger::set_level(level);
+                println!("log level: {}", level_name(level));
+            }
+            None => println!("log: `{level}` is not off, error, warn, info, debug or trace"),
+        },
         ["trace", what] => trace(what),
         ["poweroff"] => {
             println!("powering off");
@@ -76,6 +86,11 @@ fn ps() {
     executor::tasks()
         .iter()
         .for_each(|task| println!("{}", TaskRow(task)));
+}
+
+/// `debug`, as typed, rather than the `log` crate's `DEBUG`.
+fn level_name(level: log::LevelFilter) -> String {
+    level.as_str().to_ascii_lowercase()
 }
 
 fn trace(what: &str) {

@@ -80,7 +80,15 @@ impl KernelStack {
         let pages = size.div_ceil(PAGE_SIZE as usize);
         let mapped = match take_cached(pages) {
             Some(mapped) => mapped,
-            None => map_new(pages)?,
+            None => {
+                let mapped = map_new(pages)?;
+                log::debug!(
+                    "none of {} KiB cached: mapped a new one in slot {}",
+                    size.div_ceil(1024),
+                    mapped.slot
+                );
+                mapped
+            }
         };
         let top = paging::stack_slot_base(mapped.slot) + STACK_SLOT_SIZE;
         Ok(Self { mapped, top })

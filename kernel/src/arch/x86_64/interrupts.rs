@@ -85,13 +85,19 @@ pub fn route_legacy_irq(line: u8, handler: Handler) -> u8 {
         let vector = vectors::PIC_FIRST + line;
         set_handler(vector, handler);
         pic::unmask(line);
+        log::debug!("ISA line {line} -> vector {vector:#x} through the 8259, to CPU 0");
         return vector;
     }
     let vector = vectors::IO_APIC_FIRST + line;
     set_handler(vector, handler);
     let mut lines = LEGACY_LINES.lock();
-    ioapic::route_isa(line, vector, lines.apic_id(line));
+    let (cpu, apic_id) = (lines.cpu[usize::from(line)], lines.apic_id(line));
+    ioapic::route_isa(line, vector, apic_id);
     lines.routed |= 1 << line;
+    drop(lines); // logged without the lock
+    log::debug!(
+        "ISA line {line} -> vector {vector:#x} through the I/O APIC, to CPU {cpu} (APIC ID {apic_id})"
+    );
     vector
 }
 
@@ -118,9 +124,15 @@ pub fn set_irq_cpu(line: u8, cpu: u32) -> Result<(), IrqCpuError> {
     let apic_id = apic::id_of_cpu(cpu).ok_or(IrqCpuError::NotOnline)?;
     let mut lines = LEGACY_LINES.lock();
     lines.cpu[usize::from(line)] = cpu;
-    if lines.routed & (1 << line) != 0 {
+    let routed = lines.routed & (1 << line) != 0;
+    if routed {
         ioapic::set_destination(line, apic_id);
     }
+    drop(lines); // logged without the lock
+    log::debug!(
+        "ISA line {line} moved to CPU {cpu} (APIC ID {apic_id}){}",
+        if routed { "" } else { ", once it is routed" }
+    );
     Ok(())
 }
 

@@ -38,6 +38,16 @@ impl Calibration {
     pub fn has_apic_timer(&self) -> bool {
         self.apic_hz.is_some()
     }
+
+    /// APIC timer ticks per second (after its divider), if the APIC timer was measured.
+    pub fn apic_hz(&self) -> Option<u64> {
+        self.apic_hz
+    }
+
+    /// How long the interval both clocks were measured against was, in milliseconds.
+    pub fn interval_ms(&self) -> u32 {
+        CALIBRATION_MS
+    }
 }
 
 /// Measures the TSC and, if `apic_registers` is given, enables the APIC and measures its

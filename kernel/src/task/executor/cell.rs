@@ -55,6 +55,7 @@ use super::{
     join::{Cancelled, JoinHandle, JoinSlot},
     task::{Polled, TaskHeader},
 };
+use crate::thread::{OnThread, PollNote};
 
 const PENDING: u8 = 0;
 const DONE: u8 = 1;
@@ -112,7 +113,7 @@ trait Run<H: Host>: Task<H> {
     /// Polls the task once with its own waker and does the executor's bookkeeping around
     /// the poll; puts the reference back in `home`, its slot (it is lent by value only
     /// because the waker is built from an `Arc`).
-    fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: u64) -> Polled;
+    fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: &Polling<'_>) -> Polled;
 
     /// Drops the future if it has not finished, and tells the handle.
     fn cancel(&self);
@@ -136,13 +137,23 @@ where
     H: Host,
 {
     #[inline]
-    fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: u64) -> Polled {
+    fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: &Polling<'_>) -> Polled {
         let polled = if self.header.join.0.load(Ordering::Relaxed) != PENDING {
             Polled::Tombstone
         } else {
-            self.header.begin_poll(executor);
-            let poll = self.poll_future();
-            self.header.end_poll(executor, poll)
+            self.header.begin_poll(executor.id);
+            let poll = match &executor.on_host {
+                Some(on_host) => on_host.polling(
+                    &PollNote {
+                        task_id: self.header.id.as_u64(),
+                        task_name: self.header.name(),
+                        executor: executor.name,
+                    },
+                    || self.poll_future(),
+                ),
+                None => self.poll_future(),
+            };
+            self.header.end_poll(executor.id, poll)
         };
         *home = Some(self);
         polled
@@ -245,6 +256,15 @@ where
     }
 }
 
+/// The executor polling a task: its number (for the trace), its name and, when the
+/// caller runs on its host thread, the proof of it that publishing the task it polls
+/// takes (failure reports name that task).
+pub(super) struct Polling<'a> {
+    pub(super) id: u64,
+    pub(super) name: &'a str,
+    pub(super) on_host: Option<OnThread<'a>>,
+}
+
 /// The executor's owning reference to a task, and the only way to poll or cancel it:
 /// empty, or one task. Each task has exactly one (made by [`new_task`]). Dropping a full
 /// slot cancels the task if it has not finished (its future is dropped, its handle
@@ -268,7 +288,7 @@ impl<H: Host> Slot<H> {
 
     /// Polls the task (of executor `executor`), or frees a tombstone; `None` if empty.
     #[inline]
-    pub(super) fn poll(&mut self, executor: u64) -> Option<Polled> {
+    pub(super) fn poll(&mut self, executor: &Polling<'_>) -> Option<Polled> {
         // Lent out for the poll and put back: the waker borrows this reference.
         Some(self.0.take()?.poll(&mut self.0, executor))
     }

@@ -15,15 +15,22 @@ pub trait Host: Send + Sync + 'static {
     fn notify(&self);
     /// Whether the host thread was asked to stop: `Executor::run` returns then.
     fn should_stop(&self) -> bool;
+    /// Proof that the caller runs on the host's kernel thread, if it does and there is
+    /// one: the executor then publishes the task it polls there, for failure reports.
+    fn on_thread(&self) -> Option<OnThread<'_>> {
+        None
+    }
 }
 
 pub use kernel_host::ThreadHost;
+
+use crate::thread::OnThread;
 
 mod kernel_host {
     use alloc::sync::Arc;
 
     use super::Host;
-    use crate::thread::{self, Thread};
+    use crate::thread::{self, OnThread, Thread};
 
     /// A kernel thread as an executor host: waiting parks it, notifying unparks it, so an
     /// idle executor gives its CPU to other threads instead of spinning.
@@ -52,6 +59,10 @@ mod kernel_host {
 
         fn should_stop(&self) -> bool {
             thread::should_stop()
+        }
+
+        fn on_thread(&self) -> Option<OnThread<'_>> {
+            self.thread.if_current()
         }
     }
 }

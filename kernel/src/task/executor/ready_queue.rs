@@ -37,6 +37,11 @@ impl<H: Host> ReadyQueue<H> {
         }
     }
 
+    /// The thread that runs the executor.
+    pub(super) fn host(&self) -> &H {
+        &self.host
+    }
+
     /// How many tasks the executor may hold.
     pub(super) fn capacity(&self) -> usize {
         self.slots.capacity()

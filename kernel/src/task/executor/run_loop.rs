@@ -24,6 +24,7 @@ use core::{
 };
 
 use super::{
+    cell::Polling,
     host::{Host, ThreadHost},
     join::JoinHandle,
     registry,
@@ -59,6 +60,10 @@ impl<H: Host> Executor<H> {
     pub fn with_host(name: &str, capacity: usize, host: H) -> Self {
         let shared = Arc::new(Shared::new(name, capacity, host));
         registry::register(&shared);
+        log::debug!(
+            "executor {} '{name}' created, for up to {capacity} tasks",
+            shared.id
+        );
         Self {
             shared,
             table: RefCell::new(TaskTable::new()),
@@ -150,12 +155,18 @@ impl<H: Host> Executor<H> {
         for task in self.shared.inbox.take_all() {
             table.insert(&self.shared, task.into_inner());
         }
+        // Checked once a round (not once a poll): polls publish the task they poll.
+        let executor = Polling {
+            id: self.shared.id,
+            name: &self.shared.name,
+            on_host: self.shared.ready.host().on_thread(),
+        };
         let mut polls = 0;
         for _ in 0..self.shared.ready.capacity() {
             let Some(slot) = self.shared.ready.pop() else {
                 break;
             };
-            polls += usize::from(table.poll(slot, &self.shared));
+            polls += usize::from(table.poll(slot, &self.shared, &executor));
         }
         polls
     }
@@ -165,6 +176,12 @@ impl<H: Host> Drop for Executor<H> {
     /// Closes the executor to new spawns and drops every unfinished task; awaiting their
     /// handles yields `Cancelled`.
     fn drop(&mut self) {
+        log::debug!(
+            "executor {} '{}' stops (tasks dropped with it: {})",
+            self.shared.id,
+            self.shared.name,
+            self.shared.tasks.load(Ordering::Relaxed)
+        );
         drop(self.shared.inbox.close());
         let table = self.table.get_mut();
         for slot in 0..table.len() {

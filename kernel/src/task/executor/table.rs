@@ -10,7 +10,7 @@ use alloc::{collections::TryReserveError, sync::Arc};
 use core::sync::atomic::Ordering;
 
 use super::{
-    cell::{Slot, Task},
+    cell::{Polling, Slot, Task},
     chunks::{CHUNK, Chunks},
     host::Host,
     shared::Shared,
@@ -105,11 +105,11 @@ impl<H: Host> TaskTable<H> {
 
     /// Polls the task in `slot`; returns whether a poll happened.
     #[inline]
-    pub(super) fn poll(&mut self, slot: usize, shared: &Shared<H>) -> bool {
+    pub(super) fn poll(&mut self, slot: usize, shared: &Shared<H>, executor: &Polling<'_>) -> bool {
         let Some(polled) = self
             .slots
             .get_mut(slot)
-            .and_then(|task| task.poll(shared.id))
+            .and_then(|task| task.poll(executor))
         else {
             return false;
         };

@@ -226,6 +226,11 @@ impl<H: Host> TaskHeader<H> {
         }
     }
 
+    /// The name it was given, if any.
+    pub(super) fn name(&self) -> Option<&str> {
+        self.name.as_deref().map(String::as_str)
+    }
+
     /// Its name, or `task-<id>`: for traces and listings.
     pub(super) fn label(&self) -> TaskLabel<'_> {
         TaskLabel(self.id, self.name.as_deref().map(String::as_str))

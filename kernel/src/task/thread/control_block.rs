@@ -10,9 +10,10 @@ use alloc::{boxed::Box, string::String, sync::Arc};
 use core::{
     cell::UnsafeCell,
     fmt,
+    marker::PhantomData,
     mem::offset_of,
-    ptr::NonNull,
-    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+    ptr::{self, NonNull},
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, compiler_fence},
     time::Duration,
 };
 
@@ -128,6 +129,9 @@ pub struct Thread {
     /// Timer ticks that found it running: its CPU time, in ticks.
     cpu_ticks: AtomicU64,
     switches: AtomicU64,
+    /// The [`PollNote`] of the task an executor on this thread is polling, or null.
+    /// Only the thread itself writes it or reads it ([`OnThread`]).
+    polling: AtomicPtr<()>,
 }
 crate::linked!(Thread, run_links);
 
@@ -198,6 +202,7 @@ impl Thread {
             _result_slot: params.result_slot,
             cpu_ticks: AtomicU64::new(0),
             switches: AtomicU64::new(0),
+            polling: AtomicPtr::new(ptr::null_mut()),
         })
         .map_err(|_| SpawnError::OutOfMemory)
     }
@@ -290,6 +295,15 @@ impl Thread {
         self.fpu.as_ref().map(|cell| unsafe { &mut *cell.get() })
     }
 
+    /// Proof that the caller runs on this thread, if it does: what publishing and
+    /// reading the task it polls takes. Costs a look at the running thread.
+    pub fn if_current(&self) -> Option<OnThread<'_>> {
+        (super::current_id() == self.id).then_some(OnThread {
+            thread: self,
+            _not_send: PhantomData,
+        })
+    }
+
     /// Whether `address` is in this thread's stack guard.
     pub(super) fn stack_guard_contains(&self, address: x86_64::VirtAddr) -> bool {
         self.stack
@@ -376,6 +390,72 @@ impl Thread {
 /// A thread's name for display: see [`Thread::label`].
 #[derive(Debug, Clone, Copy)]
 pub struct ThreadLabel<'a>(&'a Thread);
+
+/// The async task a thread polls, as failure reports name it: `task 7 'reader' of
+/// executor 'console'`. An executor publishes one around each poll
+/// ([`OnThread::polling`]); a panic or CPU exception inside the poll reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct PollNote<'a> {
+    /// The task's id.
+    pub task_id: u64,
+    /// Its name; `None` shows as `task-<id>`.
+    pub task_name: Option<&'a str>,
+    /// The name of the executor polling it.
+    pub executor: &'a str,
+}
+
+impl fmt::Display for PollNote<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task {} '", self.task_id)?;
+        match self.task_name {
+            Some(name) => f.write_str(name)?,
+            None => write!(f, "task-{}", self.task_id)?,
+        }
+        write!(f, "' of executor '{}'", self.executor)
+    }
+}
+
+/// Proof that the code holding it runs on `thread` ([`Thread::if_current`]). Not `Send`:
+/// it never leaves that thread.
+#[derive(Debug)]
+pub struct OnThread<'a> {
+    thread: &'a Thread,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl OnThread<'_> {
+    /// Runs `poll`, a task's poll, with `note` published as what this thread polls, then
+    /// puts back what was published before (a task may run an executor of its own). Two
+    /// plain stores around the call: cheap enough for every poll.
+    ///
+    /// The published pointer always names a note whose `polling` call is still on this
+    /// thread's stack, beneath whatever code runs on the thread: the only writer is this
+    /// function, on this thread, and it restores the old value before its note goes. (A
+    /// thread that exits inside a poll never runs again, so nobody reads its pointer.)
+    #[inline]
+    pub fn polling<R>(&self, note: &PollNote<'_>, poll: impl FnOnce() -> R) -> R {
+        let field = &self.thread.polling;
+        let outer = field.load(Ordering::Relaxed);
+        field.store(ptr::from_ref(note).cast_mut().cast(), Ordering::Relaxed);
+        // The readers are this thread's own fault handlers: the stores must stay on their
+        // sides of the poll even when it is inlined (no instruction is emitted).
+        compiler_fence(Ordering::SeqCst);
+        let result = poll();
+        compiler_fence(Ordering::SeqCst);
+        field.store(outer, Ordering::Relaxed);
+        result
+    }
+
+    /// Calls `read` with the task this thread is polling, if it is inside a poll.
+    pub fn with_poll_note<R>(&self, read: impl FnOnce(Option<&PollNote<'_>>) -> R) -> R {
+        let note = self.thread.polling.load(Ordering::Relaxed);
+        // SAFETY: we run on the thread (`OnThread` is made only there and is not `Send`),
+        // so the pointer, if set, names a note whose `polling` call encloses this code
+        // (see `polling`): it stays alive while `read` runs, and `read` cannot keep it.
+        let note = unsafe { note.cast::<PollNote<'_>>().as_ref() };
+        read(note)
+    }
+}
 
 impl fmt::Display for ThreadLabel<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -51,7 +51,9 @@ mod table;
 pub mod timer_wheel;
 mod wait_queue;
 
-pub use control_block::{Priority, Thread, ThreadId, ThreadInfo, ThreadLabel, ThreadState};
+pub use control_block::{
+    OnThread, PollNote, Priority, Thread, ThreadId, ThreadInfo, ThreadLabel, ThreadState,
+};
 pub use cpu_set::{CpuSet, NoCpuInSet};
 pub use park::{park, should_stop};
 pub use policy::SchedulerConfig;

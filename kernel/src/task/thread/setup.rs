@@ -109,8 +109,10 @@ pub(crate) fn start_tick(
 /// The boot CPU's timer calibration and tick period, for the other CPUs' ticks.
 static TICK: Once<(timer::Calibration, u64)> = Once::new();
 
-/// What runs on this CPU, for failure reports: `CPU 2, thread 14 'worker'`. Reads only
-/// this CPU's own state, takes no lock and allocates nothing.
+/// What runs on this CPU, for failure reports: `CPU 2, thread 14 'worker'`, and when the
+/// thread is polling an async task, a second line: `  polling task 7 'reader' of
+/// executor 'console'`. Reads only this CPU's own state and the running thread's, takes
+/// no lock and allocates nothing.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RunningContext;
 
@@ -127,7 +129,14 @@ impl fmt::Display for RunningContext {
             cpu.index,
             thread.id(),
             thread.label()
-        )
+        )?;
+        match thread.if_current() {
+            Some(on_thread) => on_thread.with_poll_note(|note| match note {
+                Some(note) => write!(f, "\n  polling {note}"),
+                None => Ok(()),
+            }),
+            None => Ok(()),
+        }
     }
 }
 

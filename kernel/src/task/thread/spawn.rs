@@ -194,6 +194,15 @@ impl Builder {
             thread_entry::<F, T>,
             |top, limit| place_on_stack(top, limit, start),
         )?;
+        // Before admitting it: once queued it may run, and exit, on another CPU.
+        log::debug!(
+            "thread {} '{}' spawned by thread {}: priority {}, {} KiB stack",
+            thread.id(),
+            thread.label(),
+            super::current_id(),
+            thread.priority().level(),
+            self.stack_size / 1024
+        );
         scheduler::admit(Arc::clone(&thread));
         if crate::trace::enabled() {
             let id = thread.id().as_u64();
@@ -359,6 +368,16 @@ impl<T> JoinHandle<T> {
 /// their handles never resolve. Return from the thread's closure instead (or drop the
 /// executor first) when tasks may still be awaited elsewhere.
 pub fn exit() -> ! {
+    if log::log_enabled!(log::Level::Debug) {
+        let thread = super::current();
+        let cpu_time = thread.cpu_time();
+        log::debug!(
+            "thread {} '{}' exits after {} ms of CPU time",
+            thread.id(),
+            thread.label(),
+            cpu_time.as_millis()
+        );
+    }
     let irq = InterruptsDisabled::new();
     scheduler::exit_current(&irq)
 }

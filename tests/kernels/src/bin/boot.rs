@@ -1,5 +1,8 @@
 //! The kernel boots on both firmwares and its basic services work.
 //@ firmware: bios uefi
+// The machine has no empty CD-ROM drive for OVMF to fail to boot from first.
+//@ reject-output: DVD-ROM
+//@ reject-output: Not Found
 #![no_std]
 #![no_main]
 

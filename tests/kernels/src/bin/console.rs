@@ -23,6 +23,12 @@
 // A line past the limit is refused whole at Enter.
 //@ serial-input: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n
 //@ expect-output: line too long (max 200 characters): discarded
+// The log level, raised at run time: the spawn is then logged at debug level.
+//@ serial-input: log debug\nspawn thread\nlog loud\nlog info\nlog\n
+//@ expect-output: log level: debug
+//@ expect-output: 'demo-thread-3' spawned by thread
+//@ expect-output: log: `loud` is not off, error, warn, info, debug or trace
+//@ expect-output: log level: info
 //@ serial-input: exit\n
 #![no_std]
 #![no_main]
