@@ -1,4 +1,4 @@
-//! The log level changes at run time (`kernel::logger::set_level`, the console's `log`
+//! The log level changes at run time (`spindle::logger::set_level`, the console's `log`
 //! command): debug records (thread spawns and exits, executors) appear once it is raised,
 //! and not before; `off` silences even warnings.
 //@ reject-output: quiet-thread
@@ -16,7 +16,7 @@ extern crate alloc;
 
 use core::future;
 
-use kernel::{
+use spindle::{
     executor::Executor,
     logger,
     thread::{self, Builder},

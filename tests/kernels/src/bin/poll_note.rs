@@ -7,7 +7,7 @@ extern crate alloc;
 
 use alloc::string::{String, ToString};
 
-use kernel::{
+use spindle::{
     executor::Executor,
     thread::{self, Builder},
 };

@@ -6,7 +6,7 @@
 #![no_std]
 #![no_main]
 
-use kernel::{executor::Executor, mm::paging, thread::Builder};
+use spindle::{executor::Executor, mm::paging, thread::Builder};
 use x86_64::VirtAddr;
 
 spindle_test::test_kernel!(page_fault_in_a_task_names_it);

@@ -6,7 +6,7 @@
 #![no_std]
 #![no_main]
 
-use kernel::{
+use spindle::{
     executor::{self, Executor},
     thread::Builder,
 };
