@@ -1,7 +1,7 @@
 //! A task's one heap block, and the executor's one `unsafe`.
 //!
 //! Spawning allocates a single [`TaskCell`]: the task's header (identity, `queued`,
-//! statistics and the join state: see `task`), the waker of its [`JoinHandle`], and a
+//! statistics and the join state: see `task`), the waker of its [`TaskHandle`], and a
 //! *stage* that holds first the future, then its output. Everyone else holds an `Arc`
 //! of that block: the executor's table (through the task's one [`Slot`]), the listing
 //! (`Arc<dyn Task>`), the task's wakers (`ArcWake`: a poll lends the table's reference
@@ -52,7 +52,7 @@ use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
 
 use super::{
     host::Host,
-    join::{Cancelled, JoinHandle, JoinSlot},
+    join::{Cancelled, JoinSlot, TaskHandle},
     task::{Polled, TaskHeader},
 };
 
@@ -233,7 +233,7 @@ where
         let taken = join.compare_exchange(DONE, TAKEN, Ordering::Acquire, Ordering::Relaxed);
         assert!(
             taken.is_ok(),
-            "JoinHandle polled after it returned the result"
+            "TaskHandle polled after it returned the result"
         );
         // SAFETY: we moved the state from `DONE` to `TAKEN`: the stage is ours alone, and
         // for good (module docs).
@@ -295,7 +295,7 @@ impl<H: Host> Drop for Slot<H> {
 pub(super) fn new_task<F, H>(
     header: TaskHeader<H>,
     future: F,
-) -> Result<(Slot<H>, JoinHandle<F::Output>), core::alloc::AllocError>
+) -> Result<(Slot<H>, TaskHandle<F::Output>), core::alloc::AllocError>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -306,6 +306,6 @@ where
         join_waker: AtomicWaker::new(),
         stage: UnsafeCell::new(Stage::Running(future)),
     })?;
-    let handle = JoinHandle::new(Arc::clone(&cell) as Arc<dyn JoinSlot<F::Output>>);
+    let handle = TaskHandle::new(Arc::clone(&cell) as Arc<dyn JoinSlot<F::Output>>);
     Ok((Slot(Some(cell)), handle))
 }

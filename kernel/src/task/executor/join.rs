@@ -30,11 +30,11 @@ pub(super) trait JoinSlot<T>: Send + Sync {
 
 /// Owns a spawned task's result. Awaiting it yields the result once the task finished;
 /// dropping it detaches the task, which runs on regardless.
-pub struct JoinHandle<T> {
+pub struct TaskHandle<T> {
     task: Arc<dyn JoinSlot<T>>,
 }
 
-impl<T> JoinHandle<T> {
+impl<T> TaskHandle<T> {
     pub(super) fn new(task: Arc<dyn JoinSlot<T>>) -> Self {
         Self { task }
     }
@@ -45,15 +45,15 @@ impl<T> JoinHandle<T> {
     }
 }
 
-impl<T> fmt::Debug for JoinHandle<T> {
+impl<T> fmt::Debug for TaskHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle")
+        f.debug_struct("TaskHandle")
             .field("finished", &self.is_finished())
             .finish()
     }
 }
 
-impl<T> Future for JoinHandle<T> {
+impl<T> Future for TaskHandle<T> {
     type Output = Result<T, Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

@@ -3,7 +3,7 @@
 //! An [`Executor`] is an ordinary value that a kernel thread runs: [`Executor::run`]
 //! (until the thread is asked to stop) or [`Executor::block_on`]. Tasks are futures with
 //! an id and a name; [`Spawner`]s (`Send + Clone`) spawn onto an executor from any
-//! thread, task or other executor, and every spawn returns a [`JoinHandle`] that is itself
+//! thread, task or other executor, and every spawn returns a [`TaskHandle`] that is itself
 //! a future.
 //!
 //! **How a wake travels.** A task is one heap block (its header, its join state, its
@@ -49,12 +49,12 @@ mod time;
 mod workers;
 
 pub use block_on::{block_on, yield_now};
-pub use blocking::{BlockingHandle, spawn_blocking};
+pub use blocking::{BlockingHandle, spawn_blocking, try_spawn_blocking};
 pub use host::{Host, ThreadHost};
-pub use join::{Cancelled, JoinHandle};
+pub use join::{Cancelled, TaskHandle};
 pub use registry::{tasks, trace_names};
 pub use run_loop::{DEFAULT_CAPACITY, Executor};
-pub use spawner::{SpawnError, Spawner};
+pub use spawner::{Spawner, TaskSpawnError};
 pub use task::{TaskId, TaskInfo, TaskState};
 pub use time::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
 pub use workers::Workers;

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Dropping the executor closes the inbox: later spawns fail with
-//! [`SpawnError::Closed`], and the tasks it held are dropped, their handles resolving to
+//! [`TaskSpawnError::Closed`], and the tasks it held are dropped, their handles resolving to
 //! [`Cancelled`](super::Cancelled).
 
 use alloc::sync::Arc;
@@ -25,10 +25,10 @@ use core::{
 
 use super::{
     host::{Host, ThreadHost},
-    join::JoinHandle,
+    join::TaskHandle,
     registry,
     shared::Shared,
-    spawner::{SpawnError, Spawner},
+    spawner::{Spawner, TaskSpawnError},
     table::TaskTable,
 };
 
@@ -79,16 +79,31 @@ impl<H: Host> Executor<H> {
 
     /// Spawns `future` onto this executor (see [`Spawner::spawn`]).
     ///
-    /// # Errors
-    /// [`SpawnError::Full`] when the executor holds as many tasks as its capacity;
-    /// [`SpawnError::OutOfMemory`] when the task cannot be allocated.
-    pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    /// # Panics
+    /// If the task cannot be spawned (see [`try_spawn`](Self::try_spawn)).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> TaskHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         self.spawner().spawn(future)
     }
+
+    /// Spawns `future` onto this executor, or says why it cannot (see
+    /// [`Spawner::try_spawn`]).
+    ///
+    /// # Errors
+    /// [`TaskSpawnError::Full`] when the executor holds as many tasks as its capacity;
+    /// [`TaskSpawnError::OutOfMemory`] when the task cannot be allocated.
+    pub fn try_spawn<F>(&self, future: F) -> Result<TaskHandle<F::Output>, TaskSpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawner().try_spawn(future)
+    }
+
     /// Runs tasks until the host thread is asked to stop (`Thread::request_stop` in the
     /// kernel); parks the thread whenever nothing is ready.
     pub fn run(&self) {

@@ -11,7 +11,7 @@ use std::{
     vec::Vec,
 };
 
-use super::{Executor, Host, SpawnError, yield_now};
+use super::{Executor, Host, TaskSpawnError, yield_now};
 
 /// A `std` thread as the host; counts waits and notifies.
 #[derive(Default)]
@@ -71,7 +71,7 @@ fn gate(
 fn spawned_tasks_run_and_their_handles_yield_results() {
     let (executor, _) = executor(16);
     let handles: Vec<_> = (0..10u64)
-        .map(|i| executor.spawn(async move { i * i }).unwrap())
+        .map(|i| executor.spawn(async move { i * i }))
         .collect();
     let results = executor.block_on(async {
         let mut results = Vec::new();
@@ -88,9 +88,7 @@ fn a_wake_from_another_thread_unparks_the_idle_host() {
     let (executor, host) = executor(4);
     let release = Arc::new(AtomicBool::new(false));
     let waker_slot = Arc::new(Mutex::new(None::<Waker>));
-    let handle = executor
-        .spawn(gate(Arc::clone(&release), Arc::clone(&waker_slot)))
-        .unwrap();
+    let handle = executor.spawn(gate(Arc::clone(&release), Arc::clone(&waker_slot)));
     let waker_thread = {
         let (release, waker_slot) = (Arc::clone(&release), Arc::clone(&waker_slot));
         thread::spawn(move || {
@@ -115,17 +113,15 @@ fn duplicate_wakes_before_a_poll_are_coalesced() {
     let saved = Arc::new(Mutex::new(None::<Waker>));
     let handle = {
         let (polls, saved) = (Arc::clone(&polls), Arc::clone(&saved));
-        executor
-            .spawn(core::future::poll_fn(move |cx| {
-                let count = polls.fetch_add(1, Ordering::SeqCst) + 1;
-                *saved.lock().unwrap() = Some(cx.waker().clone());
-                if count == 2 {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            }))
-            .unwrap()
+        executor.spawn(core::future::poll_fn(move |cx| {
+            let count = polls.fetch_add(1, Ordering::SeqCst) + 1;
+            *saved.lock().unwrap() = Some(cx.waker().clone());
+            if count == 2 {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }))
     };
     assert_eq!(executor.run_until_stalled(), 1);
     let waker = saved.lock().unwrap().clone().unwrap();
@@ -144,12 +140,10 @@ fn a_task_woken_while_finishing_leaves_no_stale_slot() {
     for round in 0..50 {
         // The task wakes itself and completes in the same poll: its slot stays a
         // tombstone until the queued index is popped, then is reused.
-        let handle = executor
-            .spawn(core::future::poll_fn(move |cx| {
-                cx.waker().wake_by_ref();
-                Poll::Ready(round)
-            }))
-            .unwrap();
+        let handle = executor.spawn(core::future::poll_fn(move |cx| {
+            cx.waker().wake_by_ref();
+            Poll::Ready(round)
+        }));
         executor.run_until_stalled();
         assert!(handle.is_finished());
     }
@@ -161,10 +155,16 @@ fn a_task_woken_while_finishing_leaves_no_stale_slot() {
 fn spawning_beyond_capacity_is_an_error_not_a_panic() {
     let (executor, _) = executor(3);
     let pending = || core::future::pending::<()>();
-    let _handles: Vec<_> = (0..3).map(|_| executor.spawn(pending()).unwrap()).collect();
-    assert_eq!(executor.spawn(pending()).err(), Some(SpawnError::Full));
+    let _handles: Vec<_> = (0..3).map(|_| executor.spawn(pending())).collect();
+    assert_eq!(
+        executor.try_spawn(pending()).err(),
+        Some(TaskSpawnError::Full)
+    );
     executor.run_until_stalled();
-    assert_eq!(executor.spawn(pending()).err(), Some(SpawnError::Full));
+    assert_eq!(
+        executor.try_spawn(pending()).err(),
+        Some(TaskSpawnError::Full)
+    );
 }
 
 #[test]
@@ -173,7 +173,7 @@ fn spawners_work_from_other_threads() {
     let spawner = executor.spawner();
     let remote = thread::spawn(move || {
         (0..32u32)
-            .map(|i| spawner.spawn(async move { i + 1 }).unwrap())
+            .map(|i| spawner.spawn(async move { i + 1 }))
             .collect::<Vec<_>>()
     });
     let handles = remote.join().unwrap();
@@ -195,14 +195,12 @@ fn yielding_tasks_take_turns() {
         .into_iter()
         .map(|name| {
             let trace = Arc::clone(&trace);
-            executor
-                .spawn(async move {
-                    for _ in 0..3 {
-                        trace.lock().unwrap().push(name);
-                        yield_now().await;
-                    }
-                })
-                .unwrap()
+            executor.spawn(async move {
+                for _ in 0..3 {
+                    trace.lock().unwrap().push(name);
+                    yield_now().await;
+                }
+            })
         })
         .collect();
     executor.block_on(async {
@@ -223,7 +221,7 @@ fn run_parks_when_idle_and_returns_when_asked_to_stop() {
             while host.waits.load(Ordering::SeqCst) == 0 {
                 thread::yield_now();
             }
-            let done = spawner.spawn(async { 5 }).unwrap();
+            let done = spawner.spawn(async { 5 });
             while !done.is_finished() {
                 thread::yield_now();
             }
@@ -242,7 +240,7 @@ fn run_parks_when_idle_and_returns_when_asked_to_stop() {
 #[test]
 fn dropping_the_executor_cancels_unfinished_tasks() {
     let (executor, _) = executor(4);
-    let handle = executor.spawn(core::future::pending::<()>()).unwrap();
+    let handle = executor.spawn(core::future::pending::<()>());
     executor.run_until_stalled();
     drop(executor);
     let (other, _) = self::executor(1);
@@ -254,8 +252,7 @@ fn the_listing_shows_live_tasks_with_their_executor() {
     let (executor, _) = executor(4);
     let _handle = executor
         .spawner()
-        .spawn_named(Some("listed".into()), core::future::pending::<()>())
-        .unwrap();
+        .spawn_named(Some("listed".into()), core::future::pending::<()>());
     executor.run_until_stalled();
     let listing = super::tasks();
     let row = listing
@@ -305,7 +302,7 @@ fn a_task_costs_the_executor_at_most_150_bytes() {
 #[test]
 fn dropping_the_executor_cancels_tasks_still_in_its_inbox() {
     let (executor, _) = executor(4);
-    let handle = executor.spawn(async { 1 }).unwrap();
+    let handle = executor.spawn(async { 1 });
     drop(executor); // never ran: the task was still on its way to the table
     let (other, _) = self::executor(1);
     assert_eq!(other.block_on(handle), Err(super::Cancelled));
@@ -316,9 +313,12 @@ fn the_table_grows_in_blocks_up_to_the_capacity() {
     let tasks = 2 * super::chunks::CHUNK + 3;
     let (executor, _) = executor(tasks);
     let handles: Vec<_> = (0..tasks)
-        .map(|i| executor.spawn(async move { i }).unwrap())
+        .map(|i| executor.spawn(async move { i }))
         .collect();
-    assert_eq!(executor.spawn(async { 0 }).err(), Some(SpawnError::Full));
+    assert_eq!(
+        executor.try_spawn(async { 0 }).err(),
+        Some(TaskSpawnError::Full)
+    );
     let sum = executor.block_on(async {
         let mut sum = 0;
         for handle in handles {

@@ -12,7 +12,7 @@ use core::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use super::{Executor, JoinHandle, SpawnError, Spawner};
+use super::{Executor, Spawner, TaskHandle, TaskSpawnError};
 use crate::{
     sync::oneshot,
     thread::{self, Builder},
@@ -80,15 +80,32 @@ impl Workers {
 
     /// Spawns `future` on the next worker in turn.
     ///
-    /// # Errors
-    /// As [`Spawner::spawn`]: that worker is full, out of memory, or stopped.
-    pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    /// # Panics
+    /// If that worker cannot take the task (see [`try_spawn`](Self::try_spawn)).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> TaskHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.next_worker().spawn(future)
+    }
+
+    /// Spawns `future` on the next worker in turn, or says why it cannot.
+    ///
+    /// # Errors
+    /// As [`Spawner::try_spawn`]: that worker is full, out of memory, or stopped.
+    pub fn try_spawn<F>(&self, future: F) -> Result<TaskHandle<F::Output>, TaskSpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.next_worker().try_spawn(future)
+    }
+
+    fn next_worker(&self) -> &Spawner {
         let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-        self.workers[turn].spawner.spawn(future)
+        &self.workers[turn].spawner
     }
 
     /// Stops every worker and waits for their threads: tasks still pending are dropped

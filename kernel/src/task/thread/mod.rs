@@ -58,7 +58,9 @@ pub use policy::SchedulerConfig;
 pub(crate) use scheduler::wake_source;
 pub use scheduler::{PreemptGuard, disable_preemption, yield_now};
 pub use sleep::{Timer, sleep, sleep_until};
-pub use spawn::{Builder, DEFAULT_STACK_SIZE, JoinError, JoinHandle, SpawnError, exit, spawn};
+pub use spawn::{
+    Builder, DEFAULT_STACK_SIZE, JoinError, JoinHandle, SpawnError, exit, spawn, try_spawn,
+};
 pub use stats::{CpuStats, cpu_stats, switch_count, tick_hz, ticks, wake_count};
 pub use table::{table_contention, thread_count, threads};
 pub use wait_queue::{AsyncWaiter, WaitQueue};

@@ -286,17 +286,44 @@ where
 
 /// Spawns a thread with the default [`Builder`] settings.
 ///
+/// ```no_run
+/// # use kernel::thread;
+/// let worker = thread::spawn(|| 6 * 7);
+/// assert_eq!(worker.join(), 42);
+/// ```
+///
 /// # Panics
-/// If the thread cannot be created; use [`Builder::spawn`] to get the error instead.
+/// If the thread cannot be created (no memory, no stack slot), with the message
+/// "thread::spawn failed: <reason>"; [`try_spawn`] (or [`Builder::spawn`]) returns the
+/// error instead.
 #[track_caller]
 pub fn spawn<F, T>(main: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    Builder::new()
-        .spawn(main)
-        .unwrap_or_else(|error| panic!("spawn failed: {error}"))
+    try_spawn(main).unwrap_or_else(|error| panic!("thread::spawn failed: {error}"))
+}
+
+/// Spawns a thread with the default [`Builder`] settings, or says why it cannot.
+///
+/// ```no_run
+/// # use kernel::thread::{self, SpawnError};
+/// match thread::try_spawn(|| 1) {
+///     Ok(handle) => assert_eq!(handle.join(), 1),
+///     Err(SpawnError::OutOfMemory) => { /* shed load and retry later */ }
+///     Err(error) => panic!("{error}"),
+/// }
+/// ```
+///
+/// # Errors
+/// As [`Builder::spawn`].
+pub fn try_spawn<F, T>(main: F) -> Result<JoinHandle<T>, SpawnError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new().spawn(main)
 }
 
 /// Owns a spawned thread's result. Dropping it detaches the thread.

@@ -119,8 +119,8 @@ fn a_million_random_hops_between_threads_and_tasks_on_four_cpus() {
         .map(|(me, inbox)| {
             let task = task_worker(Arc::clone(&world), me, inbox);
             match me < THREADS + PINNED_TASKS {
-                true => workers.spawn(task).unwrap(),
-                false => free[me % 2].spawner.spawn(task).unwrap(),
+                true => workers.spawn(task),
+                false => free[me % 2].spawner.spawn(task),
             }
         })
         .collect();
