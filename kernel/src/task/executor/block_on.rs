@@ -11,6 +11,17 @@ use crate::thread;
 /// Runs `future` to completion on the calling thread, parking the thread while the
 /// future is pending (other threads run meanwhile). Works on any kernel thread, with or
 /// without an executor; its waker unparks the thread, from anywhere.
+///
+/// ```no_run
+/// # use kernel::executor;
+/// let value = executor::block_on(async { 7 });
+/// assert_eq!(value, 7);
+/// ```
+///
+/// # Panics
+/// In debug builds, if called from inside an async task and the future has to wait (the
+/// task's executor would stall): `.await` the future there instead.
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     // The thread itself is the waker (waking it unparks it): nothing is allocated, so
@@ -23,7 +34,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         }
         // Returns at once if a wake came during the poll (the park token), and may
         // return spuriously: either way the future is simply polled again.
-        thread::park();
+        thread::park_named("executor::block_on", "`.await` on the future");
     }
 }
 

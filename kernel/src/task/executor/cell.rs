@@ -112,7 +112,7 @@ trait Run<H: Host>: Task<H> {
     /// Polls the task once with its own waker and does the executor's bookkeeping around
     /// the poll; puts the reference back in `home`, its slot (it is lent by value only
     /// because the waker is built from an `Arc`).
-    fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: u64) -> Polled;
+    fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: Executor<'_>) -> Polled;
 
     /// Drops the future if it has not finished, and tells the handle.
     fn cancel(&self);
@@ -136,13 +136,15 @@ where
     H: Host,
 {
     #[inline]
-    fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: u64) -> Polled {
+    fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: Executor<'_>) -> Polled {
         let polled = if self.header.join.0.load(Ordering::Relaxed) != PENDING {
             Polled::Tombstone
         } else {
-            self.header.begin_poll(executor);
-            let poll = self.poll_future();
-            self.header.end_poll(executor, poll)
+            self.header.begin_poll(executor.id);
+            let poll = self
+                .header
+                .in_poll_scope(executor.name, || self.poll_future());
+            self.header.end_poll(executor.id, poll)
         };
         *home = Some(self);
         polled
@@ -245,6 +247,13 @@ where
     }
 }
 
+/// Which executor polls a task: its number (for the trace) and its name (for reports).
+#[derive(Clone, Copy)]
+pub(super) struct Executor<'a> {
+    pub(super) id: u64,
+    pub(super) name: &'a str,
+}
+
 /// The executor's owning reference to a task, and the only way to poll or cancel it:
 /// empty, or one task. Each task has exactly one (made by [`new_task`]). Dropping a full
 /// slot cancels the task if it has not finished (its future is dropped, its handle
@@ -266,9 +275,9 @@ impl<H: Host> Slot<H> {
         self.0.clone().map(|task| task as Arc<dyn Task<H>>)
     }
 
-    /// Polls the task (of executor `executor`), or frees a tombstone; `None` if empty.
+    /// Polls the task (of `executor`), or frees a tombstone; `None` if empty.
     #[inline]
-    pub(super) fn poll(&mut self, executor: u64) -> Option<Polled> {
+    pub(super) fn poll(&mut self, executor: Executor<'_>) -> Option<Polled> {
         // Lent out for the poll and put back: the waker borrows this reference.
         Some(self.0.take()?.poll(&mut self.0, executor))
     }

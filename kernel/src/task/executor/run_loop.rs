@@ -14,7 +14,7 @@
 //! [`TaskSpawnError::Closed`], and the tasks it held are dropped, their handles resolving to
 //! [`Cancelled`](super::Cancelled).
 
-use alloc::sync::Arc;
+use alloc::{string::String, sync::Arc};
 use core::{
     cell::RefCell,
     fmt,
@@ -88,6 +88,20 @@ impl<H: Host> Executor<H> {
         F::Output: Send + 'static,
     {
         self.spawner().spawn(future)
+    }
+
+    /// Spawns `future` onto this executor as a task called `name` (listings, traces,
+    /// reports; see [`Spawner::spawn_named`]).
+    ///
+    /// # Panics
+    /// If the task cannot be spawned (see [`Spawner::try_spawn_named`]).
+    #[track_caller]
+    pub fn spawn_named<F>(&self, name: Option<String>, future: F) -> TaskHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawner().spawn_named(name, future)
     }
 
     /// Spawns `future` onto this executor, or says why it cannot (see

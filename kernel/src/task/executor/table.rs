@@ -10,7 +10,7 @@ use alloc::{collections::TryReserveError, sync::Arc};
 use core::sync::atomic::Ordering;
 
 use super::{
-    cell::{Slot, Task},
+    cell::{Executor, Slot, Task},
     chunks::{CHUNK, Chunks},
     host::Host,
     shared::Shared,
@@ -106,11 +106,12 @@ impl<H: Host> TaskTable<H> {
     /// Polls the task in `slot`; returns whether a poll happened.
     #[inline]
     pub(super) fn poll(&mut self, slot: usize, shared: &Shared<H>) -> bool {
-        let Some(polled) = self
-            .slots
-            .get_mut(slot)
-            .and_then(|task| task.poll(shared.id))
-        else {
+        let Some(polled) = self.slots.get_mut(slot).and_then(|task| {
+            task.poll(Executor {
+                id: shared.id,
+                name: &shared.name,
+            })
+        }) else {
             return false;
         };
         // The common case first, as one comparison.

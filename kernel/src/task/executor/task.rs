@@ -226,6 +226,19 @@ impl<H: Host> TaskHeader<H> {
         }
     }
 
+    /// Runs `poll`, this task's poll on the executor called `executor`, with the thread
+    /// marked as polling it: in debug builds, a blocking call inside panics naming the
+    /// task (`thread::polling`).
+    #[inline(always)]
+    pub(super) fn in_poll_scope<R>(&self, executor: &str, poll: impl FnOnce() -> R) -> R {
+        let label = self.label();
+        let scope = thread::AsyncScope {
+            task: &label,
+            executor,
+        };
+        thread::polling(&scope, poll)
+    }
+
     /// Its name, or `task-<id>`: for traces and listings.
     pub(super) fn label(&self) -> TaskLabel<'_> {
         TaskLabel(self.id, self.name.as_deref().map(String::as_str))

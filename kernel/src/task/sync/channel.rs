@@ -107,21 +107,26 @@ impl<T> Sender<T> {
     ///
     /// # Errors
     /// [`SendError`] with `value` back if every [`Receiver`] is gone.
+    #[track_caller]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         let shared = &*self.shared;
         let mut value = Some(value);
-        let result = shared.not_full.wait_until(|| {
-            let attempt = value
-                .take()
-                .expect("a value is left until a send attempt ends");
-            match shared.push(attempt) {
-                Err(TrySendError::Full(back)) => {
-                    value = Some(back);
-                    None
+        let result = shared.not_full.wait_until_named(
+            "Sender::send",
+            "`Sender::send_async(..).await`",
+            || {
+                let attempt = value
+                    .take()
+                    .expect("a value is left until a send attempt ends");
+                match shared.push(attempt) {
+                    Err(TrySendError::Full(back)) => {
+                        value = Some(back);
+                        None
+                    }
+                    other => Some(other),
                 }
-                other => Some(other),
-            }
-        });
+            },
+        );
         match result {
             Ok(()) => {
                 shared.not_empty.wake_one();
@@ -175,15 +180,19 @@ impl<T> Receiver<T> {
     ///
     /// # Errors
     /// [`RecvError`] once the channel is empty and every [`Sender`] is gone.
+    #[track_caller]
     pub fn recv(&self) -> Result<T, RecvError> {
         let shared = &*self.shared;
-        let value = shared
-            .not_empty
-            .wait_until(|| match shared.pop() {
-                Err(TryRecvError::Empty) => None,
-                other => Some(other),
-            })
-            .map_err(|_| RecvError)?;
+        let value =
+            shared
+                .not_empty
+                .wait_until_named("Receiver::recv", "`Receiver::recv_async().await`", || {
+                    match shared.pop() {
+                        Err(TryRecvError::Empty) => None,
+                        other => Some(other),
+                    }
+                })
+                .map_err(|_| RecvError)?;
         shared.not_full.wake_one();
         Ok(value)
     }

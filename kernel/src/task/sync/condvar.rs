@@ -69,8 +69,11 @@ impl Condvar {
     fn wait_since<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>, seen: u64) -> MutexGuard<'a, T> {
         let mutex: &'a Mutex<T> = guard.mutex;
         drop(guard);
-        self.waiters
-            .wait_until(|| (self.generation.load(Ordering::Acquire) != seen).then_some(()));
+        self.waiters.wait_until_named(
+            "Condvar::wait",
+            "`executor::spawn_blocking` for code that waits on a condition variable",
+            || (self.generation.load(Ordering::Acquire) != seen).then_some(()),
+        );
         mutex.lock()
     }
 

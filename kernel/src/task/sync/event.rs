@@ -56,10 +56,13 @@ impl Event {
     }
 
     /// Blocks until the event is set (returns at once if it is).
+    #[track_caller]
     pub fn wait(&self) {
         let since = self.generation.load(Ordering::Acquire);
         self.waiters
-            .wait_until(|| self.released(since).then_some(()));
+            .wait_until_named("Event::wait", "`Event::wait_async().await`", || {
+                self.released(since).then_some(())
+            });
     }
 
     /// A future that completes once the event is set (or was set after the future was

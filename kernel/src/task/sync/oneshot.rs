@@ -110,11 +110,14 @@ impl<T> Receiver<T> {
     ///
     /// # Errors
     /// [`RecvError`] if the sender was dropped without sending.
+    #[track_caller]
     pub fn recv(self) -> Result<T, RecvError> {
         let shared = Arc::clone(&self.shared);
-        shared
-            .waiters
-            .wait_until(|| shared.closed.load(Ordering::Acquire).then_some(()));
+        shared.waiters.wait_until_named(
+            "oneshot::Receiver::recv",
+            "`.await` on the receiver",
+            || shared.closed.load(Ordering::Acquire).then_some(()),
+        );
         shared.value.lock().take().ok_or(RecvError)
     }
 

@@ -12,7 +12,7 @@ use core::{
     fmt,
     mem::offset_of,
     ptr::NonNull,
-    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering},
     time::Duration,
 };
 
@@ -128,6 +128,11 @@ pub struct Thread {
     /// Timer ticks that found it running: its CPU time, in ticks.
     cpu_ticks: AtomicU64,
     switches: AtomicU64,
+    /// The async task the thread is polling right now, if any (set by [`Thread::polling`]
+    /// around each poll in debug builds): what a blocking call inside it is reported
+    /// against; null when it polls none. Only the thread itself reads or writes it, so
+    /// `Relaxed` suffices (an atomic only to keep the control block `Send` and `Sync`).
+    polling: AtomicPtr<AsyncScope<'static>>,
 }
 crate::linked!(Thread, run_links);
 
@@ -135,6 +140,28 @@ crate::linked!(Thread, run_links);
 // scheduler switching this thread, with interrupts disabled; the saved-rsp protocol
 // guarantees no two CPUs switch the same thread at once.
 unsafe impl Sync for Thread {}
+
+/// What a thread is polling: an async task of an executor, named when code inside the
+/// task makes a blocking call (see [`Thread::polling`]).
+pub(crate) struct AsyncScope<'a> {
+    /// The task's label.
+    pub(crate) task: &'a dyn fmt::Display,
+    /// The executor's name.
+    pub(crate) executor: &'a str,
+}
+
+/// Puts back the scope that was there before [`Thread::polling`] (also if the poll
+/// unwinds, on the host).
+struct RestoreScope<'t> {
+    polling: &'t AtomicPtr<AsyncScope<'static>>,
+    previous: *mut AsyncScope<'static>,
+}
+
+impl Drop for RestoreScope<'_> {
+    fn drop(&mut self) {
+        self.polling.store(self.previous, Ordering::Relaxed);
+    }
+}
 
 /// The thread table's view of a thread: the same control block, linked through
 /// `table_links` instead of `run_links`.
@@ -198,6 +225,7 @@ impl Thread {
             _result_slot: params.result_slot,
             cpu_ticks: AtomicU64::new(0),
             switches: AtomicU64::new(0),
+            polling: AtomicPtr::new(core::ptr::null_mut()),
         })
         .map_err(|_| SpawnError::OutOfMemory)
     }
@@ -336,8 +364,55 @@ impl Thread {
     }
 
     /// Blocks until the thread has finished.
+    #[track_caller]
     pub(super) fn wait_for_exit(&self) {
-        self.joiners.wait_until(|| self.has_exited().then_some(()));
+        self.joiners.wait_until_named(
+            "JoinHandle::join",
+            "`JoinHandle::join_async().await`",
+            || self.has_exited().then_some(()),
+        );
+    }
+
+    /// A future that completes once the thread has finished (and been reaped).
+    pub(super) async fn exited(&self) {
+        let mut waiter = core::pin::pin!(super::AsyncWaiter::new(&self.joiners));
+        core::future::poll_fn(|cx| {
+            waiter
+                .as_mut()
+                .poll_until(cx, || self.has_exited().then_some(()))
+        })
+        .await;
+    }
+
+    /// Runs `poll` with this thread marked as polling `scope`, then puts back the mark
+    /// that was there before (executors nest). Must be called on the current thread.
+    pub(crate) fn polling<R>(&self, scope: &AsyncScope<'_>, poll: impl FnOnce() -> R) -> R {
+        let erased = core::ptr::from_ref(scope)
+            .cast::<AsyncScope<'static>>()
+            .cast_mut();
+        let _restore = RestoreScope {
+            polling: &self.polling,
+            previous: self.polling.swap(erased, Ordering::Relaxed),
+        };
+        poll()
+    }
+
+    /// Panics, naming `call`, the task and its executor, and suggesting `instead`, if
+    /// this thread is polling an async task: a blocking call there would stall every
+    /// task of the executor. Must be called on the current thread.
+    #[track_caller]
+    pub(crate) fn check_may_block(&self, call: &str, instead: &str) {
+        let scope = self.polling.load(Ordering::Relaxed);
+        // SAFETY: only this thread sets `polling`, in `polling`, to a scope that outlives
+        // the call to `poll` it makes, and puts the previous value back when that call
+        // ends; we run on this thread, so inside that call (or it is null): the scope
+        // lives, and nothing mutates it.
+        if let Some(scope) = unsafe { scope.as_ref() } {
+            panic!(
+                "blocking call `{call}` inside async task '{}' (executor '{}'): use {instead}",
+                scope.task, scope.executor
+            );
+        }
     }
 
     /// Counts a switch to it. Only the CPU switching it in calls this, so a plain load

@@ -51,8 +51,10 @@ mod table;
 pub mod timer_wheel;
 mod wait_queue;
 
+pub(crate) use control_block::AsyncScope;
 pub use control_block::{Priority, Thread, ThreadId, ThreadInfo, ThreadLabel, ThreadState};
 pub use cpu_set::{CpuSet, NoCpuInSet};
+pub(crate) use park::park_named;
 pub use park::{park, should_stop};
 pub use policy::SchedulerConfig;
 pub(crate) use scheduler::wake_source;
@@ -77,6 +79,29 @@ pub fn current() -> Arc<Thread> {
 pub fn current_id() -> ThreadId {
     let irq = InterruptsDisabled::new();
     this_cpu().current(&irq).id()
+}
+
+/// Runs `poll` (a task's poll) with the calling thread marked as polling `scope`: a
+/// blocking call inside panics, naming the task (see [`check_may_block`]). Debug builds
+/// of the kernel only; elsewhere it just runs `poll`.
+#[inline(always)]
+pub(crate) fn polling<R>(scope: &AsyncScope<'_>, poll: impl FnOnce() -> R) -> R {
+    if cfg!(all(debug_assertions, not(test))) {
+        current().polling(scope, poll)
+    } else {
+        poll()
+    }
+}
+
+/// In debug builds, panics if the calling thread is polling an async task: `call` (say
+/// `thread::sleep`) is about to block it, which would stall every task of its executor.
+/// The message names the call, the task and its executor, and suggests `instead`.
+#[track_caller]
+#[inline]
+pub(crate) fn check_may_block(call: &str, instead: &str) {
+    if cfg!(all(debug_assertions, not(test))) {
+        current().check_may_block(call, instead);
+    }
 }
 
 /// The index of the CPU the caller runs on (0 is the boot CPU). The caller may be moved

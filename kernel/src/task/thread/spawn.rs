@@ -355,11 +355,38 @@ impl<T> JoinHandle<T> {
     ///
     /// # Panics
     /// If the thread ended through [`exit`](super::exit) (so there is no result), or if a
-    /// thread joins itself; [`try_join`](Self::try_join) returns those as errors.
+    /// thread joins itself; [`try_join`](Self::try_join) returns those as errors. In debug
+    /// builds, if it has to wait inside an async task (use
+    /// [`join_async`](Self::join_async) there).
     #[track_caller]
     pub fn join(self) -> T {
         self.try_join()
             .unwrap_or_else(|error| panic!("join failed: {error:?}"))
+    }
+
+    /// A future of the thread's result: how an async task waits for a thread without
+    /// blocking its executor (the task sleeps until the thread has finished; other tasks
+    /// run meanwhile).
+    ///
+    /// ```no_run
+    /// # use kernel::{executor, thread};
+    /// # async fn example() {
+    /// let crunch = thread::spawn(|| (1..=10u64).product::<u64>());
+    /// assert_eq!(crunch.join_async().await, Ok(3_628_800));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`JoinError::Exited`] if the thread ended through `exit`; [`JoinError::JoinSelf`]
+    /// if the awaiting task is polled by the very thread it waits for (it would wait
+    /// forever).
+    pub async fn join_async(self) -> Result<T, JoinError> {
+        if super::current_id() == self.thread.id() {
+            return Err(JoinError::JoinSelf);
+        }
+        self.thread.exited().await;
+        let value = self.result.lock().take();
+        value.ok_or(JoinError::Exited)
     }
 
     /// Waits for the thread to finish and returns its result.
@@ -367,6 +394,7 @@ impl<T> JoinHandle<T> {
     /// # Errors
     /// [`JoinError::Exited`] if it ended through `exit`; [`JoinError::JoinSelf`] if the
     /// calling thread is the one being joined.
+    #[track_caller]
     pub fn try_join(self) -> Result<T, JoinError> {
         if super::current_id() == self.thread.id() {
             return Err(JoinError::JoinSelf);
