@@ -12,7 +12,8 @@ use core::{
     task::{Context, Poll},
 };
 
-/// The task was dropped before it finished (its executor went away).
+/// The task was dropped before it finished: it was aborted ([`TaskHandle::abort`]), or its
+/// executor went away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cancelled;
 
@@ -20,6 +21,9 @@ pub struct Cancelled;
 pub(super) trait JoinSlot<T>: Send + Sync {
     /// Whether the task finished or was cancelled.
     fn is_finished(&self) -> bool;
+
+    /// Asks for the task to be cancelled at its next turn on its executor.
+    fn abort(&self);
 
     /// The result once there is one (registering `cx`'s waker until then).
     ///
@@ -42,6 +46,22 @@ impl<T> TaskHandle<T> {
     /// Whether the task has finished (or was cancelled).
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
+    }
+
+    /// Cancels the task: its executor drops the future at the task's next turn (its
+    /// `poll` is never called again), and awaiting this handle then yields
+    /// [`Cancelled`]. Does nothing if the task has finished already (awaiting the handle
+    /// still yields its output). Callable from any thread or task; never blocks.
+    ///
+    /// ```no_run
+    /// # use kernel::executor::{self, Cancelled, Executor};
+    /// let executor = Executor::new("main", 8);
+    /// let forever = executor.spawn(core::future::pending::<()>());
+    /// forever.abort();
+    /// assert_eq!(executor.block_on(forever), Err(Cancelled));
+    /// ```
+    pub fn abort(&self) {
+        self.task.abort();
     }
 }
 

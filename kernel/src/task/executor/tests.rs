@@ -333,3 +333,105 @@ fn the_table_grows_in_blocks_up_to_the_capacity() {
         "no slot beyond the capacity"
     );
 }
+
+/// Counts its drops.
+struct DropCount(Arc<AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A future that never finishes and counts its drop.
+fn pending_counted(drops: &Arc<AtomicUsize>) -> impl Future<Output = u32> + Send + use<> {
+    let counter = DropCount(Arc::clone(drops));
+    async move {
+        let _counter = counter;
+        core::future::pending::<u32>().await
+    }
+}
+
+#[test]
+fn an_aborted_task_is_dropped_at_its_next_turn_and_its_handle_says_cancelled() {
+    let (executor, _) = executor(8);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let waiting = executor.spawn(pending_counted(&drops));
+    let never_polled = executor.spawn(pending_counted(&drops));
+    never_polled.abort(); // still in the inbox
+    executor.run_until_stalled();
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "aborted before its first poll"
+    );
+    waiting.abort();
+    waiting.abort(); // twice is the same as once
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "dropped on the executor, not by abort"
+    );
+    assert_eq!(executor.run_until_stalled(), 1, "one turn: the cancel");
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    assert!(waiting.is_finished());
+    assert_eq!(executor.block_on(waiting), Err(super::Cancelled));
+    assert_eq!(executor.block_on(never_polled), Err(super::Cancelled));
+    // Aborting a finished task changes nothing: its output stays.
+    let done = executor.spawn(async { 3 });
+    executor.run_until_stalled();
+    done.abort();
+    assert_eq!(executor.block_on(done), Ok(3));
+}
+
+#[test]
+fn a_join_set_yields_in_completion_order_and_aborts_on_drop() {
+    let (executor, _) = executor(16);
+    let spawner = executor.spawner();
+    let order = executor.block_on(async {
+        let mut set = super::JoinSet::new();
+        for turns in [5u32, 1, 3] {
+            set.spawn(&spawner, async move {
+                for _ in 0..turns {
+                    yield_now().await;
+                }
+                turns
+            });
+        }
+        assert_eq!(set.len(), 3);
+        let mut order = Vec::new();
+        while let Some(result) = set.join_next().await {
+            order.push(result.unwrap());
+        }
+        assert!(set.is_empty());
+        order
+    });
+    assert_eq!(order, [1, 3, 5]);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut set = super::JoinSet::new();
+    for _ in 0..3 {
+        set.spawn(&spawner, pending_counted(&drops));
+    }
+    executor.run_until_stalled();
+    drop(set);
+    executor.run_until_stalled();
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        3,
+        "dropping the set aborted its tasks"
+    );
+    // Aborted members are joined as cancelled.
+    let cancelled = executor.block_on(async {
+        let mut set = super::JoinSet::new();
+        set.spawn(&spawner, pending_counted(&drops));
+        set.spawn(&spawner, async { 9 });
+        set.abort_all();
+        let mut results = Vec::new();
+        while let Some(result) = set.join_next().await {
+            results.push(result);
+        }
+        results
+    });
+    assert!(cancelled.contains(&Err(super::Cancelled)));
+    assert_eq!(cancelled.len(), 2);
+}
