@@ -3,7 +3,7 @@
 //!
 //! The boot CPU starts them one at a time, after its own scheduler, heap and tick run.
 //! For each it allocates the stack the CPU will run on (which becomes that CPU's idle
-//! thread's), passes it through [`HANDOFF`], starts the CPU (`arch::smp::start_ap`),
+//! thread's), passes it through `HANDOFF`, starts the CPU (`arch::smp::start_ap`),
 //! compares the two TSCs (`skew`) and waits until the CPU is online: from then on
 //! placement may send it threads.
 //!

@@ -2,7 +2,7 @@
 //!
 //! The bootloader maps all of physical memory at one offset ([`phys_to_virt`]); the heap
 //! is made of the usable parts of that window and owns all of it: kernel stacks and page
-//! tables are heap blocks of whole pages ([`frames`]), and go back to the heap when freed.
+//! tables are heap blocks of whole pages (`frames`), and go back to the heap when freed.
 //! Page tables are walked and edited through the same window.
 
 use core::ops::Range;

@@ -1,7 +1,7 @@
 //! Kernel-thread contexts: the naked switch routine and the first frames of a new thread.
 //!
 //! A switched-out thread is fully described by one number, its saved stack pointer. On
-//! its stack lies a [`SwitchFrame`]: the callee-saved registers and the address
+//! its stack lies a `SwitchFrame`: the callee-saved registers and the address
 //! `switch_stacks` returns to. Caller-saved registers need no saving: `switch_stacks` is
 //! an ordinary `extern "sysv64"` call as far as the compiler is concerned.
 //!

@@ -1,6 +1,6 @@
 //! Per-CPU data through the GS segment base.
 //!
-//! Each CPU's GS base points at a small [`Block`]: the address of that CPU's data (owned
+//! Each CPU's GS base points at a small `Block`: the address of that CPU's data (owned
 //! by the scheduler) and two counters that the layers above check their rules against:
 //!
 //! - `interrupt_depth`, non-zero while a hardware interrupt handler runs: memory is never

@@ -15,7 +15,7 @@
 //!    mode (PAE, the low table, EFER.LME and EFER.NXE, which the bootloader set on the
 //!    boot CPU only and without which every no-execute mapping is a reserved-bit fault,
 //!    paging and write protection), loads the real CR3 and stack, sets `started`, and
-//!    calls [`ap_entry`];
+//!    calls `ap_entry`;
 //! 4. `ap_entry` gives the CPU its own per-CPU block, GDT, TSS and double-fault stack,
 //!    loads the shared IDT, enables SSE and its local APIC (LINT0 masked), and hands over
 //!    to the layer above (the AP main installed with [`set_ap_main`]), which never returns.

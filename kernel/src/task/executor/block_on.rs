@@ -38,7 +38,18 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Lets the executor run other ready tasks before this one continues.
+/// Lets the executor run other ready tasks before this one continues. (A thread calls
+/// [`thread::yield_now`](crate::thread::yield_now) instead.)
+///
+/// ```no_run
+/// # use kernel::executor;
+/// # async fn example() {
+/// for chunk in 0..100 {
+///     let _ = chunk; // some work ...
+///     executor::yield_now().await; // ... then let the other tasks have a turn
+/// }
+/// # }
+/// ```
 pub fn yield_now() -> impl Future<Output = ()> {
     YieldNow { yielded: false }
 }

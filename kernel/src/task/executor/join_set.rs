@@ -26,6 +26,8 @@ use crate::sync::IrqSpinLock;
 /// dropping the set aborts the tasks still in it.
 ///
 /// ```no_run
+/// # extern crate alloc;
+/// # use alloc::vec::Vec;
 /// # use core::time::Duration;
 /// # use kernel::executor::{self, Executor, JoinSet};
 /// let executor = Executor::new("main", 64);

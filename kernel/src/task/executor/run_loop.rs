@@ -36,6 +36,16 @@ use super::{
 pub const DEFAULT_CAPACITY: usize = 1024;
 
 /// Runs futures on the thread that owns it. See the module docs.
+///
+/// ```no_run
+/// # use kernel::{executor::Executor, thread};
+/// let worker = thread::spawn(|| {
+///     let executor = Executor::new("worker", 64); // hosted by this thread
+///     let task = executor.spawn(async { 1 + 1 });
+///     executor.block_on(task) // runs the tasks; parks the thread while none is ready
+/// });
+/// assert_eq!(worker.join(), Ok(2));
+/// ```
 pub struct Executor<H: Host = ThreadHost> {
     shared: Arc<Shared<H>>,
     pub(super) table: RefCell<TaskTable<H>>,

@@ -19,6 +19,24 @@ use crate::{
 };
 
 /// A worker thread per online CPU, each running an executor.
+///
+/// ```no_run
+/// # extern crate alloc;
+/// # use alloc::vec::Vec;
+/// # use kernel::executor::{self, Workers};
+/// let workers = Workers::start("worker", 1024)?;
+/// let handles: Vec<_> = (0..8u64).map(|n| workers.spawn(async move { n * n })).collect();
+/// let sum: u64 = executor::block_on(async {
+///     let mut sum = 0;
+///     for handle in handles {
+///         sum += handle.await.unwrap();
+///     }
+///     sum
+/// });
+/// assert_eq!(sum, 140);
+/// workers.stop();
+/// # Ok::<(), kernel::thread::SpawnError>(())
+/// ```
 #[derive(Debug)]
 pub struct Workers {
     workers: Vec<Worker>,

@@ -34,7 +34,27 @@ use pin_project_lite::pin_project;
 use super::IrqSpinLock;
 use crate::thread::{AsyncWaiter, WaitQueue};
 
-/// A channel that holds up to `capacity` values: `send` blocks while it is full.
+/// A channel that holds up to `capacity` values: `send` blocks while it is full
+/// (`send_async` waits).
+///
+/// ```no_run
+/// # use kernel::{executor, sync::channel, thread};
+/// let (to_task, from_thread) = channel::bounded::<u32>(8);
+/// let producer = thread::spawn(move || {
+///     for value in 1..=3 {
+///         to_task.send(value).unwrap(); // a thread blocks
+///     }
+/// });
+/// let sum = executor::block_on(async move {
+///     let mut sum = 0;
+///     while let Ok(value) = from_thread.recv_async().await { // a task awaits
+///         sum += value;
+///     }
+///     sum
+/// });
+/// producer.join();
+/// assert_eq!(sum, 6);
+/// ```
 ///
 /// # Panics
 /// If `capacity` is 0 (a rendezvous channel is not supported), with the message

@@ -19,7 +19,16 @@ use pin_project_lite::pin_project;
 
 use crate::thread::{AsyncWaiter, WaitQueue};
 
-/// A flag that threads can wait for.
+/// A flag that threads ([`wait`](Self::wait)) and tasks ([`wait_async`](Self::wait_async))
+/// wait for.
+///
+/// ```no_run
+/// # use kernel::{sync::Event, thread};
+/// static READY: Event = Event::new();
+/// let waiter = thread::spawn(|| READY.wait());
+/// READY.set(); // releases every waiter, now and later (until `reset`)
+/// waiter.join();
+/// ```
 #[derive(Debug, Default)]
 pub struct Event {
     set: AtomicBool,

@@ -114,6 +114,8 @@ impl<T: ?Sized> Mutex<T> {
     /// future before it completes leaves the mutex as it was and wakes nobody less.
     ///
     /// ```no_run
+    /// # extern crate alloc;
+    /// # use alloc::vec::Vec;
     /// # use kernel::sync::Mutex;
     /// # async fn example(shared: &Mutex<Vec<u32>>) {
     /// shared.lock_async().await.push(7); // unlocked at the end of the statement

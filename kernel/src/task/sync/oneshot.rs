@@ -43,6 +43,13 @@ struct Shared<T> {
 }
 
 /// Creates a one-shot channel.
+///
+/// ```no_run
+/// # use kernel::{executor, sync::oneshot, thread};
+/// let (sender, receiver) = oneshot::channel::<u32>();
+/// thread::spawn(move || sender.send(7).unwrap());
+/// assert_eq!(executor::block_on(receiver), Ok(7)); // a task awaits the receiver
+/// ```
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         value: IrqSpinLock::new(None),

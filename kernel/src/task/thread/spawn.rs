@@ -92,6 +92,18 @@ pub enum JoinError {
 }
 
 /// Configures a thread before spawning it.
+///
+/// ```no_run
+/// # use kernel::thread::{Builder, Priority, SpawnError};
+/// let handle = Builder::new()
+///     .name("cruncher")
+///     .stack_size(128 * 1024)
+///     .priority(Priority::NORMAL)
+///     .cpu(1)
+///     .spawn(|| 6 * 7)?; // a `Result`, as in `std`
+/// assert_eq!(handle.join(), 42);
+/// # Ok::<(), SpawnError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
     name: Option<String>,
@@ -294,7 +306,7 @@ where
 ///
 /// # Panics
 /// If the thread cannot be created (no memory, no stack slot), with the message
-/// "thread::spawn failed: <reason>"; [`try_spawn`] (or [`Builder::spawn`]) returns the
+/// "thread::spawn failed: " and the reason; [`try_spawn`] (or [`Builder::spawn`]) returns the
 /// error instead.
 #[track_caller]
 pub fn spawn<F, T>(main: F) -> JoinHandle<T>
