@@ -14,7 +14,7 @@
 //! failures are reported through `arch::debug_port`, which takes no lock.
 //!
 //! ```
-//! kernel::logger::set_level(log::LevelFilter::Debug); // thread spawns, exits, ...
+//! spindle::logger::set_level(log::LevelFilter::Debug); // thread spawns, exits, ...
 //! ```
 
 use log::{LevelFilter, Log, Metadata, Record};

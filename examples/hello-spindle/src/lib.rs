@@ -26,7 +26,7 @@ pub enum Error {
     /// No thread could be started.
     Thread(thread::SpawnError),
     /// The executor refused a task.
-    Task(executor::SpawnError),
+    Task(executor::TaskSpawnError),
     /// A task was dropped before it finished.
     Cancelled(executor::Cancelled),
     /// The sensor stayed silent longer than the receiving task waits.
@@ -48,7 +48,7 @@ pub fn run(count: u32) -> Result<Summary, Error> {
 
     // Async side: receive until the sender is dropped, each reading within the timeout.
     let receiver = tasks
-        .spawn(async move {
+        .try_spawn(async move {
             let (mut received, mut sum) = (0, 0);
             loop {
                 match executor::timeout(READING_TIMEOUT, from_sensor.recv_async()).await {
@@ -60,7 +60,7 @@ pub fn run(count: u32) -> Result<Summary, Error> {
         })
         .map_err(Error::Task)?;
     let ticker = tasks
-        .spawn(async {
+        .try_spawn(async {
             let mut ticks = 0;
             for _ in 0..5 {
                 executor::sleep(Duration::from_millis(2)).await;

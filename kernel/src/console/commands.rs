@@ -53,7 +53,7 @@ pub(super) async fn execute(line: &str, spawner: &Spawner) -> Flow {
             Err(_) => println!("sleep: `{millis}` is not a number of milliseconds"),
         },
         ["bench"] => bench().await,
-        ["demo"] => match executor::spawn_blocking(super::demo::run) {
+        ["demo"] => match executor::try_spawn_blocking(super::demo::run) {
             Ok(demo) => _ = demo.await,
             Err(error) => println!("demo: cannot start: {error}"),
         },
@@ -128,7 +128,7 @@ fn spawn_demo(what: &str, spawner: &Spawner) {
         "task" => {
             let name = format!("demo-task-{number}");
             let label = name.clone();
-            let spawned = spawner.spawn_named(Some(name), async move {
+            let spawned = spawner.try_spawn_named(Some(name), async move {
                 for round in 1..=5 {
                     executor::sleep(Duration::from_millis(200)).await;
                     println!("{label}: {round}/5");
@@ -153,8 +153,8 @@ async fn sleep(millis: u64) {
 /// measured on a thread of its own (so the console's executor is not blocked).
 async fn bench() {
     match (
-        executor::spawn_blocking(thread_switch_ticks),
-        executor::spawn_blocking(task_switch_ticks),
+        executor::try_spawn_blocking(thread_switch_ticks),
+        executor::try_spawn_blocking(task_switch_ticks),
     ) {
         (Ok(threads), Ok(tasks)) => {
             let (threads, tasks) = (threads.await.unwrap_or(0), tasks.await.unwrap_or(0));
@@ -185,7 +185,7 @@ fn task_switch_ticks() -> u64 {
     let tasks: Vec<_> = (0..2)
         .filter_map(|_| {
             executor
-                .spawn(async {
+                .try_spawn(async {
                     for _ in 0..BENCH_ROUNDS {
                         executor::yield_now().await;
                     }

@@ -177,9 +177,7 @@ fn wake_task(recorder: &Arc<Recorder>, host_cpu: u32) {
             .cpu(host_cpu)
             .spawn(move || {
                 let executor = Executor::new("woken", 4);
-                let waiter = executor
-                    .spawn(wait_for_signals(recorder, signal, started))
-                    .expect("room for the task");
+                let waiter = executor.spawn(wait_for_signals(recorder, signal, started));
                 let _ = executor.block_on(waiter);
             })
             .expect("memory for a thread")

@@ -33,12 +33,8 @@ fn task_yield() {
             recorder.mark_end();
         }
     };
-    let a = executor
-        .spawn(player(Arc::clone(&recorder)))
-        .expect("room for two tasks");
-    let b = executor
-        .spawn(player(Arc::clone(&recorder)))
-        .expect("room for two tasks");
+    let a = executor.spawn(player(Arc::clone(&recorder)));
+    let b = executor.spawn(player(Arc::clone(&recorder)));
     executor.block_on(async {
         let _ = (a.await, b.await);
     });
@@ -63,23 +59,21 @@ fn cross_thread_wake() {
         let (recorder, signal) = (Arc::clone(&recorder), Arc::clone(&signal));
         thread::spawn(move || {
             let executor = Executor::new("woken", 4);
-            let waiter = executor
-                .spawn(async move {
-                    let _ = started.send(());
-                    while !recorder.is_full() {
-                        core::future::poll_fn(|cx| {
-                            signal.waker.register(cx.waker());
-                            if signal.raised.swap(false, Ordering::AcqRel) {
-                                Poll::Ready(())
-                            } else {
-                                Poll::Pending
-                            }
-                        })
-                        .await;
-                        recorder.mark_end();
-                    }
-                })
-                .expect("room for the task");
+            let waiter = executor.spawn(async move {
+                let _ = started.send(());
+                while !recorder.is_full() {
+                    core::future::poll_fn(|cx| {
+                        signal.waker.register(cx.waker());
+                        if signal.raised.swap(false, Ordering::AcqRel) {
+                            Poll::Ready(())
+                        } else {
+                            Poll::Pending
+                        }
+                    })
+                    .await;
+                    recorder.mark_end();
+                }
+            });
             let _ = executor.block_on(waiter);
         })
     };
@@ -105,19 +99,17 @@ fn task_spawn_join() {
     let recorder = Arc::new(Recorder::new());
     let executor = Executor::new("bench", 4);
     let spawner = executor.spawner();
-    let measuring = executor
-        .spawn({
-            let recorder = Arc::clone(&recorder);
-            async move {
-                while !recorder.is_full() {
-                    recorder.mark_start();
-                    let handle = spawner.spawn(async { 1u64 }).expect("room for the task");
-                    let _ = handle.await;
-                    recorder.mark_end();
-                }
+    let measuring = executor.spawn({
+        let recorder = Arc::clone(&recorder);
+        async move {
+            while !recorder.is_full() {
+                recorder.mark_start();
+                let handle = spawner.spawn(async { 1u64 });
+                let _ = handle.await;
+                recorder.mark_end();
             }
-        })
-        .expect("room for the task");
+        }
+    });
     let _ = executor.block_on(measuring);
     recorder.report("task_spawn_join", overhead(), 1);
 }

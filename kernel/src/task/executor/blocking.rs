@@ -14,10 +14,36 @@ use crate::{
 
 /// Runs `work` on a new kernel thread named `blocking`; the returned future completes
 /// with its result. The task awaiting it sleeps meanwhile; its executor runs other tasks.
+/// The way to call blocking code (a [`Mutex::lock`](crate::sync::Mutex::lock) held for
+/// long, a [`thread::sleep`]) from a task.
+///
+/// ```no_run
+/// # use spindle::{executor, thread};
+/// # async fn example() {
+/// let slow = executor::spawn_blocking(|| {
+///     thread::sleep(core::time::Duration::from_millis(5)); // fine: its own thread
+///     42
+/// });
+/// assert_eq!(slow.await, Ok(42));
+/// # }
+/// ```
+///
+/// # Panics
+/// If the thread cannot be created; [`try_spawn_blocking`] returns the error instead.
+#[track_caller]
+pub fn spawn_blocking<F, T>(work: F) -> BlockingHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    try_spawn_blocking(work).unwrap_or_else(|error| panic!("spawn_blocking failed: {error}"))
+}
+
+/// [`spawn_blocking`], or the reason the thread cannot be created.
 ///
 /// # Errors
 /// [`SpawnError`] if the thread cannot be created.
-pub fn spawn_blocking<F, T>(work: F) -> Result<BlockingHandle<T>, SpawnError>
+pub fn try_spawn_blocking<F, T>(work: F) -> Result<BlockingHandle<T>, SpawnError>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,

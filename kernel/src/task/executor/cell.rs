@@ -1,7 +1,7 @@
 //! A task's one heap block, and the executor's one `unsafe`.
 //!
 //! Spawning allocates a single [`TaskCell`]: the task's header (identity, `queued`,
-//! statistics and the join state: see `task`), the waker of its [`JoinHandle`], and a
+//! statistics and the join state: see `task`), the waker of its [`TaskHandle`], and a
 //! *stage* that holds first the future, then its output. Everyone else holds an `Arc`
 //! of that block: the executor's table (through the task's one [`Slot`]), the listing
 //! (`Arc<dyn Task>`), the task's wakers (`ArcWake`: a poll lends the table's reference
@@ -27,6 +27,13 @@
 //!   nobody touches the stage.
 //! - `PENDING → CANCELLED`: the slot drops the future in place, then stores `CANCELLED`;
 //!   nobody touches the stage after that.
+//! - `PENDING → ABORTING`: the handle asks for an abort ([`TaskHandle::abort`]) with a
+//!   compare-exchange, then wakes the task. `ABORTING` is still unfinished: the stage
+//!   stays the slot's, and the slot's next poll cancels the task instead of polling it
+//!   (`ABORTING → CANCELLED`). If the slot finishes the task first, its store of `DONE`
+//!   simply replaces `ABORTING`: the abort came too late, and the handle gets the output.
+//!   The slot's relaxed load still tells it all it needs: it reaches a poll only through
+//!   a pop of the ready queue, which the abort's wake pushed after its compare-exchange.
 //! - Dropping the cell has `&mut` access: nobody else is left.
 //!
 //! So the stage is never reached from two threads at once, only handed over, and the
@@ -52,7 +59,7 @@ use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
 
 use super::{
     host::Host,
-    join::{Cancelled, JoinHandle, JoinSlot},
+    join::{Cancelled, JoinSlot, TaskHandle},
     task::{Polled, TaskHeader},
 };
 use crate::thread::{OnThread, PollNote};
@@ -61,6 +68,12 @@ const PENDING: u8 = 0;
 const DONE: u8 = 1;
 const CANCELLED: u8 = 2;
 const TAKEN: u8 = 3;
+const ABORTING: u8 = 4;
+
+/// Whether a task in join state `state` has not finished (its stage holds the future).
+const fn unfinished(state: u8) -> bool {
+    state == PENDING || state == ABORTING
+}
 
 /// Whether a task finished, and so who owns its stage (see the module docs). Only this
 /// file changes it.
@@ -74,7 +87,7 @@ impl JoinState {
 
     /// Whether the task finished or was cancelled.
     pub(super) fn is_finished(&self) -> bool {
-        self.0.load(Ordering::Acquire) != PENDING
+        !unfinished(self.0.load(Ordering::Acquire))
     }
 }
 
@@ -138,32 +151,40 @@ where
 {
     #[inline]
     fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: &Polling<'_>) -> Polled {
-        let polled = if self.header.join.0.load(Ordering::Relaxed) != PENDING {
-            Polled::Tombstone
-        } else {
-            self.header.begin_poll(executor.id);
-            let poll = match &executor.on_host {
-                Some(on_host) => on_host.polling(
-                    &PollNote {
-                        task_id: self.header.id.as_u64(),
-                        task_name: self.header.name(),
-                        executor: executor.name,
-                    },
-                    || self.poll_future(),
-                ),
-                None => self.poll_future(),
-            };
-            self.header.end_poll(executor.id, poll)
+        let polled = match self.header.join.0.load(Ordering::Relaxed) {
+            PENDING => {
+                self.header.begin_poll(executor.id);
+                let poll = match &executor.on_host {
+                    Some(on_host) => on_host.polling(
+                        &PollNote {
+                            task_id: self.header.id.as_u64(),
+                            task_name: self.header.name(),
+                            executor: executor.name,
+                        },
+                        || self.poll_future(),
+                    ),
+                    None => self.poll_future(),
+                };
+                self.header.end_poll(executor.id, poll)
+            }
+            ABORTING => {
+                // The abort's wake queued this poll, and `queued` stays set for good:
+                // this was the slot's last queued index.
+                self.cancel();
+                self.header.end_aborted();
+                Polled::Done
+            }
+            _ => Polled::Tombstone,
         };
         *home = Some(self);
         polled
     }
 
     fn cancel(&self) {
-        if self.header.join.0.load(Ordering::Relaxed) != PENDING {
+        if !unfinished(self.header.join.0.load(Ordering::Relaxed)) {
             return;
         }
-        // SAFETY: `PENDING`, and we are called by the task's slot (`Run` is private to
+        // SAFETY: `PENDING` or `ABORTING`, and we are called by the task's slot (`Run` is private to
         // this file): the stage is ours alone (module docs).
         let stage = unsafe { &mut *self.stage.get() };
         *stage = Stage::Empty; // drops the future in place
@@ -228,13 +249,24 @@ where
         self.header.join.is_finished()
     }
 
+    fn abort(&self) {
+        let join = &self.header.join.0;
+        if join
+            .compare_exchange(PENDING, ABORTING, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            // After the compare-exchange: the poll this queues sees `ABORTING`.
+            self.header.wake();
+        }
+    }
+
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Cancelled>> {
         let join = &self.header.join.0;
         let mut state = join.load(Ordering::Acquire);
-        if state == PENDING {
+        if unfinished(state) {
             self.join_waker.register(cx.waker());
             state = join.load(Ordering::Acquire);
-            if state == PENDING {
+            if unfinished(state) {
                 return Poll::Pending;
             }
         }
@@ -244,7 +276,7 @@ where
         let taken = join.compare_exchange(DONE, TAKEN, Ordering::Acquire, Ordering::Relaxed);
         assert!(
             taken.is_ok(),
-            "JoinHandle polled after it returned the result"
+            "TaskHandle polled after it returned the result"
         );
         // SAFETY: we moved the state from `DONE` to `TAKEN`: the stage is ours alone, and
         // for good (module docs).
@@ -286,7 +318,7 @@ impl<H: Host> Slot<H> {
         self.0.clone().map(|task| task as Arc<dyn Task<H>>)
     }
 
-    /// Polls the task (of executor `executor`), or frees a tombstone; `None` if empty.
+    /// Polls the task (of `executor`), or frees a tombstone; `None` if empty.
     #[inline]
     pub(super) fn poll(&mut self, executor: &Polling<'_>) -> Option<Polled> {
         // Lent out for the poll and put back: the waker borrows this reference.
@@ -315,7 +347,7 @@ impl<H: Host> Drop for Slot<H> {
 pub(super) fn new_task<F, H>(
     header: TaskHeader<H>,
     future: F,
-) -> Result<(Slot<H>, JoinHandle<F::Output>), core::alloc::AllocError>
+) -> Result<(Slot<H>, TaskHandle<F::Output>), core::alloc::AllocError>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -326,6 +358,6 @@ where
         join_waker: AtomicWaker::new(),
         stage: UnsafeCell::new(Stage::Running(future)),
     })?;
-    let handle = JoinHandle::new(Arc::clone(&cell) as Arc<dyn JoinSlot<F::Output>>);
+    let handle = TaskHandle::new(Arc::clone(&cell) as Arc<dyn JoinSlot<F::Output>>);
     Ok((Slot(Some(cell)), handle))
 }

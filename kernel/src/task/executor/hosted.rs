@@ -4,7 +4,7 @@
 use alloc::{string::String, sync::Arc};
 use core::future::Future;
 
-use super::{Executor, JoinHandle, SpawnError, Spawner};
+use super::{Executor, Spawner, TaskHandle, TaskSpawnError};
 use crate::{
     sync::oneshot,
     thread::{self, Builder, Thread},
@@ -18,12 +18,10 @@ use crate::{
 /// use core::time::Duration;
 ///
 /// let host = ExecutorThread::start("worker", 64).expect("a thread for the executor");
-/// let answer = host
-///     .spawn(async {
-///         executor::sleep(Duration::from_millis(10)).await;
-///         42
-///     })
-///     .expect("room for a task");
+/// let answer = host.spawn(async {
+///     executor::sleep(Duration::from_millis(10)).await;
+///     42
+/// });
 /// assert_eq!(executor::block_on(answer).unwrap(), 42); // any thread can wait for a task
 /// host.stop(); // pending tasks are dropped; the thread ends
 /// ```
@@ -72,14 +70,27 @@ impl ExecutorThread {
 
     /// Spawns `future` as a task on this thread's executor.
     ///
-    /// # Errors
-    /// As [`Spawner::spawn`]: the executor is full, out of memory, or stopped.
-    pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    /// # Panics
+    /// If the executor cannot take it (see [`try_spawn`](Self::try_spawn)).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> TaskHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         self.spawner.spawn(future)
+    }
+
+    /// Spawns `future` as a task on this thread's executor, or says why it cannot.
+    ///
+    /// # Errors
+    /// As [`Spawner::try_spawn`]: the executor is full, out of memory, or stopped.
+    pub fn try_spawn<F>(&self, future: F) -> Result<TaskHandle<F::Output>, TaskSpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawner.try_spawn(future)
     }
 
     /// The executor's spawner: clone it to spawn from other threads and tasks.

@@ -12,7 +12,8 @@ use core::{
     task::{Context, Poll},
 };
 
-/// The task was dropped before it finished (its executor went away).
+/// The task was dropped before it finished: it was aborted ([`TaskHandle::abort`]), or its
+/// executor went away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cancelled;
 
@@ -20,6 +21,9 @@ pub struct Cancelled;
 pub(super) trait JoinSlot<T>: Send + Sync {
     /// Whether the task finished or was cancelled.
     fn is_finished(&self) -> bool;
+
+    /// Asks for the task to be cancelled at its next turn on its executor.
+    fn abort(&self);
 
     /// The result once there is one (registering `cx`'s waker until then).
     ///
@@ -30,11 +34,11 @@ pub(super) trait JoinSlot<T>: Send + Sync {
 
 /// Owns a spawned task's result. Awaiting it yields the result once the task finished;
 /// dropping it detaches the task, which runs on regardless.
-pub struct JoinHandle<T> {
+pub struct TaskHandle<T> {
     task: Arc<dyn JoinSlot<T>>,
 }
 
-impl<T> JoinHandle<T> {
+impl<T> TaskHandle<T> {
     pub(super) fn new(task: Arc<dyn JoinSlot<T>>) -> Self {
         Self { task }
     }
@@ -43,17 +47,33 @@ impl<T> JoinHandle<T> {
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
     }
+
+    /// Cancels the task: its executor drops the future at the task's next turn (its
+    /// `poll` is never called again), and awaiting this handle then yields
+    /// [`Cancelled`]. Does nothing if the task has finished already (awaiting the handle
+    /// still yields its output). Callable from any thread or task; never blocks.
+    ///
+    /// ```no_run
+    /// # use spindle::executor::{self, Cancelled, Executor};
+    /// let executor = Executor::new("main", 8);
+    /// let forever = executor.spawn(core::future::pending::<()>());
+    /// forever.abort();
+    /// assert_eq!(executor.block_on(forever), Err(Cancelled));
+    /// ```
+    pub fn abort(&self) {
+        self.task.abort();
+    }
 }
 
-impl<T> fmt::Debug for JoinHandle<T> {
+impl<T> fmt::Debug for TaskHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle")
+        f.debug_struct("TaskHandle")
             .field("finished", &self.is_finished())
             .finish()
     }
 }
 
-impl<T> Future for JoinHandle<T> {
+impl<T> Future for TaskHandle<T> {
     type Output = Result<T, Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

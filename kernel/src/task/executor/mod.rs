@@ -3,7 +3,7 @@
 //! An [`Executor`] is an ordinary value that a kernel thread runs: [`Executor::run`]
 //! (until the thread is asked to stop) or [`Executor::block_on`]. Tasks are futures with
 //! an id and a name; [`Spawner`]s (`Send + Clone`) spawn onto an executor from any
-//! thread, task or other executor, and every spawn returns a [`JoinHandle`] that is itself
+//! thread, task or other executor, and every spawn returns a [`TaskHandle`] that is itself
 //! a future.
 //!
 //! **How a wake travels.** A task is one heap block (its header, its join state, its
@@ -26,6 +26,34 @@
 //! [`timeout`], [`interval`]), [`spawn_blocking`], [`Workers`] (an executor per CPU, on
 //! pinned threads), and the task listing ([`tasks`]).
 //!
+//! **Groups and cancellation.** [`TaskHandle::abort`] cancels a task (its future is
+//! dropped at its next turn on its executor; its handle yields [`Cancelled`]);
+//! a [`JoinSet`] spawns many tasks and joins them in the order they finish, aborting the
+//! rest when dropped. A task awaits a kernel thread with
+//! [`thread::JoinHandle::join_async`](crate::thread::JoinHandle::join_async).
+//!
+//! **Waiting for several futures.** [`join!`] polls futures concurrently until all are
+//! done; [`select_biased!`] waits for the first of several and drops the others
+//! (re-exported from `futures-util`, with [`FutureExt`] for the `.fuse()` it asks for;
+//! its randomised `select!` needs `std`, so Spindle offers the biased one, which polls
+//! the branches in the order written):
+//!
+//! ```no_run
+//! use core::{pin::pin, time::Duration};
+//! use spindle::{executor::{self, FutureExt, select_biased}, sync::channel};
+//!
+//! # async fn example(values: channel::Receiver<u32>) {
+//! let (a, b) = executor::join!(async { 1 }, async { 2 });
+//! assert_eq!(a + b, 3);
+//! let mut value = pin!(values.recv_async().fuse());
+//! let mut timer = pin!(executor::sleep(Duration::from_millis(10)).fuse());
+//! let got = select_biased! {
+//!     value = value => value.ok(),
+//!     () = timer => None, // the receive is dropped (cancelled) with the select
+//! };
+//! # }
+//! ```
+//!
 //! Files: `run_loop` (the `Executor`), `spawner`, `shared` (what spawners, wakers and the
 //! listing share with it), `cell` (a task's one heap block, and the executor's only
 //! `unsafe`), `table` and `chunks` (the host thread's tasks), `task` (a task's header:
@@ -40,6 +68,7 @@ mod chunks;
 mod host;
 mod hosted;
 mod join;
+mod join_set;
 mod ready_queue;
 mod registry;
 mod run_loop;
@@ -51,13 +80,24 @@ mod time;
 mod workers;
 
 pub use block_on::{block_on, yield_now};
-pub use blocking::{BlockingHandle, spawn_blocking};
+pub use blocking::{BlockingHandle, spawn_blocking, try_spawn_blocking};
+/// `.fuse()` and the other future combinators of `futures-util`.
+pub use futures_util::future::FutureExt;
+/// Waits for several futures concurrently, returning all their outputs (re-exported
+/// from `futures-util`; see the module docs).
+pub use futures_util::join;
+/// Waits for the first of several fused futures, polling the branches in the order
+/// written (re-exported from `futures-util`; see the module docs).
+pub use futures_util::select_biased;
+/// [`join!`] for futures of `Result`s: stops at the first error.
+pub use futures_util::try_join;
 pub use host::{Host, ThreadHost};
 pub use hosted::ExecutorThread;
-pub use join::{Cancelled, JoinHandle};
+pub use join::{Cancelled, TaskHandle};
+pub use join_set::JoinSet;
 pub use registry::{tasks, trace_names};
 pub use run_loop::{DEFAULT_CAPACITY, Executor};
-pub use spawner::{SpawnError, Spawner};
+pub use spawner::{Spawner, TaskSpawnError};
 pub use task::{TaskId, TaskInfo, TaskState};
 pub use time::{Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout};
 pub use workers::Workers;

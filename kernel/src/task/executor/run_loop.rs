@@ -11,10 +11,10 @@
 //! ```
 //!
 //! Dropping the executor closes the inbox: later spawns fail with
-//! [`SpawnError::Closed`], and the tasks it held are dropped, their handles resolving to
+//! [`TaskSpawnError::Closed`], and the tasks it held are dropped, their handles resolving to
 //! [`Cancelled`](super::Cancelled).
 
-use alloc::sync::Arc;
+use alloc::{string::String, sync::Arc};
 use core::{
     cell::RefCell,
     fmt,
@@ -26,10 +26,10 @@ use core::{
 use super::{
     cell::Polling,
     host::{Host, ThreadHost},
-    join::JoinHandle,
+    join::TaskHandle,
     registry,
     shared::Shared,
-    spawner::{SpawnError, Spawner},
+    spawner::{Spawner, TaskSpawnError},
     table::TaskTable,
 };
 
@@ -37,6 +37,16 @@ use super::{
 pub const DEFAULT_CAPACITY: usize = 1024;
 
 /// Runs futures on the thread that owns it. See the module docs.
+///
+/// ```no_run
+/// # use spindle::{executor::Executor, thread};
+/// let worker = thread::spawn(|| {
+///     let executor = Executor::new("worker", 64); // hosted by this thread
+///     let task = executor.spawn(async { 1 + 1 });
+///     executor.block_on(task) // runs the tasks; parks the thread while none is ready
+/// });
+/// assert_eq!(worker.join(), Ok(2));
+/// ```
 pub struct Executor<H: Host = ThreadHost> {
     shared: Arc<Shared<H>>,
     pub(super) table: RefCell<TaskTable<H>>,
@@ -84,16 +94,45 @@ impl<H: Host> Executor<H> {
 
     /// Spawns `future` onto this executor (see [`Spawner::spawn`]).
     ///
-    /// # Errors
-    /// [`SpawnError::Full`] when the executor holds as many tasks as its capacity;
-    /// [`SpawnError::OutOfMemory`] when the task cannot be allocated.
-    pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    /// # Panics
+    /// If the task cannot be spawned (see [`try_spawn`](Self::try_spawn)).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> TaskHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         self.spawner().spawn(future)
     }
+
+    /// Spawns `future` onto this executor as a task called `name` (listings, traces,
+    /// reports; see [`Spawner::spawn_named`]).
+    ///
+    /// # Panics
+    /// If the task cannot be spawned (see [`Spawner::try_spawn_named`]).
+    #[track_caller]
+    pub fn spawn_named<F>(&self, name: Option<String>, future: F) -> TaskHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawner().spawn_named(name, future)
+    }
+
+    /// Spawns `future` onto this executor, or says why it cannot (see
+    /// [`Spawner::try_spawn`]).
+    ///
+    /// # Errors
+    /// [`TaskSpawnError::Full`] when the executor holds as many tasks as its capacity;
+    /// [`TaskSpawnError::OutOfMemory`] when the task cannot be allocated.
+    pub fn try_spawn<F>(&self, future: F) -> Result<TaskHandle<F::Output>, TaskSpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawner().try_spawn(future)
+    }
+
     /// Runs tasks until the host thread is asked to stop (`Thread::request_stop` in the
     /// kernel); parks the thread whenever nothing is ready.
     pub fn run(&self) {

@@ -1,5 +1,5 @@
 //! Spawning: a [`Spawner`] allocates the task (one block: header, future, result; see
-//! `cell`) in the spawning thread, so running out of memory is a [`SpawnError`], and
+//! `cell`) in the spawning thread, so running out of memory is a [`TaskSpawnError`], and
 //! hands it to the executor's inbox.
 
 use alloc::{boxed::Box, string::String, sync::Arc};
@@ -8,7 +8,7 @@ use core::{fmt, future::Future, sync::atomic::Ordering};
 use super::{
     cell::{self, Slot},
     host::{Host, ThreadHost},
-    join::JoinHandle,
+    join::TaskHandle,
     shared::Shared,
     task::TaskHeader,
 };
@@ -16,7 +16,7 @@ use crate::intrusive::InboxNode;
 
 /// Why a task could not be spawned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpawnError {
+pub enum TaskSpawnError {
     /// The executor already holds as many tasks as its capacity.
     Full,
     /// The executor was dropped: nothing will ever run the task.
@@ -25,7 +25,7 @@ pub enum SpawnError {
     OutOfMemory,
 }
 
-impl fmt::Display for SpawnError {
+impl fmt::Display for TaskSpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Full => "the executor is at its task capacity",
@@ -43,11 +43,19 @@ pub struct Spawner<H: Host = ThreadHost> {
 impl<H: Host> Spawner<H> {
     /// Spawns `future` as a new task of the executor.
     ///
-    /// # Errors
-    /// [`SpawnError::Full`] when the executor holds as many tasks as its capacity,
-    /// [`SpawnError::Closed`] when the executor was dropped, [`SpawnError::OutOfMemory`]
-    /// when the task cannot be allocated. The future is dropped in every case.
-    pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    /// ```no_run
+    /// # use spindle::executor::Executor;
+    /// let executor = Executor::new("worker", 64);
+    /// let spawner = executor.spawner(); // Send + Clone: hand it to other threads
+    /// let answer = spawner.spawn(async { 6 * 7 });
+    /// assert_eq!(executor.block_on(answer), Ok(42));
+    /// ```
+    ///
+    /// # Panics
+    /// If the task cannot be spawned (the executor is full or gone, or the heap is);
+    /// [`try_spawn`](Self::try_spawn) returns the error instead.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> TaskHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -55,27 +63,69 @@ impl<H: Host> Spawner<H> {
         self.spawn_named(None, future)
     }
 
-    /// Spawns `future` as a new task called `name` (listings).
+    /// Spawns `future` as a new task called `name` (listings, traces, reports).
+    ///
+    /// # Panics
+    /// As [`spawn`](Self::spawn); [`try_spawn_named`](Self::try_spawn_named) returns the
+    /// error instead.
+    #[track_caller]
+    pub fn spawn_named<F>(&self, name: Option<String>, future: F) -> TaskHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.try_spawn_named(name, future).unwrap_or_else(|error| {
+            panic!(
+                "spawning a task on executor '{}' failed: {error}",
+                self.shared.name
+            )
+        })
+    }
+
+    /// Spawns `future` as a new task of the executor, or says why it cannot.
+    ///
+    /// ```no_run
+    /// # use spindle::executor::{Executor, TaskSpawnError};
+    /// let executor = Executor::new("small", 1);
+    /// let _first = executor.try_spawn(core::future::pending::<()>())?;
+    /// assert_eq!(executor.try_spawn(async {}).err(), Some(TaskSpawnError::Full));
+    /// # Ok::<(), TaskSpawnError>(())
+    /// ```
     ///
     /// # Errors
-    /// As for [`spawn`](Self::spawn).
-    pub fn spawn_named<F>(
+    /// [`TaskSpawnError::Full`] when the executor holds as many tasks as its capacity,
+    /// [`TaskSpawnError::Closed`] when the executor was dropped,
+    /// [`TaskSpawnError::OutOfMemory`] when the task cannot be allocated. The future is
+    /// dropped in every case.
+    pub fn try_spawn<F>(&self, future: F) -> Result<TaskHandle<F::Output>, TaskSpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.try_spawn_named(None, future)
+    }
+
+    /// Spawns `future` as a new task called `name` (listings, traces, reports).
+    ///
+    /// # Errors
+    /// As for [`try_spawn`](Self::try_spawn).
+    pub fn try_spawn_named<F>(
         &self,
         name: Option<String>,
         future: F,
-    ) -> Result<JoinHandle<F::Output>, SpawnError>
+    ) -> Result<TaskHandle<F::Output>, TaskSpawnError>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let shared = &self.shared;
         if shared.inbox.is_closed() {
-            return Err(SpawnError::Closed);
+            return Err(TaskSpawnError::Closed);
         }
         let reserved = shared.tasks.fetch_add(1, Ordering::AcqRel);
         if reserved >= shared.ready.capacity() {
             shared.tasks.fetch_sub(1, Ordering::AcqRel);
-            return Err(SpawnError::Full);
+            return Err(TaskSpawnError::Full);
         }
         let (node, handle) = new_task(shared, name, future).inspect_err(|_| {
             shared.tasks.fetch_sub(1, Ordering::AcqRel);
@@ -84,7 +134,7 @@ impl<H: Host> Spawner<H> {
             // Closed meanwhile: dropping the node drops the future (cancelling the
             // handle, which is dropped too).
             shared.tasks.fetch_sub(1, Ordering::AcqRel);
-            return Err(SpawnError::Closed);
+            return Err(TaskSpawnError::Closed);
         }
         shared.ready.notify_host();
         Ok(handle)
@@ -113,7 +163,7 @@ impl<H: Host> fmt::Debug for Spawner<H> {
 }
 
 /// A task ready for the inbox, and its handle.
-type Allocated<H, T> = (Box<InboxNode<Slot<H>>>, JoinHandle<T>);
+type Allocated<H, T> = (Box<InboxNode<Slot<H>>>, TaskHandle<T>);
 
 /// Allocates a task for `future` (its block, its name if it has one, and the inbox node
 /// that carries it to the executor); `OutOfMemory` if an allocation fails.
@@ -121,12 +171,12 @@ fn new_task<H: Host, F>(
     shared: &Shared<H>,
     name: Option<String>,
     future: F,
-) -> Result<Allocated<H, F::Output>, SpawnError>
+) -> Result<Allocated<H, F::Output>, TaskSpawnError>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let oom = |_| SpawnError::OutOfMemory;
+    let oom = |_| TaskSpawnError::OutOfMemory;
     let name = name.map(Box::try_new).transpose().map_err(oom)?;
     let header = TaskHeader::new(name, Arc::clone(&shared.ready));
     let (slot, handle) = cell::new_task(header, future).map_err(oom)?;

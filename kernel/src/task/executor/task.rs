@@ -231,6 +231,11 @@ impl<H: Host> TaskHeader<H> {
         self.name.as_deref().map(String::as_str)
     }
 
+    /// The executor's bookkeeping when it cancels an aborted task instead of polling it.
+    pub(super) fn end_aborted(&self) {
+        self.set_state(TaskState::Done);
+    }
+
     /// Its name, or `task-<id>`: for traces and listings.
     pub(super) fn label(&self) -> TaskLabel<'_> {
         TaskLabel(self.id, self.name.as_deref().map(String::as_str))

@@ -11,7 +11,7 @@ use std::{
     vec::Vec,
 };
 
-use super::{Executor, Host, SpawnError, yield_now};
+use super::{Executor, Host, TaskSpawnError, yield_now};
 
 /// A `std` thread as the host; counts waits and notifies.
 #[derive(Default)]
@@ -71,7 +71,7 @@ fn gate(
 fn spawned_tasks_run_and_their_handles_yield_results() {
     let (executor, _) = executor(16);
     let handles: Vec<_> = (0..10u64)
-        .map(|i| executor.spawn(async move { i * i }).unwrap())
+        .map(|i| executor.spawn(async move { i * i }))
         .collect();
     let results = executor.block_on(async {
         let mut results = Vec::new();
@@ -88,9 +88,7 @@ fn a_wake_from_another_thread_unparks_the_idle_host() {
     let (executor, host) = executor(4);
     let release = Arc::new(AtomicBool::new(false));
     let waker_slot = Arc::new(Mutex::new(None::<Waker>));
-    let handle = executor
-        .spawn(gate(Arc::clone(&release), Arc::clone(&waker_slot)))
-        .unwrap();
+    let handle = executor.spawn(gate(Arc::clone(&release), Arc::clone(&waker_slot)));
     let waker_thread = {
         let (release, waker_slot) = (Arc::clone(&release), Arc::clone(&waker_slot));
         thread::spawn(move || {
@@ -115,17 +113,15 @@ fn duplicate_wakes_before_a_poll_are_coalesced() {
     let saved = Arc::new(Mutex::new(None::<Waker>));
     let handle = {
         let (polls, saved) = (Arc::clone(&polls), Arc::clone(&saved));
-        executor
-            .spawn(core::future::poll_fn(move |cx| {
-                let count = polls.fetch_add(1, Ordering::SeqCst) + 1;
-                *saved.lock().unwrap() = Some(cx.waker().clone());
-                if count == 2 {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            }))
-            .unwrap()
+        executor.spawn(core::future::poll_fn(move |cx| {
+            let count = polls.fetch_add(1, Ordering::SeqCst) + 1;
+            *saved.lock().unwrap() = Some(cx.waker().clone());
+            if count == 2 {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }))
     };
     assert_eq!(executor.run_until_stalled(), 1);
     let waker = saved.lock().unwrap().clone().unwrap();
@@ -144,12 +140,10 @@ fn a_task_woken_while_finishing_leaves_no_stale_slot() {
     for round in 0..50 {
         // The task wakes itself and completes in the same poll: its slot stays a
         // tombstone until the queued index is popped, then is reused.
-        let handle = executor
-            .spawn(core::future::poll_fn(move |cx| {
-                cx.waker().wake_by_ref();
-                Poll::Ready(round)
-            }))
-            .unwrap();
+        let handle = executor.spawn(core::future::poll_fn(move |cx| {
+            cx.waker().wake_by_ref();
+            Poll::Ready(round)
+        }));
         executor.run_until_stalled();
         assert!(handle.is_finished());
     }
@@ -161,10 +155,16 @@ fn a_task_woken_while_finishing_leaves_no_stale_slot() {
 fn spawning_beyond_capacity_is_an_error_not_a_panic() {
     let (executor, _) = executor(3);
     let pending = || core::future::pending::<()>();
-    let _handles: Vec<_> = (0..3).map(|_| executor.spawn(pending()).unwrap()).collect();
-    assert_eq!(executor.spawn(pending()).err(), Some(SpawnError::Full));
+    let _handles: Vec<_> = (0..3).map(|_| executor.spawn(pending())).collect();
+    assert_eq!(
+        executor.try_spawn(pending()).err(),
+        Some(TaskSpawnError::Full)
+    );
     executor.run_until_stalled();
-    assert_eq!(executor.spawn(pending()).err(), Some(SpawnError::Full));
+    assert_eq!(
+        executor.try_spawn(pending()).err(),
+        Some(TaskSpawnError::Full)
+    );
 }
 
 #[test]
@@ -173,7 +173,7 @@ fn spawners_work_from_other_threads() {
     let spawner = executor.spawner();
     let remote = thread::spawn(move || {
         (0..32u32)
-            .map(|i| spawner.spawn(async move { i + 1 }).unwrap())
+            .map(|i| spawner.spawn(async move { i + 1 }))
             .collect::<Vec<_>>()
     });
     let handles = remote.join().unwrap();
@@ -195,14 +195,12 @@ fn yielding_tasks_take_turns() {
         .into_iter()
         .map(|name| {
             let trace = Arc::clone(&trace);
-            executor
-                .spawn(async move {
-                    for _ in 0..3 {
-                        trace.lock().unwrap().push(name);
-                        yield_now().await;
-                    }
-                })
-                .unwrap()
+            executor.spawn(async move {
+                for _ in 0..3 {
+                    trace.lock().unwrap().push(name);
+                    yield_now().await;
+                }
+            })
         })
         .collect();
     executor.block_on(async {
@@ -223,7 +221,7 @@ fn run_parks_when_idle_and_returns_when_asked_to_stop() {
             while host.waits.load(Ordering::SeqCst) == 0 {
                 thread::yield_now();
             }
-            let done = spawner.spawn(async { 5 }).unwrap();
+            let done = spawner.spawn(async { 5 });
             while !done.is_finished() {
                 thread::yield_now();
             }
@@ -242,7 +240,7 @@ fn run_parks_when_idle_and_returns_when_asked_to_stop() {
 #[test]
 fn dropping_the_executor_cancels_unfinished_tasks() {
     let (executor, _) = executor(4);
-    let handle = executor.spawn(core::future::pending::<()>()).unwrap();
+    let handle = executor.spawn(core::future::pending::<()>());
     executor.run_until_stalled();
     drop(executor);
     let (other, _) = self::executor(1);
@@ -254,8 +252,7 @@ fn the_listing_shows_live_tasks_with_their_executor() {
     let (executor, _) = executor(4);
     let _handle = executor
         .spawner()
-        .spawn_named(Some("listed".into()), core::future::pending::<()>())
-        .unwrap();
+        .spawn_named(Some("listed".into()), core::future::pending::<()>());
     executor.run_until_stalled();
     let listing = super::tasks();
     let row = listing
@@ -305,7 +302,7 @@ fn a_task_costs_the_executor_at_most_150_bytes() {
 #[test]
 fn dropping_the_executor_cancels_tasks_still_in_its_inbox() {
     let (executor, _) = executor(4);
-    let handle = executor.spawn(async { 1 }).unwrap();
+    let handle = executor.spawn(async { 1 });
     drop(executor); // never ran: the task was still on its way to the table
     let (other, _) = self::executor(1);
     assert_eq!(other.block_on(handle), Err(super::Cancelled));
@@ -316,9 +313,12 @@ fn the_table_grows_in_blocks_up_to_the_capacity() {
     let tasks = 2 * super::chunks::CHUNK + 3;
     let (executor, _) = executor(tasks);
     let handles: Vec<_> = (0..tasks)
-        .map(|i| executor.spawn(async move { i }).unwrap())
+        .map(|i| executor.spawn(async move { i }))
         .collect();
-    assert_eq!(executor.spawn(async { 0 }).err(), Some(SpawnError::Full));
+    assert_eq!(
+        executor.try_spawn(async { 0 }).err(),
+        Some(TaskSpawnError::Full)
+    );
     let sum = executor.block_on(async {
         let mut sum = 0;
         for handle in handles {
@@ -332,4 +332,106 @@ fn the_table_grows_in_blocks_up_to_the_capacity() {
         tasks,
         "no slot beyond the capacity"
     );
+}
+
+/// Counts its drops.
+struct DropCount(Arc<AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A future that never finishes and counts its drop.
+fn pending_counted(drops: &Arc<AtomicUsize>) -> impl Future<Output = u32> + Send + use<> {
+    let counter = DropCount(Arc::clone(drops));
+    async move {
+        let _counter = counter;
+        core::future::pending::<u32>().await
+    }
+}
+
+#[test]
+fn an_aborted_task_is_dropped_at_its_next_turn_and_its_handle_says_cancelled() {
+    let (executor, _) = executor(8);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let waiting = executor.spawn(pending_counted(&drops));
+    let never_polled = executor.spawn(pending_counted(&drops));
+    never_polled.abort(); // still in the inbox
+    executor.run_until_stalled();
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "aborted before its first poll"
+    );
+    waiting.abort();
+    waiting.abort(); // twice is the same as once
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "dropped on the executor, not by abort"
+    );
+    assert_eq!(executor.run_until_stalled(), 1, "one turn: the cancel");
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    assert!(waiting.is_finished());
+    assert_eq!(executor.block_on(waiting), Err(super::Cancelled));
+    assert_eq!(executor.block_on(never_polled), Err(super::Cancelled));
+    // Aborting a finished task changes nothing: its output stays.
+    let done = executor.spawn(async { 3 });
+    executor.run_until_stalled();
+    done.abort();
+    assert_eq!(executor.block_on(done), Ok(3));
+}
+
+#[test]
+fn a_join_set_yields_in_completion_order_and_aborts_on_drop() {
+    let (executor, _) = executor(16);
+    let spawner = executor.spawner();
+    let order = executor.block_on(async {
+        let mut set = super::JoinSet::new();
+        for turns in [5u32, 1, 3] {
+            set.spawn(&spawner, async move {
+                for _ in 0..turns {
+                    yield_now().await;
+                }
+                turns
+            });
+        }
+        assert_eq!(set.len(), 3);
+        let mut order = Vec::new();
+        while let Some(result) = set.join_next().await {
+            order.push(result.unwrap());
+        }
+        assert!(set.is_empty());
+        order
+    });
+    assert_eq!(order, [1, 3, 5]);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut set = super::JoinSet::new();
+    for _ in 0..3 {
+        set.spawn(&spawner, pending_counted(&drops));
+    }
+    executor.run_until_stalled();
+    drop(set);
+    executor.run_until_stalled();
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        3,
+        "dropping the set aborted its tasks"
+    );
+    // Aborted members are joined as cancelled.
+    let cancelled = executor.block_on(async {
+        let mut set = super::JoinSet::new();
+        set.spawn(&spawner, pending_counted(&drops));
+        set.spawn(&spawner, async { 9 });
+        set.abort_all();
+        let mut results = Vec::new();
+        while let Some(result) = set.join_next().await {
+            results.push(result);
+        }
+        results
+    });
+    assert!(cancelled.contains(&Err(super::Cancelled)));
+    assert_eq!(cancelled.len(), 2);
 }

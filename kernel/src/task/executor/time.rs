@@ -30,7 +30,16 @@ pin_project! {
     }
 }
 
-/// A future that completes `duration` from now.
+/// A future that completes `duration` from now: a task's sleep (a thread calls
+/// [`thread::sleep`](crate::thread::sleep) instead).
+///
+/// ```no_run
+/// # use core::time::Duration;
+/// # use spindle::executor;
+/// # async fn example() {
+/// executor::sleep(Duration::from_millis(10)).await; // other tasks run meanwhile
+/// # }
+/// ```
 pub fn sleep(duration: Duration) -> Sleep {
     sleep_until(time::now() + duration)
 }
@@ -71,6 +80,18 @@ pub struct Elapsed;
 
 /// Runs `future` for at most `duration`: its output, or [`Elapsed`] (and the future is
 /// dropped) if the time ran out first.
+///
+/// ```no_run
+/// # use core::time::Duration;
+/// # use spindle::{executor, sync::channel};
+/// # async fn example(values: channel::Receiver<u32>) {
+/// match executor::timeout(Duration::from_millis(50), values.recv_async()).await {
+///     Ok(Ok(value)) => { /* got one in time */ }
+///     Ok(Err(_closed)) => { /* every sender is gone */ }
+///     Err(executor::Elapsed) => { /* nothing within 50 ms: the receive was cancelled */ }
+/// }
+/// # }
+/// ```
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     Timeout {
         future,
@@ -104,6 +125,17 @@ impl<F: Future> Future for Timeout<F> {
 
 /// Ticks every `period`, the first tick one period from now; a late tick does not shift
 /// the ones after it (they stay on the original grid).
+///
+/// ```no_run
+/// # use core::time::Duration;
+/// # use spindle::executor;
+/// # async fn example() {
+/// let mut ticks = executor::interval(Duration::from_millis(100));
+/// for _ in 0..3 {
+///     ticks.tick().await;
+/// }
+/// # }
+/// ```
 pub fn interval(period: Duration) -> Interval {
     let next = time::now() + period;
     Interval {

@@ -12,10 +12,28 @@ use core::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use super::{ExecutorThread, JoinHandle, SpawnError, Spawner};
+use super::{ExecutorThread, Spawner, TaskHandle, TaskSpawnError};
 use crate::thread;
 
 /// A worker thread per online CPU, each running an executor.
+///
+/// ```no_run
+/// # extern crate alloc;
+/// # use alloc::vec::Vec;
+/// # use spindle::executor::{self, Workers};
+/// let workers = Workers::start("worker", 1024)?;
+/// let handles: Vec<_> = (0..8u64).map(|n| workers.spawn(async move { n * n })).collect();
+/// let sum: u64 = executor::block_on(async {
+///     let mut sum = 0;
+///     for handle in handles {
+///         sum += handle.await.unwrap();
+///     }
+///     sum
+/// });
+/// assert_eq!(sum, 140);
+/// workers.stop();
+/// # Ok::<(), spindle::thread::SpawnError>(())
+/// ```
 #[derive(Debug)]
 pub struct Workers {
     workers: Vec<Worker>,
@@ -76,15 +94,32 @@ impl Workers {
 
     /// Spawns `future` on the next worker in turn.
     ///
-    /// # Errors
-    /// As [`Spawner::spawn`]: that worker is full, out of memory, or stopped.
-    pub fn spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    /// # Panics
+    /// If that worker cannot take the task (see [`try_spawn`](Self::try_spawn)).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> TaskHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.next_worker().spawn(future)
+    }
+
+    /// Spawns `future` on the next worker in turn, or says why it cannot.
+    ///
+    /// # Errors
+    /// As [`Spawner::try_spawn`]: that worker is full, out of memory, or stopped.
+    pub fn try_spawn<F>(&self, future: F) -> Result<TaskHandle<F::Output>, TaskSpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.next_worker().try_spawn(future)
+    }
+
+    fn next_worker(&self) -> &Spawner {
         let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-        self.workers[turn].host.spawn(future)
+        self.workers[turn].host.spawner()
     }
 
     /// Stops every worker and waits for their threads: tasks still pending are dropped

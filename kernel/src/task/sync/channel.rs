@@ -34,7 +34,27 @@ use pin_project_lite::pin_project;
 use super::IrqSpinLock;
 use crate::thread::{AsyncWaiter, WaitQueue};
 
-/// A channel that holds up to `capacity` values: `send` blocks while it is full.
+/// A channel that holds up to `capacity` values: `send` blocks while it is full
+/// (`send_async` waits).
+///
+/// ```no_run
+/// # use spindle::{executor, sync::channel, thread};
+/// let (to_task, from_thread) = channel::bounded::<u32>(8);
+/// let producer = thread::spawn(move || {
+///     for value in 1..=3 {
+///         to_task.send(value).unwrap(); // a thread blocks
+///     }
+/// });
+/// let sum = executor::block_on(async move {
+///     let mut sum = 0;
+///     while let Ok(value) = from_thread.recv_async().await { // a task awaits
+///         sum += value;
+///     }
+///     sum
+/// });
+/// producer.join();
+/// assert_eq!(sum, 6);
+/// ```
 ///
 /// # Panics
 /// If `capacity` is 0 (a rendezvous channel is not supported), with the message
@@ -107,21 +127,26 @@ impl<T> Sender<T> {
     ///
     /// # Errors
     /// [`SendError`] with `value` back if every [`Receiver`] is gone.
+    #[track_caller]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         let shared = &*self.shared;
         let mut value = Some(value);
-        let result = shared.not_full.wait_until(|| {
-            let attempt = value
-                .take()
-                .expect("a value is left until a send attempt ends");
-            match shared.push(attempt) {
-                Err(TrySendError::Full(back)) => {
-                    value = Some(back);
-                    None
+        let result = shared.not_full.wait_until_named(
+            "Sender::send",
+            "`Sender::send_async(..).await`",
+            || {
+                let attempt = value
+                    .take()
+                    .expect("a value is left until a send attempt ends");
+                match shared.push(attempt) {
+                    Err(TrySendError::Full(back)) => {
+                        value = Some(back);
+                        None
+                    }
+                    other => Some(other),
                 }
-                other => Some(other),
-            }
-        });
+            },
+        );
         match result {
             Ok(()) => {
                 shared.not_empty.wake_one();
@@ -175,15 +200,19 @@ impl<T> Receiver<T> {
     ///
     /// # Errors
     /// [`RecvError`] once the channel is empty and every [`Sender`] is gone.
+    #[track_caller]
     pub fn recv(&self) -> Result<T, RecvError> {
         let shared = &*self.shared;
-        let value = shared
-            .not_empty
-            .wait_until(|| match shared.pop() {
-                Err(TryRecvError::Empty) => None,
-                other => Some(other),
-            })
-            .map_err(|_| RecvError)?;
+        let value =
+            shared
+                .not_empty
+                .wait_until_named("Receiver::recv", "`Receiver::recv_async().await`", || {
+                    match shared.pop() {
+                        Err(TryRecvError::Empty) => None,
+                        other => Some(other),
+                    }
+                })
+                .map_err(|_| RecvError)?;
         shared.not_full.wake_one();
         Ok(value)
     }

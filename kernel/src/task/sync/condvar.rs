@@ -21,7 +21,21 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use super::{Mutex, MutexGuard};
 use crate::thread::WaitQueue;
 
-/// Threads waiting, with a mutex released, for a notification.
+/// Threads waiting, with a mutex released, for a notification. (Threads only: a task
+/// waits on an [`Event`](super::Event) or a channel instead.)
+///
+/// ```no_run
+/// # use spindle::{sync::{Condvar, Mutex}, thread};
+/// static QUEUE: Mutex<u32> = Mutex::new(0);
+/// static CHANGED: Condvar = Condvar::new();
+/// let consumer = thread::spawn(|| {
+///     let queue = CHANGED.wait_while(QUEUE.lock(), |queued| *queued == 0);
+///     *queue
+/// });
+/// *QUEUE.lock() += 1;
+/// CHANGED.notify_all();
+/// assert_eq!(consumer.join(), 1);
+/// ```
 #[derive(Debug, Default)]
 pub struct Condvar {
     generation: AtomicU64,
@@ -40,6 +54,7 @@ impl Condvar {
     /// Unlocks `guard`'s mutex, blocks until notified, and locks the mutex again.
     ///
     /// May return without a matching notify (see the module docs): re-check the state.
+    #[track_caller]
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         let seen = self.generation.load(Ordering::Acquire);
         self.wait_since(guard, seen)
@@ -51,6 +66,7 @@ impl Condvar {
     /// The generation is read *before* `condition` runs, so this also works when the
     /// state is changed without the mutex (an atomic set by an interrupt handler that
     /// then notifies): a change after the read bumps the generation past it.
+    #[track_caller]
     pub fn wait_while<'a, T: ?Sized>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -66,11 +82,15 @@ impl Condvar {
     }
 
     /// Unlocks, sleeps until the generation differs from `seen`, relocks.
+    #[track_caller]
     fn wait_since<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>, seen: u64) -> MutexGuard<'a, T> {
         let mutex: &'a Mutex<T> = guard.mutex;
         drop(guard);
-        self.waiters
-            .wait_until(|| (self.generation.load(Ordering::Acquire) != seen).then_some(()));
+        self.waiters.wait_until_named(
+            "Condvar::wait",
+            "`executor::spawn_blocking` for code that waits on a condition variable",
+            || (self.generation.load(Ordering::Acquire) != seen).then_some(()),
+        );
         mutex.lock()
     }
 

@@ -19,7 +19,16 @@ use pin_project_lite::pin_project;
 
 use crate::thread::{AsyncWaiter, WaitQueue};
 
-/// A flag that threads can wait for.
+/// A flag that threads ([`wait`](Self::wait)) and tasks ([`wait_async`](Self::wait_async))
+/// wait for.
+///
+/// ```no_run
+/// # use spindle::{sync::Event, thread};
+/// static READY: Event = Event::new();
+/// let waiter = thread::spawn(|| READY.wait());
+/// READY.set(); // releases every waiter, now and later (until `reset`)
+/// waiter.join();
+/// ```
 #[derive(Debug, Default)]
 pub struct Event {
     set: AtomicBool,
@@ -56,10 +65,13 @@ impl Event {
     }
 
     /// Blocks until the event is set (returns at once if it is).
+    #[track_caller]
     pub fn wait(&self) {
         let since = self.generation.load(Ordering::Acquire);
         self.waiters
-            .wait_until(|| self.released(since).then_some(()));
+            .wait_until_named("Event::wait", "`Event::wait_async().await`", || {
+                self.released(since).then_some(())
+            });
     }
 
     /// A future that completes once the event is set (or was set after the future was

@@ -3,9 +3,9 @@
 //! | type | for |
 //! |---|---|
 //! | [`IrqSpinLock`] | data that interrupt handlers also touch (the serial port, the heap) |
-//! | [`Mutex`] | data held across long or blocking work: waiters sleep instead of spinning |
+//! | [`Mutex`] | data held across long or blocking work: waiters sleep instead of spinning; threads [`lock`](Mutex::lock), tasks [`lock_async`](Mutex::lock_async) |
 //! | [`Condvar`] | waiting, with a [`Mutex`] released, for a change to the data it guards |
-//! | [`Semaphore`] | bounding how many threads use something at once |
+//! | [`Semaphore`] | bounding how many threads or tasks use something at once; tasks get a [`Permit`] ([`acquire_async`](Semaphore::acquire_async)) |
 //! | [`Event`] | "it happened": a flag threads wait for; set once, it is a completion |
 //! | [`channel::bounded`] | passing values between threads and tasks, with back-pressure |
 //! | [`oneshot::channel`] | one value, once, between threads and tasks |
@@ -28,8 +28,8 @@ mod semaphore;
 
 pub use condvar::Condvar;
 pub use event::{Event, EventWait};
-pub use mutex::{Mutex, MutexGuard};
-pub use semaphore::Semaphore;
+pub use mutex::{AsyncMutexGuard, Mutex, MutexGuard, MutexLock};
+pub use semaphore::{Acquire, Permit, Semaphore};
 
 /// The interrupt-disabling spinlock, from `arch` (the layers below `sync` use it too).
 pub use crate::arch::{IrqSpinLock, IrqSpinLockGuard, RawIrqSpinLock};

@@ -43,6 +43,13 @@ struct Shared<T> {
 }
 
 /// Creates a one-shot channel.
+///
+/// ```no_run
+/// # use spindle::{executor, sync::oneshot, thread};
+/// let (sender, receiver) = oneshot::channel::<u32>();
+/// thread::spawn(move || sender.send(7).unwrap());
+/// assert_eq!(executor::block_on(receiver), Ok(7)); // a task awaits the receiver
+/// ```
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         value: IrqSpinLock::new(None),
@@ -110,11 +117,14 @@ impl<T> Receiver<T> {
     ///
     /// # Errors
     /// [`RecvError`] if the sender was dropped without sending.
+    #[track_caller]
     pub fn recv(self) -> Result<T, RecvError> {
         let shared = Arc::clone(&self.shared);
-        shared
-            .waiters
-            .wait_until(|| shared.closed.load(Ordering::Acquire).then_some(()));
+        shared.waiters.wait_until_named(
+            "oneshot::Receiver::recv",
+            "`.await` on the receiver",
+            || shared.closed.load(Ordering::Acquire).then_some(()),
+        );
         shared.value.lock().take().ok_or(RecvError)
     }
 

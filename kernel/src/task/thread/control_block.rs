@@ -350,8 +350,43 @@ impl Thread {
     }
 
     /// Blocks until the thread has finished.
+    #[track_caller]
     pub(super) fn wait_for_exit(&self) {
-        self.joiners.wait_until(|| self.has_exited().then_some(()));
+        self.joiners.wait_until_named(
+            "JoinHandle::join",
+            "`JoinHandle::join_async().await`",
+            || self.has_exited().then_some(()),
+        );
+    }
+
+    /// A future that completes once the thread has finished (and been reaped).
+    pub(super) async fn exited(&self) {
+        let mut waiter = core::pin::pin!(super::AsyncWaiter::new(&self.joiners));
+        core::future::poll_fn(|cx| {
+            waiter
+                .as_mut()
+                .poll_until(cx, || self.has_exited().then_some(()))
+        })
+        .await;
+    }
+
+    /// Panics, naming `call`, the task and its executor, and suggesting `instead`, if
+    /// this thread (the caller) is polling an async task (its [`PollNote`] is
+    /// published): a blocking call there would stall every task of the executor.
+    #[track_caller]
+    pub(crate) fn check_may_block(&self, call: &str, instead: &str) {
+        let Some(on_thread) = self.if_current() else {
+            return;
+        };
+        on_thread.with_poll_note(|note| {
+            if let Some(note) = note {
+                panic!(
+                    "blocking call `{call}` inside async task '{}' (executor '{}'): use {instead}",
+                    note.task_label(),
+                    note.executor
+                );
+            }
+        });
     }
 
     /// Counts a switch to it. Only the CPU switching it in calls this, so a plain load
@@ -404,14 +439,31 @@ pub struct PollNote<'a> {
     pub executor: &'a str,
 }
 
+impl PollNote<'_> {
+    /// The task's name, or `task-<id>`.
+    pub fn task_label(&self) -> impl fmt::Display + '_ {
+        struct Label<'n>(&'n PollNote<'n>);
+        impl fmt::Display for Label<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.0.task_name {
+                    Some(name) => f.write_str(name),
+                    None => write!(f, "task-{}", self.0.task_id),
+                }
+            }
+        }
+        Label(self)
+    }
+}
+
 impl fmt::Display for PollNote<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task {} '", self.task_id)?;
-        match self.task_name {
-            Some(name) => f.write_str(name)?,
-            None => write!(f, "task-{}", self.task_id)?,
-        }
-        write!(f, "' of executor '{}'", self.executor)
+        write!(
+            f,
+            "task {} '{}' of executor '{}'",
+            self.task_id,
+            self.task_label(),
+            self.executor
+        )
     }
 }
 

@@ -55,12 +55,15 @@ pub use control_block::{
     OnThread, PollNote, Priority, Thread, ThreadId, ThreadInfo, ThreadLabel, ThreadState,
 };
 pub use cpu_set::{CpuSet, NoCpuInSet};
+pub(crate) use park::park_named;
 pub use park::{park, should_stop};
 pub use policy::SchedulerConfig;
 pub(crate) use scheduler::wake_source;
 pub use scheduler::{PreemptGuard, disable_preemption, yield_now};
 pub use sleep::{Timer, sleep, sleep_until};
-pub use spawn::{Builder, DEFAULT_STACK_SIZE, JoinError, JoinHandle, SpawnError, exit, spawn};
+pub use spawn::{
+    Builder, DEFAULT_STACK_SIZE, JoinError, JoinHandle, SpawnError, exit, spawn, try_spawn,
+};
 pub use stats::{CpuStats, cpu_stats, switch_count, tick_hz, ticks, wake_count};
 pub use table::{table_contention, thread_count, threads};
 pub use wait_queue::{AsyncWaiter, WaitQueue};
@@ -77,6 +80,17 @@ pub fn current() -> Arc<Thread> {
 pub fn current_id() -> ThreadId {
     let irq = InterruptsDisabled::new();
     this_cpu().current(&irq).id()
+}
+
+/// In debug builds, panics if the calling thread is polling an async task: `call` (say
+/// `thread::sleep`) is about to block it, which would stall every task of its executor.
+/// The message names the call, the task and its executor, and suggests `instead`.
+#[track_caller]
+#[inline]
+pub(crate) fn check_may_block(call: &str, instead: &str) {
+    if cfg!(all(debug_assertions, not(test))) {
+        current().check_may_block(call, instead);
+    }
 }
 
 /// The index of the CPU the caller runs on (0 is the boot CPU). The caller may be moved

@@ -11,7 +11,18 @@ use crate::arch::cpu::InterruptsDisabled;
 /// Like `std::thread::park`, it may also return spuriously (for instance when a wake-up
 /// meant for an earlier wait arrives late), so callers park in a loop that checks their
 /// own condition.
+///
+/// # Panics
+/// In debug builds, if called from inside an async task (it would stall its executor).
+#[track_caller]
 pub fn park() {
+    park_named("thread::park", "an async wait (`.await`)");
+}
+
+/// [`park`] for the blocking operation `call` (reported if made inside an async task).
+#[track_caller]
+pub(crate) fn park_named(call: &str, instead: &str) {
+    super::check_may_block(call, instead);
     let irq = InterruptsDisabled::new();
     if this_cpu().current(&irq).run_state.begin_park() == Park::TokenTaken {
         return;

@@ -114,7 +114,17 @@ impl Reason {
     }
 }
 
-/// Lets other ready threads run; returns when this thread is picked again.
+/// Lets other ready threads run; returns when this thread is picked again. (A task
+/// awaits [`executor::yield_now`](crate::executor::yield_now) instead.)
+///
+/// ```no_run
+/// # use core::sync::atomic::{AtomicBool, Ordering};
+/// # use spindle::thread;
+/// # static DONE: AtomicBool = AtomicBool::new(false);
+/// while !DONE.load(Ordering::Acquire) {
+///     thread::yield_now();
+/// }
+/// ```
 ///
 /// # Panics
 /// If the thread holds a spinlock (others would spin on it while it waits for a turn), or

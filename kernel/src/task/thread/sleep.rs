@@ -47,15 +47,35 @@ impl Expiry {
     }
 }
 
-/// Blocks the calling thread for at least `duration`.
+/// Blocks the calling thread for at least `duration`. (A task awaits
+/// [`executor::sleep`](crate::executor::sleep) instead.)
+///
+/// ```no_run
+/// # use spindle::thread;
+/// thread::sleep(core::time::Duration::from_millis(10));
+/// ```
+///
+/// # Panics
+/// In debug builds, if called from inside an async task (it would stall its executor).
+#[track_caller]
 pub fn sleep(duration: core::time::Duration) {
-    sleep_until(time::now() + duration);
+    sleep_until_named(time::now() + duration, "thread::sleep");
 }
 
 /// Blocks the calling thread until the monotonic clock reaches `deadline`. Never returns
 /// early; the first tick that sees the deadline passed wakes it.
+///
+/// # Panics
+/// In debug builds, if called from inside an async task (it would stall its executor).
+#[track_caller]
 pub fn sleep_until(deadline: Instant) {
+    sleep_until_named(deadline, "thread::sleep_until");
+}
+
+#[track_caller]
+fn sleep_until_named(deadline: Instant, call: &str) {
     while time::now() < deadline {
+        super::check_may_block(call, "`executor::sleep(..).await`");
         let irq = InterruptsDisabled::new();
         let cpu = this_cpu();
         let me = Arc::clone(cpu.current(&irq));

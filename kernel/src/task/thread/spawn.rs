@@ -92,6 +92,18 @@ pub enum JoinError {
 }
 
 /// Configures a thread before spawning it.
+///
+/// ```no_run
+/// # use spindle::thread::{Builder, Priority, SpawnError};
+/// let handle = Builder::new()
+///     .name("cruncher")
+///     .stack_size(128 * 1024)
+///     .priority(Priority::NORMAL)
+///     .cpu(1)
+///     .spawn(|| 6 * 7)?; // a `Result`, as in `std`
+/// assert_eq!(handle.join(), 42);
+/// # Ok::<(), SpawnError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
     name: Option<String>,
@@ -295,17 +307,44 @@ where
 
 /// Spawns a thread with the default [`Builder`] settings.
 ///
+/// ```no_run
+/// # use spindle::thread;
+/// let worker = thread::spawn(|| 6 * 7);
+/// assert_eq!(worker.join(), 42);
+/// ```
+///
 /// # Panics
-/// If the thread cannot be created; use [`Builder::spawn`] to get the error instead.
+/// If the thread cannot be created (no memory, no stack slot), with the message
+/// "thread::spawn failed: " and the reason; [`try_spawn`] (or [`Builder::spawn`]) returns the
+/// error instead.
 #[track_caller]
 pub fn spawn<F, T>(main: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    Builder::new()
-        .spawn(main)
-        .unwrap_or_else(|error| panic!("spawn failed: {error}"))
+    try_spawn(main).unwrap_or_else(|error| panic!("thread::spawn failed: {error}"))
+}
+
+/// Spawns a thread with the default [`Builder`] settings, or says why it cannot.
+///
+/// ```no_run
+/// # use spindle::thread::{self, SpawnError};
+/// match thread::try_spawn(|| 1) {
+///     Ok(handle) => assert_eq!(handle.join(), 1),
+///     Err(SpawnError::OutOfMemory) => { /* shed load and retry later */ }
+///     Err(error) => panic!("{error}"),
+/// }
+/// ```
+///
+/// # Errors
+/// As [`Builder::spawn`].
+pub fn try_spawn<F, T>(main: F) -> Result<JoinHandle<T>, SpawnError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new().spawn(main)
 }
 
 /// Owns a spawned thread's result. Dropping it detaches the thread.
@@ -337,11 +376,38 @@ impl<T> JoinHandle<T> {
     ///
     /// # Panics
     /// If the thread ended through [`exit`](super::exit) (so there is no result), or if a
-    /// thread joins itself; [`try_join`](Self::try_join) returns those as errors.
+    /// thread joins itself; [`try_join`](Self::try_join) returns those as errors. In debug
+    /// builds, if it has to wait inside an async task (use
+    /// [`join_async`](Self::join_async) there).
     #[track_caller]
     pub fn join(self) -> T {
         self.try_join()
             .unwrap_or_else(|error| panic!("join failed: {error:?}"))
+    }
+
+    /// A future of the thread's result: how an async task waits for a thread without
+    /// blocking its executor (the task sleeps until the thread has finished; other tasks
+    /// run meanwhile).
+    ///
+    /// ```no_run
+    /// # use spindle::{executor, thread};
+    /// # async fn example() {
+    /// let crunch = thread::spawn(|| (1..=10u64).product::<u64>());
+    /// assert_eq!(crunch.join_async().await, Ok(3_628_800));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`JoinError::Exited`] if the thread ended through `exit`; [`JoinError::JoinSelf`]
+    /// if the awaiting task is polled by the very thread it waits for (it would wait
+    /// forever).
+    pub async fn join_async(self) -> Result<T, JoinError> {
+        if super::current_id() == self.thread.id() {
+            return Err(JoinError::JoinSelf);
+        }
+        self.thread.exited().await;
+        let value = self.result.lock().take();
+        value.ok_or(JoinError::Exited)
     }
 
     /// Waits for the thread to finish and returns its result.
@@ -349,6 +415,7 @@ impl<T> JoinHandle<T> {
     /// # Errors
     /// [`JoinError::Exited`] if it ended through `exit`; [`JoinError::JoinSelf`] if the
     /// calling thread is the one being joined.
+    #[track_caller]
     pub fn try_join(self) -> Result<T, JoinError> {
         if super::current_id() == self.thread.id() {
             return Err(JoinError::JoinSelf);

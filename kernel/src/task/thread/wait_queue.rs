@@ -149,11 +149,31 @@ impl WaitQueue {
     /// # Panics
     /// If called from the idle thread, or while the thread holds a spinlock or has
     /// preemption disabled (it could never be woken, or would stall its CPU).
-    pub fn wait_until<T>(&self, mut condition: impl FnMut() -> Option<T>) -> T {
+    /// In debug builds, also if called while the thread polls an async task (the task
+    /// should wait with an [`AsyncWaiter`] instead).
+    #[track_caller]
+    pub fn wait_until<T>(&self, condition: impl FnMut() -> Option<T>) -> T {
+        self.wait_until_named(
+            "WaitQueue::wait_until",
+            "an `AsyncWaiter` (`.await`)",
+            condition,
+        )
+    }
+
+    /// [`wait_until`](Self::wait_until) for the blocking operation `call`, which a blocking
+    /// call inside an async task is reported as (suggesting `instead`).
+    #[track_caller]
+    pub(crate) fn wait_until_named<T>(
+        &self,
+        call: &str,
+        instead: &str,
+        mut condition: impl FnMut() -> Option<T>,
+    ) -> T {
         loop {
             if let Some(value) = condition() {
                 return value;
             }
+            super::check_may_block(call, instead);
             let irq = InterruptsDisabled::new();
             let me = Arc::clone(this_cpu().current(&irq));
             let node = pin!(WaitNode::new());

@@ -41,27 +41,21 @@ fn ten_thousand_tasks_ping_pong_through_channels() {
     for pair in 0..PAIRS {
         let (to_pong, from_ping) = channel::bounded::<u64>(1);
         let (to_ping, from_pong) = channel::bounded::<u64>(1);
-        handles.push(
-            executor
-                .spawn(async move {
-                    let mut total = 0;
-                    for round in 0..ROUNDS {
-                        to_pong.send_async(pair + round).await.unwrap();
-                        let reply = from_pong.recv_async().await.unwrap();
-                        assert_eq!(reply, pair + round + 1);
-                        total += reply;
-                    }
-                    total
-                })
-                .unwrap(),
-        );
-        executor
-            .spawn(async move {
-                while let Ok(value) = from_ping.recv_async().await {
-                    to_ping.send_async(value + 1).await.unwrap();
-                }
-            })
-            .unwrap();
+        handles.push(executor.spawn(async move {
+            let mut total = 0;
+            for round in 0..ROUNDS {
+                to_pong.send_async(pair + round).await.unwrap();
+                let reply = from_pong.recv_async().await.unwrap();
+                assert_eq!(reply, pair + round + 1);
+                total += reply;
+            }
+            total
+        }));
+        executor.spawn(async move {
+            while let Ok(value) = from_ping.recv_async().await {
+                to_ping.send_async(value + 1).await.unwrap();
+            }
+        });
     }
     let total: u64 = executor.block_on(async {
         let mut total = 0;
@@ -85,16 +79,14 @@ fn the_timer_interrupt_wakes_sleeping_tasks_in_order() {
     let handles: Vec<_> = [10u64, 2, 8, 4, 6]
         .into_iter()
         .map(|millis| {
-            executor
-                .spawn(async move {
-                    executor::sleep(Duration::from_millis(millis)).await;
-                    assert!(
-                        start.elapsed() >= Duration::from_millis(millis),
-                        "woke early"
-                    );
-                    ORDER.lock().push(millis);
-                })
-                .unwrap()
+            executor.spawn(async move {
+                executor::sleep(Duration::from_millis(millis)).await;
+                assert!(
+                    start.elapsed() >= Duration::from_millis(millis),
+                    "woke early"
+                );
+                ORDER.lock().push(millis);
+            })
         })
         .collect();
     executor.block_on(async {
@@ -111,15 +103,13 @@ fn a_thread_and_a_task_wake_each_other() {
     let host = ExecutorThread::start("task-host", 16).unwrap();
     let (to_task, from_thread) = channel::bounded::<u32>(1);
     let (answer, answered) = oneshot::channel();
-    host.spawner()
-        .spawn(async move {
-            let mut sum = 0;
-            while let Ok(value) = from_thread.recv_async().await {
-                sum += value;
-            }
-            answer.send(sum).unwrap();
-        })
-        .unwrap();
+    host.spawner().spawn(async move {
+        let mut sum = 0;
+        while let Ok(value) = from_thread.recv_async().await {
+            sum += value;
+        }
+        answer.send(sum).unwrap();
+    });
     for value in 1..=100 {
         to_task.send(value).unwrap();
     }
@@ -134,17 +124,11 @@ fn a_task_on_one_executor_wakes_a_task_on_another() {
         ExecutorThread::start("second", 16).unwrap(),
     );
     let (sender, receiver) = oneshot::channel::<&'static str>();
-    let waiting = first
-        .spawner()
-        .spawn(async move { receiver.await.unwrap() })
-        .unwrap();
-    second
-        .spawner()
-        .spawn(async move {
-            executor::sleep(Duration::from_millis(1)).await;
-            sender.send("from the second executor").unwrap();
-        })
-        .unwrap();
+    let waiting = first.spawner().spawn(async move { receiver.await.unwrap() });
+    second.spawner().spawn(async move {
+        executor::sleep(Duration::from_millis(1)).await;
+        sender.send("from the second executor").unwrap();
+    });
     assert_eq!(executor::block_on(waiting), Ok("from the second executor"));
     first.stop();
     second.stop();
@@ -160,18 +144,16 @@ fn executors_on_several_threads_cross_spawn_and_join() {
     let handles: Vec<_> = (0..3)
         .map(|me| {
             let all = Arc::clone(&spawners);
-            spawners[me]
-                .spawn(async move {
-                    let spawners = all;
-                    let mut total = 0;
-                    for other in (0..3).filter(|&other| other != me) {
-                        let value = (me * 10 + other) as u64;
-                        let handle = spawners[other].spawn(async move { value * 2 }).unwrap();
-                        total += handle.await.unwrap();
-                    }
-                    total
-                })
-                .unwrap()
+            spawners[me].spawn(async move {
+                let spawners = all;
+                let mut total = 0;
+                for other in (0..3).filter(|&other| other != me) {
+                    let value = (me * 10 + other) as u64;
+                    let handle = spawners[other].spawn(async move { value * 2 });
+                    total += handle.await.unwrap();
+                }
+                total
+            })
         })
         .collect();
     let total: u64 = executor::block_on(async {
@@ -216,10 +198,7 @@ fn an_executor_progresses_while_cpu_bound_threads_compete() {
 fn an_idle_executor_blocks_its_thread() {
     let host = ExecutorThread::start("idle-host", 4).unwrap();
     let (release, released) = oneshot::channel::<()>();
-    let waiting = host
-        .spawner()
-        .spawn(async move { released.await.unwrap() })
-        .unwrap();
+    let waiting = host.spawner().spawn(async move { released.await.unwrap() });
     while host.thread().state() != ThreadState::Blocked {
         thread::yield_now();
     }
@@ -243,7 +222,6 @@ fn spawn_blocking_runs_the_closure_on_a_thread() {
             thread::sleep(Duration::from_millis(2)); // blocking is fine here
             (thread::current().id(), 41 + 1)
         })
-        .unwrap()
         .await
         .unwrap()
     });
@@ -282,8 +260,7 @@ fn the_task_listing_shows_names_executors_and_polls() {
         .spawn_named(Some("listed-task".into()), async move {
             POLLS.fetch_add(1, Ordering::Relaxed);
             released.await.unwrap();
-        })
-        .unwrap();
+        });
     executor.run_until_stalled();
     let listing = executor::tasks();
     let row = listing
@@ -308,16 +285,14 @@ fn the_readme_example_works() {
     let (to_task, from_thread) = channel::bounded::<u32>(8);
     let worker = thread::spawn(move || {
         let executor = Executor::new("worker", 64); // hosted by this thread
-        let sum = executor
-            .spawn(async move {
-                // a task; the handle is a future
-                let mut sum = 0;
-                while let Ok(value) = from_thread.recv_async().await {
-                    sum += value;
-                }
-                sum
-            })
-            .unwrap();
+        let sum = executor.spawn(async move {
+            // a task; the handle is a future
+            let mut sum = 0;
+            while let Ok(value) = from_thread.recv_async().await {
+                sum += value;
+            }
+            sum
+        });
         executor.block_on(sum).unwrap() // runs tasks, parks when idle
     });
     for value in 1..=10 {

@@ -56,7 +56,7 @@ fn spawning_onto_a_dropped_executor_is_an_error() {
     static DROPS: AtomicUsize = AtomicUsize::new(0);
     let spawner = spawner_of_a_dropped_executor();
     let counter = DropCounter(&DROPS);
-    let result = spawner.spawn(async move {
+    let result = spawner.try_spawn(async move {
         let _counter = counter;
         1
     });
@@ -82,12 +82,10 @@ fn a_task_pending_when_its_executor_is_dropped_is_cancelled() {
     let host = thread::spawn(move || {
         let executor = Executor::new("doomed", 4);
         let counter = DropCounter(&DROPS);
-        let handle = executor
-            .spawn(async move {
-                let _counter = counter;
-                pending::<u32>().await
-            })
-            .unwrap();
+        let handle = executor.spawn(async move {
+            let _counter = counter;
+            pending::<u32>().await
+        });
         assert_eq!(executor.run_until_stalled(), 1, "the task was polled once");
         sender.send(handle).unwrap();
         while awaiter.state() != ThreadState::Blocked {
@@ -109,9 +107,7 @@ fn a_value_sent_after_the_executor_dropped_its_receiver_task_is_not_lost() {
     let task_rx = rx.clone();
     let host = thread::spawn(move || {
         let executor = Executor::new("receiver", 4);
-        let handle = executor
-            .spawn(async move { task_rx.recv_async().await })
-            .unwrap();
+        let handle = executor.spawn(async move { task_rx.recv_async().await });
         assert_eq!(executor.run_until_stalled(), 1);
         drop(executor);
         handle

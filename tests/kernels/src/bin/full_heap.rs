@@ -192,16 +192,14 @@ fn sixty_four_tasks_sleep_while_the_heap_is_full() {
     let host = ExecutorThread::start("oom-sleep", SLEEPERS).unwrap();
     let tasks: Vec<_> = (0..SLEEPERS)
         .map(|index| {
-            host.spawner()
-                .spawn(async move {
-                    GATE.wait_async().await;
-                    executor::sleep(Duration::from_millis(20 + (index % 8) as u64)).await;
-                    SLEPT.fetch_add(1, Ordering::SeqCst);
-                    while !FREED.load(Ordering::SeqCst) {
-                        executor::yield_now().await;
-                    }
-                })
-                .unwrap()
+            host.spawner().spawn(async move {
+                GATE.wait_async().await;
+                executor::sleep(Duration::from_millis(20 + (index % 8) as u64)).await;
+                SLEPT.fetch_add(1, Ordering::SeqCst);
+                while !FREED.load(Ordering::SeqCst) {
+                    executor::yield_now().await;
+                }
+            })
         })
         .collect();
     wait_until_tasks_wait("oom-sleep", SLEEPERS);
@@ -232,20 +230,18 @@ fn sixty_four_tasks_wait_on_one_event_while_the_heap_is_full() {
     let host = ExecutorThread::start("oom-event", WAITERS).unwrap();
     let tasks: Vec<_> = (0..WAITERS)
         .map(|_| {
-            host.spawner()
-                .spawn(async {
-                    STARTED.fetch_add(1, Ordering::SeqCst);
-                    while !FILLED.load(Ordering::SeqCst) {
-                        executor::yield_now().await;
-                    }
-                    ARRIVED.fetch_add(1, Ordering::SeqCst);
-                    EVENT.wait_async().await; // registers while the heap is full
-                    WOKEN.fetch_add(1, Ordering::SeqCst);
-                    while !FREED.load(Ordering::SeqCst) {
-                        executor::yield_now().await;
-                    }
-                })
-                .unwrap()
+            host.spawner().spawn(async {
+                STARTED.fetch_add(1, Ordering::SeqCst);
+                while !FILLED.load(Ordering::SeqCst) {
+                    executor::yield_now().await;
+                }
+                ARRIVED.fetch_add(1, Ordering::SeqCst);
+                EVENT.wait_async().await; // registers while the heap is full
+                WOKEN.fetch_add(1, Ordering::SeqCst);
+                while !FREED.load(Ordering::SeqCst) {
+                    executor::yield_now().await;
+                }
+            })
         })
         .collect();
     yield_until(&STARTED, WAITERS); // all taken into the executor's table
@@ -363,15 +359,12 @@ fn a_task_finishes_while_the_heap_is_full() {
     static GO: AtomicBool = AtomicBool::new(false);
     static POLLS: AtomicUsize = AtomicUsize::new(0);
     let host = ExecutorThread::start("oom-finish", 4).unwrap();
-    let task = host
-        .spawner()
-        .spawn(async {
-            while !GO.load(Ordering::SeqCst) {
-                POLLS.fetch_add(1, Ordering::SeqCst);
-                executor::yield_now().await;
-            }
-        })
-        .unwrap();
+    let task = host.spawner().spawn(async {
+        while !GO.load(Ordering::SeqCst) {
+            POLLS.fetch_add(1, Ordering::SeqCst);
+            executor::yield_now().await;
+        }
+    });
     yield_until(&POLLS, 1);
     let mut ballast = Ballast::new();
     ballast.fill();

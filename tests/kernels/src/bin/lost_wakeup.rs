@@ -22,17 +22,14 @@ fn a_thread_and_a_task_ping_pong_25000_times() {
     let host = ExecutorThread::start("pong-task", 4).unwrap();
     let (to_task, from_thread) = channel::bounded::<u64>(1);
     let (to_thread, from_task) = channel::bounded::<u64>(1);
-    let task = host
-        .spawner()
-        .spawn(async move {
-            let mut received = 0u64;
-            while let Ok(value) = from_thread.recv_async().await {
-                received += 1;
-                to_thread.send_async(value + 1).await.unwrap();
-            }
-            received
-        })
-        .unwrap();
+    let task = host.spawner().spawn(async move {
+        let mut received = 0u64;
+        while let Ok(value) = from_thread.recv_async().await {
+            received += 1;
+            to_thread.send_async(value + 1).await.unwrap();
+        }
+        received
+    });
     for round in 0..ROUNDS {
         to_task.send(round * 2).unwrap();
         assert_eq!(from_task.recv(), Ok(round * 2 + 1));
@@ -51,29 +48,23 @@ fn tasks_on_two_executors_ping_pong_25000_times() {
     );
     let (to_pong, from_ping) = channel::bounded::<u64>(1);
     let (to_ping, from_pong) = channel::bounded::<u64>(1);
-    let pong = pong_host
-        .spawner()
-        .spawn(async move {
-            let mut received = 0u64;
-            while let Ok(value) = from_ping.recv_async().await {
-                received += 1;
-                to_ping.send_async(value + 1).await.unwrap();
-            }
-            received
-        })
-        .unwrap();
-    let ping = ping_host
-        .spawner()
-        .spawn(async move {
-            let mut received = 0u64;
-            for round in 0..ROUNDS {
-                to_pong.send_async(round).await.unwrap();
-                assert_eq!(from_pong.recv_async().await, Ok(round + 1));
-                received += 1;
-            }
-            received
-        })
-        .unwrap();
+    let pong = pong_host.spawner().spawn(async move {
+        let mut received = 0u64;
+        while let Ok(value) = from_ping.recv_async().await {
+            received += 1;
+            to_ping.send_async(value + 1).await.unwrap();
+        }
+        received
+    });
+    let ping = ping_host.spawner().spawn(async move {
+        let mut received = 0u64;
+        for round in 0..ROUNDS {
+            to_pong.send_async(round).await.unwrap();
+            assert_eq!(from_pong.recv_async().await, Ok(round + 1));
+            received += 1;
+        }
+        received
+    });
     assert_eq!(executor::block_on(ping), Ok(ROUNDS));
     assert_eq!(executor::block_on(pong), Ok(ROUNDS));
     ping_host.stop();

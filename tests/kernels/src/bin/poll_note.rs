@@ -29,13 +29,12 @@ fn a_task_sees_itself_named() {
     let executor = Executor::new("outer", 4);
     let named = executor
         .spawner()
-        .spawn_named(Some("reporter".into()), async { polled_now() })
-        .expect("a task");
+        .spawn_named(Some("reporter".into()), async { polled_now() });
     let seen = executor.block_on(named).expect("the task finishes");
     let seen = seen.expect("a task sees its poll published");
     assert!(seen.ends_with("'reporter' of executor 'outer'"), "{seen}");
     assert!(seen.starts_with("task "), "{seen}");
-    let unnamed = executor.spawn(async { polled_now() }).expect("a task");
+    let unnamed = executor.spawn(async { polled_now() });
     let seen = executor
         .block_on(unnamed)
         .expect("the task finishes")
@@ -59,12 +58,10 @@ fn nested_executors_restore_the_outer_task() {
                     let inner = Executor::new("inner", 4);
                     let inner_task = inner
                         .spawner()
-                        .spawn_named(Some("inner-task".into()), async { polled_now() })
-                        .expect("a task");
+                        .spawn_named(Some("inner-task".into()), async { polled_now() });
                     let during = inner.block_on(inner_task).expect("the inner task finishes");
                     (before, during, polled_now())
-                })
-                .expect("a task");
+                });
             outer.block_on(task).expect("the outer task finishes")
         })
         .expect("a thread")

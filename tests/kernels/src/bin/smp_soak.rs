@@ -2,7 +2,8 @@
 //! kinds (threads that block in `recv`, tasks on one pinned executor per CPU, tasks on
 //! two executors whose threads move freely), 2^20 hops in all, each hop a blocking
 //! channel receive that a thread, a task or an executor on any CPU may satisfy. Between
-//! hops the workers yield, sleep, take a shared mutex, and (threads) move to other CPUs.
+//! hops the workers yield, sleep, take a shared mutex (threads `lock`, tasks `lock_async`),
+//! and (threads) move to other CPUs.
 //!
 //! Every count is exact: hops per token, hops in all, mutex increments. A lost wake-up
 //! hangs (the harness reports the time-out); a lost or doubled token fails an assertion.
@@ -74,13 +75,13 @@ struct World {
 
 impl World {
     /// Handles one token at worker `me`; returns where it goes (`None`: it is finished),
-    /// and what to do before passing it on.
+    /// and what to do before passing it on (0: add one under the shared mutex, which a
+    /// thread locks and a task awaits).
     fn hop(&self, me: usize, token: &mut Token) -> (Option<usize>, u64) {
         self.hops[me].fetch_add(1, Ordering::Relaxed);
         token.hops_left -= 1;
         let action = token.next_random() % 16;
         if action == 0 {
-            *self.shared.lock() += 1;
             self.mutex_adds.fetch_add(1, Ordering::Relaxed);
         }
         let next = (token.hops_left > 0).then(|| (token.next_random() % WORKERS as u64) as usize);
@@ -118,8 +119,8 @@ fn a_million_random_hops_between_threads_and_tasks_on_four_cpus() {
         .map(|(me, inbox)| {
             let task = task_worker(Arc::clone(&world), me, inbox);
             match me < THREADS + PINNED_TASKS {
-                true => workers.spawn(task).unwrap(),
-                false => free[me % 2].spawner().spawn(task).unwrap(),
+                true => workers.spawn(task),
+                false => free[me % 2].spawner().spawn(task),
             }
         })
         .collect();
@@ -178,6 +179,7 @@ fn thread_worker(world: &World, me: usize, inbox: Receiver<Message>) {
     while let Ok(Message::Token(mut token)) = inbox.recv() {
         let (next, action) = world.hop(me, &mut token);
         match action {
+            0 => *world.shared.lock() += 1,
             1 => thread::yield_now(),
             2 => thread::sleep(Duration::from_micros(50)),
             3 => {
@@ -191,11 +193,12 @@ fn thread_worker(world: &World, me: usize, inbox: Receiver<Message>) {
     }
 }
 
-/// A task worker: awaits its inbox; sometimes yields or sleeps asynchronously.
+/// A task worker: awaits its inbox; sometimes yields, sleeps or locks asynchronously.
 async fn task_worker(world: Arc<World>, me: usize, inbox: Receiver<Message>) {
     while let Ok(Message::Token(mut token)) = inbox.recv_async().await {
         let (next, action) = world.hop(me, &mut token);
         match action {
+            0 => *world.shared.lock_async().await += 1,
             1 => executor::yield_now().await,
             2 => executor::sleep(Duration::from_micros(50)).await,
             _ => {}

@@ -24,8 +24,7 @@ fn page_fault_in_a_task_names_it() {
                     // SAFETY: the test relies on the fault: the address is unmapped, so
                     // the write faults and never completes.
                     unsafe { address.as_mut_ptr::<u64>().write_volatile(42) };
-                })
-                .expect("a task");
+                });
             let _ = executor.block_on(faulty);
         })
         .expect("a thread")

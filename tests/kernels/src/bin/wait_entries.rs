@@ -152,17 +152,14 @@ fn a_task_joining_a_recv_and_a_timed_out_recv_receives_a_later_value() {
     static TIMED_OUT: Event = Event::new();
     let host = ExecutorThread::start("join-recv", 4).unwrap();
     let (tx, rx) = channel::bounded::<u32>(4);
-    let joined = host
-        .spawner()
-        .spawn(async move {
-            join(rx.recv_async(), async {
-                let second = executor::timeout(Duration::from_millis(1), rx.recv_async()).await;
-                TIMED_OUT.set(); // the timed-out future is gone by now
-                second
-            })
-            .await
+    let joined = host.spawner().spawn(async move {
+        join(rx.recv_async(), async {
+            let second = executor::timeout(Duration::from_millis(1), rx.recv_async()).await;
+            TIMED_OUT.set(); // the timed-out future is gone by now
+            second
         })
-        .unwrap();
+        .await
+    });
     TIMED_OUT.wait();
     thread::sleep(Duration::from_millis(50));
     tx.send(42).unwrap();
@@ -177,17 +174,14 @@ fn a_task_joining_two_event_waits_one_timed_out_sees_the_event_set() {
     static EVENT: Event = Event::new();
     static TIMED_OUT: Event = Event::new();
     let host = ExecutorThread::start("join-event", 4).unwrap();
-    let joined = host
-        .spawner()
-        .spawn(async {
-            join(EVENT.wait_async(), async {
-                let second = executor::timeout(Duration::from_millis(1), EVENT.wait_async()).await;
-                TIMED_OUT.set();
-                second
-            })
-            .await
+    let joined = host.spawner().spawn(async {
+        join(EVENT.wait_async(), async {
+            let second = executor::timeout(Duration::from_millis(1), EVENT.wait_async()).await;
+            TIMED_OUT.set();
+            second
         })
-        .unwrap();
+        .await
+    });
     TIMED_OUT.wait();
     thread::sleep(Duration::from_millis(50));
     EVENT.set();
@@ -226,21 +220,16 @@ fn wake_one_serves_mixed_thread_and_task_receivers_one_value_each() {
         let task_rx = rx.clone();
         let polled = Arc::new(Event::new());
         let signal = Arc::clone(&polled);
-        tasks.push(
-            host.spawner()
-                .spawn(async move {
-                    let mut receive = pin!(task_rx.recv_async());
-                    // Poll once (registering), tell the test, then wait for the value.
-                    let first =
-                        core::future::poll_fn(|cx| Poll::Ready(receive.as_mut().poll(cx))).await;
-                    signal.set();
-                    match first {
-                        Poll::Ready(value) => value,
-                        Poll::Pending => receive.await,
-                    }
-                })
-                .unwrap(),
-        );
+        tasks.push(host.spawner().spawn(async move {
+            let mut receive = pin!(task_rx.recv_async());
+            // Poll once (registering), tell the test, then wait for the value.
+            let first = core::future::poll_fn(|cx| Poll::Ready(receive.as_mut().poll(cx))).await;
+            signal.set();
+            match first {
+                Poll::Ready(value) => value,
+                Poll::Pending => receive.await,
+            }
+        }));
         polled.wait();
         let thread_rx = rx.clone();
         threads.push(thread::spawn(move || thread_rx.recv()));
