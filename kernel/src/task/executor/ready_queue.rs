@@ -23,6 +23,9 @@ use super::host::Host;
 /// Slots of ready tasks, plus the sleep/notify handshake with the host thread.
 pub(super) struct ReadyQueue<H: Host> {
     slots: ArrayQueue<usize>,
+    /// The executor's task capacity: the queue's own, except that a queue of 0 slots
+    /// cannot be made (so an executor of capacity 0 has one slot it never fills).
+    capacity: usize,
     sleeping: AtomicBool,
     host: H,
 }
@@ -32,6 +35,7 @@ impl<H: Host> ReadyQueue<H> {
     pub(super) fn new(capacity: usize, host: H) -> Self {
         Self {
             slots: ArrayQueue::new(capacity.max(1)),
+            capacity,
             sleeping: AtomicBool::new(false),
             host,
         }
@@ -44,7 +48,7 @@ impl<H: Host> ReadyQueue<H> {
 
     /// How many tasks the executor may hold.
     pub(super) fn capacity(&self) -> usize {
-        self.slots.capacity()
+        self.capacity
     }
 
     /// Queues `slot` and makes sure the host will look at it; returns whether the host
