@@ -124,7 +124,9 @@ fn a_task_on_one_executor_wakes_a_task_on_another() {
         ExecutorThread::start("second", 16).unwrap(),
     );
     let (sender, receiver) = oneshot::channel::<&'static str>();
-    let waiting = first.spawner().spawn(async move { receiver.await.unwrap() });
+    let waiting = first
+        .spawner()
+        .spawn(async move { receiver.await.unwrap() });
     second.spawner().spawn(async move {
         executor::sleep(Duration::from_millis(1)).await;
         sender.send("from the second executor").unwrap();

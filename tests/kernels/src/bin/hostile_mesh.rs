@@ -96,34 +96,30 @@ fn tokens_wander_between_threads_and_tasks() {
             );
         } else {
             let executor = &executors[(index - THREADS) % EXECUTORS];
-            tasks.push(
-                executor
-                    .spawn(async move {
-                        let mut mine = 0u64;
-                        loop {
-                            let token = receiver.recv_async().await.unwrap();
-                            if token == STOP {
-                                return mine;
-                            }
-                            mine += 1;
-                            HOPS.fetch_add(1, Ordering::Relaxed);
-                            *LOCKED.lock() += 1;
-                            if token % 89 == 0 {
-                                executor::sleep(Duration::from_micros(30)).await;
-                            }
-                            if token % 13 == 0 {
-                                executor::yield_now().await;
-                            }
-                            let (token, to) = next(token);
-                            if token & 0xfffff == 0 {
-                                done.send_async(token).await.unwrap();
-                            } else {
-                                senders[to].send_async(token).await.unwrap();
-                            }
-                        }
-                    })
-                    .unwrap(),
-            );
+            tasks.push(executor.spawn(async move {
+                let mut mine = 0u64;
+                loop {
+                    let token = receiver.recv_async().await.unwrap();
+                    if token == STOP {
+                        return mine;
+                    }
+                    mine += 1;
+                    HOPS.fetch_add(1, Ordering::Relaxed);
+                    *LOCKED.lock() += 1;
+                    if token % 89 == 0 {
+                        executor::sleep(Duration::from_micros(30)).await;
+                    }
+                    if token % 13 == 0 {
+                        executor::yield_now().await;
+                    }
+                    let (token, to) = next(token);
+                    if token & 0xfffff == 0 {
+                        done.send_async(token).await.unwrap();
+                    } else {
+                        senders[to].send_async(token).await.unwrap();
+                    }
+                }
+            }));
         }
     }
     for t in 0..TOKENS {

@@ -18,7 +18,7 @@ use core::{
 };
 
 use spindle::{
-    executor::{self, Executor, SpawnError as TaskSpawnError},
+    executor::{self, Executor, TaskSpawnError},
     sync::Mutex,
     thread::{self, Builder, CpuSet, JoinError, SpawnError},
 };
@@ -120,10 +120,10 @@ fn executor_capacity_is_reusable() {
     for round in 0..50 {
         let mut handles = Vec::new();
         for i in 0..4u32 {
-            handles.push(executor.spawn(async move { i + round }).unwrap());
+            handles.push(executor.try_spawn(async move { i + round }).unwrap());
         }
         assert_eq!(
-            executor.spawn(async { 0 }).err(),
+            executor.try_spawn(async { 0 }).err(),
             Some(TaskSpawnError::Full),
             "round {round}"
         );
@@ -139,19 +139,23 @@ fn executor_capacity_is_reusable() {
     // handles dropped before completion: the slots still come back
     for _ in 0..20 {
         for _ in 0..4 {
-            drop(executor.spawn(async { executor::yield_now().await }).unwrap());
+            drop(
+                executor
+                    .try_spawn(async { executor::yield_now().await })
+                    .unwrap(),
+            );
         }
         executor.run_until_stalled();
     }
     for _ in 0..4 {
-        drop(executor.spawn(async {}).unwrap());
+        drop(executor.try_spawn(async {}).unwrap());
     }
 }
 
 fn executor_of_capacity_zero_refuses() {
     let executor = Executor::new("zero", 0);
     assert_eq!(
-        executor.spawn(async {}).err(),
+        executor.try_spawn(async {}).err(),
         Some(TaskSpawnError::Full)
     );
     assert_eq!(executor.block_on(async { 3 }), 3);
@@ -163,14 +167,10 @@ fn many_async_timers_fire_exactly_once() {
     let executor = Executor::new("timers", N);
     let mut handles = Vec::new();
     for i in 0..N {
-        handles.push(
-            executor
-                .spawn(async move {
-                    executor::sleep(Duration::from_micros((i as u64 * 37) % 5000)).await;
-                    FIRED.fetch_add(1, Ordering::SeqCst);
-                })
-                .unwrap(),
-        );
+        handles.push(executor.spawn(async move {
+            executor::sleep(Duration::from_micros((i as u64 * 37) % 5000)).await;
+            FIRED.fetch_add(1, Ordering::SeqCst);
+        }));
     }
     executor.block_on(async move {
         for h in handles {

@@ -14,7 +14,7 @@ use core::{
 };
 
 use spindle::{
-    executor::{self, Elapsed, Executor, ExecutorThread, SpawnError},
+    executor::{self, Elapsed, Executor, ExecutorThread, TaskSpawnError},
     sync::{Condvar, Event, Mutex},
     thread,
 };
@@ -39,7 +39,10 @@ fn absurd_durations_saturate() {
         Ok(4)
     );
     assert_eq!(
-        executor::block_on(executor::timeout(Duration::ZERO, core::future::pending::<()>())),
+        executor::block_on(executor::timeout(
+            Duration::ZERO,
+            core::future::pending::<()>()
+        )),
         Err(Elapsed)
     );
     thread::sleep(Duration::ZERO);
@@ -52,10 +55,13 @@ fn a_task_fills_its_own_executor() {
     let n = executor.block_on(executor.spawn(async move {
         let mut handles = Vec::new();
         loop {
-            match spawner.spawn(async { executor::yield_now().await; 1u32 }) {
+            match spawner.try_spawn(async {
+                executor::yield_now().await;
+                1u32
+            }) {
                 Ok(h) => handles.push(h),
                 Err(e) => {
-                    assert_eq!(e, SpawnError::Full);
+                    assert_eq!(e, TaskSpawnError::Full);
                     break;
                 }
             }
@@ -65,7 +71,7 @@ fn a_task_fills_its_own_executor() {
             sum += h.await.unwrap();
         }
         sum
-    }).unwrap());
+    }));
     assert_eq!(n.unwrap(), 7);
 }
 
@@ -79,13 +85,10 @@ fn thousands_wait_on_one_event() {
     for host in &hosts {
         for _ in 0..1500 {
             let event = Arc::clone(&event);
-            handles.push(
-                host.spawn(async move {
-                    event.wait_async().await;
-                    DONE.fetch_add(1, Ordering::SeqCst);
-                })
-                .unwrap(),
-            );
+            handles.push(host.spawn(async move {
+                event.wait_async().await;
+                DONE.fetch_add(1, Ordering::SeqCst);
+            }));
         }
     }
     let threads: Vec<_> = (0..40)

@@ -16,12 +16,12 @@ extern crate alloc;
 
 use core::future;
 
+use log::LevelFilter;
 use spindle::{
     executor::Executor,
     logger,
     thread::{self, Builder},
 };
-use log::LevelFilter;
 
 spindle_test::test_kernel!(
     info_hides_debug_records,

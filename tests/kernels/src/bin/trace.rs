@@ -104,14 +104,16 @@ fn sleepers_are_woken_by_the_timer() {
 fn tasks_are_woken_by_threads_and_timers() {
     let host = ExecutorThread::start("trace-executor", 8).unwrap();
     let (to_task, from_thread) = channel::bounded::<u32>(1);
-    let sum = host.spawner().spawn_named(Some("summer".into()), async move {
-        let mut sum = 0;
-        while let Ok(value) = from_thread.recv_async().await {
-            executor::sleep(Duration::from_micros(500)).await;
-            sum += value;
-        }
-        sum
-    });
+    let sum = host
+        .spawner()
+        .spawn_named(Some("summer".into()), async move {
+            let mut sum = 0;
+            while let Ok(value) = from_thread.recv_async().await {
+                executor::sleep(Duration::from_micros(500)).await;
+                sum += value;
+            }
+            sum
+        });
     for value in 1..=10 {
         to_task.send(value).expect("the task is receiving");
     }
