@@ -55,10 +55,14 @@ fn spinners_are_preempted() {
                 .expect("a spinner")
         })
         .collect();
+    // Until both have spun: neither yields, so only preemption lets the second one (and
+    // this thread, between its sleeps) run. Without it this loop never ends.
     thread::sleep(Duration::from_millis(15));
+    while SPINS.iter().any(|spins| spins.load(Ordering::Relaxed) == 0) {
+        thread::sleep(Duration::from_millis(1));
+    }
     STOP.store(true, Ordering::Relaxed);
     spinners.into_iter().for_each(thread::JoinHandle::join);
-    assert!(SPINS.iter().all(|spins| spins.load(Ordering::Relaxed) > 0));
 }
 
 /// A ping-pong through semaphores: each side blocks until the other wakes it.
