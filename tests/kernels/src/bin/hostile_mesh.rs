@@ -105,7 +105,7 @@ fn tokens_wander_between_threads_and_tasks() {
                     }
                     mine += 1;
                     HOPS.fetch_add(1, Ordering::Relaxed);
-                    *LOCKED.lock() += 1;
+                    *LOCKED.lock_async().await += 1;
                     if token % 89 == 0 {
                         executor::sleep(Duration::from_micros(30)).await;
                     }
