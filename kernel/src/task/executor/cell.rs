@@ -154,17 +154,15 @@ where
         let polled = match self.header.join.0.load(Ordering::Relaxed) {
             PENDING => {
                 self.header.begin_poll(executor.id);
-                let poll = match &executor.on_host {
-                    Some(on_host) => on_host.polling(
-                        &PollNote {
-                            task_id: self.header.id.as_u64(),
-                            task_name: self.header.name(),
-                            executor: executor.name,
-                        },
-                        || self.poll_future(),
-                    ),
-                    None => self.poll_future(),
+                let note = PollNote {
+                    task_id: self.header.id.as_u64(),
+                    task_name: self.header.name(),
+                    executor: executor.name,
                 };
+                // SAFETY: the guard drops right after the poll, before `note`.
+                let published = unsafe { OnThread::publish(executor.on_host.as_ref(), &note) };
+                let poll = self.poll_future();
+                drop(published);
                 self.header.end_poll(executor.id, poll)
             }
             ABORTING => {

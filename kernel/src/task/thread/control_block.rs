@@ -476,36 +476,58 @@ pub struct OnThread<'a> {
 }
 
 impl OnThread<'_> {
-    /// Runs `poll`, a task's poll, with `note` published as what this thread polls, then
-    /// puts back what was published before (a task may run an executor of its own). Two
-    /// plain stores around the call: cheap enough for every poll.
+    /// Publishes `note` as what this thread polls (if `on_thread` proves the caller runs
+    /// on a kernel thread) until the returned guard drops, which puts back what was
+    /// published before (a task may run an executor of its own). Two plain stores around
+    /// the poll: cheap enough for every poll, and no closure, so the task's poll is
+    /// inlined into the executor's.
     ///
-    /// The published pointer always names a note whose `polling` call is still on this
-    /// thread's stack, beneath whatever code runs on the thread: the only writer is this
-    /// function, on this thread, and it restores the old value before its note goes. (A
-    /// thread that exits inside a poll never runs again, so nobody reads its pointer.)
-    #[inline]
-    pub fn polling<R>(&self, note: &PollNote<'_>, poll: impl FnOnce() -> R) -> R {
-        let field = &self.thread.polling;
-        let outer = field.load(Ordering::Relaxed);
-        field.store(ptr::from_ref(note).cast_mut().cast(), Ordering::Relaxed);
+    /// # Safety
+    /// The guard must be dropped (not forgotten) before `note` goes, on this thread: then
+    /// the published pointer always names a note still on this thread's stack, beneath
+    /// whatever code runs on the thread. (A thread that exits inside a poll never runs
+    /// again, so nobody reads its pointer.)
+    #[inline(always)]
+    pub(crate) unsafe fn publish<'n>(
+        on_thread: Option<&'n Self>,
+        note: &'n PollNote<'_>,
+    ) -> Published<'n> {
+        let restore = on_thread.map(|on_thread| {
+            let field = &on_thread.thread.polling;
+            let outer = field.load(Ordering::Relaxed);
+            field.store(ptr::from_ref(note).cast_mut().cast(), Ordering::Relaxed);
+            (field, outer)
+        });
         // The readers are this thread's own fault handlers: the stores must stay on their
         // sides of the poll even when it is inlined (no instruction is emitted).
         compiler_fence(Ordering::SeqCst);
-        let result = poll();
-        compiler_fence(Ordering::SeqCst);
-        field.store(outer, Ordering::Relaxed);
-        result
+        Published { restore }
     }
 
     /// Calls `read` with the task this thread is polling, if it is inside a poll.
     pub fn with_poll_note<R>(&self, read: impl FnOnce(Option<&PollNote<'_>>) -> R) -> R {
         let note = self.thread.polling.load(Ordering::Relaxed);
         // SAFETY: we run on the thread (`OnThread` is made only there and is not `Send`),
-        // so the pointer, if set, names a note whose `polling` call encloses this code
-        // (see `polling`): it stays alive while `read` runs, and `read` cannot keep it.
+        // so the pointer, if set, names a note whose `publish` guard is alive around this
+        // code (see `publish`): it stays alive while `read` runs, and `read` cannot keep it.
         let note = unsafe { note.cast::<PollNote<'_>>().as_ref() };
         read(note)
+    }
+}
+
+/// A published [`PollNote`] ([`OnThread::publish`]); dropping it puts back the note
+/// published before.
+pub(crate) struct Published<'n> {
+    restore: Option<(&'n AtomicPtr<()>, *mut ())>,
+}
+
+impl Drop for Published<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        compiler_fence(Ordering::SeqCst);
+        if let Some((field, outer)) = self.restore {
+            field.store(outer, Ordering::Relaxed);
+        }
     }
 }
 
