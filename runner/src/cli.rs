@@ -91,9 +91,17 @@ pub(crate) struct Args {
     qemu_args: Vec<String>,
 }
 
-/// Parses `--smp`: a whole number of CPUs, at least 1.
+/// The most CPUs the kernel schedules on: the size of its per-CPU tables
+/// (`MAX_CPUS` in `kernel/src/arch/x86_64/cpu_local.rs`).
+const MAX_CPUS: u32 = 64;
+
+/// Parses `--smp`: a whole number of CPUs, from 1 to [`MAX_CPUS`].
 fn cpu_count(value: &str) -> Result<u32, String> {
-    positive(value, "CPUs")
+    let cpus = positive(value, "CPUs")?;
+    if cpus > MAX_CPUS {
+        return Err(format!("Spindle runs on at most {MAX_CPUS} CPUs"));
+    }
+    Ok(cpus)
 }
 
 /// Parses `--timeout`: a whole number of seconds, at least 1.
@@ -240,6 +248,11 @@ mod tests {
             error(&["--smp", "0"]),
             "error: invalid value '0' for '--smp <N>': must be a positive whole number of CPUs"
         );
+        assert_eq!(
+            error(&["--smp", "65"]),
+            "error: invalid value '65' for '--smp <N>': Spindle runs on at most 64 CPUs"
+        );
+        assert_eq!(parse(&["--smp", "64"]).unwrap().qemu_options().smp, 64);
         // A size is checked with the firmware it is for, before anything is built.
         let args = parse(&["--memory", "-1G"]).unwrap();
         let err = args.qemu_options().validate().unwrap_err().to_string();
@@ -272,5 +285,15 @@ mod tests {
             least(Firmware::Uefi)
         );
         assert!(help.contains(&minimums), "{help}");
+    }
+
+    #[test]
+    fn the_cpu_limit_is_the_kernels() {
+        let cpu_local = include_str!("../../kernel/src/arch/x86_64/cpu_local.rs");
+        let declared = format!("pub const MAX_CPUS: usize = {MAX_CPUS};");
+        assert!(
+            cpu_local.contains(&declared),
+            "kernel/src/arch/x86_64/cpu_local.rs: `{declared}` changed?"
+        );
     }
 }
