@@ -196,7 +196,11 @@ impl<H: Host> TaskHeader<H> {
         // A read-modify-write, not a store: see "The `queued` handshake" above.
         self.queued.clear_for_poll();
         self.set_state(TaskState::Running);
-        self.polls.fetch_add(1, Ordering::Relaxed);
+        // Only the task's slot polls it, on one thread at a time (the slot moves whole
+        // between threads): a plain increment, no locked instruction; listings read it
+        // relaxed, a count that may be one poll behind.
+        let polls = self.polls.load(Ordering::Relaxed);
+        self.polls.store(polls + 1, Ordering::Relaxed);
         if trace::enabled() {
             let host = thread::current_id().as_u64();
             trace::record_poll(self.id.as_u64(), executor, host, true, false);
