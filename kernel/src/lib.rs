@@ -74,6 +74,8 @@ mod panic;
 #[allow(unsafe_code)]
 pub mod smp;
 mod task;
+#[cfg(test)]
+mod testing;
 pub mod time;
 pub mod trace;
 pub mod tracing;

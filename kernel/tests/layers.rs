@@ -16,7 +16,7 @@ use std::{
 /// The layers, bottom first; modules on one line share a layer but may not use each
 /// other.
 const LAYERS: &[&[&str]] = &[
-    &["intrusive", "litmus"],
+    &["intrusive", "litmus", "testing"],
     &["arch"],
     &["time", "mm", "trace"],
     &["thread", "acpi"],
@@ -39,7 +39,7 @@ fn layer_of(module: &str) -> Option<usize> {
 fn module_of(relative: &Path) -> Option<&'static str> {
     let path = relative.to_string_lossy().replace('\\', "/");
     let module = match path.as_str() {
-        "lib.rs" | "main.rs" | "litmus.rs" => return None,
+        "lib.rs" | "main.rs" | "litmus.rs" | "testing.rs" => return None,
         p if p.starts_with("console/") => return None,
         p if p.starts_with("task/thread/") => "thread",
         p if p.starts_with("task/sync/") => "sync",

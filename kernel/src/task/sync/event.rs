@@ -116,35 +116,26 @@ impl Future for EventWait<'_> {
 
 #[cfg(test)]
 mod tests {
-    use alloc::{boxed::Box, sync::Arc, task::Wake};
+    use alloc::boxed::Box;
     use core::{
         future::Future,
-        sync::atomic::AtomicUsize,
-        task::{Context, Poll, Waker},
+        task::{Context, Poll},
     };
 
     use super::*;
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::testing::counting_waker;
 
     /// A `set` releases a waiter even when `reset` follows before the waiter looks.
     #[test]
     fn a_set_then_reset_still_releases_a_waiting_future() {
         let event = Event::new();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&count));
+        let (count, waker) = counting_waker();
         let mut context = Context::from_waker(&waker);
         let mut wait = Box::pin(event.wait_async());
         assert_eq!(wait.as_mut().poll(&mut context), Poll::Pending);
         event.set();
         event.reset();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.count(), 1);
         assert_eq!(wait.as_mut().poll(&mut context), Poll::Ready(()));
         // A wait that starts after the reset waits for the next set.
         let mut later = Box::pin(event.wait_async());

@@ -309,23 +309,14 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use alloc::{boxed::Box, sync::Arc, task::Wake};
+    use alloc::{boxed::Box, sync::Arc};
     use core::{
         future::Future,
-        sync::atomic::AtomicUsize,
         task::{Context, Poll, Waker},
     };
 
     use super::*;
-
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::testing::WakeCount;
 
     /// Tasks take the lock in turn: a waiting lock future is woken when the guard drops,
     /// a cancelled one passes its wake-up on, and the guard is `Send`.
@@ -333,7 +324,7 @@ mod tests {
     fn async_guards_lock_in_turn_and_cancelled_locks_pass_the_wake_on() {
         fn assert_send<T: Send>(_: &T) {}
         let mutex = Mutex::new(0u32);
-        let counts: [Arc<Count>; 3] = Default::default();
+        let counts: [Arc<WakeCount>; 3] = Default::default();
         let wakers = counts.clone().map(Waker::from);
         let mut held = mutex.try_lock_async().expect("unlocked");
         assert_send(&held);
@@ -347,14 +338,10 @@ mod tests {
             );
         }
         drop(held);
-        assert_eq!(
-            counts[0].0.load(Ordering::SeqCst),
-            1,
-            "the first waiter woken"
-        );
+        assert_eq!(counts[0].count(), 1, "the first waiter woken");
         let [first, mut second] = waiting;
         drop(first);
-        assert_eq!(counts[1].0.load(Ordering::SeqCst), 1, "the wake moved on");
+        assert_eq!(counts[1].count(), 1, "the wake moved on");
         let Poll::Ready(mut guard) = second.as_mut().poll(&mut Context::from_waker(&wakers[1]))
         else {
             panic!("the second waiter did not get the lock");
@@ -367,6 +354,6 @@ mod tests {
         );
         drop(guard);
         assert_eq!(*mutex.try_lock_async().expect("unlocked again"), 2);
-        assert_eq!(counts[2].0.load(Ordering::SeqCst), 0);
+        assert_eq!(counts[2].count(), 0);
     }
 }

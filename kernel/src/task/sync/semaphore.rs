@@ -153,28 +153,14 @@ impl Drop for Permit<'_> {
 
 #[cfg(test)]
 mod tests {
-    use alloc::{boxed::Box, sync::Arc, task::Wake};
+    use alloc::boxed::Box;
     use core::{
         future::Future,
-        sync::atomic::AtomicUsize,
-        task::{Context, Poll, Waker},
+        task::{Context, Poll},
     };
 
     use super::*;
-
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn waker() -> (Arc<Count>, Waker) {
-        let count = Arc::new(Count::default());
-        (Arc::clone(&count), Waker::from(count))
-    }
+    use crate::testing::counting_waker as waker;
 
     /// A woken acquire that is dropped before it takes the permit passes the wake-up on:
     /// the next waiter gets the permit, and no permit is lost.
@@ -201,10 +187,10 @@ mod tests {
                 .is_pending()
         );
         drop(held); // the permit goes back: the first waiter is woken
-        assert_eq!(first_count.0.load(Ordering::SeqCst), 1);
-        assert_eq!(second_count.0.load(Ordering::SeqCst), 0);
+        assert_eq!(first_count.count(), 1);
+        assert_eq!(second_count.count(), 0);
         drop(first); // cancelled after its wake-up: the wake moves on
-        assert_eq!(second_count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(second_count.count(), 1);
         let Poll::Ready(permit) = second.as_mut().poll(&mut context) else {
             panic!("the second waiter did not get the permit");
         };

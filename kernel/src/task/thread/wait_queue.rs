@@ -415,30 +415,12 @@ impl fmt::Debug for AsyncWaiter<'_> {
 
 #[cfg(test)]
 mod tests {
-    use alloc::{boxed::Box, sync::Arc, task::Wake, vec::Vec};
-    use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use alloc::{boxed::Box, vec::Vec};
+    use core::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
 
     use super::*;
-    use crate::litmus::litmus;
-
-    /// A waker that counts its wakes.
-    #[derive(Default)]
-    struct Counter(AtomicUsize);
-
-    impl Wake for Counter {
-        fn wake(self: Arc<Self>) {
-            self.wake_by_ref();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counter() -> (Arc<Counter>, Waker) {
-        let counter = Arc::new(Counter::default());
-        (Arc::clone(&counter), Waker::from(counter))
-    }
+    use crate::{litmus::litmus, testing::counting_waker as counter};
 
     /// Polls `waiter` once with `waker`, waiting for `flag`.
     fn poll(waiter: Pin<&mut AsyncWaiter<'_>>, waker: &Waker, flag: &AtomicBool) -> Poll<()> {
@@ -462,7 +444,7 @@ mod tests {
         assert!(!queue.is_empty(), "the first wait is still queued");
         flag.store(true, Ordering::Release);
         assert!(queue.wake_one());
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.count(), 1);
         assert_eq!(poll(first.as_mut(), &waker, &flag), Poll::Ready(()));
         assert!(queue.is_empty());
     }
@@ -480,13 +462,9 @@ mod tests {
         assert!(poll(second.as_mut(), &second_waker, &flag).is_pending());
         flag.store(true, Ordering::Release);
         assert!(queue.wake_one());
-        assert_eq!(first_count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(first_count.count(), 1);
         drop(first); // cancelled after being chosen
-        assert_eq!(
-            second_count.0.load(Ordering::SeqCst),
-            1,
-            "the wake moved on"
-        );
+        assert_eq!(second_count.count(), 1, "the wake moved on");
         assert_eq!(poll(second.as_mut(), &second_waker, &flag), Poll::Ready(()));
     }
 
@@ -505,7 +483,7 @@ mod tests {
         }
         assert_eq!(queue.wake_all(), 3);
         for ((count, waker), waiter) in &mut waiters {
-            assert_eq!(count.0.load(Ordering::SeqCst), 1);
+            assert_eq!(count.count(), 1);
             // The condition is still unmet: each queues again.
             assert!(poll(waiter.as_mut(), waker, &flag).is_pending());
         }
@@ -524,8 +502,8 @@ mod tests {
         assert!(poll(waiter.as_mut(), &old_waker, &flag).is_pending());
         assert!(poll(waiter.as_mut(), &new_waker, &flag).is_pending());
         assert_eq!(queue.wake_all(), 1);
-        assert_eq!(old_count.0.load(Ordering::SeqCst), 0);
-        assert_eq!(new_count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(old_count.count(), 0);
+        assert_eq!(new_count.count(), 1);
     }
 
     /// A task waiting on a queue against a waker changing the condition and waking one:
