@@ -65,13 +65,9 @@ unsafe impl lock_api::RawMutex for RawIrqSpinLock {
 
     fn try_lock(&self) -> bool {
         let state = cpu::save_and_disable_interrupts();
-        let acquired = self
-            .locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok();
+        let acquired = self.try_acquire();
         if acquired {
             self.remember(state);
-            cpu_local::spinlock_acquired();
         } else {
             cpu::restore_interrupts(state);
         }
@@ -81,8 +77,7 @@ unsafe impl lock_api::RawMutex for RawIrqSpinLock {
     unsafe fn unlock(&self) {
         let state =
             cpu::InterruptState::from_enabled(self.interrupts_were_enabled.load(Ordering::Relaxed));
-        cpu_local::spinlock_released();
-        self.locked.store(false, Ordering::Release);
+        self.release();
         cpu::restore_interrupts(state);
     }
 
@@ -118,6 +113,26 @@ impl RawIrqSpinLock {
         cpu_local::spinlock_acquired();
     }
 
+    /// Takes the lock if it is free (interrupts already off), counting it held.
+    #[inline]
+    fn try_acquire(&self) -> bool {
+        let acquired = self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if acquired {
+            cpu_local::spinlock_acquired();
+        }
+        acquired
+    }
+
+    /// Gives the lock up (interrupts still off); the caller holds it.
+    #[inline]
+    fn release(&self) {
+        cpu_local::spinlock_released();
+        self.locked.store(false, Ordering::Release);
+    }
+
     fn remember(&self, state: cpu::InterruptState) {
         self.interrupts_were_enabled
             .store(state.were_enabled(), Ordering::Relaxed);
@@ -147,13 +162,9 @@ pub fn try_lock_irqs_off<'a, T>(
     lock: &'a IrqSpinLock<T>,
     _irq: &'a InterruptsDisabled,
 ) -> Option<IrqsOffGuard<'a, T>> {
-    // SAFETY: only the raw lock's flag is touched; the guard releases it.
-    let raw = unsafe { lock.raw() };
-    raw.locked
-        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .ok()?;
-    cpu_local::spinlock_acquired();
-    Some(IrqsOffGuard {
+    // SAFETY: only the raw lock's own acquisition is used; the guard (made only once the
+    // lock is held) releases it.
+    unsafe { lock.raw() }.try_acquire().then(|| IrqsOffGuard {
         lock,
         _irq: PhantomData,
         _not_send: PhantomData,
@@ -188,10 +199,7 @@ impl<T> DerefMut for IrqsOffGuard<'_, T> {
 
 impl<T> Drop for IrqsOffGuard<'_, T> {
     fn drop(&mut self) {
-        cpu_local::spinlock_released();
-        // SAFETY: only the locked flag is touched; this guard holds the lock.
-        unsafe { self.lock.raw() }
-            .locked
-            .store(false, Ordering::Release);
+        // SAFETY: only the raw lock's own release is used; this guard holds the lock.
+        unsafe { self.lock.raw() }.release();
     }
 }
