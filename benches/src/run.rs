@@ -60,8 +60,7 @@ impl Mode {
             ..QemuOptions::default()
         };
         if let Self::Mttcg(cpus) = self {
-            options.smp = cpus;
-            options.extra_args = vec!["-accel".into(), "tcg,thread=multi".into()];
+            options.smp = cpus; // several CPUs without icount: `boot_image` picks MTTCG
         }
         options
     }
@@ -207,7 +206,12 @@ mod tests {
         let options = Mode::Mttcg(2).options();
         assert_eq!(options.smp, 2);
         assert!(!options.icount);
-        assert_eq!(options.extra_args, ["-accel", "tcg,thread=multi"]);
+        let args: Vec<_> = boot_image::machine_args(&options)
+            .into_iter()
+            .map(|arg| arg.into_string().unwrap())
+            .collect();
+        let accel: Vec<_> = args.windows(2).filter(|pair| pair[0] == "-accel").collect();
+        assert_eq!(accel, [["-accel", "tcg,thread=multi"]]);
         assert_eq!(Mode::Mttcg(2).to_string(), "mttcg -smp 2");
     }
 

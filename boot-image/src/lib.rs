@@ -18,6 +18,6 @@ pub use elf::check_kernel_elf;
 pub use image::{Firmware, build_image, image_path};
 pub use qemu::{
     Captured, EXIT_FAILURE_VALUE, EXIT_SUCCESS_VALUE, Hang, KvmUnavailable, Outcome, QemuOptions,
-    SerialInput, TimeLimit, Usage, command, locate_qemu, minimum_memory_mib, run_captured,
-    run_forwarding, run_interactive,
+    SerialInput, TimeLimit, Usage, command, locate_qemu, machine_args, minimum_memory_mib,
+    run_captured, run_forwarding, run_interactive,
 };

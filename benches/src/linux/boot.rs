@@ -88,23 +88,10 @@ impl Guest<'_> {
     }
 }
 
-/// QEMU's arguments for `options` (as a Spindle benchmark kernel gets them) with the
-/// kernel and initramfs loaded directly.
+/// QEMU's arguments for `options`: the machine a Spindle benchmark kernel gets
+/// (`boot_image::machine_args`), with the kernel and initramfs loaded directly.
 fn args(options: &QemuOptions, vmlinuz: &Path, initramfs: &Path) -> Vec<OsString> {
-    let smp = options.smp.to_string();
-    let mut args: Vec<&str> = vec!["-cpu", "max", "-smp", &smp, "-m", &options.memory];
-    args.extend(["-serial", "stdio", "-monitor", "none", "-no-reboot"]);
-    args.extend([
-        "-device",
-        "isa-debug-exit,iobase=0xf4,iosize=0x04",
-        "-display",
-        "none",
-    ]);
-    if options.icount {
-        args.extend(["-icount", "shift=0,sleep=off"]);
-    }
-    args.extend(options.extra_args.iter().map(String::as_str));
-    let mut args: Vec<OsString> = args.into_iter().map(OsString::from).collect();
+    let mut args = boot_image::machine_args(options);
     args.extend([
         "-kernel".into(),
         vmlinuz.into(),
@@ -112,6 +99,7 @@ fn args(options: &QemuOptions, vmlinuz: &Path, initramfs: &Path) -> Vec<OsString
         initramfs.into(),
     ]);
     args.extend(["-append".into(), CMDLINE.into()]);
+    args.extend(options.extra_args.iter().map(OsString::from));
     args
 }
 

@@ -54,6 +54,19 @@ const DISK: &str = "if=virtio,format=raw,readonly=on,file=";
 /// firmware and the disk, then the caller's extras (last, so that where a
 /// later option wins in QEMU, theirs do).
 fn args(image: &Path, opts: &QemuOptions, firmware: Vec<OsString>) -> Vec<OsString> {
+    let mut args = machine_args(opts);
+    args.extend(firmware);
+    args.extend(["-drive".into(), drive(DISK, image)]);
+    args.extend(opts.extra_args.iter().map(OsString::from));
+    args
+}
+
+/// The machine `opts` describe, without a way in (firmware and disk) and without the
+/// caller's extra arguments: CPU model and accelerator, CPUs and memory, devices, the
+/// serial port on stdio, the debug-exit device, and the optional display, icount, gdb
+/// stub and debug console. What boots something else on the same machine (the Linux
+/// benchmark, with `-kernel`) starts from this.
+pub fn machine_args(opts: &QemuOptions) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |list: &[&str]| args.extend(list.iter().map(OsString::from));
     push(if opts.kvm {
@@ -78,9 +91,6 @@ fn args(image: &Path, opts: &QemuOptions, firmware: Vec<OsString>) -> Vec<OsStri
     if let Some(path) = &opts.debugcon {
         args.extend(debugcon_args(path));
     }
-    args.extend(firmware);
-    args.extend(["-drive".into(), drive(DISK, image)]);
-    args.extend(opts.extra_args.iter().map(OsString::from));
     args
 }
 

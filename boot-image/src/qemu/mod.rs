@@ -11,7 +11,7 @@ mod outcome;
 mod run;
 mod signals;
 
-pub use command::command;
+pub use command::{command, machine_args};
 pub use limit::{Hang, TimeLimit, Usage};
 pub use locate::{KvmUnavailable, locate_qemu};
 pub use options::{QemuOptions, minimum_memory_mib};
