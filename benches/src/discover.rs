@@ -116,13 +116,7 @@ fn parse_spec(name: &str, source: &str) -> anyhow::Result<KernelSpec> {
         smp: None,
         ratios: Vec::new(),
     };
-    for (index, line) in source.lines().enumerate() {
-        let Some(directive) = line.trim_start().strip_prefix("//@") else {
-            continue;
-        };
-        apply(&mut spec, directive.trim())
-            .with_context(|| format!("line {}: `{}`", index + 1, line.trim()))?;
-    }
+    boot_image::for_each_directive(source, |key, value| apply(&mut spec, key, value))?;
     ensure!(
         spec.ratios.is_empty() || spec.smp.is_some(),
         "`ratio` needs `smp`: icount figures are compared in one table already"
@@ -130,12 +124,8 @@ fn parse_spec(name: &str, source: &str) -> anyhow::Result<KernelSpec> {
     Ok(spec)
 }
 
-fn apply(spec: &mut KernelSpec, directive: &str) -> anyhow::Result<()> {
-    let Some((key, value)) = directive.split_once(':') else {
-        bail!("a directive is `//@ key: value`");
-    };
-    let value = value.trim();
-    match key.trim() {
+fn apply(spec: &mut KernelSpec, key: &str, value: &str) -> anyhow::Result<()> {
+    match key {
         "smp" => match value.parse() {
             Ok(cpus) if cpus >= 1 => spec.smp = Some(cpus),
             _ => bail!("smp is a number of CPUs, at least 1"),

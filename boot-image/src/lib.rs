@@ -8,12 +8,14 @@
 //! [`Outcome`].
 
 mod cargo;
+mod directives;
 mod elf;
 mod image;
 mod qemu;
 mod staging;
 
 pub use cargo::{KERNEL_TARGET, Profile, build_kernels, target_dir};
+pub use directives::for_each_directive;
 pub use elf::check_kernel_elf;
 pub use image::{Firmware, build_image, image_path};
 pub use qemu::{

@@ -99,22 +99,12 @@ pub fn parse(name: &str, source: &str) -> anyhow::Result<KernelSpec> {
         check_trace: false,
         smp: vec![1],
     };
-    for (index, line) in source.lines().enumerate() {
-        let Some(directive) = line.trim_start().strip_prefix("//@") else {
-            continue;
-        };
-        apply(&mut spec, directive.trim())
-            .with_context(|| format!("line {}: `{}`", index + 1, line.trim()))?;
-    }
+    boot_image::for_each_directive(source, |key, value| apply(&mut spec, key, value))?;
     Ok(spec)
 }
 
-fn apply(spec: &mut KernelSpec, directive: &str) -> anyhow::Result<()> {
-    let Some((key, value)) = directive.split_once(':') else {
-        bail!("a directive is `//@ key: value`");
-    };
-    let value = value.trim();
-    match key.trim() {
+fn apply(spec: &mut KernelSpec, key: &str, value: &str) -> anyhow::Result<()> {
+    match key {
         "firmware" => {
             spec.firmwares = value
                 .split_whitespace()
