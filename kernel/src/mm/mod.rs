@@ -34,7 +34,7 @@ pub fn init(physical_memory_offset: u64, usable: impl Iterator<Item = Range<u64>
         (start < range.end)
             .then(|| phys_to_virt(PhysAddr::new(start))..phys_to_virt(PhysAddr::new(range.end)))
     }));
-    paging::init();
+    paging::init(heap::stats().available_bytes);
 }
 
 /// The physical address behind `addr`, an address inside the physical-memory window

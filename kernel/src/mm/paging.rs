@@ -13,8 +13,19 @@
 //! A stack slot is exactly the span of one level-1 table, so mapping a stack is filling a
 //! fresh table and writing one level-2 entry, and unmapping it is clearing that entry and
 //! freeing the table: no page-by-page walks, and every page table of a stack goes back to
-//! the heap with it. The level-2 tables above the slots stay (one per 512 slots in use at
-//! once; slots are handed out lowest first, so there are few).
+//! the heap with it.
+//!
+//! **The level-2 tables above the slots are made once, at [`init`], in one block,** for as
+//! many slots as the heap could ever hold stacks at once ([`stack_slots`]); mapping a stack
+//! never allocates one. Why: a table made on demand would sit wherever the heap happened to
+//! be filled to when the slot count first crossed a multiple of 512, and stay there, a
+//! 4 KiB island in free memory. After a spawn/exit churn that filled the heap, such tables
+//! cut it into runs of 512 threads' worth of memory each: on 4 CPUs in 512 MiB, with
+//! 506 MiB free, no allocation above 32 MiB succeeded (`memory_after_churn`). Made at
+//! boot, the block lands at the bottom of the heap with the other boot-time allocations,
+//! and once a churn's threads are gone nothing of it remains in the heap. The price:
+//! 4 KiB of tables per 4 MiB of heap (0.1 %: 504 KiB in 512 MiB; 1 MiB at most, the
+//! whole stack area's).
 //!
 //! Every change to the tables happens under one lock; no memory is allocated under it
 //! (tables are allocated first and handed in).
@@ -39,11 +50,15 @@ const LEVEL_4_ENTRY_SPAN: u64 = 1 << 39;
 /// Bytes covered by one level-1 table: one stack slot.
 pub(crate) const STACK_SLOT_SIZE: u64 = 2 << 20;
 
-/// Stack slots in the first half of the kernel area.
+/// Stack slots in the first half of the kernel area: how many there can be at most (those
+/// in use are the first [`stack_slots`]).
 pub(crate) const STACK_SLOTS: usize = (LEVEL_4_ENTRY_SPAN / 2 / STACK_SLOT_SIZE) as usize;
 
 /// Entries in a page table.
 const ENTRIES: usize = 512;
+
+/// The least heap a mapped stack holds: one page of stack and its slot's level-1 table.
+const MIN_STACK_FOOTPRINT: usize = 2 * PAGE_SIZE as usize;
 
 struct PageTables {
     mapper: OffsetPageTable<'static>,
@@ -56,6 +71,9 @@ static PAGE_TABLES: Once<IrqSpinLock<PageTables>> = Once::new();
 /// The start of the kernel area, fixed at `init`.
 static KERNEL_AREA: Once<VirtAddr> = Once::new();
 
+/// How many stack slots have a level-2 table, fixed at `init`.
+static STACK_SLOTS_MAPPABLE: Once<usize> = Once::new();
+
 /// Why a mapping could not be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MapError {
@@ -65,17 +83,28 @@ pub enum MapError {
     AlreadyMapped,
 }
 
-/// Takes ownership of the page tables the bootloader left active and claims a free
-/// level-4 slot in the upper half as the kernel area. Needs the heap (for its level-3
-/// table).
+/// Takes ownership of the page tables the bootloader left active, claims a free level-4
+/// slot in the upper half as the kernel area, and gives it the level-2 tables of the
+/// stack slots that a heap of `heap_bytes` can fill ([`level_2_tables_for`]). Needs the
+/// heap (for those tables and the level-3 one).
 ///
 /// # Panics
-/// If every upper-half level-4 entry is in use, or the heap cannot spare one page.
-pub(super) fn init() {
+/// If every upper-half level-4 entry is in use, or the heap cannot spare the tables.
+pub(super) fn init(heap_bytes: usize) {
     PAGE_TABLES.call_once(|| {
         let level_3 = PageBlock::new(1, true)
             .expect("no memory for the kernel area's page table")
             .into_phys();
+        let level_2_tables = level_2_tables_for(heap_bytes);
+        let level_2 = PageBlock::new(level_2_tables, true)
+            .expect("no memory for the stack slots' page tables")
+            .into_phys();
+        // SAFETY: the level-3 table is fresh and not reachable from the active tables yet.
+        let entries = unsafe { table_at(level_3) }.iter_mut();
+        for (index, entry) in entries.take(level_2_tables).enumerate() {
+            entry.set_addr(level_2 + index as u64 * PAGE_SIZE, table_flags());
+        }
+        STACK_SLOTS_MAPPABLE.call_once(|| level_2_tables * ENTRIES);
         let (level_4_frame, _) = Cr3::read();
         let level_4: *mut PageTable = phys_to_virt(level_4_frame.start_address()).as_mut_ptr();
         // SAFETY: CR3 names the live level-4 table and all of physical memory is mapped at
@@ -97,6 +126,23 @@ pub(super) fn init() {
 /// How often a mapping or unmapping found the page-table lock taken.
 pub(super) fn lock_contention() -> u32 {
     PAGE_TABLES.get().map_or(0, crate::arch::contention)
+}
+
+/// Level-2 tables for the stack slots of a heap of `heap_bytes`: enough for as many stacks
+/// as it can hold at once (each holds at least [`MIN_STACK_FOOTPRINT`]); at least one
+/// table, at most the whole stack area's. Slots can then run out before memory only while
+/// freed ones wait out their quarantine (`stack`) in numbers: a thread holds at least three
+/// pages (its smallest stack is two), so threads alone leave a third of the slots to it.
+fn level_2_tables_for(heap_bytes: usize) -> usize {
+    (heap_bytes / MIN_STACK_FOOTPRINT)
+        .div_ceil(ENTRIES)
+        .clamp(1, STACK_SLOTS / ENTRIES)
+}
+
+/// How many stack slots can be mapped: slots `0..stack_slots()`, those with a level-2
+/// table (see the module documentation).
+pub(crate) fn stack_slots() -> usize {
+    *STACK_SLOTS_MAPPABLE.get().expect("mm::init has not run")
 }
 
 fn tables() -> &'static IrqSpinLock<PageTables> {
@@ -141,8 +187,9 @@ pub(crate) fn stack_slot_base(slot: usize) -> VirtAddr {
     kernel_area() + slot as u64 * STACK_SLOT_SIZE
 }
 
-/// Maps the `pages` pages at physical `phys` at the top of stack slot `slot`, leaving
-/// the rest of the slot unmapped (the guard). The slot must be unmapped.
+/// Maps the `pages` pages at physical `phys` at the top of stack slot `slot` (one of the
+/// first [`stack_slots`]), leaving the rest of the slot unmapped (the guard). The slot must
+/// be unmapped.
 ///
 /// # Errors
 /// [`MapError::OutOfMemory`] if the heap has no page for the slot's table; nothing changed.
@@ -151,6 +198,10 @@ pub(crate) fn map_stack(slot: usize, phys: PhysAddr, pages: usize) -> Result<(),
         (1..ENTRIES).contains(&pages),
         "a stack slot holds 1 to 511 pages"
     );
+    assert!(
+        slot < stack_slots(),
+        "stack slot {slot} has no level-2 table"
+    );
     let level_1 = PageBlock::new(1, true).ok_or(MapError::OutOfMemory)?;
     // SAFETY: the table is fresh and not reachable from the active tables yet.
     let table = unsafe { table_at(level_1.phys()) };
@@ -158,17 +209,28 @@ pub(crate) fn map_stack(slot: usize, phys: PhysAddr, pages: usize) -> Result<(),
         let frame = phys + index as u64 * PAGE_SIZE;
         entry.set_addr(frame, data_flags());
     }
-    let spare = level_2_table_of(slot)?;
-    let mut tables = tables().lock();
-    let (level_2, unused_spare) = install_level_2(&mut tables, slot, spare);
-    // SAFETY: `level_2` is a table of the kernel area and the lock is held.
-    let entry = &mut unsafe { table_at(level_2) }[slot % ENTRIES];
+    let tables = tables().lock();
+    // SAFETY: the slot is below `stack_slots()` (checked above); used under the lock.
+    let entry = &mut unsafe { level_2_of(&tables, slot) }[slot % ENTRIES];
     assert!(entry.is_unused(), "stack slot {slot} is still mapped");
     entry.set_addr(level_1.into_phys(), table_flags());
     drop(tables);
-    drop(unused_spare);
     // No TLB flush: the slot was not present, and x86 caches no not-present entries.
     Ok(())
+}
+
+/// The level-2 table above stack slot `slot`.
+///
+/// # Safety
+/// `slot` must be below [`stack_slots`], and the table used only while `tables`' guard
+/// is held.
+unsafe fn level_2_of<'a>(tables: &PageTables, slot: usize) -> &'a mut PageTable {
+    debug_assert!(slot < stack_slots());
+    // SAFETY: the kernel area's level-3 table; the caller holds the lock.
+    let level_3 = unsafe { table_at(tables.kernel_level_3) };
+    // SAFETY: every slot below `stack_slots()` has had its level-2 table since `init`, and
+    // keeps it; the caller holds the lock.
+    unsafe { table_at(level_3[slot / ENTRIES].addr()) }
 }
 
 /// Unmaps stack slot `slot` (mapped with `pages` pages by [`map_stack`]), flushes this
@@ -176,11 +238,8 @@ pub(crate) fn map_stack(slot: usize, phys: PhysAddr, pages: usize) -> Result<(),
 pub(crate) fn unmap_stack(slot: usize, pages: usize) {
     let level_1 = {
         let tables = tables().lock();
-        // SAFETY: the kernel area's level-3 table, under the lock.
-        let level_3 = unsafe { table_at(tables.kernel_level_3) };
-        let level_2 = level_3[slot / ENTRIES].addr();
-        // SAFETY: a table of the kernel area (present: the slot is mapped), under the lock.
-        let entry = &mut unsafe { table_at(level_2) }[slot % ENTRIES];
+        // SAFETY: a mapped slot is below `stack_slots()`; used under the lock.
+        let entry = &mut unsafe { level_2_of(&tables, slot) }[slot % ENTRIES];
         let level_1 = entry.addr();
         assert!(
             !entry.is_unused(),
@@ -199,43 +258,6 @@ pub(crate) fn unmap_stack(slot: usize, pages: usize) {
     // SAFETY: the table came from `map_stack`'s `into_phys`, and no entry points at it any
     // more (and no TLB of this CPU remembers it).
     drop(unsafe { PageBlock::from_phys(level_1, 1) });
-}
-
-/// A fresh level-2 table for `slot`'s region if it has none yet (allocated before the
-/// lock is taken; `install_level_2` uses it or it is dropped).
-fn level_2_table_of(slot: usize) -> Result<Option<PageBlock>, MapError> {
-    let present = {
-        let tables = tables().lock();
-        // SAFETY: the kernel area's level-3 table, under the lock.
-        let level_3 = unsafe { table_at(tables.kernel_level_3) };
-        !level_3[slot / ENTRIES].is_unused()
-    };
-    match present {
-        true => Ok(None),
-        false => PageBlock::new(1, true)
-            .map(Some)
-            .ok_or(MapError::OutOfMemory),
-    }
-}
-
-/// The level-2 table above `slot`, installing `spare` if there is none; also returns the
-/// spare if it turned out not to be needed (another mapping installed a table meanwhile),
-/// for the caller to free once the lock is released.
-fn install_level_2(
-    tables: &mut PageTables,
-    slot: usize,
-    mut spare: Option<PageBlock>,
-) -> (PhysAddr, Option<PageBlock>) {
-    // SAFETY: the kernel area's level-3 table, under the lock (`tables` is the guarded
-    // value).
-    let entry = &mut unsafe { table_at(tables.kernel_level_3) }[slot / ENTRIES];
-    if entry.is_unused() {
-        let table = spare
-            .take()
-            .expect("a level-2 table was allocated for an empty entry");
-        entry.set_addr(table.into_phys(), table_flags());
-    }
-    (entry.addr(), spare)
 }
 
 /// Maps the 4 KiB of device registers at `physical` (uncached) into the second half of
@@ -334,5 +356,24 @@ unsafe impl FrameAllocator<Size4KiB> for Spares {
     fn allocate_frame(&mut self) -> Option<PhysFrame> {
         let block = self.0.iter_mut().find_map(Option::take)?;
         Some(PhysFrame::containing_address(block.into_phys()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_level_2_table_per_four_mib_of_heap_rounded_up() {
+        const MIB: usize = 1 << 20;
+        assert_eq!(level_2_tables_for(4 * MIB), 1);
+        assert_eq!(level_2_tables_for(4 * MIB + MIN_STACK_FOOTPRINT), 2);
+        assert_eq!(level_2_tables_for(506 * MIB), 127);
+    }
+
+    #[test]
+    fn at_least_one_level_2_table_and_at_most_the_stack_area() {
+        assert_eq!(level_2_tables_for(0), 1);
+        assert_eq!(level_2_tables_for(1 << 40), STACK_SLOTS / ENTRIES);
     }
 }

@@ -13,8 +13,10 @@
 //! ([`release_cache`]); [`super::usage`] reports the cache apart from what is in use.
 //!
 //! Slots are found in a bitmap of every slot of the kernel area (static: taking or
-//! returning one never allocates), lowest first, which keeps the page tables above the
-//! slots few. With several CPUs online a returned slot is not reused until every CPU
+//! returning one never allocates), lowest first, among the slots that have page tables
+//! above them (`paging::stack_slots`: as many as the heap can fill with stacks; the
+//! tables are made at boot, so that no spawn leaves one behind in the middle of the heap).
+//! With several CPUs online a returned slot is not reused until every CPU
 //! has flushed its TLB since the unmap (see `tlb`): until then it is *quarantined*, in
 //! one of two more bitmaps (one filling, one waiting for its epoch).
 //!
@@ -262,11 +264,11 @@ static SLOTS: IrqSpinLock<SlotMap> = IrqSpinLock::new(SlotMap {
 });
 
 impl SlotMap {
-    /// The lowest free slot, now taken.
+    /// The lowest free slot that can be mapped, now taken.
     fn take(&mut self) -> Option<usize> {
         self.recycle();
-        let (index, word) = self
-            .words
+        let mappable = paging::stack_slots() / 64;
+        let (index, word) = self.words[..mappable]
             .iter_mut()
             .enumerate()
             .skip(self.first_free_word)
