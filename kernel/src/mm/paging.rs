@@ -21,7 +21,7 @@
 //! be filled to when the slot count first crossed a multiple of 512, and stay there, a
 //! 4 KiB island in free memory. After a spawn/exit churn that filled the heap, such tables
 //! cut it into runs of 512 threads' worth of memory each: on 4 CPUs in 512 MiB, with
-//! 506 MiB free, no allocation above 32 MiB succeeded (`memory_after_churn`). Made at
+//! 506 MiB free, no allocation above 32-48 MiB succeeded (`memory_after_churn`). Made at
 //! boot, the block lands at the bottom of the heap with the other boot-time allocations,
 //! and once a churn's threads are gone nothing of it remains in the heap. The price:
 //! 4 KiB of tables per 4 MiB of heap (0.1 %: 504 KiB in 512 MiB; 1 MiB at most, the

@@ -6,7 +6,7 @@
 //! behind for every 512 stack slots it ever used at once (the stack area's level-2 page
 //! tables, allocated from the heap at whatever height it was filled to when the slot count
 //! first crossed each multiple of 512, and never freed), so the heap stayed cut into runs
-//! of 512 threads' worth of memory each: here, 32 MiB at most, with 506 MiB free.
+//! of 512 threads' worth of memory each: here, 32-48 MiB at most, with 506 MiB free.
 //!
 //! The churn here: one spawner per CPU starts threads of five stack sizes (8 KiB to
 //! 128 KiB, so that the stack cache, which matches sizes, often misses) in two phases,
@@ -175,14 +175,16 @@ fn stop_and_join(parked: Vec<JoinHandle<()>>) {
     parked.into_iter().for_each(join_and_release);
 }
 
-/// Joins `handle` once nothing but the handle holds its thread, so that the thread's
-/// control block goes with the handle. (On several CPUs, the CPU that reaps a thread
+/// Joins `handle`, then waits until nothing else holds its thread, so that the thread's
+/// control block is freed when this returns. (On several CPUs, the CPU that reaps a thread
 /// wakes its joiners, then lets go of the thread: `join` can return just before that.)
 fn join_and_release<T>(handle: JoinHandle<T>) -> T {
-    while !handle.is_finished() || Arc::strong_count(handle.thread()) > 1 {
+    let thread = Arc::clone(handle.thread());
+    let value = handle.join();
+    while Arc::strong_count(&thread) > 1 {
         thread::yield_now();
     }
-    handle.join()
+    value
 }
 
 /// Whether `size` bytes can be allocated right now (they are freed again at once).
