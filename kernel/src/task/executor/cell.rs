@@ -51,7 +51,6 @@ use core::{
     cell::UnsafeCell,
     future::Future,
     pin::Pin,
-    sync::atomic::{AtomicU8, Ordering},
     task::{Context, Poll},
 };
 
@@ -62,7 +61,10 @@ use super::{
     join::{Cancelled, JoinSlot, TaskHandle},
     task::{Polled, TaskHeader},
 };
-use crate::thread::{OnThread, PollNote};
+use crate::{
+    atomics::{AtomicU8, Ordering},
+    thread::{OnThread, PollNote},
+};
 
 const PENDING: u8 = 0;
 const DONE: u8 = 1;

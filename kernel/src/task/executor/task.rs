@@ -25,13 +25,13 @@
 //! not a panic in the executor.
 
 use alloc::{boxed::Box, string::String, sync::Arc};
-use core::{
-    sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering},
-    task::Poll,
-};
+use core::task::Poll;
 
 use super::{cell::JoinState, host::Host, ready_queue::ReadyQueue};
-use crate::{thread, trace};
+use crate::{
+    atomics::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering},
+    thread, trace,
+};
 
 /// A task's name for display: its own, or `task-<id>`.
 pub(super) struct TaskLabel<'a>(TaskId, Option<&'a str>);
@@ -281,10 +281,11 @@ fn trace_wake(task: u64) {
 
 #[cfg(test)]
 mod tests {
-    use core::sync::atomic::{AtomicBool, Ordering};
-
     use super::Queued;
-    use crate::litmus::litmus;
+    use crate::{
+        atomics::{AtomicBool, Ordering},
+        litmus::litmus,
+    };
 
     /// A task being polled and what it waits for.
     struct Polled {

@@ -11,13 +11,15 @@
 use core::{
     future::Future,
     pin::Pin,
-    sync::atomic::{AtomicBool, AtomicU64, Ordering},
     task::{Context, Poll},
 };
 
 use pin_project_lite::pin_project;
 
-use crate::thread::{AsyncWaiter, WaitQueue};
+use crate::{
+    atomics::{AtomicBool, AtomicU64, Ordering},
+    thread::{AsyncWaiter, WaitQueue},
+};
 
 /// A flag that threads ([`wait`](Self::wait)) and tasks ([`wait_async`](Self::wait_async))
 /// wait for.
