@@ -49,6 +49,33 @@ fn run_until(executor: &Executor<ModelHost>, done: &Signal) {
     executor.block_on(done.wait());
 }
 
+/// Defect 5 of issue 18: a task's first poll against an abort on another thread. The
+/// abort's compare-exchange and wake may fall anywhere in the poll's start (the load of
+/// the join state, the clear of `queued`): the task must be cancelled and its handle
+/// resolve, or the handle's `block_on` parks for good (a deadlock the checker reports).
+#[test]
+fn executor_abort_racing_the_first_poll_is_never_lost() {
+    check_pct(
+        || {
+            let executor = Executor::with_host("model", 2, ModelHost::current());
+            let task = executor.spawn(core::future::pending::<()>());
+            let done = Signal::new();
+            let aborter = {
+                let done = Arc::clone(&done);
+                thread::spawn(move || {
+                    task.abort();
+                    assert_eq!(block_on(task), Err(Cancelled));
+                    done.set();
+                })
+            };
+            run_until(&executor, &done);
+            aborter.join().expect("the aborter");
+        },
+        3_000,
+        3,
+    );
+}
+
 /// A task that wakes itself during its poll (`yield_now`: `queued` set while it runs) and
 /// then completes, against an abort and an await of its handle on another thread: the
 /// handle yields the output or `Cancelled`, never hangs, and the output is dropped once,
