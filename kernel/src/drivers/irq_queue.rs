@@ -24,7 +24,8 @@ use crate::{
 };
 
 /// How many bytes (scancodes) each device's queue holds for its reader.
-pub const QUEUE_CAPACITY: usize = 256;
+/// (4 in a model build, so that a few bytes fill it: see `drivers::models`.)
+pub const QUEUE_CAPACITY: usize = if cfg!(feature = "model") { 4 } else { 256 };
 
 /// Why a reader could not be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

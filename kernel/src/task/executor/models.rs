@@ -71,7 +71,7 @@ fn executor_abort_racing_the_first_poll_is_never_lost() {
             run_until(&executor, &done);
             aborter.join().expect("the aborter");
         },
-        3_000,
+        20_000,
         3,
     );
 }
@@ -111,7 +111,7 @@ fn executor_abort_racing_completion_yields_one_result() {
             assert!(matches!(result, Ok(()) | Err(Cancelled)));
             assert_eq!(Arc::strong_count(&output), 1, "the output leaked");
         },
-        2_000,
+        20_000,
         3,
     );
 }
@@ -171,7 +171,7 @@ fn executor_late_wakes_and_a_detached_handle() {
             assert_eq!(executor.block_on(second), Ok(2));
             waker.join().expect("the waker");
         },
-        2_000,
+        20_000,
         3,
     );
 }

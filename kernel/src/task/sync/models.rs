@@ -5,12 +5,18 @@
 //! is modelled in `thread::models`). The checker runs every ordering as `SeqCst`.
 
 use alloc::{boxed::Box, sync::Arc};
-use core::{future::Future, task::Context};
+use core::{
+    future::Future,
+    task::{Context, Poll},
+};
 
 use shuttle::{future::block_on, thread};
 
-use super::Event;
-use crate::testing::{counting_waker, model::check_pct};
+use super::{Event, Semaphore};
+use crate::{
+    atomics::{AtomicUsize, Ordering},
+    testing::{counting_waker, model::check_pct},
+};
 
 /// `Event`: a `set` is one step that both sets the flag and bumps the generation. Covers
 /// `set` against a waiter that sees it, resets the event and starts its next wait (which
@@ -41,7 +47,7 @@ fn event_set_releases_no_wait_that_began_after_it() {
                 "a wait that began after the set was released by it"
             );
         },
-        2_000,
+        20_000,
         3,
     );
 }
@@ -64,7 +70,44 @@ fn event_pulse_releases_a_wait_that_began_before_it() {
             block_on(wait); // a lost release deadlocks the model
             pulser.join().expect("the pulser");
         },
-        1_000,
+        10_000,
+        3,
+    );
+}
+
+/// `Semaphore`: one permit, two tasks taking it with `acquire_async` and giving it back,
+/// and a third whose acquire is cancelled after one poll (it may be the one a release
+/// woke: its drop must pass the wake on). Nobody holds the permit together with another,
+/// no waiter is stranded (a deadlock), and the permit is back at the end. Covers the
+/// count (`fetch_add`/`try_update`) against the wait queue's `wake_one` and an
+/// `AsyncWaiter` dropped while notified. Not covered: the blocking `acquire`.
+#[test]
+fn semaphore_permits_and_a_cancelled_acquire() {
+    check_pct(
+        || {
+            let semaphore = Arc::new(Semaphore::new(1));
+            let holders = Arc::new(AtomicUsize::new(0));
+            let takers: [_; 2] = core::array::from_fn(|_| {
+                let (semaphore, holders) = (Arc::clone(&semaphore), Arc::clone(&holders));
+                thread::spawn(move || {
+                    let permit = block_on(semaphore.acquire_async());
+                    assert_eq!(holders.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                    holders.fetch_sub(1, Ordering::SeqCst);
+                    drop(permit);
+                })
+            });
+            let (_, waker) = counting_waker();
+            let mut cancelled = Box::pin(semaphore.acquire_async());
+            if let Poll::Ready(permit) = cancelled.as_mut().poll(&mut Context::from_waker(&waker)) {
+                drop(permit);
+            }
+            drop(cancelled);
+            takers
+                .into_iter()
+                .for_each(|taker| taker.join().expect("a taker"));
+            assert_eq!(semaphore.available(), 1, "a permit was lost");
+        },
+        20_000,
         3,
     );
 }
