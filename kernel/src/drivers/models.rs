@@ -141,6 +141,6 @@ fn irq_queue_hold_back_and_resume() {
             handler.join().expect("the handler");
         },
         20_000,
-        3,
+        6,
     );
 }

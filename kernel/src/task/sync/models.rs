@@ -12,7 +12,7 @@ use core::{
 
 use shuttle::{future::block_on, thread};
 
-use super::{Event, Semaphore};
+use super::{Event, Semaphore, channel};
 use crate::{
     atomics::{AtomicUsize, Ordering},
     testing::{counting_waker, model::check_pct},
@@ -108,6 +108,50 @@ fn semaphore_permits_and_a_cancelled_acquire() {
             assert_eq!(semaphore.available(), 1, "a permit was lost");
         },
         20_000,
-        3,
+        6,
+    );
+}
+
+/// The bounded channel at capacity 1: a task sends three values (waiting for room) and
+/// drops its sender; a task receives until the channel says it is disconnected; another
+/// receiver's `recv_async` is polled once and cancelled (a value's wake may have gone to
+/// it: its drop passes the wake on). The values arrive in order, none lost or doubled,
+/// and the end is seen only after the last value. Covers `not_full`/`not_empty` with the
+/// buffer lock, and the sender count against `wake_all` on the last drop. Not covered:
+/// the blocking `send`/`recv`.
+#[test]
+fn channel_values_in_order_then_disconnected() {
+    check_pct(
+        || {
+            let (sender, receiver) = channel::bounded::<u32>(1);
+            let other = receiver.clone();
+            let producer = thread::spawn(move || {
+                for value in 0..3 {
+                    block_on(sender.send_async(value)).expect("a receiver");
+                }
+            });
+            let canceller = thread::spawn(move || {
+                let (_, waker) = counting_waker();
+                let mut recv = Box::pin(other.recv_async());
+                let polled = recv.as_mut().poll(&mut Context::from_waker(&waker));
+                drop(recv);
+                match polled {
+                    Poll::Ready(Ok(value)) => Some(value),
+                    _ => None,
+                }
+            });
+            let mut received = alloc::vec::Vec::new();
+            while let Ok(value) = block_on(receiver.recv_async()) {
+                received.push(value);
+            }
+            producer.join().expect("the producer");
+            if let Some(value) = canceller.join().expect("the canceller") {
+                received.push(value);
+                received.sort_unstable();
+            }
+            assert_eq!(received, [0, 1, 2]);
+        },
+        20_000,
+        6,
     );
 }

@@ -121,7 +121,7 @@ fn park_unpark_never_loses_a_wake_up() {
                 .for_each(|unparker| unparker.join().expect("an unparker"));
         },
         20_000,
-        3,
+        6,
     );
 }
 
@@ -164,7 +164,7 @@ fn wait_queue_register_cancel_wake_all() {
             assert!(queue.is_empty(), "an entry outlived its future");
         },
         20_000,
-        3,
+        6,
     );
 }
 
@@ -211,6 +211,6 @@ fn thread_join_slot_hands_over_the_result() {
             exiting.join().expect("the exiting thread");
         },
         20_000,
-        3,
+        6,
     );
 }
