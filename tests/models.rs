@@ -10,11 +10,14 @@
 
 use std::{path::Path, process::Command};
 
+/// The command, after `cargo`.
+const MODELS: &str = "test -p spindle --lib --features model models";
+
 #[test]
 fn the_kernel_models_pass() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["test", "-p", "spindle", "--lib", "--features", "model", "models"])
+        .args(MODELS.split(' '))
         .env("CARGO_TARGET_DIR", workspace.join("target/models"))
         .current_dir(&workspace)
         .output()
