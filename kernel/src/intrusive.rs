@@ -300,7 +300,7 @@ impl<T: Linked> Iterator for Iter<'_, T> {
 /// is in what `close` returns) or sees the sentinel and gets its value back: nothing is
 /// lost and nothing is accepted after the close.
 pub struct Inbox<T> {
-    head: core::sync::atomic::AtomicPtr<InboxNode<T>>,
+    head: crate::atomics::AtomicPtr<InboxNode<T>>,
 }
 
 /// A value on its way through an [`Inbox`]: allocate it (fallibly) before pushing.
@@ -344,7 +344,7 @@ impl<T> Inbox<T> {
     /// An open, empty inbox.
     pub const fn new() -> Self {
         Self {
-            head: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            head: crate::atomics::AtomicPtr::new(core::ptr::null_mut()),
         }
     }
 
@@ -356,7 +356,7 @@ impl<T> Inbox<T> {
         &self,
         node: alloc::boxed::Box<InboxNode<T>>,
     ) -> Result<(), alloc::boxed::Box<InboxNode<T>>> {
-        use core::sync::atomic::Ordering;
+        use crate::atomics::Ordering;
         let node = alloc::boxed::Box::into_raw(node);
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
@@ -379,7 +379,7 @@ impl<T> Inbox<T> {
     /// Takes every value pushed so far, oldest first.
     #[inline]
     pub fn take_all(&self) -> Drain<T> {
-        use core::sync::atomic::Ordering;
+        use crate::atomics::Ordering;
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             if head.is_null() || head == closed() {
@@ -399,9 +399,7 @@ impl<T> Inbox<T> {
 
     /// Closes the inbox and takes what was in it, oldest first.
     pub fn close(&self) -> Drain<T> {
-        let taken = self
-            .head
-            .swap(closed(), core::sync::atomic::Ordering::AcqRel);
+        let taken = self.head.swap(closed(), crate::atomics::Ordering::AcqRel);
         match taken.is_null() || taken == closed() {
             true => Drain::empty(),
             false => Drain::reversed(taken),
@@ -411,14 +409,14 @@ impl<T> Inbox<T> {
     /// Whether nothing is waiting (a closed inbox is empty).
     #[inline]
     pub fn is_empty(&self) -> bool {
-        let head = self.head.load(core::sync::atomic::Ordering::Relaxed);
+        let head = self.head.load(crate::atomics::Ordering::Relaxed);
         head.is_null() || head == closed()
     }
 
     /// Whether the inbox was closed.
     #[inline]
     pub fn is_closed(&self) -> bool {
-        self.head.load(core::sync::atomic::Ordering::Relaxed) == closed()
+        self.head.load(crate::atomics::Ordering::Relaxed) == closed()
     }
 }
 

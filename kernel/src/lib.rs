@@ -30,18 +30,19 @@
 //!
 //! | layer | module      | owns                                                            |
 //! |------:|-------------|-----------------------------------------------------------------|
-//! | 0     | `intrusive` | intrusive lists and the lock-free inbox: data structures only   |
-//! | 1     | `arch`      | the CPU: traps, contexts, per-CPU data, interrupt controllers, timers, the spinlock |
-//! | 2     | `time`, `mm`, `trace` | the clock; heap, page tables, stacks; the trace recorder |
-//! | 3     | `thread`, `acpi` | kernel threads, the scheduler, wait queues, timers, sleeping; the firmware's CPUs and I/O APICs |
-//! | 4     | `sync`      | mutex, condition variable, semaphore, event, channels           |
-//! | 5     | `executor`  | async executors hosted by threads, tasks, wakers, async time    |
-//! | 6     | `drivers`   | devices: the UART, the PS/2 controller, IRQ-to-waker queues     |
-//! | 7     | `input`     | serial and keyboard input as async streams                      |
-//! | 8     | `logger`, `panic` | the `log` backend, the panic report                     |
-//! | 9     | `tracing`, `smp` | turning the schedule trace on and off; starting the other CPUs |
-//! | 10    | `boot`      | bring-up: calls every layer in order                            |
-//! | 11    | `app`       | the application's entry ([`main!`]), its exit status            |
+//! | 0     | `atomics`   | the atomics and spin hint of the cross-CPU handshakes: `core`'s, or the model checker's |
+//! | 1     | `intrusive` | intrusive lists and the lock-free inbox: data structures only   |
+//! | 2     | `arch`      | the CPU: traps, contexts, per-CPU data, interrupt controllers, timers, the spinlock |
+//! | 3     | `time`, `mm`, `trace` | the clock; heap, page tables, stacks; the trace recorder |
+//! | 4     | `thread`, `acpi` | kernel threads, the scheduler, wait queues, timers, sleeping; the firmware's CPUs and I/O APICs |
+//! | 5     | `sync`      | mutex, condition variable, semaphore, event, channels           |
+//! | 6     | `executor`  | async executors hosted by threads, tasks, wakers, async time    |
+//! | 7     | `drivers`   | devices: the UART, the PS/2 controller, IRQ-to-waker queues     |
+//! | 8     | `input`     | serial and keyboard input as async streams                      |
+//! | 9     | `logger`, `panic` | the `log` backend, the panic report                     |
+//! | 10    | `tracing`, `smp` | turning the schedule trace on and off; starting the other CPUs |
+//! | 11    | `boot`      | bring-up: calls every layer in order                            |
+//! | 12    | `app`       | the application's entry ([`main!`]), its exit status            |
 //!
 //! `thread`, `sync` and `executor` live together under `task/`, the tasking subsystem.
 //! Lower layers call higher ones only through slots they are given at run time: `arch`'s
@@ -60,6 +61,7 @@ pub mod acpi;
 pub mod app;
 #[allow(unsafe_code)]
 pub mod arch;
+mod atomics;
 pub mod boot;
 #[allow(unsafe_code)]
 pub mod drivers;

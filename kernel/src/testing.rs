@@ -34,3 +34,6 @@ pub(crate) fn counting_waker() -> (Arc<WakeCount>, Waker) {
     let count = Arc::new(WakeCount::default());
     (Arc::clone(&count), Waker::from(count))
 }
+
+#[cfg(feature = "model")]
+pub(crate) mod model;

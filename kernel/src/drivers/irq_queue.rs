@@ -12,19 +12,20 @@
 //! disabled makes every in-flight operation run to completion on its CPU, so such a wait
 //! is at most the few instructions another CPU needs to finish.
 
-use core::{
-    sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering},
-    task::{Context, Poll},
-};
+use core::task::{Context, Poll};
 
 use conquer_once::spin::{Once, OnceCell};
 use crossbeam_queue::ArrayQueue;
 use futures_util::task::AtomicWaker;
 
-use crate::arch::{self, cpu, cpu_local};
+use crate::{
+    arch::{self, cpu, cpu_local},
+    atomics::{AtomicBool, AtomicU8, AtomicU64, Ordering},
+};
 
 /// How many bytes (scancodes) each device's queue holds for its reader.
-pub const QUEUE_CAPACITY: usize = 256;
+/// (4 in a model build, so that a few bytes fill it: see `drivers::models`.)
+pub const QUEUE_CAPACITY: usize = if cfg!(feature = "model") { 4 } else { 256 };
 
 /// Why a reader could not be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,5 +12,7 @@
 //! it touches and why that is sound.
 
 pub mod irq_queue;
+#[cfg(all(test, feature = "model"))]
+mod models;
 pub mod ps2;
 pub mod uart16550;

@@ -11,16 +11,15 @@
 //! one relaxed increment, on the slow path only, so the global locks can be watched.
 
 use core::{
-    hint::spin_loop,
     marker::PhantomData,
     ops::{Deref, DerefMut},
-    sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
 use super::{
     cpu::{self, InterruptsDisabled},
     cpu_local,
 };
+use crate::atomics::{AtomicBool, AtomicU32, Ordering, spin_loop};
 
 /// The raw lock behind [`IrqSpinLock`].
 ///

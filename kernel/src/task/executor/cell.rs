@@ -32,8 +32,20 @@
 //!   stays the slot's, and the slot's next poll cancels the task instead of polling it
 //!   (`ABORTING → CANCELLED`). If the slot finishes the task first, its store of `DONE`
 //!   simply replaces `ABORTING`: the abort came too late, and the handle gets the output.
-//!   The slot's relaxed load still tells it all it needs: it reaches a poll only through
-//!   a pop of the ready queue, which the abort's wake pushed after its compare-exchange.
+//!
+//! **An abort is never lost.** The abort writes the join state, then sets `queued` (its
+//! wake); a poll clears `queued`, then reads the join state to choose between polling and
+//! cancelling. Each side writes one location and reads the other, so each side's second
+//! step must see the other's first or the abort is lost (a poll that ran the future as
+//! if pending, after a wake that found `queued` still set and queued nothing: issue 18's
+//! defect 5, when the poll read the state first). Both touches of `queued` are
+//! read-modify-writes (`AcqRel`), totally ordered: if the wake's comes first, the poll's
+//! clear reads its `true` and synchronises with it, so the poll's read of the join state
+//! (`Acquire`) sees `ABORTING`; if it comes second, it finds `queued` clear and queues
+//! the task again, and that poll sees `ABORTING`. The model
+//! `executor_abort_racing_the_first_poll_is_never_lost` checks the interleavings.
+//! A poll first reads the join state alone, without clearing: a finished task keeps
+//! `queued` set for good (only the slot finishes it, so that read is exact).
 //! - Dropping the cell has `&mut` access: nobody else is left.
 //!
 //! So the stage is never reached from two threads at once, only handed over, and the
@@ -51,7 +63,6 @@ use core::{
     cell::UnsafeCell,
     future::Future,
     pin::Pin,
-    sync::atomic::{AtomicU8, Ordering},
     task::{Context, Poll},
 };
 
@@ -62,7 +73,10 @@ use super::{
     join::{Cancelled, JoinSlot, TaskHandle},
     task::{Polled, TaskHeader},
 };
-use crate::thread::{OnThread, PollNote};
+use crate::{
+    atomics::{AtomicU8, Ordering},
+    thread::{OnThread, PollNote},
+};
 
 const PENDING: u8 = 0;
 const DONE: u8 = 1;
@@ -151,8 +165,21 @@ where
 {
     #[inline]
     fn poll(self: Arc<Self>, home: &mut Option<Arc<dyn Run<H>>>, executor: &Polling<'_>) -> Polled {
-        let polled = match self.header.join.0.load(Ordering::Relaxed) {
-            PENDING => {
+        let join = &self.header.join.0;
+        // A finished task's `queued` stays set for good: this was a tombstone's index.
+        if !unfinished(join.load(Ordering::Relaxed)) {
+            *home = Some(self);
+            return Polled::Tombstone;
+        }
+        // Clear `queued`, then read the state: an abort is seen here or queues the task
+        // again ("An abort is never lost" in the module docs).
+        self.header.queued.clear_for_poll();
+        let polled = match join.load(Ordering::Acquire) {
+            ABORTING => {
+                self.cancel();
+                self.header.end_aborted()
+            }
+            _ => {
                 self.header.begin_poll(executor.id);
                 let note = PollNote {
                     task_id: self.header.id.as_u64(),
@@ -165,14 +192,6 @@ where
                 drop(published);
                 self.header.end_poll(executor.id, poll)
             }
-            ABORTING => {
-                // The abort's wake queued this poll, and `queued` stays set for good:
-                // this was the slot's last queued index.
-                self.cancel();
-                self.header.end_aborted();
-                Polled::Done
-            }
-            _ => Polled::Tombstone,
         };
         *home = Some(self);
         polled

@@ -69,6 +69,8 @@ mod host;
 mod hosted;
 mod join;
 mod join_set;
+#[cfg(all(test, feature = "model"))]
+mod models;
 mod ready_queue;
 mod registry;
 mod run_loop;

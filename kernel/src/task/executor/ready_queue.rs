@@ -14,11 +14,10 @@
 //! waker notifies the host. The host test `sleep_handshake_litmus` races the two halves
 //! (`prepare_to_sleep` against `push`) on two threads.
 
-use core::sync::atomic::{AtomicBool, Ordering, fence};
-
 use crossbeam_queue::ArrayQueue;
 
 use super::host::Host;
+use crate::atomics::{AtomicBool, Ordering, fence};
 
 /// Slots of ready tasks, plus the sleep/notify handshake with the host thread.
 pub(super) struct ReadyQueue<H: Host> {

@@ -1,7 +1,6 @@
 //! What an executor shares with its spawners, its tasks' wakers and the task listing.
 
 use alloc::{sync::Arc, task::Wake};
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::{
     cell::{Slot, Task},
@@ -9,7 +8,11 @@ use super::{
     host::Host,
     ready_queue::ReadyQueue,
 };
-use crate::{arch::IrqSpinLock, intrusive::Inbox};
+use crate::{
+    arch::IrqSpinLock,
+    atomics::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    intrusive::Inbox,
+};
 
 /// The executor's shared half (the task table is the host thread's alone).
 pub(super) struct Shared<H: Host> {

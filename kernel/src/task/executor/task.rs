@@ -6,9 +6,10 @@
 //! allocates), and waking it calls [`TaskHeader::wake`].
 //!
 //! Duplicate wakes are coalesced by the `queued` flag: a wake pushes the task's slot only
-//! if it flips `queued` from false to true; the executor clears it just before polling,
-//! so a wake during the poll queues the task again. A finished task keeps `queued` set
-//! for good, so a late wake is a no-op.
+//! if it flips `queued` from false to true; the executor clears it just before it reads
+//! the join state and polls, so a wake during the poll queues the task again (and an
+//! abort is seen: see `cell`). A finished task keeps `queued` set for good, so a late
+//! wake is a no-op.
 //!
 //! **The `queued` handshake.** The executor clears `queued` and then polls (the future
 //! reads its condition); a waker changes the condition and then sets `queued`. Each side
@@ -25,13 +26,13 @@
 //! not a panic in the executor.
 
 use alloc::{boxed::Box, string::String, sync::Arc};
-use core::{
-    sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering},
-    task::Poll,
-};
+use core::task::Poll;
 
 use super::{cell::JoinState, host::Host, ready_queue::ReadyQueue};
-use crate::{thread, trace};
+use crate::{
+    atomics::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering},
+    thread, trace,
+};
 
 /// A task's name for display: its own, or `task-<id>`.
 pub(super) struct TaskLabel<'a>(TaskId, Option<&'a str>);
@@ -190,11 +191,11 @@ impl<H: Host> TaskHeader<H> {
         self.state.store(state as u8, Ordering::Relaxed);
     }
 
-    /// The executor's bookkeeping just before a poll (executor `executor`, for the trace).
+    /// The executor's bookkeeping just before a poll (executor `executor`, for the trace),
+    /// once it cleared `queued` (`Queued::clear_for_poll`, a read-modify-write, not a
+    /// store: see "The `queued` handshake" above).
     #[inline]
     pub(super) fn begin_poll(&self, executor: u64) {
-        // A read-modify-write, not a store: see "The `queued` handshake" above.
-        self.queued.clear_for_poll();
         self.set_state(TaskState::Running);
         // Only the task's slot polls it, on one thread at a time (the slot moves whole
         // between threads): a plain increment, no locked instruction; listings read it
@@ -220,9 +221,14 @@ impl<H: Host> TaskHeader<H> {
             }
             return Polled::Pending;
         }
+        self.finished()
+    }
+
+    /// The task finished: sets `queued` for good, so late wakes do nothing; if a wake
+    /// since the poll began queued the slot, it stays a tombstone until that index is
+    /// popped.
+    fn finished(&self) -> Polled {
         self.set_state(TaskState::Done);
-        // Set `queued` for good so late wakes do nothing; if a wake during the poll
-        // queued the slot, it stays a tombstone until that index is popped.
         if self.queued.mark() {
             Polled::Done
         } else {
@@ -235,9 +241,10 @@ impl<H: Host> TaskHeader<H> {
         self.name.as_deref().map(String::as_str)
     }
 
-    /// The executor's bookkeeping when it cancels an aborted task instead of polling it.
-    pub(super) fn end_aborted(&self) {
-        self.set_state(TaskState::Done);
+    /// The executor's bookkeeping when it cancels an aborted task instead of polling it
+    /// (after clearing `queued`, as for a poll).
+    pub(super) fn end_aborted(&self) -> Polled {
+        self.finished()
     }
 
     /// Its name, or `task-<id>`: for traces and listings.
@@ -281,10 +288,11 @@ fn trace_wake(task: u64) {
 
 #[cfg(test)]
 mod tests {
-    use core::sync::atomic::{AtomicBool, Ordering};
-
     use super::Queued;
-    use crate::litmus::litmus;
+    use crate::{
+        atomics::{AtomicBool, Ordering},
+        litmus::litmus,
+    };
 
     /// A task being polled and what it waits for.
     struct Polled {

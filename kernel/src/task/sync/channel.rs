@@ -25,14 +25,16 @@ use core::{
     fmt,
     future::Future,
     pin::Pin,
-    sync::atomic::{AtomicUsize, Ordering},
     task::{Context, Poll},
 };
 
 use pin_project_lite::pin_project;
 
 use super::IrqSpinLock;
-use crate::thread::{AsyncWaiter, WaitQueue};
+use crate::{
+    atomics::{AtomicUsize, Ordering},
+    thread::{AsyncWaiter, WaitQueue},
+};
 
 /// A channel that holds up to `capacity` values: `send` blocks while it is full
 /// (`send_async` waits).

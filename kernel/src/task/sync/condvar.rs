@@ -16,10 +16,11 @@
 //! Notifying bumps an atomic and wakes: it never blocks and never allocates, so it is
 //! interrupt-safe.
 
-use core::sync::atomic::{AtomicU64, Ordering};
-
 use super::{Mutex, MutexGuard};
-use crate::thread::WaitQueue;
+use crate::{
+    atomics::{AtomicU64, Ordering},
+    thread::WaitQueue,
+};
 
 /// Threads waiting, with a mutex released, for a notification. (Threads only: a task
 /// waits on an [`Event`](super::Event) or a channel instead.)

@@ -7,17 +7,29 @@
 //! every `set` bumps a generation, and a waiter waits for "set, or the generation moved
 //! since I started waiting". (Without it a waiter woken by the `set` could find the flag
 //! already cleared again and go back to sleep, as Windows' `PulseEvent` is known to.)
+//!
+//! **And none that began after it.** The flag and the generation are one word, and a
+//! `set` changes both in one read-modify-write: that is the moment the event is set. A
+//! waiter that sees the flag and resets it (a read-modify-write of the same word, so
+//! after the `set`'s) then starts its next wait at the bumped generation, which only a
+//! later `set` moves. (With two words, set then bumped, such a next wait could read the
+//! generation before the bump and be released by it, with no `set` after it began: the
+//! model `event_set_releases_no_wait_that_began_after_it` found that interleaving.)
+//! Orderings: `set` is `Release` (what the setter wrote before is visible to whoever is
+//! released), every read is `Acquire`; the word's modification order is all the rest.
 
 use core::{
     future::Future,
     pin::Pin,
-    sync::atomic::{AtomicBool, AtomicU64, Ordering},
     task::{Context, Poll},
 };
 
 use pin_project_lite::pin_project;
 
-use crate::thread::{AsyncWaiter, WaitQueue};
+use crate::{
+    atomics::{AtomicU64, Ordering},
+    thread::{AsyncWaiter, WaitQueue},
+};
 
 /// A flag that threads ([`wait`](Self::wait)) and tasks ([`wait_async`](Self::wait_async))
 /// wait for.
@@ -31,43 +43,55 @@ use crate::thread::{AsyncWaiter, WaitQueue};
 /// ```
 #[derive(Debug, Default)]
 pub struct Event {
-    set: AtomicBool,
-    /// Bumped by every `set`, after the flag.
-    generation: AtomicU64,
+    /// [`SET`] and the generation (the rest of the bits, counting `set`s) in one word.
+    state: AtomicU64,
     waiters: WaitQueue,
 }
+
+/// The flag's bit of [`Event::state`].
+const SET: u64 = 1;
+/// One `set` in the generation bits.
+const GENERATION: u64 = 2;
 
 impl Event {
     /// An event that is not set.
     pub const fn new() -> Self {
         Self {
-            set: AtomicBool::new(false),
-            generation: AtomicU64::new(0),
+            state: AtomicU64::new(0),
             waiters: WaitQueue::new(),
         }
     }
 
     /// Sets the event and wakes every waiter. Interrupt-safe.
     pub fn set(&self) {
-        self.set.store(true, Ordering::Release);
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        // One step sets the flag and bumps the generation (wrapping: only a change is
+        // ever looked for). Lock-free: retried only if the word changed meanwhile.
+        self.state
+            .update(Ordering::Release, Ordering::Relaxed, |state| {
+                (state | SET).wrapping_add(GENERATION)
+            });
         self.waiters.wake_all();
     }
 
     /// Clears the event: later waiters block until it is set again.
     pub fn reset(&self) {
-        self.set.store(false, Ordering::Release);
+        self.state.fetch_and(!SET, Ordering::AcqRel);
     }
 
     /// Whether the event is set.
     pub fn is_set(&self) -> bool {
-        self.set.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) & SET != 0
+    }
+
+    /// The generation now: where a wait that starts now starts.
+    fn generation(&self) -> u64 {
+        self.state.load(Ordering::Acquire) & !SET
     }
 
     /// Blocks until the event is set (returns at once if it is).
     #[track_caller]
     pub fn wait(&self) {
-        let since = self.generation.load(Ordering::Acquire);
+        let since = self.generation();
         self.waiters
             .wait_until_named("Event::wait", "`Event::wait_async().await`", || {
                 self.released(since).then_some(())
@@ -79,14 +103,16 @@ impl Event {
     pub fn wait_async(&self) -> EventWait<'_> {
         EventWait {
             event: self,
-            since: self.generation.load(Ordering::Acquire),
+            since: self.generation(),
             waiter: AsyncWaiter::new(&self.waiters),
         }
     }
 
-    /// Whether a waiter that started at generation `since` may go.
+    /// Whether a waiter that started at generation `since` may go: the event is set, or
+    /// was set since (one load: both facts at one moment).
     fn released(&self, since: u64) -> bool {
-        self.is_set() || self.generation.load(Ordering::Acquire) != since
+        let state = self.state.load(Ordering::Acquire);
+        state & SET != 0 || state & !SET != since
     }
 }
 

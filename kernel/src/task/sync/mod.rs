@@ -22,6 +22,8 @@
 pub mod channel;
 mod condvar;
 mod event;
+#[cfg(all(test, feature = "model"))]
+mod models;
 mod mutex;
 pub mod oneshot;
 mod semaphore;

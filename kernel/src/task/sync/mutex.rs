@@ -29,13 +29,15 @@ use core::{
     marker::PhantomData,
     ops::{Deref, DerefMut},
     pin::Pin,
-    sync::atomic::{AtomicU64, Ordering},
     task::{Context, Poll},
 };
 
 use pin_project_lite::pin_project;
 
-use crate::thread::{self, AsyncWaiter, WaitQueue};
+use crate::{
+    atomics::{AtomicU64, Ordering},
+    thread::{self, AsyncWaiter, WaitQueue},
+};
 
 /// The lock word of an unlocked mutex.
 const UNLOCKED: u64 = 0;

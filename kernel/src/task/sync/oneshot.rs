@@ -12,14 +12,16 @@ use core::{
     fmt,
     future::Future,
     pin::Pin,
-    sync::atomic::{AtomicBool, Ordering},
     task::{Context, Poll},
 };
 
 use futures_util::task::AtomicWaker;
 
 use super::IrqSpinLock;
-use crate::thread::WaitQueue;
+use crate::{
+    atomics::{AtomicBool, Ordering},
+    thread::WaitQueue,
+};
 
 /// The sender went away without sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

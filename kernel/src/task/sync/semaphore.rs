@@ -16,13 +16,15 @@
 use core::{
     future::Future,
     pin::Pin,
-    sync::atomic::{AtomicUsize, Ordering},
     task::{Context, Poll},
 };
 
 use pin_project_lite::pin_project;
 
-use crate::thread::{AsyncWaiter, WaitQueue};
+use crate::{
+    atomics::{AtomicUsize, Ordering},
+    thread::{AsyncWaiter, WaitQueue},
+};
 
 /// A count of permits that threads take and give back ([`acquire`](Self::acquire),
 /// [`release`](Self::release)), and that tasks borrow ([`acquire_async`](Self::acquire_async)).

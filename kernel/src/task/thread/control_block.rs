@@ -13,7 +13,7 @@ use core::{
     marker::PhantomData,
     mem::offset_of,
     ptr::{self, NonNull},
-    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, compiler_fence},
+    sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering, compiler_fence},
     time::Duration,
 };
 
@@ -26,6 +26,8 @@ use super::{
 };
 use crate::{
     arch::{IrqSpinLock, fpu::FpuState},
+    // The stop and exit flags are handshakes the models check (`thread::models`).
+    atomics::AtomicBool,
     intrusive::{Linked, Links},
     mm::stack::KernelStack,
 };

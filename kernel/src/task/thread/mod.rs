@@ -37,6 +37,8 @@ use crate::arch::cpu::InterruptsDisabled;
 
 mod control_block;
 mod cpu_set;
+#[cfg(all(test, feature = "model"))]
+mod models;
 mod park;
 mod per_cpu;
 pub mod policy;

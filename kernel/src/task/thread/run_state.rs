@@ -28,7 +28,7 @@
 //! waker wrote before waking (the condition it changed, the value it sent) is visible to
 //! the thread once it sees the wake-up.
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use crate::atomics::{AtomicU8, Ordering};
 
 /// Where a thread is in its life (see the module diagram).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

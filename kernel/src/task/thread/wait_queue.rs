@@ -25,7 +25,9 @@
 //!
 //! **A wake is never swallowed.** An entry handed a [`wake_one`](WaitQueue::wake_one) is
 //! marked *notified*; if its future is dropped before acting on it, the drop passes the
-//! wake on to the next waiter. A [`wake_all`](WaitQueue::wake_all) wakes the waiters that
+//! wake on to the next waiter. A queued future checks its condition under the lock, so
+//! that no `wake_one` can reach its entry after a check that met the condition (it would
+//! be used up with nothing left to act on it: see [`AsyncWaiter::poll_until`]). A [`wake_all`](WaitQueue::wake_all) wakes the waiters that
 //! were queued when it began, not the ones that queue again meanwhile, so it ends.
 #![allow(unsafe_code)]
 
@@ -247,22 +249,8 @@ impl WaitQueue {
     /// off; returns that wake's kind, if there was one. Afterwards the node is idle and
     /// the queue holds no reference to it.
     fn withdraw(&self, node: Pin<&WaitNode>) -> Option<Notified> {
-        let (withdrawn, waiter) = {
-            let mut waiters = self.waiters.lock();
-            // SAFETY: the node is ours; it can only be in this queue; the lock is held.
-            let slot = unsafe { node.slot() };
-            let withdrawn = match slot.state {
-                NodeState::Idle => None,
-                NodeState::Queued => {
-                    // SAFETY: a queued node is linked in this queue.
-                    unsafe { waiters.list.remove(NonNull::from(node.get_ref())) };
-                    None
-                }
-                NodeState::Notified { one } => Some(Notified { one }),
-            };
-            slot.state = NodeState::Idle;
-            (withdrawn, slot.waiter.take())
-        };
+        // SAFETY: the node is ours; it can only be in this queue.
+        let (withdrawn, waiter) = unsafe { self.waiters.lock().withdraw(node) };
         drop(waiter); // outside the lock: dropping a waker may run arbitrary code
         withdrawn
     }
@@ -275,6 +263,27 @@ struct Notified {
 }
 
 impl Waiters {
+    /// [`WaitQueue::withdraw`] under the lock (held: `&mut self`); also returns the
+    /// waiter the node still held, for the caller to drop once the lock is released.
+    ///
+    /// # Safety
+    /// `node` can only be in this queue (or in none).
+    unsafe fn withdraw(&mut self, node: Pin<&WaitNode>) -> (Option<Notified>, Option<Waiter>) {
+        // SAFETY: the caller's contract; the lock is held.
+        let slot = unsafe { node.slot() };
+        let withdrawn = match slot.state {
+            NodeState::Idle => None,
+            NodeState::Queued => {
+                // SAFETY: a queued node is linked in this queue.
+                unsafe { self.list.remove(NonNull::from(node.get_ref())) };
+                None
+            }
+            NodeState::Notified { one } => Some(Notified { one }),
+        };
+        slot.state = NodeState::Idle;
+        (withdrawn, slot.waiter.take())
+    }
+
     /// Links an idle `node` at the back, to wake `waiter`.
     ///
     /// # Safety
@@ -332,63 +341,68 @@ impl<'q> AsyncWaiter<'q> {
     }
 
     /// `Ready` with `condition`'s value once it returns `Some`; otherwise registers the
-    /// task's waker in the queue (checking `condition` again after registering, so a wake
-    /// between the check and the registration is not lost) and returns `Pending`.
+    /// task's waker in the queue and returns `Pending`.
     ///
-    /// `condition` may run under the queue's lock: it must be quick and must not block.
+    /// **Once the waiter may be queued, the check runs under the queue's lock**, so that
+    /// a check that takes what it waits for (a value, a permit) and the withdrawal of
+    /// the entry after it are one step for the wakers: a `wake_one` that reached the
+    /// entry came before the check, which used it, and none comes after it. (Checked
+    /// outside the lock, a `wake_one` for the *next* value could reach the entry between
+    /// a successful check and the withdrawal, which swallowed it: a receiver that took
+    /// one value left the next one in the channel with another receiver waiting for it.
+    /// The model `channel_values_in_order_then_disconnected` found that.) A waiter in no
+    /// queue checks without the lock first: no wake can reach it. The check before
+    /// registering is under the same lock as the registration, so a wake that the check
+    /// missed finds the entry (the rule in the module docs).
+    ///
+    /// `condition` runs under the queue's lock: it must be quick and must not block.
     pub fn poll_until<T>(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         mut condition: impl FnMut() -> Option<T>,
     ) -> Poll<T> {
         let this = self.into_ref();
-        if let Some(value) = condition() {
-            this.withdraw();
+        if !this.registered.get()
+            && let Some(value) = condition()
+        {
             return Poll::Ready(value);
         }
-        {
-            let mut waiters = this.queue.waiters.lock();
-            // SAFETY: the node is ours and can only be in this queue; the lock is held.
-            let slot = unsafe { this.node.slot() };
-            match slot.state {
-                NodeState::Queued => {
-                    if let Some(Waiter::Task(queued)) = &mut slot.waiter
-                        && !queued.will_wake(cx.waker())
-                    {
-                        queued.clone_from(cx.waker());
-                    }
-                }
-                // A wake that found the condition gone again (someone else took it) is
-                // used up: queue again, at the back.
-                NodeState::Idle | NodeState::Notified { .. } => {
-                    // SAFETY: the node is idle or notified (in no queue) and pinned inside
-                    // this waiter, whose drop withdraws it.
-                    unsafe {
-                        waiters.enqueue(this.node(), Waiter::Task(cx.waker().clone()));
-                    }
-                    this.registered.set(true);
+        let mut waiters = this.queue.waiters.lock();
+        if let Some(value) = condition() {
+            let mut unused = None;
+            if this.registered.replace(false) {
+                // SAFETY: the node is ours and can only be in this queue; the lock is held.
+                (_, unused) = unsafe { waiters.withdraw(this.node()) };
+            }
+            drop(waiters);
+            drop(unused); // outside the lock: dropping a waker may run arbitrary code
+            return Poll::Ready(value);
+        }
+        // SAFETY: the node is ours and can only be in this queue; the lock is held.
+        let slot = unsafe { this.node.slot() };
+        match slot.state {
+            NodeState::Queued => {
+                if let Some(Waiter::Task(queued)) = &mut slot.waiter
+                    && !queued.will_wake(cx.waker())
+                {
+                    queued.clone_from(cx.waker());
                 }
             }
-        }
-        match condition() {
-            Some(value) => {
-                this.withdraw();
-                Poll::Ready(value)
+            // A wake that found the condition gone again (someone else took it) is used
+            // up: queue again, at the back.
+            NodeState::Idle | NodeState::Notified { .. } => {
+                // SAFETY: the node is idle or notified (in no queue) and pinned inside this
+                // waiter, whose drop withdraws it.
+                unsafe { waiters.enqueue(this.node(), Waiter::Task(cx.waker().clone())) };
+                this.registered.set(true);
             }
-            None => Poll::Pending,
         }
+        Poll::Pending
     }
 
     fn node(self: Pin<&Self>) -> Pin<&WaitNode> {
         // SAFETY: structural pinning: the node is never moved out of a pinned waiter.
         unsafe { self.map_unchecked(|this| &this.node) }
-    }
-
-    /// Takes the entry off the queue, or uses up the wake that reached it.
-    fn withdraw(self: Pin<&Self>) {
-        if self.registered.replace(false) {
-            self.queue.withdraw(self.node());
-        }
     }
 }
 
