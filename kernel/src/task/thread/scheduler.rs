@@ -202,11 +202,15 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
     loop {
         match thread.state() {
             ThreadState::Blocking => {
+                // Recorded first: once the transition is made the thread runs on (it never
+                // stopped), and may block again or exit before a record made after it. A
+                // wake that then loses the race (the thread got to `Blocked` first, or
+                // another waker woke it) stays recorded: it was attempted.
+                trace_wake(thread, true);
                 if thread
                     .run_state
                     .transition(ThreadState::Blocking, ThreadState::Running)
                 {
-                    trace_wake(thread, true);
                     return true;
                 }
             }
@@ -220,6 +224,7 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
                     .transition(ThreadState::Blocked, ThreadState::Ready)
                 {
                     here.count_wake();
+                    // Before it is queued: no CPU can run it until the lock is released.
                     trace_wake(thread, false);
                     // SAFETY: the thread was `Blocked`, so it is in no run queue.
                     unsafe {
@@ -582,9 +587,11 @@ fn switch_to(cpu: &Cpu, next: Arc<Thread>, reason: Reason, lent: bool, irq: &Int
     let prev = unsafe { cpu.replace_current(next) };
     let next = cpu.current(irq);
     cpu.set_running(next);
-    trace::record_switch(prev.id().as_u64(), next.id().as_u64(), reason.traced());
     // First: everything the CPU that switched `next` out did to it is visible after this.
     let next_rsp = take_saved_rsp(next);
+    // After the wait: the CPU that switched `next` out recorded that switch before it
+    // published the stack pointer, so the trace never shows it switched in here before.
+    trace::record_switch(prev.id().as_u64(), next.id().as_u64(), reason.traced());
     next.count_switch_in();
     cpu.count_switch();
     // `prev` using the FPU implies `fpu_in_use` (its switch-in allowed access; the boot
