@@ -5,7 +5,9 @@
 //! the FIFO is empty, which lowers the UART's interrupt line: the interrupt controller
 //! (I/O APIC or 8259) only sees edges, so a handler that left bytes behind with the line
 //! still up would not be called again. The handler runs on whichever CPU the IRQ is
-//! routed to (`arch::interrupts::set_irq_cpu`) and wakes the reader wherever it runs.
+//! routed to (`arch::interrupts::set_irq_cpu`) and wakes the reader wherever it runs;
+//! while the IRQ moves, the dispatcher still runs one handler at a time (its per-line
+//! lock), so there is only ever one drain, and bytes are queued in the order read.
 //!
 //! **Back-pressure instead of loss.** A sender can be faster than the reader (QEMU
 //! refills the FIFO from its input pipe as fast as the handler empties it, so one
@@ -88,7 +90,8 @@ fn on_interrupt(_frame: &mut TrapFrame) {
 }
 
 /// Moves bytes from the UART to the queue while the queue has room (the handler is the
-/// only pusher, so room seen is room kept), holding the rest back in the UART.
+/// only pusher, and never runs twice at once, so room seen is room kept), holding the
+/// rest back in the UART.
 fn drain() {
     loop {
         if !SOURCE.has_room() {

@@ -20,13 +20,46 @@
 //!   straight to the CPU when it has no local APIC, or through the boot CPU's LINT0 pin,
 //!   which [`apic`] programs as ExtINT (the "virtual wire"). On this path only the
 //!   boot CPU takes device interrupts.
+//!
+//! **One handler per line at a time, on any number of CPUs.** A line the I/O APIC routes
+//! can move to another CPU ([`set_irq_cpu`]) while its handler runs on the old one, and
+//! the next interrupt of the line may then start the handler on the new CPU beside it.
+//! Drivers assume one handler at a time (the serial handler reads the UART under the
+//! port's lock and queues each byte after releasing it: two of them dropped and swapped
+//! bytes). The design's choices, in order:
+//!
+//! 1. Not "mask the line, wait for its handler in flight, retarget, unmask". An I/O
+//!    APIC drops an edge that arrives while its input is masked (82093AA datasheet; QEMU
+//!    alike), so every driver would need a hook that looks at its device again after a
+//!    move (the UART could re-raise its line by toggling its interrupt enable; the PS/2
+//!    controller cannot without discarding the byte it holds). And a wait for the
+//!    handler in flight only sees handlers that started: an interrupt the old CPU's
+//!    local APIC accepted while that CPU had interrupts off runs its handler after the
+//!    move, beside the new CPU's.
+//! 2. Instead the dispatcher holds a lock per I/O APIC line around the line's handler
+//!    ([`LINE_HANDLERS`]): whatever a move's timing, two CPUs never run one line's
+//!    handler at once, a driver keeps a single drainer, and the move stays one register
+//!    write that never masks the line, so no edge is lost and no driver needs a hook.
+//!    (The 8259's lines reach only the boot CPU: nothing to lock.)
+//! 3. Why the wait is short and cannot deadlock: a CPU waits for the lock only on
+//!    interrupt entry, so it had interrupts on, holds no spinlock (every one disables
+//!    interrupts) and runs no handler; the holder runs a handler with interrupts off
+//!    that takes only such spinlocks and never blocks or switches threads (the exit hook
+//!    switches, after the lock is released). So the wait is a handler run or two, and
+//!    it happens only around a move: a line that stays put interrupts one CPU, which
+//!    takes its interrupts one at a time.
+//! 4. Orderings: the lock's acquire and release order everything one handler did
+//!    (bytes read from the device and queued) before everything the line's next handler
+//!    does, on whichever CPU. The device's registers are port I/O or uncached MMIO,
+//!    which the CPU keeps in program order.
 
 use super::{
     TrapFrame, apic, cpu_local, fn_slot::FnSlot, ioapic, pic, spinlock::IrqSpinLock, vectors,
 };
 
 /// A hardware interrupt handler. It runs with interrupts disabled, on the interrupted
-/// thread's stack, and may switch threads.
+/// thread's stack; it must not block or switch threads (the exit hook that follows it
+/// does the switching).
 pub type Handler = fn(&mut TrapFrame);
 
 static HANDLERS: [FnSlot<Handler>; 256] = [const { FnSlot::empty() }; 256];
@@ -102,7 +135,10 @@ pub fn route_legacy_irq(line: u8, handler: Handler) -> u8 {
 }
 
 /// Makes CPU `cpu` (an index, as `thread::current_cpu` counts them) take the interrupts
-/// of legacy IRQ `line`: at once if the line is routed, else once it is. Spreading
+/// of legacy IRQ `line`: at once if the line is routed, else once it is. A handler of
+/// the line still running on its old CPU finishes before the new CPU runs the line's
+/// next one, and the line is never masked, so no interrupt is lost (see the module
+/// docs, "One handler per line at a time"). Spreading
 /// devices over CPUs keeps their handlers off the CPUs that run latency-sensitive
 /// threads; a handler's wake-ups still reach threads on any CPU.
 ///
@@ -178,6 +214,16 @@ static LEGACY_LINES: IrqSpinLock<LegacyLines> = IrqSpinLock::new(LegacyLines {
     routed: 0,
 });
 
+/// Held around the handler of each ISA line the I/O APIC delivers, by the CPU running
+/// it: one handler per line at a time (see the module docs).
+static LINE_HANDLERS: [IrqSpinLock<()>; 16] = [const { IrqSpinLock::new(()) }; 16];
+
+/// The ISA line whose handler runs on `vector` through the I/O APIC, if it is one.
+fn io_apic_line(vector: u8) -> Option<usize> {
+    let line = vector.checked_sub(vectors::IO_APIC_FIRST)?;
+    (usize::from(line) < LINE_HANDLERS.len()).then_some(usize::from(line))
+}
+
 fn assert_routable(line: u8) {
     assert!(
         line < 16 && !matches!(line, 2 | 7 | 15),
@@ -205,7 +251,9 @@ pub(super) fn dispatch(frame: &mut TrapFrame, vector: u8) -> bool {
     if cpu_local::tracing() {
         observe(vector, true);
     }
+    let one_at_a_time = io_apic_line(vector).map(|line| LINE_HANDLERS[line].lock());
     handler(frame);
+    drop(one_at_a_time);
     if cpu_local::tracing() {
         observe(vector, false);
     }

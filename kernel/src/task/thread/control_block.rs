@@ -108,7 +108,9 @@ pub struct Thread {
     /// switching the thread out or in touches it (with interrupts disabled).
     fpu: Option<Box<UnsafeCell<FpuState>>>,
     pub(super) is_idle: bool,
-    /// The CPUs it may run on (a `CpuSet`'s bits). Changed only by the thread itself.
+    /// The CPUs it may run on (a `CpuSet`'s bits). Changed by `set_affinity`, the thread's
+    /// own or another thread's (the last store wins); the scheduler reads it whenever it
+    /// places the thread (see `scheduler::set_affinity`).
     affinity: AtomicU64,
     /// The CPU whose run queue it was last put in: where it runs, or ran last.
     pub(super) last_cpu: AtomicU32,
@@ -248,7 +250,9 @@ impl Thread {
     /// Restricts the thread to the CPUs in `cpus`. A thread running or waiting on a CPU
     /// outside the set moves when that CPU next switches it out or finds it in its queue
     /// (a running one is asked to switch at once, unless it disabled preemption); a
-    /// blocked one is woken onto a CPU of the set.
+    /// blocked one is woken onto a CPU of the set. The last set given wins: a thread
+    /// moving itself meanwhile ([`thread::set_affinity`](super::set_affinity)) ends up on a
+    /// CPU of this set if this one came later.
     ///
     /// # Errors
     /// [`NoCpuInSet`] if no online CPU is in `cpus` (the set is unchanged).

@@ -107,14 +107,21 @@ pub fn cpu_count() -> u32 {
 }
 
 /// Restricts the calling thread to the CPUs in `cpus`, moving it at once if it runs on
-/// another one: returns once it runs on a CPU of the set. (For another thread, see
+/// another one: returns once it runs on a CPU of its set. (For another thread, see
 /// [`Thread::set_affinity`].)
+///
+/// The last set given wins: if another thread changes the caller's set while it moves
+/// ([`Thread::set_affinity`]), the call still returns `Ok`, once the caller runs on a CPU
+/// of that newer set, which may lie outside `cpus` ([`Thread::affinity`] says which set
+/// is in force).
 ///
 /// # Errors
 /// [`NoCpuInSet`] if no online CPU is in `cpus` (the thread's set is unchanged).
 pub fn set_affinity(cpus: CpuSet) -> Result<(), NoCpuInSet> {
     current().set_affinity(cpus)?;
-    while !cpus.contains(current_cpu()) {
+    // The thread's set as it is at each look, not `cpus`: another thread may replace it,
+    // and the scheduler only ever moves the thread into the set in force.
+    while !scheduler::current_in_its_set() {
         yield_now(); // the scheduler moves a thread whose set excludes its CPU
     }
     Ok(())

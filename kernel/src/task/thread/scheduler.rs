@@ -202,11 +202,15 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
     loop {
         match thread.state() {
             ThreadState::Blocking => {
+                // Recorded first: once the transition is made the thread runs on (it never
+                // stopped), and may block again or exit before a record made after it. A
+                // wake that then loses the race (the thread got to `Blocked` first, or
+                // another waker woke it) stays recorded: it was attempted.
+                trace_wake(thread, true);
                 if thread
                     .run_state
                     .transition(ThreadState::Blocking, ThreadState::Running)
                 {
-                    trace_wake(thread, true);
                     return true;
                 }
             }
@@ -220,6 +224,7 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
                     .transition(ThreadState::Blocked, ThreadState::Ready)
                 {
                     here.count_wake();
+                    // Before it is queued: no CPU can run it until the lock is released.
                     trace_wake(thread, false);
                     // SAFETY: the thread was `Blocked`, so it is in no run queue.
                     unsafe {
@@ -527,9 +532,21 @@ fn send_away(
     Ok(())
 }
 
-/// Restricts `thread` to `cpus` (which the caller checked name an online CPU). If it runs
-/// or waits on a CPU outside the set, that CPU is asked to reschedule: it moves the thread
-/// when it switches it out or finds it in its queue.
+/// Restricts `thread` to `cpus` (which the caller checked name an online CPU). Any thread
+/// may do this to any other, at any time: the set is one word, the last store wins, and
+/// the scheduler reads it afresh at every decision that places the thread (`requeue` when
+/// it gives up its CPU, `pick_next` when its CPU finds it queued, `steal_for`, and the
+/// placement of a wake). So a thread outside its new set moves at the first of those; to
+/// make that soon, the CPU it runs or waits on is asked to reschedule if the set excludes
+/// it. Nothing else may assume the set is the one it last stored (see
+/// `thread::set_affinity`).
+///
+/// Orderings: the store comes before the kick's `SeqCst` swap, which the kicked CPU's
+/// IPI handler (or, on this CPU, program order) orders before its next `schedule`: the
+/// kicked CPU decides with the new set. The thread's CPU is read after the store; a CPU
+/// queueing the thread at that very moment (a wake, a steal) may have placed it by the
+/// old set and not yet published its `last_cpu`, and then no CPU is kicked: the thread
+/// moves at its next switch there, at the latest when its time slice ends.
 pub(super) fn set_affinity(thread: &Thread, cpus: CpuSet) {
     thread.store_affinity(cpus);
     let cpu = thread.cpu();
@@ -539,6 +556,14 @@ pub(super) fn set_affinity(thread: &Thread, cpus: CpuSet) {
         let _irq = InterruptsDisabled::new();
         cpu.kick();
     }
+}
+
+/// Whether the calling thread's set includes the CPU it runs on: both read with
+/// interrupts off, so the answer is about one CPU (no migration between the two reads).
+pub(super) fn current_in_its_set() -> bool {
+    let irq = InterruptsDisabled::new();
+    let cpu = this_cpu();
+    cpu.current(&irq).may_run_on(cpu.bit)
 }
 
 /// Makes the outgoing, still runnable thread `Ready` and says which epoch it goes back to
@@ -562,9 +587,11 @@ fn switch_to(cpu: &Cpu, next: Arc<Thread>, reason: Reason, lent: bool, irq: &Int
     let prev = unsafe { cpu.replace_current(next) };
     let next = cpu.current(irq);
     cpu.set_running(next);
-    trace::record_switch(prev.id().as_u64(), next.id().as_u64(), reason.traced());
     // First: everything the CPU that switched `next` out did to it is visible after this.
     let next_rsp = take_saved_rsp(next);
+    // After the wait: the CPU that switched `next` out recorded that switch before it
+    // published the stack pointer, so the trace never shows it switched in here before.
+    trace::record_switch(prev.id().as_u64(), next.id().as_u64(), reason.traced());
     next.count_switch_in();
     cpu.count_switch();
     // `prev` using the FPU implies `fpu_in_use` (its switch-in allowed access; the boot

@@ -206,7 +206,8 @@ impl Builder {
             thread_entry::<F, T>,
             |top, limit| place_on_stack(top, limit, start),
         )?;
-        // Before admitting it: once queued it may run, and exit, on another CPU.
+        // The log line and the trace's spawn and name records come before admitting it:
+        // once queued it may run, and exit, on another CPU, and admission cannot fail.
         log::debug!(
             "thread {} '{}' spawned by thread {}: priority {}, {} KiB stack",
             thread.id(),
@@ -215,12 +216,12 @@ impl Builder {
             thread.priority().level(),
             self.stack_size / 1024
         );
-        scheduler::admit(Arc::clone(&thread));
         if crate::trace::enabled() {
             let id = thread.id().as_u64();
             crate::trace::record_spawn(id, super::current_id().as_u64());
             crate::trace::record_name(crate::trace::Kind::ThreadName, id, &thread.label());
         }
+        scheduler::admit(Arc::clone(&thread));
         Ok(JoinHandle { thread, result })
     }
 }

@@ -1,4 +1,5 @@
 //! The bounded MPMC channel: throughput under preemption, back-pressure, disconnection.
+//@ smp: 1 4
 #![no_std]
 #![no_main]
 

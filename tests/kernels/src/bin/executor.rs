@@ -1,4 +1,5 @@
 //! Async executors hosted by kernel threads, and wakes from everywhere.
+//@ smp: 1 4
 #![no_std]
 #![no_main]
 

@@ -2,7 +2,7 @@
 //! touching a Mutex, a Semaphore and timers on the way; every hop is counted and the
 //! totals must be exact (no lost or duplicated wake-up, no lost value).
 //@ timeout: 60
-//@ smp: 2
+//@ smp: 2 4
 #![no_std]
 #![no_main]
 

@@ -1,7 +1,7 @@
 //! Hostile waits: absurd timeouts, a task filling its own executor, thousands of waiters
 //! on one event, and a condvar storm; every waiter must come back exactly once.
 //@ timeout: 40
-//@ smp: 2
+//@ smp: 2 4
 #![no_std]
 #![no_main]
 

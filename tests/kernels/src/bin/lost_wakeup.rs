@@ -1,5 +1,6 @@
 //! Lost-wakeup stress: 120,000 wake/sleep cycles between threads and tasks, every wake
 //! counted. One lost wake-up leaves both sides asleep forever (and the kernel times out).
+//@ smp: 1 4
 #![no_std]
 #![no_main]
 

@@ -1,4 +1,5 @@
 //! The sleeping mutex, the condition variable and the semaphore, under preemption.
+//@ smp: 1 4
 #![no_std]
 #![no_main]
 

@@ -1,4 +1,5 @@
 //! park/unpark and stop requests.
+//@ smp: 1 4
 #![no_std]
 #![no_main]
 
@@ -9,7 +10,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spindle::{
     sync::IrqSpinLock,
-    thread::{self, Thread},
+    thread::{self, Thread, ThreadState},
 };
 
 spindle_test::test_kernel!(
@@ -38,6 +39,11 @@ fn park_unpark_ping_pong_under_preemption() {
     static PLAYERS: IrqSpinLock<[Option<Arc<Thread>>; 2]> = IrqSpinLock::new([None, None]);
     let player = |me: u64| {
         move || {
+            // Each may start at once on another CPU: wait (parked, unparked by the
+            // registration) until the other player is registered.
+            while PLAYERS.lock()[1 - me as usize].is_none() {
+                thread::park();
+            }
             for round in 0..ROUNDS {
                 while COUNTER.load(Ordering::SeqCst) != 2 * round + me {
                     thread::park();
@@ -48,11 +54,11 @@ fn park_unpark_ping_pong_under_preemption() {
             }
         }
     };
-    let gate = thread::disable_preemption(); // register both before either runs
     let a = thread::spawn(player(0));
     let b = thread::spawn(player(1));
     *PLAYERS.lock() = [Some(a.thread().clone()), Some(b.thread().clone())];
-    drop(gate);
+    a.thread().unpark();
+    b.thread().unpark();
     a.join();
     b.join();
     assert_eq!(COUNTER.load(Ordering::SeqCst), 2 * ROUNDS);
@@ -67,7 +73,10 @@ fn a_stop_request_wakes_a_parked_worker() {
         }
         wakeups
     });
-    thread::yield_now();
+    // Parked first (on several CPUs it starts elsewhere, maybe only after a yield here).
+    while worker.thread().state() != ThreadState::Blocked {
+        thread::yield_now();
+    }
     worker.thread().request_stop();
     assert!(worker.join() >= 1);
 }

@@ -6,6 +6,7 @@
 //! on the shared turn counter, because `park` may return spuriously; a lost unpark
 //! leaves both parked forever and the kernel times out.
 //@ timeout: 120
+//@ smp: 1 4
 #![no_std]
 #![no_main]
 

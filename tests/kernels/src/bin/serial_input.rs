@@ -3,6 +3,7 @@
 //@ firmware: bios uefi
 //@ serial-input: hello spindle\n0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\n
 //@ expect-output: interrupts: I/O APIC at
+//@ smp: 1 4
 #![no_std]
 #![no_main]
 

@@ -4,7 +4,13 @@
 //! console port. The harness (`trace: check`) decodes it and checks its invariants:
 //! every thread that runs was switched in, a woken thread runs only after its wake,
 //! nothing happens to a thread after its exit, per-CPU time never goes backwards.
+//!
+//! On four CPUs, short-lived threads start and end on other CPUs while their spawner
+//! goes on. Regression: `Builder::spawn` recorded the spawn after admitting the thread,
+//! so a child that ran and exited on another CPU first was "spawned after it exited"
+//! (issue 18, defect 2).
 //@ trace: check
+//@ smp: 1 4
 #![no_std]
 #![no_main]
 
@@ -30,6 +36,7 @@ spindle_test::test_kernel!(
     threads_block_and_wake_each_other,
     sleepers_are_woken_by_the_timer,
     tasks_are_woken_by_threads_and_timers,
+    short_lived_threads_spawn_and_exit,
     the_trace_is_streamed,
 );
 
@@ -124,6 +131,22 @@ fn tasks_are_woken_by_threads_and_timers() {
     drop(to_task);
     assert_eq!(executor::block_on(sum), Ok(55));
     host.stop();
+}
+
+/// Threads that end as soon as they start: on several CPUs each is placed on an idle
+/// CPU, where it may run and exit before its spawner has returned from `spawn`.
+fn short_lived_threads_spawn_and_exit() {
+    const THREADS: u64 = 200;
+    let threads: Vec<_> = (0..THREADS)
+        .map(|index| {
+            Builder::new()
+                .name("short-lived")
+                .spawn(move || index)
+                .expect("a short-lived thread")
+        })
+        .collect();
+    let sum: u64 = threads.into_iter().map(thread::JoinHandle::join).sum();
+    assert_eq!(sum, THREADS * (THREADS - 1) / 2);
 }
 
 fn the_trace_is_streamed() {
