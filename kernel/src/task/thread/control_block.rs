@@ -21,6 +21,7 @@ pub use super::run_state::ThreadState;
 use super::{
     SpawnError,
     cpu_set::{CpuSet, NoCpuInSet},
+    reaping::Reaping,
     run_state::{RunState, ThreadState as State},
     wait_queue::WaitQueue,
 };
@@ -128,6 +129,8 @@ pub struct Thread {
     /// Set once the thread has finished; `joiners` wait for it.
     exited: AtomicBool,
     joiners: WaitQueue,
+    /// Which of the reaper and the join handle lets go of the thread last (`reaping`).
+    pub(super) reaping: Reaping,
     /// Keeps the slot its result goes to alive while the thread runs (see `spawn`).
     _result_slot: Option<Arc<dyn Send + Sync>>,
     /// Timer ticks that found it running: its CPU time, in ticks.
@@ -203,6 +206,7 @@ impl Thread {
             table_links: Links::new(),
             exited: AtomicBool::new(false),
             joiners: WaitQueue::new(),
+            reaping: Reaping::new(),
             _result_slot: params.result_slot,
             cpu_ticks: AtomicU64::new(0),
             switches: AtomicU64::new(0),

@@ -42,6 +42,7 @@ mod models;
 mod park;
 mod per_cpu;
 pub mod policy;
+mod reaping;
 pub mod run_queue;
 mod run_state;
 mod scheduler;

@@ -214,3 +214,67 @@ fn thread_join_slot_hands_over_the_result() {
         6,
     );
 }
+
+/// A reaped thread's reference handed over (`reaping`): the reaper's `wake_joiners` (it
+/// lets go of its reference, sets the exit flag, wakes the joiners) against a joiner that
+/// awaits the exit and drops its handle, as `JoinHandle::join_async` does. Once the
+/// handle's drop has waited, its reference is the only one left: the thread's memory goes
+/// with it, in the joiner, never later on the reaping CPU.
+#[test]
+fn thread_reaping_lets_the_handle_go_last() {
+    check_pct(
+        || {
+            let thread = running_thread();
+            let reaper = {
+                let zombie = Arc::clone(&thread);
+                thread::spawn(move || super::scheduler::wake_joiners(zombie))
+            };
+            block_on(thread.exited());
+            thread.reaping.handle_gone(); // `JoinHandle`'s drop
+            assert_eq!(
+                Arc::strong_count(&thread),
+                1,
+                "the reaper still holds the thread"
+            );
+            reaper.join().expect("the reaper");
+        },
+        20_000,
+        6,
+    );
+}
+
+/// A handle dropped while its thread is being reaped (detached: nobody joins): neither
+/// side waits for the other forever, and the reaper keeps its reference when the handle
+/// went first.
+#[test]
+fn thread_reaping_of_a_detached_thread_waits_for_nobody() {
+    check_pct(
+        || {
+            let thread = running_thread();
+            let reaper = {
+                let zombie = Arc::clone(&thread);
+                thread::spawn(move || super::scheduler::wake_joiners(zombie))
+            };
+            thread.reaping.handle_gone();
+            drop(thread);
+            reaper.join().expect("the reaper");
+        },
+        20_000,
+        6,
+    );
+}
+
+/// A thread's control block, as `Builder::spawn` makes it (running, no stack).
+fn running_thread() -> Arc<Thread> {
+    Thread::new(ThreadParams {
+        name: None,
+        priority: Priority::NORMAL,
+        stack: None,
+        fpu: false,
+        is_idle: false,
+        affinity: CpuSet::single(0),
+        state: ThreadState::Running,
+        result_slot: None,
+    })
+    .expect("a control block")
+}

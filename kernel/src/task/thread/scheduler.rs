@@ -642,7 +642,27 @@ pub(super) fn finish_switch(_irq: &InterruptsDisabled) {
 #[inline(never)]
 fn reap(zombie: Arc<Thread>) {
     table::reap(&zombie);
-    zombie.set_exited();
+    wake_joiners(zombie);
+}
+
+/// Marks a reaped thread exited and wakes its joiners, letting go of the reaper's
+/// reference first when a join handle keeps the thread alive, so that the handle's is
+/// the last (see `reaping`).
+pub(super) fn wake_joiners(zombie: Arc<Thread>) {
+    if !zombie.reaping.start() {
+        // No handle: nobody waits for the memory, and ours may be the last reference.
+        zombie.set_exited();
+        return;
+    }
+    let zombie = Arc::into_raw(zombie);
+    // SAFETY: `start` found the join handle alive, and its drop waits for `reaped` before
+    // it lets go of its own reference: ours is not the last, and the thread stays alive
+    // until `reaped` below.
+    unsafe { Arc::decrement_strong_count(zombie) };
+    // SAFETY: as above, alive until `reaped`, after which this function touches nothing.
+    let thread = unsafe { &*zombie };
+    thread.set_exited();
+    thread.reaping.reaped();
 }
 
 /// Takes `thread`'s saved stack pointer, waiting while another CPU is still switching it

@@ -17,7 +17,8 @@
 //! 5. the thread switched to reaps it at once (`scheduler::finish_switch`): frees its
 //!    stack, takes it out of the thread table, then wakes its joiners.
 //!    [`JoinHandle::join`] waits for that and takes the result: when it returns, the
-//!    thread's memory is back (its stack possibly in the stack cache).
+//!    thread's memory is back (its stack possibly in the stack cache), because the handle,
+//!    not the reaping CPU, lets go of the control block last (`reaping`).
 //!
 //! Because the closure lives on the thread's own stack and the result slot is kept alive
 //! by the control block, a thread that ends through [`exit`] instead of returning leaks
@@ -359,6 +360,15 @@ impl<T> fmt::Debug for JoinHandle<T> {
         f.debug_struct("JoinHandle")
             .field("thread", &self.thread)
             .finish()
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    /// Detaches the thread if it runs on; after its exit, waits (briefly) for the CPU
+    /// that reaps it to let go, so that this handle's reference is the last one and a
+    /// `join` returns with the thread's memory back (see `reaping`).
+    fn drop(&mut self) {
+        self.thread.reaping.handle_gone();
     }
 }
 

@@ -20,7 +20,7 @@
 
 extern crate alloc;
 
-use alloc::{sync::Arc, vec::Vec};
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use spindle::{
@@ -105,7 +105,7 @@ fn churn() -> usize {
                 .expect("a spawner")
         })
         .collect();
-    spawners.into_iter().map(join_and_release).sum()
+    spawners.into_iter().map(JoinHandle::join).sum()
 }
 
 /// Where the spawners wait for each other (allocating nothing: the heap may be full).
@@ -141,7 +141,7 @@ fn short_lived<'a>(mut sizes: impl Iterator<Item = &'a usize>) -> usize {
                 .spawn(thread::yield_now)
                 .expect("memory for a short-lived thread")
         }));
-        batch.drain(..).for_each(join_and_release);
+        batch.drain(..).for_each(JoinHandle::join);
     }
     SHORT_LIVED / BATCH * BATCH
 }
@@ -172,19 +172,9 @@ fn stop_and_join(parked: Vec<JoinHandle<()>>) {
     parked
         .iter()
         .for_each(|handle| handle.thread().request_stop());
-    parked.into_iter().for_each(join_and_release);
-}
-
-/// Joins `handle`, then waits until nothing else holds its thread, so that the thread's
-/// control block is freed when this returns. (On several CPUs, the CPU that reaps a thread
-/// wakes its joiners, then lets go of the thread: `join` can return just before that.)
-fn join_and_release<T>(handle: JoinHandle<T>) -> T {
-    let thread = Arc::clone(handle.thread());
-    let value = handle.join();
-    while Arc::strong_count(&thread) > 1 {
-        thread::yield_now();
-    }
-    value
+    // A join returns once the thread's memory is back (the handle lets go of the control
+    // block last): usage is exact right after it.
+    parked.into_iter().for_each(JoinHandle::join);
 }
 
 /// Whether `size` bytes can be allocated right now (they are freed again at once).
