@@ -8,6 +8,18 @@ pub fn read() -> u64 {
     unsafe { _rdtsc() }
 }
 
+/// Reads the TSC between two `lfence`s: after every earlier instruction finished and
+/// before any later one starts, so that reads on either side (calibration's PIT reads)
+/// bracket it.
+pub fn read_fenced() -> u64 {
+    let (low, high): (u32, u32);
+    // SAFETY: lfence and rdtsc only order execution and read the counter.
+    unsafe {
+        core::arch::asm!("lfence", "rdtsc", "lfence", out("eax") low, out("edx") high, options(nostack, nomem))
+    };
+    u64::from(high) << 32 | u64::from(low)
+}
+
 /// Reads the TSC at the start of a timed region: `lfence` first, so earlier instructions
 /// have finished before the counter is read.
 pub fn read_start() -> u64 {
