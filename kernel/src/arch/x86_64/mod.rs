@@ -44,6 +44,7 @@ pub use trap::{TrapFrame, last_interrupt_entry_tsc, trap_count};
 /// Interrupts stay disabled.
 pub fn init() {
     cpu_local::init_boot_cpu();
+    tsc::init_boot_cpu();
     gdt::init();
     idt::init(gdt::selectors().code);
     pic::init_masked();

@@ -2,7 +2,8 @@
 //! descheduled, as a vCPU is on a busy host: under single-threaded TCG the two vCPUs take
 //! turns on one host thread, so while CPU 1 spins, CPU 0 stops for tens of milliseconds
 //! at a time, anywhere in what it runs. Calibrations taken then must agree, to 2 %, with
-//! one taken while CPU 1 halts (it then takes no turn) and with the boot's.
+//! one taken while CPU 1 halts (it then takes no turn) and with the boot's. And each
+//! CPU's counter is read with that CPU's index, which picks the offset it is corrected by.
 //@ smp: 2
 //@ qemu-args: -accel tcg,thread=single
 #![no_std]
@@ -36,10 +37,16 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
             ..Config::default()
         },
     );
-    spindle_test::run(&[Case {
-        name: "calibrations_agree_while_the_other_cpu_spins",
-        run: calibrations_agree_while_the_other_cpu_spins,
-    }])
+    spindle_test::run(&[
+        Case {
+            name: "calibrations_agree_while_the_other_cpu_spins",
+            run: calibrations_agree_while_the_other_cpu_spins,
+        },
+        Case {
+            name: "every_cpu_reads_its_counter_with_its_index",
+            run: every_cpu_reads_its_counter_with_its_index,
+        },
+    ])
 }
 
 /// Calibrations taken while CPU 1 spins. (The single 10 ms interval the kernel used before
@@ -122,4 +129,18 @@ fn stops_of_10_ms_in_a_second(tsc_hz: u64) -> usize {
         previous = now;
     }
     stops
+}
+
+/// `tsc::read_with_cpu` (what `time::now` reads) names the CPU whose counter it read: a
+/// thread pinned to each CPU in turn sees that CPU's index (kept in IA32_TSC_AUX, which
+/// every CPU sets as it starts).
+fn every_cpu_reads_its_counter_with_its_index() {
+    for cpu in 0..thread::cpu_count() {
+        let (_, seen) = Builder::new()
+            .cpu(cpu)
+            .spawn(tsc::read_with_cpu)
+            .expect("a thread for each CPU")
+            .join();
+        assert_eq!(seen, cpu);
+    }
 }
