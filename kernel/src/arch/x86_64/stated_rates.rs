@@ -8,8 +8,10 @@
 //!   which is also the APIC timer's input clock; where the crystal's rate is left out,
 //!   leaf 0x16's base frequency (the TSC's nominal rate) gives it, as Linux does.
 //!
-//! QEMU 7.2 under TCG (`-cpu max`) states neither: its vendor is AMD, and it has no
-//! hypervisor leaves; the rates are then measured (`calibration`).
+//! QEMU 7.2 under TCG (`-cpu max`) states neither: its vendor is AMD with basic leaves up
+//! to 0xd only, and its hypervisor leaves ("TCGTCGTCGTCG") end at 0x40000001. (Past the
+//! last leaf, CPUID answers with another leaf's values, so each leaf is read only when the
+//! CPU lists it, as `raw_cpuid` does.) The rates are then measured (`calibration`).
 
 use raw_cpuid::CpuId;
 
