@@ -87,23 +87,21 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
     time::init(calibration.tsc_hz);
     logger::init();
     log_memory_map(&boot_info.memory_regions);
-    log::debug!(
-        "timer: TSC {} kHz, APIC timer {} against one {} ms PIT interval",
-        calibration.tsc_hz / 1000,
-        match calibration.apic_hz() {
-            Some(hz) => alloc::format!("{} kHz", hz / 1000),
-            None => "not used".into(),
-        },
-        calibration.interval_ms()
-    );
+    log::debug!("timer: {calibration}");
+    if !calibration.settled() {
+        log::warn!(
+            "timer: fewer PIT windows agree than wanted (the host is very busy): {calibration}"
+        );
+    }
     let platform = acpi::read_platform(boot_info.rsdp_addr.into_option());
     init_device_interrupts(apic.is_some(), platform.as_ref());
     thread::setup::init(&config.scheduler);
     let source = thread::setup::start_tick(&calibration, &config.scheduler);
     arch::cpu::enable_interrupts();
     log::info!(
-        "tsc {} MHz, tick {} Hz from the {}, heap {} MiB",
+        "tsc {} MHz +-{} ppm, tick {} Hz from the {}, heap {} MiB",
         calibration.tsc_hz / 1_000_000,
+        calibration.tsc().uncertainty_ppm(),
         config.scheduler.tick_hz,
         match source {
             TickSource::Apic => "local APIC timer",

@@ -14,10 +14,7 @@ use core::{
     time::Duration,
 };
 
-use crate::arch::{
-    self,
-    cpu_local::{self, MAX_CPUS},
-};
+use crate::arch::{self, cpu_local::MAX_CPUS};
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
@@ -27,6 +24,11 @@ static SCALE_SHIFT: AtomicU32 = AtomicU32::new(0);
 
 /// How far each CPU's TSC runs ahead of the boot CPU's (negative: behind), in ticks.
 static CPU_OFFSETS: [AtomicI64; MAX_CPUS] = [const { AtomicI64::new(0) }; MAX_CPUS];
+
+/// Every CPU index is below `MAX_CPUS`, a power of two, so [`now`] masks the index instead
+/// of checking it: the mask changes no index, and costs one instruction to the check's two.
+const CPU_MASK: usize = MAX_CPUS - 1;
+const _: () = assert!(MAX_CPUS.is_power_of_two());
 
 /// A point on the monotonic clock, in nanoseconds since boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -89,9 +91,15 @@ pub fn tsc_frequency() -> u64 {
 }
 
 /// The current instant.
+///
+/// Safe against moves between CPUs: the counter is read together with the index of the
+/// CPU it belongs to, at one instant (`tsc::read_with_cpu`), so it is always corrected
+/// by its own CPU's offset; what follows is arithmetic on that pair, a reading of the one
+/// clock all CPUs share, whichever CPU the thread has moved to since.
 pub fn now() -> Instant {
-    let offset = CPU_OFFSETS[cpu_local::cpu_index() as usize].load(Ordering::Relaxed);
-    let tsc = arch::tsc::read().wrapping_sub(offset as u64);
+    let (tsc, cpu) = arch::tsc::read_with_cpu();
+    let offset = CPU_OFFSETS[cpu as usize & CPU_MASK].load(Ordering::Relaxed);
+    let tsc = tsc.wrapping_sub(offset as u64);
     let ticks = tsc.saturating_sub(BOOT_TSC.load(Ordering::Relaxed));
     Instant::from_nanos(scale().to_nanos(ticks))
 }

@@ -21,8 +21,9 @@ pub use spindle_trace::{Kind, SwitchReason, WakeSource};
 
 use crate::arch::{
     IrqSpinLock,
+    cpu::InterruptsDisabled,
     cpu_local::{self, MAX_CPUS},
-    debugcon, interrupts, tsc,
+    debugcon, interrupts, lock_irqs_off, tsc,
 };
 
 /// Records each CPU's ring holds: 64 Ki records, 2 MiB.
@@ -126,15 +127,22 @@ pub fn disable() {
 
 /// Appends `record` (stamped now, on this CPU) to this CPU's ring. Out of line and cold:
 /// a trace point inlines only its test of [`enabled`].
+///
+/// Interrupts go off before the CPU is chosen, so the caller stays on that CPU (nothing
+/// preempts it) until the record is in the CPU's ring, stamped with the CPU's counter.
+/// Choosing the ring first and then locking it, as the lock alone would, let a thread
+/// preempted in between and moved put its record in the ring of a CPU it had left, with
+/// another CPU's time stamp.
 #[cold]
 #[inline(never)]
 fn record(mut record: Record) {
+    let irq = InterruptsDisabled::new();
     let cpu = cpu_local::cpu_index() as usize;
     let Some(ring) = RINGS.get(cpu) else {
         return;
     };
     record.cpu = cpu as u8;
-    let mut ring = ring.lock();
+    let mut ring = lock_irqs_off(ring, &irq);
     let Some(ring) = ring.as_mut() else {
         return;
     };

@@ -114,9 +114,12 @@ const ICOUNT: &[&str] = &["-icount", "shift=0,sleep=off"];
 /// in parallel, one host thread each; QEMU's default for x86 is one thread
 /// taking turns between them, which hides real concurrency from an SMP
 /// kernel. Not with KVM (the CPUs are hardware threads already) nor icount
-/// (QEMU refuses to count instructions across threads).
+/// (QEMU refuses to count instructions across threads), nor when the caller's extra
+/// arguments pick the accelerator (`-accel tcg,thread=single`, where the CPUs take turns
+/// on one host thread): QEMU uses the first `-accel` that works, not the last.
 fn accel(opts: &QemuOptions) -> &'static [&'static str] {
-    if opts.smp > 1 && !opts.kvm && !opts.icount {
+    let caller_picks = opts.extra_args.iter().any(|arg| arg == "-accel");
+    if opts.smp > 1 && !opts.kvm && !opts.icount && !caller_picks {
         &["-accel", "tcg,thread=multi"]
     } else {
         &[]
@@ -271,6 +274,21 @@ mod tests {
             ..with_cpus(4)
         };
         assert!(!args_of(&kvm).contains(&"-accel".to_owned()));
+    }
+
+    #[test]
+    fn the_callers_accelerator_replaces_the_default() {
+        let single = QemuOptions {
+            extra_args: vec!["-accel".into(), "tcg,thread=single".into()],
+            ..with_cpus(2)
+        };
+        let args = args_of(&single);
+        assert_eq!(
+            args.iter().filter(|arg| *arg == "-accel").count(),
+            1,
+            "{args:?}"
+        );
+        assert!(args.ends_with(&["-accel".to_owned(), "tcg,thread=single".to_owned()]));
     }
 
     #[test]

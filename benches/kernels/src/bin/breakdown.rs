@@ -12,6 +12,7 @@ use spindle::{
     arch::{cpu::InterruptsDisabled, tsc},
     sync::IrqSpinLock,
     thread::{self, run_queue::RunQueue},
+    time,
 };
 use spindle_bench::{SAMPLES, WARMUP, end, overhead, report, start};
 
@@ -64,5 +65,8 @@ fn building_blocks() {
     });
     measure("cost_rdtsc", overhead, || {
         black_box(tsc::read());
+    });
+    measure("cost_clock_now", overhead, || {
+        black_box(time::now());
     });
 }

@@ -42,6 +42,8 @@ const DELIVERY_NMI: u32 = 0b100 << 8;
 const DELIVERY_EXTINT: u32 = 0b111 << 8;
 /// Divide the bus clock by 16 (encoding 0b0011).
 const DIVIDE_BY_16: u32 = 0b0011;
+/// What the timer's input clock is divided by (`DIVIDE_BY_16`).
+pub(super) const TIMER_DIVIDER: u64 = 16;
 
 /// Interrupt command: delivery modes (bits 8-10).
 const COMMAND_FIXED: u32 = 0b000 << 8;

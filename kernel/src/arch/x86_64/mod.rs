@@ -4,6 +4,7 @@
 //! Devices have their drivers in `crate::drivers`.
 
 pub mod apic;
+mod calibration;
 pub mod context;
 pub mod cpu;
 pub mod cpu_local;
@@ -21,6 +22,7 @@ mod pit;
 pub mod qemu;
 pub mod smp;
 mod spinlock;
+mod stated_rates;
 pub mod stop;
 pub mod timer;
 mod trap;
@@ -42,6 +44,7 @@ pub use trap::{TrapFrame, last_interrupt_entry_tsc, trap_count};
 /// Interrupts stay disabled.
 pub fn init() {
     cpu_local::init_boot_cpu();
+    tsc::init_boot_cpu();
     gdt::init();
     idt::init(gdt::selectors().code);
     pic::init_masked();

@@ -1,33 +1,32 @@
-//! The 8254 programmable interval timer, used as a reference clock at boot.
+//! The 8254 programmable interval timer, the reference clock of boot-time calibration.
 //!
 //! Channel 0 can drive the periodic tick (IRQ 0) when there is no usable local APIC.
-//! Channel 2 is the one whose output can be read back (port 0x61 bit 5) without an
-//! interrupt, so it can time an interval by polling: mode 0 raises OUT2 when the count
-//! reaches zero.
+//! Channel 2 is the one that runs without raising any interrupt, gated by port 0x61 bit
+//! 0: calibration sets it counting down freely and reads its count (`calibration`
+//! explains how).
 
 use x86_64::instructions::port::Port;
 
-/// The PIT's input clock.
-const PIT_HZ: u32 = 1_193_182;
+use super::calibration::PIT_HZ;
 
 const CHANNEL0_DATA: u16 = 0x40;
 const CHANNEL2_DATA: u16 = 0x42;
 const COMMAND: u16 = 0x43;
 const SPEAKER_GATE: u16 = 0x61;
 
-/// Channel 2, lobyte/hibyte access, mode 0 (interrupt on terminal count), binary.
-const CHANNEL2_ONE_SHOT: u8 = 0b1011_0000;
+/// Channel 2, lobyte/hibyte access, mode 2 (rate generator), binary. With a count of 0
+/// (65,536) the counter steps down through every 16-bit value, wrapping, for as long as
+/// the gate is high: a free-running clock that can be read at any time.
+const CHANNEL2_FREE_RUNNING: u8 = 0b1011_0100;
+/// Latches channel 2's count, so that its two bytes are read from one instant.
+const CHANNEL2_LATCH: u8 = 0b1000_0000;
 /// Channel 0, lobyte/hibyte access, mode 2 (rate generator), binary.
 const CHANNEL0_PERIODIC: u8 = 0b0011_0100;
 const GATE2: u8 = 1 << 0;
 const SPEAKER_ON: u8 = 1 << 1;
-const OUT2: u8 = 1 << 5;
 
-/// Runs `sample` at the start and at the end of a `millis`-long PIT interval (at most
-/// 54 ms, the 16-bit counter's range) and returns both samples. Busy-waits: boot-time
-/// calibration only.
-pub(super) fn time_interval<T>(millis: u32, mut sample: impl FnMut() -> T) -> (T, T) {
-    let count = u16::try_from(PIT_HZ / 1000 * millis).expect("PIT interval too long");
+/// Sets channel 2 counting down freely (the speaker stays off).
+pub(super) fn start_free_running() {
     let mut gate = Port::<u8>::new(SPEAKER_GATE);
     let mut command = Port::<u8>::new(COMMAND);
     let mut data = Port::<u8>::new(CHANNEL2_DATA);
@@ -36,22 +35,31 @@ pub(super) fn time_interval<T>(millis: u32, mut sample: impl FnMut() -> T) -> (T
     unsafe {
         let gate_bits = gate.read();
         gate.write((gate_bits & !SPEAKER_ON) | GATE2);
-        command.write(CHANNEL2_ONE_SHOT);
-        let [low, high] = count.to_le_bytes();
-        data.write(low);
-        data.write(high);
+        command.write(CHANNEL2_FREE_RUNNING);
+        data.write(0);
+        data.write(0);
     }
-    let start = sample();
-    // SAFETY: as above; reading the gate port has no side effects.
-    while unsafe { gate.read() } & OUT2 == 0 {
-        core::hint::spin_loop();
+}
+
+/// Channel 2's count, counting down once per PIT tick (at [`PIT_HZ`]) and wrapping.
+pub(super) fn read_free_running() -> u16 {
+    let mut command = Port::<u8>::new(COMMAND);
+    let mut data = Port::<u8>::new(CHANNEL2_DATA);
+    // SAFETY: as in `start_free_running`; latching and reading the count changes nothing
+    // but the latch, which only calibration reads.
+    unsafe {
+        command.write(CHANNEL2_LATCH);
+        let low = data.read();
+        let high = data.read();
+        u16::from_le_bytes([low, high])
     }
-    (start, sample())
 }
 
 /// Makes channel 0 raise IRQ 0 `hz` times a second (19 Hz to 1.19 MHz).
 pub(super) fn start_periodic(hz: u32) {
-    let divisor = u16::try_from(PIT_HZ / hz.max(1)).unwrap_or(u16::MAX).max(1);
+    let divisor = u16::try_from(PIT_HZ / u64::from(hz.max(1)))
+        .unwrap_or(u16::MAX)
+        .max(1);
     let [low, high] = divisor.to_le_bytes();
     let mut command = Port::<u8>::new(COMMAND);
     let mut data = Port::<u8>::new(CHANNEL0_DATA);

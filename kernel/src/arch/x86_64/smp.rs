@@ -283,6 +283,7 @@ extern "sysv64" fn ap_entry(start: u64) -> ! {
     // SAFETY: `start_ap` passed the address of a leaked, never-freed `ApStart`.
     let start = unsafe { &*(start as *const ApStart) };
     start.block.install();
+    tsc::set_cpu_index(start.index);
     start.tables.load();
     idt::load();
     fpu::init();
