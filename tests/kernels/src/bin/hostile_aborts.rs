@@ -175,14 +175,14 @@ fn spawn_and_abort(
                 continue;
             }
         };
-        let abort = kind == 6 || xorshift(&mut random) % 3 == 0;
+        let abort = kind == 6 || xorshift(&mut random).is_multiple_of(3);
         if abort {
             for _ in 0..xorshift(&mut random) % 300 {
                 core::hint::spin_loop();
             }
             handle.abort();
         }
-        if !abort && xorshift(&mut random) % 5 == 0 {
+        if !abort && xorshift(&mut random).is_multiple_of(5) {
             drop(handle); // detached: runs on regardless
         } else {
             batch.push((id, handle));

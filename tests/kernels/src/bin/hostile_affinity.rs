@@ -152,7 +152,7 @@ fn control(cpu: u32, victims: Arc<Mutex<Vec<Arc<Thread>>>>) -> u64 {
             victim.set_affinity(random_set(&mut random)).unwrap();
             moves += 1;
         }
-        if xorshift(&mut random) % 4 == 0 {
+        if xorshift(&mut random).is_multiple_of(4) {
             thread::yield_now();
         }
     }
@@ -184,7 +184,7 @@ fn targets_moved_by_others_while_they_wait_count_exactly() {
                 let inbox = inbox.clone();
                 thread::spawn(move || {
                     let mut served = 0u64;
-                    while serve(inbox.recv().ok().expect("a request")) {
+                    while inbox.recv().is_ok_and(serve) {
                         served += 1;
                     }
                     served
@@ -200,7 +200,7 @@ fn targets_moved_by_others_while_they_wait_count_exactly() {
                 let inbox = inbox.clone();
                 host.spawn(async move {
                     let mut served = 0u64;
-                    while serve(inbox.recv_async().await.ok().expect("a request")) {
+                    while inbox.recv_async().await.is_ok_and(serve) {
                         served += 1;
                     }
                     served

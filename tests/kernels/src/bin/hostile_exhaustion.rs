@@ -95,7 +95,7 @@ fn fill(me: u32, workers: &Workers) -> Filled {
             }
             assert!(filled.tasks.len() < TASK_ROOM, "tasks never ran out");
         }
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             thread::yield_now();
         }
     }
