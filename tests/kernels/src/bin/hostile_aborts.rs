@@ -19,6 +19,7 @@ extern crate alloc;
 use alloc::{sync::Arc, vec::Vec};
 use core::{
     future::{Future, poll_fn},
+    pin::pin,
     sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering},
     task::{Poll, Waker},
     time::Duration,
@@ -30,7 +31,8 @@ use spindle::{
     },
     mm, println,
     sync::{IrqSpinLock, Semaphore},
-    thread::{self, Builder},
+    thread::{self, Builder, Timer},
+    time,
 };
 
 spindle_test::test_kernel!(
@@ -225,14 +227,28 @@ fn await_batch(
 }
 
 /// Wakes every stashed waker twice (the tasks may have finished, been aborted, or lost
-/// their executor) until told to stop.
+/// their executor) until told to stop, and arms a timer with every other one, so that
+/// the tick wakes it again from interrupt context (or the timer is disarmed when the
+/// next one replaces it).
 fn wake_stashed(stop: &AtomicBool) -> u64 {
+    let timers = [
+        pin!(Timer::new()),
+        pin!(Timer::new()),
+        pin!(Timer::new()),
+        pin!(Timer::new()),
+    ];
     let mut woken = 0;
     let mut taken = Vec::with_capacity(4096);
     loop {
         let stopping = stop.load(Ordering::Acquire);
         core::mem::swap(&mut taken, &mut *STASH.lock());
         for waker in taken.drain(..) {
+            if woken % 2 == 0 {
+                let deadline = time::now() + Duration::from_micros(woken % 300);
+                timers[(woken / 2 % 4) as usize]
+                    .as_ref()
+                    .arm(deadline, &waker);
+            }
             waker.wake_by_ref();
             waker.wake();
             woken += 1;
