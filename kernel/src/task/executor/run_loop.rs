@@ -221,6 +221,7 @@ impl<H: Host> Drop for Executor<H> {
             self.shared.name,
             self.shared.tasks.load(Ordering::Relaxed)
         );
+        registry::unregister(&self.shared);
         drop(self.shared.inbox.close());
         let table = self.table.get_mut();
         for slot in 0..table.len() {
