@@ -74,7 +74,7 @@ use super::{
     task::{Polled, TaskHeader},
 };
 use crate::{
-    atomics::{AtomicU8, Ordering},
+    atomics::{AtomicU8, AtomicUsize, Ordering},
     thread::{OnThread, PollNote},
 };
 
@@ -176,8 +176,10 @@ where
         self.header.queued.clear_for_poll();
         let polled = match join.load(Ordering::Acquire) {
             ABORTING => {
-                self.cancel();
-                self.header.end_aborted()
+                self.drop_future();
+                let polled = self.header.end_aborted();
+                self.publish(CANCELLED, polled, executor);
+                polled
             }
             _ => {
                 self.header.begin_poll(executor.id);
@@ -190,7 +192,11 @@ where
                 let published = unsafe { OnThread::publish(executor.on_host.as_ref(), &note) };
                 let poll = self.poll_future();
                 drop(published);
-                self.header.end_poll(executor.id, poll)
+                let polled = self.header.end_poll(executor.id, poll);
+                if poll.is_ready() {
+                    self.publish(DONE, polled, executor);
+                }
+                polled
             }
         };
         *home = Some(self);
@@ -201,10 +207,7 @@ where
         if !unfinished(self.header.join.0.load(Ordering::Relaxed)) {
             return;
         }
-        // SAFETY: `PENDING` or `ABORTING`, and we are called by the task's slot (`Run` is private to
-        // this file): the stage is ours alone (module docs).
-        let stage = unsafe { &mut *self.stage.get() };
-        *stage = Stage::Empty; // drops the future in place
+        self.drop_future();
         self.finish(CANCELLED);
     }
 }
@@ -216,7 +219,7 @@ where
     H: Host,
 {
     /// Polls the future (the caller checked the state is `PENDING` and is the slot); on
-    /// completion, replaces it by its output and wakes the handle.
+    /// completion, replaces it by its output (which the caller then publishes).
     #[inline]
     fn poll_future(self: &Arc<Self>) -> Poll<()> {
         let waker = waker_ref(self);
@@ -234,8 +237,28 @@ where
             return Poll::Pending;
         };
         *stage = Stage::Finished(output); // drops the future in place
-        self.finish(DONE);
         Poll::Ready(())
+    }
+
+    /// Drops the future in place (the caller checked the task is unfinished and is the
+    /// slot); the caller then publishes `CANCELLED`.
+    fn drop_future(&self) {
+        // SAFETY: `PENDING` or `ABORTING`, and we are called by the task's slot (`Run` is
+        // private to this file): the stage is ours alone (module docs).
+        let stage = unsafe { &mut *self.stage.get() };
+        *stage = Stage::Empty;
+    }
+
+    /// Publishes the end of a poll that finished the task (`polled`: done, or done with a
+    /// wake queued meanwhile) as `state`: gives its place in the executor's capacity back
+    /// first when the executor frees its slot right after this poll (`Polled::Done`), so
+    /// that whoever sees the handle resolve can spawn in its place. (A tombstone keeps its
+    /// slot, and its place, until its queued index is popped: `TaskTable::poll`.)
+    fn publish(&self, state: u8, polled: Polled, executor: &Polling<'_>) {
+        if polled == Polled::Done {
+            executor.tasks.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.finish(state);
     }
 
     /// Leaves `PENDING` for `state` (publishing the stage) and wakes the handle.
@@ -312,6 +335,8 @@ pub(super) struct Polling<'a> {
     pub(super) id: u64,
     pub(super) name: &'a str,
     pub(super) on_host: Option<OnThread<'a>>,
+    /// The executor's count of tasks (spawned, not yet freed), against its capacity.
+    pub(super) tasks: &'a AtomicUsize,
 }
 
 /// The executor's owning reference to a task, and the only way to poll or cancel it:
