@@ -22,6 +22,7 @@
 pub mod input;
 extern crate alloc;
 
+pub mod memory;
 pub mod preemption;
 
 pub use bootloader_api;

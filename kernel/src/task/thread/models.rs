@@ -177,17 +177,7 @@ fn thread_join_slot_hands_over_the_result() {
     check_pct(
         || {
             let result = Arc::new(IrqSpinLock::new(None::<u32>));
-            let thread = Thread::new(ThreadParams {
-                name: None,
-                priority: Priority::NORMAL,
-                stack: None,
-                fpu: false,
-                is_idle: false,
-                affinity: CpuSet::single(0),
-                state: ThreadState::Running,
-                result_slot: Some(Arc::clone(&result) as Arc<dyn Send + Sync>),
-            })
-            .expect("a control block");
+            let thread = running_thread(Arc::clone(&result) as Arc<dyn Send + Sync>);
             let exiting = {
                 let (thread, result) = (Arc::clone(&thread), Arc::clone(&result));
                 thread::spawn(move || {
@@ -224,11 +214,8 @@ fn thread_join_slot_hands_over_the_result() {
 fn thread_reaping_lets_the_handle_go_last() {
     check_pct(
         || {
-            let thread = running_thread();
-            let reaper = {
-                let zombie = Arc::clone(&thread);
-                thread::spawn(move || super::scheduler::wake_joiners(zombie))
-            };
+            let thread = running_thread(Arc::new(()));
+            let reaper = reap(&thread);
             block_on(thread.exited());
             thread.reaping.handle_gone(); // `JoinHandle`'s drop
             assert_eq!(
@@ -250,11 +237,8 @@ fn thread_reaping_lets_the_handle_go_last() {
 fn thread_reaping_of_a_detached_thread_waits_for_nobody() {
     check_pct(
         || {
-            let thread = running_thread();
-            let reaper = {
-                let zombie = Arc::clone(&thread);
-                thread::spawn(move || super::scheduler::wake_joiners(zombie))
-            };
+            let thread = running_thread(Arc::new(()));
+            let reaper = reap(&thread);
             thread.reaping.handle_gone();
             drop(thread);
             reaper.join().expect("the reaper");
@@ -264,9 +248,16 @@ fn thread_reaping_of_a_detached_thread_waits_for_nobody() {
     );
 }
 
-/// A thread's control block as `Builder::spawn` makes it for a join handle (running, no
-/// stack).
-fn running_thread() -> Arc<Thread> {
+/// The reaper's side on a model thread of its own: `scheduler::wake_joiners`, with a
+/// reference of its own.
+fn reap(thread: &Arc<Thread>) -> thread::JoinHandle<()> {
+    let zombie = Arc::clone(thread);
+    thread::spawn(move || super::scheduler::wake_joiners(zombie))
+}
+
+/// A thread's control block as `Builder::spawn` makes it, with a join handle whose result
+/// goes to `result_slot` (running, no stack).
+fn running_thread(result_slot: Arc<dyn Send + Sync>) -> Arc<Thread> {
     Thread::new(ThreadParams {
         name: None,
         priority: Priority::NORMAL,
@@ -275,7 +266,7 @@ fn running_thread() -> Arc<Thread> {
         is_idle: false,
         affinity: CpuSet::single(0),
         state: ThreadState::Running,
-        result_slot: Some(Arc::new(()) as Arc<dyn Send + Sync>),
+        result_slot: Some(result_slot),
     })
     .expect("a control block")
 }

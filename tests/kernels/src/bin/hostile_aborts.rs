@@ -29,11 +29,12 @@ use spindle::{
     executor::{
         self, Cancelled, Executor, ExecutorThread, JoinSet, Spawner, TaskSpawnError, Workers,
     },
-    mm, println,
+    println,
     sync::{IrqSpinLock, Semaphore},
     thread::{self, Builder, Timer},
     time,
 };
+use spindle_test::memory::{assert_heap_back_to, heap_in_use};
 
 spindle_test::test_kernel!(
     stopped_executors_give_their_memory_back,
@@ -48,13 +49,6 @@ fn xorshift(state: &mut u64) -> u64 {
     *state
 }
 
-/// `mm::usage` (bytes, allocations) with the stack cache emptied.
-fn usage() -> (usize, usize) {
-    mm::reclaim();
-    let usage = mm::usage();
-    (usage.bytes, usage.allocations)
-}
-
 /// Executors started and stopped (threads and executors of its own) give back all
 /// their memory.
 fn stopped_executors_give_their_memory_back() {
@@ -63,11 +57,15 @@ fn stopped_executors_give_their_memory_back() {
     // registration would hold one block here, and eight after the rounds).
     executors_round(0);
     drop(Executor::new("alone", 1));
-    let before = usage();
+    let before = heap_in_use();
     for round in 1..5 {
         executors_round(round);
     }
-    assert_eq!(usage(), before, "stopped executors left memory behind");
+    assert_eq!(
+        heap_in_use(),
+        before,
+        "stopped executors left memory behind"
+    );
 }
 
 /// Four executor threads and four executors of this thread, one task, all stopped.
@@ -263,7 +261,7 @@ fn wake_stashed(stop: &AtomicBool) -> u64 {
 fn aborts_race_polls_completions_and_executor_stops() {
     assert_eq!(thread::cpu_count(), 4);
     drop(Executor::new("warm-up", 1));
-    let before = usage();
+    let before = heap_in_use();
     {
         STASH.lock().reserve_exact(4096);
         let states: Arc<Vec<AtomicU8>> = Arc::new(
@@ -345,7 +343,7 @@ fn aborts_race_polls_completions_and_executor_stops() {
         while PERMITS.try_acquire() {}
         *STASH.lock() = Vec::new();
     }
-    assert_eq!(usage(), before, "memory left behind");
+    assert_heap_back_to(before);
 }
 
 /// Join sets with members on every worker, joined partly, then aborted or dropped: each
@@ -353,7 +351,7 @@ fn aborts_race_polls_completions_and_executor_stops() {
 /// the member did.
 fn join_sets_dropped_and_aborted_half_joined() {
     drop(Executor::new("warm-up", 1));
-    let before = usage();
+    let before = heap_in_use();
     {
         static DROPS_BEFORE: AtomicU64 = AtomicU64::new(0);
         DROPS_BEFORE.store(DROPPED.load(Ordering::SeqCst), Ordering::SeqCst);
@@ -435,5 +433,5 @@ fn join_sets_dropped_and_aborted_half_joined() {
         );
         println!("join sets: {spawned} members, {ok} joined Ok, {cancelled} joined Cancelled");
     }
-    assert_eq!(usage(), before, "memory left behind");
+    assert_heap_back_to(before);
 }

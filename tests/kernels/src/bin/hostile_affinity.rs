@@ -24,10 +24,11 @@ use core::{
 
 use spindle::{
     executor::{self, ExecutorThread},
-    mm, println,
+    println,
     sync::{Mutex, Semaphore, channel},
     thread::{self, Builder, CpuSet, Thread},
 };
+use spindle_test::memory::{assert_heap_back_to, heap_in_use};
 
 spindle_test::test_kernel!(targets_moved_by_others_while_they_wait_count_exactly);
 
@@ -164,8 +165,7 @@ fn targets_moved_by_others_while_they_wait_count_exactly() {
     assert_eq!(thread::cpu_count(), 4);
     // The executor registry's table grows once, with the first executor.
     drop(executor::Executor::new("warm-up", 1));
-    mm::reclaim();
-    let before = mm::usage();
+    let before = heap_in_use();
     {
         let victims: Arc<Mutex<Vec<Arc<Thread>>>> = Arc::new(Mutex::new(Vec::new()));
         let controllers: Vec<_> = (1..=CONTROLLERS)
@@ -258,11 +258,5 @@ fn targets_moved_by_others_while_they_wait_count_exactly() {
         );
         assert!(retargets > 0);
     }
-    mm::reclaim();
-    let after = mm::usage();
-    assert_eq!(
-        (after.bytes, after.allocations),
-        (before.bytes, before.allocations),
-        "memory left behind"
-    );
+    assert_heap_back_to(before);
 }

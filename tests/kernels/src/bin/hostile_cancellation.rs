@@ -21,10 +21,11 @@ use core::{
 
 use spindle::{
     executor::{self, Executor, FutureExt, Workers},
-    mm, println,
+    println,
     sync::{Mutex, Semaphore, channel},
     thread::{self, Builder, CpuSet},
 };
+use spindle_test::memory::{assert_heap_back_to, heap_in_use};
 
 spindle_test::test_kernel!(cancelled_waits_lose_no_permit_lock_or_value);
 
@@ -160,8 +161,7 @@ fn cancelled_waits_lose_no_permit_lock_or_value() {
     assert_eq!(thread::cpu_count(), 4);
     drop(Executor::new("warm-up", 1));
     Workers::start("warm-up", 1).unwrap().stop();
-    mm::reclaim();
-    let before = mm::usage();
+    let before = heap_in_use();
     {
         let (sender, receiver) = channel::bounded::<u64>(4);
         let world = Arc::new(World {
@@ -246,11 +246,5 @@ fn cancelled_waits_lose_no_permit_lock_or_value() {
             MOST_HOLDERS.load(Ordering::SeqCst)
         );
     }
-    mm::reclaim();
-    let after = mm::usage();
-    assert_eq!(
-        (after.bytes, after.allocations),
-        (before.bytes, before.allocations),
-        "memory left behind"
-    );
+    assert_heap_back_to(before);
 }

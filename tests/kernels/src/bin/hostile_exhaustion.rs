@@ -17,21 +17,16 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use spindle::{
     executor::{self, Cancelled, Executor, TaskHandle, TaskSpawnError, Workers},
-    mm, println,
+    println,
     sync::{Event, Semaphore, channel},
     thread::{self, Builder, JoinHandle, SpawnError},
 };
+use spindle_test::memory::{assert_heap_back_to, heap_in_use};
 
 spindle_test::test_kernel!(
     four_cpus_fill_the_heap_while_pairs_keep_waking_each_other,
     executors_at_capacity_take_exactly_capacity_spawns_from_four_cpus,
 );
-
-fn usage() -> (usize, usize) {
-    mm::reclaim();
-    let usage = mm::usage();
-    (usage.bytes, usage.allocations)
-}
 
 /// Turns passed by the pairs.
 static TURNS: AtomicU64 = AtomicU64::new(0);
@@ -186,7 +181,7 @@ fn four_cpus_fill_the_heap_while_pairs_keep_waking_each_other() {
     assert_eq!(thread::cpu_count(), 4);
     // The executor registry's table grows once, with the most executors alive at once.
     Workers::start("warm-up", 1).unwrap().stop();
-    let before = usage();
+    let before = heap_in_use();
     {
         let workers = Arc::new(Workers::start("filled", 64 * 1024).unwrap());
         let thread_pairs = [thread_pair((0, 2)), thread_pair((1, 3))];
@@ -253,7 +248,7 @@ fn four_cpus_fill_the_heap_while_pairs_keep_waking_each_other() {
         assert_eq!(sum, 63 * 32);
         Arc::into_inner(workers).unwrap().stop();
     }
-    assert_eq!(usage(), before, "memory left behind");
+    assert_heap_back_to(before);
 }
 
 /// Four threads, one per CPU, spawn pending tasks onto one executor until it says
