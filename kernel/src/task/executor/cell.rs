@@ -27,6 +27,10 @@
 //!   nobody touches the stage.
 //! - `PENDING → CANCELLED`: the slot drops the future in place, then stores `CANCELLED`;
 //!   nobody touches the stage after that.
+//! - `PENDING → PANICKED`: the poll panicked and the panic was caught around it (the
+//!   task's catch frame); the slot drops the future in place, writes the panic's report
+//!   into the stage, then stores `PANICKED` (Release). `PANICKED → TAKEN` is the handle's,
+//!   as `DONE → TAKEN`: it takes the report.
 //! - `PENDING → ABORTING`: the handle asks for an abort ([`TaskHandle::abort`]) with a
 //!   compare-exchange, then wakes the task. `ABORTING` is still unfinished: the stage
 //!   stays the slot's, and the slot's next poll cancels the task instead of polling it
@@ -58,7 +62,7 @@
 
 #![allow(unsafe_code)]
 
-use alloc::sync::Arc;
+use alloc::{boxed::Box, sync::Arc};
 use core::{
     cell::UnsafeCell,
     future::Future,
@@ -70,12 +74,15 @@ use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
 
 use super::{
     host::Host,
-    join::{Cancelled, JoinSlot, TaskHandle},
+    join::{JoinSlot, TaskError, TaskHandle},
     task::{Polled, TaskHeader},
 };
 use crate::{
     atomics::{AtomicU8, Ordering},
-    thread::{OnThread, PollNote},
+    thread::{
+        OnThread, PanicReport, PollNote,
+        unwind::{self, Caught},
+    },
 };
 
 const PENDING: u8 = 0;
@@ -83,6 +90,7 @@ const DONE: u8 = 1;
 const CANCELLED: u8 = 2;
 const TAKEN: u8 = 3;
 const ABORTING: u8 = 4;
+const PANICKED: u8 = 5;
 
 /// Whether a task in join state `state` has not finished (its stage holds the future).
 const fn unfinished(state: u8) -> bool {
@@ -105,10 +113,13 @@ impl JoinState {
     }
 }
 
-/// The future, then its output.
+/// The future, then its output, or the report of the panic that ended it: on the heap,
+/// so that every task's block does not grow by a report's size (`None` if there was no
+/// memory left for it: the report went to the log).
 enum Stage<F: Future> {
     Running(F),
     Finished(F::Output),
+    Panicked(Option<Box<PanicReport>>),
     Empty,
 }
 
@@ -188,8 +199,10 @@ where
                 };
                 // SAFETY: the guard drops right after the poll, before `note`.
                 let published = unsafe { OnThread::publish(executor.on_host.as_ref(), &note) };
-                let poll = self.poll_future();
+                // The task's catch frame: a contained panic in its poll ends here.
+                let poll = unwind::catch(|| self.poll_future());
                 drop(published);
+                let poll = poll.unwrap_or_else(|caught| self.end_by_panic(caught));
                 self.header.end_poll(executor.id, poll)
             }
         };
@@ -204,7 +217,7 @@ where
         // SAFETY: `PENDING` or `ABORTING`, and we are called by the task's slot (`Run` is private to
         // this file): the stage is ours alone (module docs).
         let stage = unsafe { &mut *self.stage.get() };
-        *stage = Stage::Empty; // drops the future in place
+        replace_stage(stage, Stage::Empty); // drops the future in place
         self.finish(CANCELLED);
     }
 }
@@ -233,8 +246,29 @@ where
         let Poll::Ready(output) = future.poll(&mut context) else {
             return Poll::Pending;
         };
-        *stage = Stage::Finished(output); // drops the future in place
+        replace_stage(stage, Stage::Finished(output)); // drops the future in place
         self.finish(DONE);
+        Poll::Ready(())
+    }
+
+    /// The poll panicked and the panic was caught: drops the future (still as part of the
+    /// panic: a panic in its destructor is fatal, see `thread::unwind`), keeps the report
+    /// for the handle, and finishes the task.
+    #[cold]
+    #[inline(never)]
+    fn end_by_panic(&self, caught: Caught) -> Poll<()> {
+        if !unfinished(self.header.join.0.load(Ordering::Relaxed)) {
+            // The task had finished: waking its handle panicked. The stage is the
+            // handle's now (module docs), and the output stays there for it.
+            return Poll::Ready(());
+        }
+        // SAFETY: `PENDING` or `ABORTING`, and the caller is the task's slot: the stage is
+        // ours alone (module docs).
+        let stage = unsafe { &mut *self.stage.get() };
+        replace_stage(stage, Stage::Empty); // drops the future in place
+        caught_report_kept(stage, &caught);
+        drop(caught);
+        self.finish(PANICKED);
         Poll::Ready(())
     }
 
@@ -243,6 +277,43 @@ where
         self.header.join.0.store(state, Ordering::Release);
         self.join_waker.wake();
     }
+}
+
+/// Keeps the report of the panic `caught` in `stage` (which the future left), on the heap
+/// now that the future's memory is back; if even that fails, logs it.
+#[cold]
+fn caught_report_kept<F: Future>(stage: &mut Stage<F>, caught: &Caught) {
+    let report = Box::try_new(caught.report().clone()).ok();
+    if report.is_none() {
+        log::error!(
+            "{} (no memory to keep this report for the task's handle)",
+            caught.report()
+        );
+    }
+    *stage = Stage::Panicked(report);
+}
+
+/// Replaces `stage` by `new`, dropping the future or output it held in place. If that
+/// drop panics (and the panic is contained), the stage is left `Empty`: its old value was
+/// dropped (the rest of its fields by the unwinding) and must never be dropped again.
+#[inline(always)]
+fn replace_stage<F: Future>(stage: &mut Stage<F>, new: Stage<F>) {
+    struct EmptyOnUnwind<F: Future>(*mut Stage<F>);
+    impl<F: Future> Drop for EmptyOnUnwind<F> {
+        fn drop(&mut self) {
+            // SAFETY: only reached while the old value's drop unwinds: the place is valid
+            // and holds a dropped value, overwritten without dropping it again.
+            unsafe { core::ptr::write(self.0, Stage::Empty) };
+        }
+    }
+    let place: *mut Stage<F> = stage;
+    let unwinding = EmptyOnUnwind(place);
+    // SAFETY: `place` comes from a `&mut`, so it is valid and ours; its value is dropped
+    // once here and then overwritten (by `new`, or by the guard if the drop unwinds).
+    unsafe { core::ptr::drop_in_place(place) };
+    core::mem::forget(unwinding);
+    // SAFETY: as above; the old value was dropped, so nothing is leaked.
+    unsafe { core::ptr::write(place, new) };
 }
 
 impl<F, H> ArcWake for TaskCell<F, H>
@@ -277,7 +348,7 @@ where
         }
     }
 
-    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Cancelled>> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, TaskError>> {
         let join = &self.header.join.0;
         let mut state = join.load(Ordering::Acquire);
         if unfinished(state) {
@@ -288,19 +359,22 @@ where
             }
         }
         if state == CANCELLED {
-            return Poll::Ready(Err(Cancelled));
+            return Poll::Ready(Err(TaskError::Cancelled));
         }
-        let taken = join.compare_exchange(DONE, TAKEN, Ordering::Acquire, Ordering::Relaxed);
+        let taken = join.compare_exchange(state, TAKEN, Ordering::Acquire, Ordering::Relaxed);
         assert!(
-            taken.is_ok(),
+            taken.is_ok() && matches!(state, DONE | PANICKED),
             "TaskHandle polled after it returned the result"
         );
-        // SAFETY: we moved the state from `DONE` to `TAKEN`: the stage is ours alone, and
-        // for good (module docs).
+        // SAFETY: we moved the state from `DONE` or `PANICKED` to `TAKEN`: the stage is
+        // ours alone, and for good (module docs).
         let stage = unsafe { &mut *self.stage.get() };
         match core::mem::replace(stage, Stage::Empty) {
             Stage::Finished(output) => Poll::Ready(Ok(output)),
-            _ => unreachable!("a finished task's stage holds its output"),
+            Stage::Panicked(report) => Poll::Ready(Err(TaskError::Panicked(
+                report.map_or_else(PanicReport::lost, |report| *report),
+            ))),
+            _ => unreachable!("a finished task's stage holds its output or its panic"),
         }
     }
 }
@@ -317,7 +391,7 @@ pub(super) struct Polling<'a> {
 /// The executor's owning reference to a task, and the only way to poll or cancel it:
 /// empty, or one task. Each task has exactly one (made by [`new_task`]). Dropping a full
 /// slot cancels the task if it has not finished (its future is dropped, its handle
-/// resolves to [`Cancelled`]).
+/// resolves to [`TaskError::Cancelled`]).
 pub(super) struct Slot<H: Host>(Option<Arc<dyn Run<H>>>);
 
 impl<H: Host> Slot<H> {

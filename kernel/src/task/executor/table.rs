@@ -41,7 +41,7 @@ impl<H: Host> TaskTable<H> {
     }
 
     /// Puts a spawned task in a free slot and queues its first poll. If the table cannot
-    /// grow (no memory), the task is dropped: its handle resolves to `Cancelled`. Out of
+    /// grow (no memory), the task is dropped: its handle resolves to `TaskError::Cancelled`. Out of
     /// line, like `remove`: once per task, they would only crowd the poll loop they are
     /// called from (which then no longer inlines the ready queue's pop).
     #[inline(never)]
