@@ -62,7 +62,7 @@
 
 #![allow(unsafe_code)]
 
-use alloc::{boxed::Box, sync::Arc};
+use alloc::sync::Arc;
 use core::{
     cell::UnsafeCell,
     future::Future,
@@ -113,13 +113,12 @@ impl JoinState {
     }
 }
 
-/// The future, then its output, or the report of the panic that ended it: on the heap,
-/// so that every task's block does not grow by a report's size (`None` if there was no
-/// memory left for it: the report went to the log).
+/// The future, then its output, or the report of the panic that ended it (one pointer:
+/// every task's block stays as small as it was).
 enum Stage<F: Future> {
     Running(F),
     Finished(F::Output),
-    Panicked(Option<Box<PanicReport>>),
+    Panicked(PanicReport),
     Empty,
 }
 
@@ -266,7 +265,7 @@ where
         // ours alone (module docs).
         let stage = unsafe { &mut *self.stage.get() };
         replace_stage(stage, Stage::Empty); // drops the future in place
-        caught_report_kept(stage, &caught);
+        *stage = Stage::Panicked(caught.report().keep());
         drop(caught);
         self.finish(PANICKED);
         Poll::Ready(())
@@ -277,20 +276,6 @@ where
         self.header.join.0.store(state, Ordering::Release);
         self.join_waker.wake();
     }
-}
-
-/// Keeps the report of the panic `caught` in `stage` (which the future left), on the heap
-/// now that the future's memory is back; if even that fails, logs it.
-#[cold]
-fn caught_report_kept<F: Future>(stage: &mut Stage<F>, caught: &Caught) {
-    let report = Box::try_new(caught.report().clone()).ok();
-    if report.is_none() {
-        log::error!(
-            "{} (no memory to keep this report for the task's handle)",
-            caught.report()
-        );
-    }
-    *stage = Stage::Panicked(report);
 }
 
 /// Replaces `stage` by `new`, dropping the future or output it held in place. If that
@@ -371,9 +356,7 @@ where
         let stage = unsafe { &mut *self.stage.get() };
         match core::mem::replace(stage, Stage::Empty) {
             Stage::Finished(output) => Poll::Ready(Ok(output)),
-            Stage::Panicked(report) => Poll::Ready(Err(TaskError::Panicked(
-                report.map_or_else(PanicReport::lost, |report| *report),
-            ))),
+            Stage::Panicked(report) => Poll::Ready(Err(TaskError::Panicked(report))),
             _ => unreachable!("a finished task's stage holds its output or its panic"),
         }
     }

@@ -25,6 +25,7 @@ use core::sync::atomic::AtomicBool;
 use core::{
     cell::UnsafeCell,
     fmt,
+    mem::MaybeUninit,
     sync::atomic::{AtomicU8, AtomicU64, Ordering},
 };
 
@@ -97,10 +98,16 @@ impl<const N: usize> fmt::Display for Text<N> {
 
 /// What a panic that was contained said, where, and on which thread (and task): what a
 /// [`JoinHandle`](super::JoinHandle) or an executor's task handle yields instead of a
-/// result. Holds no heap memory: the texts are cut to fixed sizes
-/// ([`MESSAGE_CAPACITY`] bytes for the message).
+/// result. One pointer: the report itself is on the heap, copied there from the thread's
+/// panic record once the panic was caught (its texts cut to fixed sizes,
+/// [`MESSAGE_CAPACITY`] bytes for the message). If the heap had no room even for that, the
+/// report is *lost*: it went to the log, and this one says so in its message.
 #[derive(Clone, PartialEq, Eq)]
-pub struct PanicReport {
+pub struct PanicReport(Option<alloc::boxed::Box<Report>>);
+
+/// The report itself, in a thread's panic record and then in a [`PanicReport`].
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Report {
     message: Text<MESSAGE_CAPACITY>,
     file: Text<FILE_CAPACITY>,
     line: u32,
@@ -111,7 +118,7 @@ pub struct PanicReport {
     task: Option<(u64, Text<NAME_CAPACITY>)>,
 }
 
-impl PanicReport {
+impl Report {
     const EMPTY: Self = Self {
         message: Text::EMPTY,
         file: Text::EMPTY,
@@ -122,60 +129,83 @@ impl PanicReport {
         task: None,
     };
 
-    /// The report of a panic whose report could not be kept (no memory for it); the log
-    /// has the real one.
-    pub(crate) fn lost() -> Self {
-        use fmt::Write;
-        let mut report = Self::EMPTY;
-        let _ = report
-            .message
-            .write_str("(the report was lost for want of memory: see the log)");
-        report
+    /// The report as a [`PanicReport`], copied to the heap; lost (and logged) if the heap
+    /// has no room for it.
+    pub(crate) fn keep(&self) -> PanicReport {
+        let kept = alloc::boxed::Box::try_new(self.clone()).ok();
+        if kept.is_none() {
+            log::error!("{self} (no memory to keep this report for its handle)");
+        }
+        PanicReport(kept)
+    }
+}
+
+impl PanicReport {
+    /// The report, unless it was lost.
+    fn report(&self) -> &Report {
+        self.0.as_deref().unwrap_or(&Report::EMPTY)
+    }
+
+    /// Whether the report was lost for want of memory (it went to the log).
+    pub fn is_lost(&self) -> bool {
+        self.0.is_none()
     }
 
     /// The panic's message (cut to [`MESSAGE_CAPACITY`] bytes).
     pub fn message(&self) -> &str {
-        self.message.as_str()
+        match &self.0 {
+            Some(report) => report.message.as_str(),
+            None => "(the report was lost for want of memory: see the log)",
+        }
     }
 
     /// The source file of the `panic!` (its last bytes if the path is long).
     pub fn file(&self) -> &str {
-        self.file.as_str()
+        self.report().file.as_str()
     }
 
     /// The line of the `panic!`.
     pub fn line(&self) -> u32 {
-        self.line
+        self.report().line
     }
 
     /// The column of the `panic!`.
     pub fn column(&self) -> u32 {
-        self.column
+        self.report().column
     }
 
     /// The thread that panicked (the host thread, for a task).
     pub fn thread_id(&self) -> ThreadId {
-        self.thread_id
+        self.report().thread_id
     }
 
     /// That thread's name, or `thread-<id>`.
     pub fn thread_name(&self) -> &str {
-        self.thread_name.as_str()
+        self.report().thread_name.as_str()
     }
 
     /// The id of the async task that panicked, if it was one.
     pub fn task_id(&self) -> Option<u64> {
-        self.task.as_ref().map(|(id, _)| *id)
+        self.report().task.as_ref().map(|(id, _)| *id)
     }
 
     /// The task, as failure reports name it (`task 7 'reader' of executor 'console'`), if
     /// a task panicked.
     pub fn task(&self) -> Option<&str> {
-        self.task.as_ref().map(|(_, text)| text.as_str())
+        self.report().task.as_ref().map(|(_, text)| text.as_str())
     }
 }
 
 impl fmt::Display for PanicReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(report) => report.fmt(f),
+            None => f.write_str(self.message()),
+        }
+    }
+}
+
+impl fmt::Display for Report {
     /// `thread 5 'worker' panicked at src/main.rs:10:5: the message`, or for a task
     /// `task 7 'reader' of executor 'console' on thread 5 'worker' panicked at ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -210,7 +240,9 @@ pub(super) struct PanicRecord {
     /// The exception header the unwinder links through the frames it unwinds.
     #[cfg(target_os = "none")]
     exception: UnsafeCell<unwinding::abi::UnwindException>,
-    report: UnsafeCell<PanicReport>,
+    /// Written by [`begin`] before anything reads it (a catch, or a handle once the thread
+    /// ended by panic); uninitialised until then, so that a spawn writes none of its bytes.
+    report: UnsafeCell<MaybeUninit<Report>>,
     /// Between a contained panic's start and the end of its catcher's cleanup.
     #[cfg(target_os = "none")]
     unwinding: AtomicBool,
@@ -234,7 +266,7 @@ impl PanicRecord {
             // pointer, for which all zeroes is a valid value (`None`).
             #[cfg(target_os = "none")]
             exception: UnsafeCell::new(unsafe { core::mem::zeroed() }),
-            report: UnsafeCell::new(PanicReport::EMPTY),
+            report: UnsafeCell::new(MaybeUninit::uninit()),
             #[cfg(target_os = "none")]
             unwinding: AtomicBool::new(false),
             outcome: AtomicU8::new(0),
@@ -248,10 +280,11 @@ impl PanicRecord {
     }
 
     /// The report of the panic the thread ended by. Only after it exited (see the docs).
-    fn report(&self) -> PanicReport {
-        // SAFETY: the thread has exited, so nobody writes the report any more, and its
-        // exit happens-before this read (the caller waited for `exited`).
-        unsafe { &*self.report.get() }.clone()
+    fn report(&self) -> &Report {
+        // SAFETY: the thread ended by a panic (the callers checked `ENDED_BY_PANIC`), so
+        // `begin` wrote the report; the thread has exited, so nobody writes it any more,
+        // and its exit happens-before this read (the caller waited for `exited`).
+        unsafe { (*self.report.get()).assume_init_ref() }
     }
 
     /// The thread's closure ended by a contained panic: `true` if its handle was dropped
@@ -263,7 +296,7 @@ impl PanicRecord {
 
     /// The join handle's drop: the report, if the thread ended by a panic that nobody
     /// took the report of, so it goes to the log.
-    pub(super) fn handle_gone(&self) -> Option<PanicReport> {
+    pub(super) fn handle_gone(&self) -> Option<&Report> {
         let outcome = self.outcome.fetch_or(HANDLE_GONE, Ordering::AcqRel);
         (outcome & (ENDED_BY_PANIC | REPORT_TAKEN) == ENDED_BY_PANIC).then(|| self.report())
     }
@@ -271,7 +304,7 @@ impl PanicRecord {
     /// The join handle takes the report, if the thread (which has exited) ended by panic.
     pub(super) fn take_report(&self) -> Option<PanicReport> {
         let outcome = self.outcome.fetch_or(REPORT_TAKEN, Ordering::AcqRel);
-        (outcome & ENDED_BY_PANIC != 0).then(|| self.report())
+        (outcome & ENDED_BY_PANIC != 0).then(|| self.report().keep())
     }
 }
 
@@ -292,8 +325,7 @@ unsafe fn begin(
     // First: a panic while formatting the message below is a nested one, and fatal.
     record.unwinding.store(true, Ordering::Relaxed);
     // SAFETY: only this thread touches its record while it runs (the caller's contract).
-    let report = unsafe { &mut *record.report.get() };
-    *report = PanicReport::EMPTY;
+    let report = unsafe { &mut *record.report.get() }.write(Report::EMPTY);
     let _ = write!(report.message, "{}", info.message());
     if let Some(location) = info.location() {
         report.file = Text::tail_of(location.file());
@@ -337,18 +369,27 @@ unsafe impl unwinding::panicking::Exception for Raised {
     }
 }
 
-/// A panic stopped by [`catch`]: its report. While it lives the thread still counts as
-/// unwinding (a panic in the catcher's cleanup is fatal); dropping it ends that.
+/// A panic stopped by [`catch`]. While it lives the thread still counts as unwinding (a
+/// panic in the catcher's cleanup is fatal); dropping it ends that.
 pub(crate) struct Caught {
-    report: PanicReport,
+    /// The catching thread's record, which holds the report.
     #[cfg(target_os = "none")]
     record: *const PanicRecord,
+    #[cfg(not(target_os = "none"))]
+    report: alloc::boxed::Box<Report>,
 }
 
 impl Caught {
     /// The report of the panic.
-    pub(crate) fn report(&self) -> &PanicReport {
-        &self.report
+    pub(crate) fn report(&self) -> &Report {
+        // SAFETY: the record belongs to the calling thread (a `Caught` never leaves the
+        // thread that caught it: it is not `Send`), which is alive, and nothing writes
+        // the report until the next panic, which cannot start while this borrow lasts.
+        // The panic's `begin` wrote the report before it was raised.
+        #[cfg(target_os = "none")]
+        return unsafe { (*(*self.record).report.get()).assume_init_ref() };
+        #[cfg(not(target_os = "none"))]
+        return &self.report;
     }
 }
 
@@ -387,10 +428,9 @@ fn caught(exception: Option<Raised>) -> Caught {
         .wrapping_sub(offset)
         .cast::<PanicRecord>();
     CONTAINED.fetch_add(1, Ordering::Relaxed);
-    // SAFETY: `Raised` only ever carries the header of the raising thread's record, which
-    // is this thread's (an exception is caught on the thread that raised it), alive.
-    let report = unsafe { &*(*record).report.get() }.clone();
-    Caught { report, record }
+    // `Raised` only ever carries the header of the raising thread's record, which is this
+    // thread's (an exception is caught on the thread that raised it), alive.
+    Caught { record }
 }
 
 /// Host unit tests: `std`'s unwinding; the report has the payload's message.
@@ -400,7 +440,7 @@ pub(crate) fn catch<R>(body: impl FnOnce() -> R) -> Result<R, Caught> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).map_err(|payload| {
         use fmt::Write;
         CONTAINED.fetch_add(1, Ordering::Relaxed);
-        let mut report = PanicReport::EMPTY;
+        let mut report = alloc::boxed::Box::new(Report::EMPTY);
         let message = payload.downcast_ref::<&str>().copied().or(payload
             .downcast_ref::<std::string::String>()
             .map(|s| s.as_str()));
