@@ -14,7 +14,10 @@
 //! (`spindle-trace`) turns the stream into a Perfetto file and an SVG timeline.
 
 use alloc::{boxed::Box, vec::Vec};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::{
+    marker::PhantomData,
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+};
 
 use spindle_trace::{Header, RECORD_SIZE, Record, VERSION};
 pub use spindle_trace::{Kind, SwitchReason, WakeSource};
@@ -146,7 +149,9 @@ fn record(mut record: Record) {
     let Some(ring) = ring.as_mut() else {
         return;
     };
-    record.tsc = tsc::read();
+    if record.tsc == 0 {
+        record.tsc = tsc::read();
+    }
     let len = ring.records.len() as u64;
     ring.records[(ring.written % len) as usize] = record;
     ring.written += 1;
@@ -187,12 +192,49 @@ pub fn record_thread_wake(thread: u64, source: WakeSource, source_id: u64, cance
     }
 }
 
-/// Task `task` was queued by `source`.
+/// [`record_thread_wake`] stamped `stamp` ([`stamp`]): for a wake recorded only once it
+/// is known to have happened, but stamped before it took effect.
 #[inline(always)]
-pub fn record_task_wake(task: u64, source: WakeSource, source_id: u64) {
-    if enabled() {
-        record(event(Kind::WakeTask, task, source as u8, source_id, 0));
-    }
+pub fn record_thread_wake_at(
+    stamp: Stamp,
+    thread: u64,
+    source: WakeSource,
+    source_id: u64,
+    cancelled_block: bool,
+) {
+    let b = u64::from(cancelled_block);
+    let mut wake = event(Kind::WakeThread, thread, source as u8, source_id, b);
+    wake.tsc = stamp.tsc;
+    record(wake);
+}
+
+/// Task `task` was queued by `source`, at `stamp`.
+#[inline(always)]
+pub fn record_task_wake_at(stamp: Stamp, task: u64, source: WakeSource, source_id: u64) {
+    let mut wake = event(Kind::WakeTask, task, source as u8, source_id, 0);
+    wake.tsc = stamp.tsc;
+    record(wake);
+}
+
+/// The time stamp of a record made a little later on this CPU, for an event recorded
+/// only once it is known to have happened but stamped before it took effect: a wake,
+/// whose target may run (and exit) on another CPU as soon as it takes effect, so that a
+/// record stamped after it could follow the target's next records. Interrupts stay off
+/// from the stamp to the record (the borrow of `irq`), so the record lands in this CPU's
+/// ring, after every record this CPU made before the stamp and before any it makes after.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp<'irq> {
+    tsc: u64,
+    _irq: PhantomData<&'irq InterruptsDisabled>,
+}
+
+/// A [`Stamp`] for now, or `None` while tracing is off.
+#[inline(always)]
+pub fn stamp(_irq: &InterruptsDisabled) -> Option<Stamp<'_>> {
+    enabled().then(|| Stamp {
+        tsc: tsc::read(),
+        _irq: PhantomData,
+    })
 }
 
 /// Executor `executor`, run by thread `host`, starts (`begin`) or ends polling task

@@ -118,12 +118,21 @@ const ICOUNT: &[&str] = &["-icount", "shift=0,sleep=off"];
 /// arguments pick the accelerator (`-accel tcg,thread=single`, where the CPUs take turns
 /// on one host thread): QEMU uses the first `-accel` that works, not the last.
 fn accel(opts: &QemuOptions) -> &'static [&'static str] {
-    let caller_picks = opts.extra_args.iter().any(|arg| arg == "-accel");
+    let caller_picks = opts.extra_args.iter().any(|arg| picks_accel(arg));
     if opts.smp > 1 && !opts.kvm && !opts.icount && !caller_picks {
         &["-accel", "tcg,thread=multi"]
     } else {
         &[]
     }
+}
+
+/// Whether QEMU argument `arg` chooses an accelerator: `-accel`, `-accel=...`, or a
+/// `-machine`/`-M` value naming `accel=` (its own argument: `accel=kvm`, `pc,accel=tcg`).
+fn picks_accel(arg: &str) -> bool {
+    let arg = arg.trim_start_matches('-');
+    arg == "accel"
+        || arg.starts_with("accel=")
+        || arg.split(',').any(|option| option.starts_with("accel="))
 }
 
 /// The debug console device (port 0xE9, as the kernel's `arch::debugcon`
@@ -289,6 +298,23 @@ mod tests {
             "{args:?}"
         );
         assert!(args.ends_with(&["-accel".to_owned(), "tcg,thread=single".to_owned()]));
+    }
+
+    #[test]
+    fn every_spelling_of_an_accelerator_counts() {
+        for spelling in [
+            &["-accel=tcg,thread=single"][..],
+            &["--accel", "tcg"],
+            &["-machine", "accel=tcg"],
+            &["-M", "pc,accel=tcg"],
+        ] {
+            let opts = QemuOptions {
+                extra_args: spelling.iter().map(|arg| (*arg).into()).collect(),
+                ..with_cpus(2)
+            };
+            let args = args_of(&opts);
+            assert!(!args.contains(&"tcg,thread=multi".to_owned()), "{args:?}");
+        }
     }
 
     #[test]

@@ -23,35 +23,62 @@ use core::ops::RangeInclusive;
 /// The PIT's input clock.
 pub(super) const PIT_HZ: u64 = 1_193_182;
 
-/// PIT ticks a window lasts at least (1.7 ms): short, so that most windows fit between
-/// two of the host's preemptions of a busy vCPU, long against a bracket's width.
-pub(super) const WINDOW_TICKS: u32 = 2048;
+/// How a window is timed: how long it lasts, and what shows that the CPU stopped in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Limits {
+    /// PIT ticks a window lasts at least.
+    pub(super) window_ticks: u32,
+    /// The widest bracket (PIT ticks between the reads around a sample) of an
+    /// undisturbed window. It bounds how wide a kept window's interval is:
+    /// `(2 * max_bracket + 2) / window_ticks` at most, and much less in practice.
+    max_bracket: u16,
+    /// The longest step between two consecutive PIT reads while a window waits. A pause
+    /// there costs no precision (the PIT and the clocks count on), as long as the PIT's
+    /// count says how long it was, which it cannot once it wrapped (55 ms): a longer step
+    /// is taken as the sign of a long pause. A pause that happens to last a whole number
+    /// of wraps, give or take a step, looks short; its window's rate is far off, and
+    /// outvoted.
+    max_step: u16,
+}
 
-/// The widest bracket (PIT ticks between the reads around a sample) of an undisturbed
-/// window: 20 µs. A read takes a microsecond or two on hardware, less under emulation; a
-/// vCPU descheduled between the two reads shows milliseconds. It bounds how wide a kept
-/// window's interval is: (2 × 24 + 2) / 2048, ±1.2 %, at most, and much less in practice.
-const MAX_BRACKET: u16 = 24;
+impl Limits {
+    /// Where a PIT read takes a microsecond or two (hardware, an emulator, a hypervisor
+    /// whose PIT is in its kernel): windows of 1.7 ms, so that most fit between two of
+    /// the host's preemptions of a busy vCPU; brackets of 20 µs, within which a vCPU
+    /// descheduled between two reads shows milliseconds (±1.2 % at most); steps of 1 ms
+    /// (pauses of tens of microseconds are common under emulation: another vCPU's
+    /// interrupt, the emulator's own lock).
+    pub(super) const FAST: Self = Self {
+        window_ticks: 2048,
+        max_bracket: 24,
+        max_step: 1193,
+    };
 
-/// The longest step between two consecutive PIT reads while a window waits: 1 ms. A
-/// pause there costs no precision (the PIT and the clocks count on), as long as the PIT's
-/// count says how long it was, which it cannot once it wrapped (55 ms): a step longer than
-/// this is taken as the sign of a long pause. A pause that happens to last a whole number
-/// of wraps, give or take 1 ms, looks short; its window's rate is far off, and outvoted.
-/// Pauses of tens of microseconds are common under emulation (another vCPU's interrupt,
-/// the emulator's own lock), and must not discard the window.
-const MAX_STEP: u16 = 1193;
+    /// Sixteen times [`FAST`](Self::FAST) (windows of 27 ms, brackets of 320 µs, steps
+    /// of 16 ms: the same precision bound), tried when no fast window was undisturbed:
+    /// where every port read exits to a slow hypervisor (a nested one, a PIT emulated in
+    /// user space), a bracket of three port I/Os takes longer than 20 µs every time.
+    pub(super) const SLOW: Self = Self {
+        window_ticks: 16 * 2048,
+        max_bracket: 16 * 24,
+        max_step: 16 * 1193,
+    };
+}
 
 /// How many windows must agree before their answer is taken.
 pub(super) const REQUIRED_AGREEING: usize = 4;
 
-/// How many windows are tried at most (discarded ones included): the bound on retries.
+/// How many windows are tried at most at each speed (discarded ones included): the bound
+/// on retries.
 const MAX_WINDOWS: usize = 48;
 
+/// How many slow windows are tried at most, when no fast window was undisturbed.
+const MAX_SLOW_WINDOWS: usize = 12;
+
 /// Reads of an unchanging PIT after which it is taken for absent or stopped: far more
-/// than a PIT tick takes on any machine (a read costs tens of instructions under icount,
-/// a microsecond on hardware).
-const MAX_READS_WITHOUT_CHANGE: u32 = 1_000_000;
+/// than a PIT tick (838 ns) takes on any machine (a read costs tens of instructions under
+/// icount, a microsecond or more on hardware), so at least 0.1 s where reads are slow.
+const MAX_READS_WITHOUT_CHANGE: u32 = 100_000;
 
 /// What one window measured: `N` clocks sampled at its start and its end, and bounds on
 /// the PIT ticks that passed between the two samples.
@@ -66,30 +93,31 @@ struct Window<const N: usize> {
 /// Why a window was not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WindowError {
-    /// A bracket was wider than [`MAX_BRACKET`], or a step longer than [`MAX_STEP`]: the
-    /// vCPU (or the CPU, in an SMI) stopped inside the window.
+    /// A bracket or a step was longer than its [`Limits`] allow: the vCPU (or the CPU, in
+    /// an SMI) stopped inside the window.
     Disturbed,
     /// The PIT did not count: there is none, or it is stopped.
     PitStopped,
 }
 
-/// Measures one window of at least [`WINDOW_TICKS`]. `read_pit` reads the PIT's
-/// free-running counter (counting down, wrapping at 2^16); `sample` reads the `N` clocks
-/// (each counting up). `sample` runs twice, each time between two `read_pit`s.
+/// Measures one window as `limits` say. `read_pit` reads the PIT's free-running counter
+/// (counting down, wrapping at 2^16); `sample` reads the `N` clocks (each counting up).
+/// `sample` runs twice, each time between two `read_pit`s.
 fn measure_window<const N: usize>(
+    limits: Limits,
     mut read_pit: impl FnMut() -> u16,
     mut sample: impl FnMut() -> [u64; N],
 ) -> Result<Window<N>, WindowError> {
     let before_first = read_pit();
     let first = sample();
     let after_first = read_pit();
-    let first_bracket = gap(before_first, after_first, MAX_BRACKET)?;
+    let first_bracket = gap(before_first, after_first, limits.max_bracket)?;
     let mut previous = after_first;
     let mut waited = 0u64;
     let mut unchanged_reads = 0;
-    while waited < u64::from(WINDOW_TICKS) {
+    while waited < u64::from(limits.window_ticks) {
         let now = read_pit();
-        let step = gap(previous, now, MAX_STEP)?;
+        let step = gap(previous, now, limits.max_step)?;
         unchanged_reads = if step == 0 { unchanged_reads + 1 } else { 0 };
         if unchanged_reads > MAX_READS_WITHOUT_CHANGE {
             return Err(WindowError::PitStopped);
@@ -98,7 +126,7 @@ fn measure_window<const N: usize>(
         previous = now;
     }
     let last = sample();
-    let last_bracket = gap(previous, read_pit(), MAX_BRACKET)?;
+    let last_bracket = gap(previous, read_pit(), limits.max_bracket)?;
     // A read of count c means the PIT's time lay in [c, c + 1) ticks: between two reads
     // whose counts differ by d lie more than d - 1 and less than d + 1 ticks. The first
     // sample lies within its bracket, the last within its own, so between them lie more
@@ -200,7 +228,9 @@ pub(super) fn agreed_rate(
 pub(super) struct Measurement<const N: usize> {
     /// Each clock's agreed rate; `None` if no kept window gave a rate within its bounds.
     pub(super) estimates: [Option<Estimate>; N],
-    /// Windows tried.
+    /// How the windows behind the estimates were timed.
+    pub(super) limits: Limits,
+    /// Windows tried (at every speed).
     pub(super) windows: usize,
     /// Windows discarded as disturbed.
     pub(super) disturbed: usize,
@@ -215,34 +245,62 @@ impl<const N: usize> Measurement<N> {
             .iter()
             .all(|estimate| estimate.is_some_and(|e| e.agreeing >= REQUIRED_AGREEING))
     }
+
+    /// Whether some clock has no rate at all.
+    fn failed(&self) -> bool {
+        self.estimates.iter().any(Option::is_none)
+    }
 }
 
 /// Measures `N` clocks (read by `sample`, each counting up) against the PIT (read by
-/// `read_pit`): window after window until [`REQUIRED_AGREEING`] of them agree on every
-/// clock's rate (each within its `sane` range), [`MAX_WINDOWS`] were tried, or the PIT
-/// turned out not to count. `quiet` runs around each window; what it returns is dropped
-/// at the window's end (the kernel disables interrupts there).
+/// `read_pit`): [`Limits::FAST`] windows until [`REQUIRED_AGREEING`] of them agree on
+/// every clock's rate (each within its `sane` range), [`MAX_WINDOWS`] were tried, or the
+/// PIT turned out not to count; then, if some clock has no rate at all (every fast window
+/// was disturbed: the PIT reads slowly), up to [`MAX_SLOW_WINDOWS`] [`Limits::SLOW`]
+/// windows. `quiet` runs around each window; what it returns is dropped at the window's
+/// end (the kernel disables interrupts and holds the PIT there).
 pub(super) fn measure<const N: usize, Q>(
     sane: &[RangeInclusive<u64>; N],
     mut quiet: impl FnMut() -> Q,
     mut read_pit: impl FnMut() -> u16,
     mut sample: impl FnMut() -> [u64; N],
 ) -> Measurement<N> {
+    let mut window = |limits| {
+        let _quiet = quiet();
+        measure_window(limits, &mut read_pit, &mut sample)
+    };
+    let fast = measure_at(Limits::FAST, MAX_WINDOWS, sane, &mut window);
+    if !fast.failed() || fast.pit_stopped {
+        return fast;
+    }
+    let slow = measure_at(Limits::SLOW, MAX_SLOW_WINDOWS, sane, &mut window);
+    Measurement {
+        windows: fast.windows + slow.windows,
+        disturbed: fast.disturbed + slow.disturbed,
+        ..slow
+    }
+}
+
+/// [`measure`] at one speed: at most `max_windows` windows of `limits`, each measured by
+/// `window`.
+fn measure_at<const N: usize>(
+    limits: Limits,
+    max_windows: usize,
+    sane: &[RangeInclusive<u64>; N],
+    mut window: impl FnMut(Limits) -> Result<Window<N>, WindowError>,
+) -> Measurement<N> {
     let mut intervals = [[(0u64, 0u64); MAX_WINDOWS]; N];
     let mut kept = 0;
     let mut result = Measurement {
         estimates: [None; N],
+        limits,
         windows: 0,
         disturbed: 0,
         pit_stopped: false,
     };
-    while result.windows < MAX_WINDOWS && !result.settled() {
+    while result.windows < max_windows.min(MAX_WINDOWS) && !result.settled() {
         result.windows += 1;
-        let window = {
-            let _quiet = quiet();
-            measure_window(&mut read_pit, &mut sample)
-        };
-        match window {
+        match window(limits) {
             Ok(window) => {
                 for (clock, intervals) in intervals.iter_mut().enumerate() {
                     intervals[kept] = window.rate_bounds(clock);
@@ -455,19 +513,52 @@ mod tests {
     }
 
     #[test]
-    fn retries_are_bounded_when_every_window_is_disturbed() {
+    fn a_vcpu_stopped_most_of_the_time_is_measured_in_slow_windows() {
+        // 0.5 ms on the CPU, 2 ms off: no fast window fits, and the PIT's count says how
+        // long each pause was, so the slow windows pass over them.
         let start = Machine::new().ms();
         let mut machine = Machine::new();
         for slice in 0..1000 {
             machine = machine.descheduled_at(start + 0.5 + 2.5 * f64::from(slice), 2.0);
         }
         let measured = machine.measure();
-        assert_eq!(
-            (measured.windows, measured.disturbed),
-            (MAX_WINDOWS, MAX_WINDOWS)
-        );
+        assert!(measured.settled(), "{measured:?}");
+        assert_eq!(measured.limits, Limits::SLOW);
+        assert_near_truth(measured.estimates[0].unwrap());
+    }
+
+    #[test]
+    fn retries_are_bounded_when_every_window_is_disturbed() {
+        // 1 ms on the CPU, 20 ms off: too short for a fast window, too long a pause for
+        // a slow one.
+        let start = Machine::new().ms();
+        let mut machine = Machine::new();
+        for slice in 0..1000 {
+            machine = machine.descheduled_at(start + 1.0 + 21.0 * f64::from(slice), 20.0);
+        }
+        let measured = machine.measure();
+        let tried = MAX_WINDOWS + MAX_SLOW_WINDOWS;
+        assert_eq!((measured.windows, measured.disturbed), (tried, tried));
         assert_eq!(measured.estimates, [None]);
         assert!(!measured.settled());
+    }
+
+    #[test]
+    fn a_pit_that_reads_slowly_is_measured_in_slow_windows() {
+        // Every PIT read takes 60 µs (a port I/O exiting to a nested hypervisor): every
+        // fast window's bracket is too wide, and the slow windows settle.
+        let machine = Machine {
+            read_ps: 60_000_000,
+            ..Machine::new()
+        };
+        let measured = machine.measure();
+        assert!(measured.settled(), "{measured:?}");
+        assert_eq!(measured.limits, Limits::SLOW);
+        assert_eq!(measured.disturbed, MAX_WINDOWS);
+        let estimate = measured.estimates[0].unwrap();
+        let error = estimate.hz.abs_diff(TSC_HZ);
+        assert!(error <= estimate.uncertainty_hz, "{estimate:?}");
+        assert!(estimate.uncertainty_hz < TSC_HZ / 100, "{estimate:?}"); // 1 %
     }
 
     #[test]
@@ -491,7 +582,7 @@ mod tests {
             || machine.read_pit(),
             || [machine.tsc(), machine.tsc()],
         );
-        assert_eq!(measured.windows, MAX_WINDOWS);
+        assert_eq!(measured.windows, MAX_WINDOWS + MAX_SLOW_WINDOWS);
         assert!(measured.estimates[0].is_some());
         assert_eq!(measured.estimates[1], None);
     }

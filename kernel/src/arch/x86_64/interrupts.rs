@@ -248,15 +248,17 @@ pub(super) fn dispatch(frame: &mut TrapFrame, vector: u8) -> bool {
     // that follows is not: it may switch to another thread, which resumes in thread
     // context, so the depth is back to zero before it runs.
     cpu_local::enter_interrupt();
+    // The trace's entry and exit records go inside the line's lock, so that it never
+    // shows a line's handler running on two CPUs at once.
+    let one_at_a_time = io_apic_line(vector).map(|line| LINE_HANDLERS[line].lock());
     if cpu_local::tracing() {
         observe(vector, true);
     }
-    let one_at_a_time = io_apic_line(vector).map(|line| LINE_HANDLERS[line].lock());
     handler(frame);
-    drop(one_at_a_time);
     if cpu_local::tracing() {
         observe(vector, false);
     }
+    drop(one_at_a_time);
     cpu_local::leave_interrupt();
     if let Some(hook) = EXIT_HOOK.get() {
         hook();

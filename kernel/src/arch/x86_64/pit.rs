@@ -7,7 +7,10 @@
 
 use x86_64::instructions::port::Port;
 
-use super::calibration::PIT_HZ;
+use super::{
+    calibration::PIT_HZ,
+    spinlock::{IrqSpinLock, IrqSpinLockGuard},
+};
 
 const CHANNEL0_DATA: u16 = 0x40;
 const CHANNEL2_DATA: u16 = 0x42;
@@ -25,8 +28,24 @@ const CHANNEL0_PERIODIC: u8 = 0b0011_0100;
 const GATE2: u8 = 1 << 0;
 const SPEAKER_ON: u8 = 1 << 1;
 
+/// Whether channel 2 counts freely; the lock is held around each calibration window.
+static CHANNEL2: IrqSpinLock<bool> = IrqSpinLock::new(false);
+
+/// Holds channel 2 (interrupts off) for one calibration window, setting it counting down
+/// freely the first time. Two CPUs calibrating at once would interleave their latch
+/// commands and byte reads (the PIT has one byte flip-flop per channel) and read
+/// nonsense: they take turns, a window each.
+pub(super) fn hold() -> IrqSpinLockGuard<'static, bool> {
+    let mut started = CHANNEL2.lock();
+    if !*started {
+        start_free_running();
+        *started = true;
+    }
+    started
+}
+
 /// Sets channel 2 counting down freely (the speaker stays off).
-pub(super) fn start_free_running() {
+fn start_free_running() {
     let mut gate = Port::<u8>::new(SPEAKER_GATE);
     let mut command = Port::<u8>::new(COMMAND);
     let mut data = Port::<u8>::new(CHANNEL2_DATA);
@@ -41,7 +60,8 @@ pub(super) fn start_free_running() {
     }
 }
 
-/// Channel 2's count, counting down once per PIT tick (at [`PIT_HZ`]) and wrapping.
+/// Channel 2's count, counting down once per PIT tick (at [`PIT_HZ`]) and wrapping. The
+/// caller [`hold`]s the channel.
 pub(super) fn read_free_running() -> u16 {
     let mut command = Port::<u8>::new(COMMAND);
     let mut data = Port::<u8>::new(CHANNEL2_DATA);

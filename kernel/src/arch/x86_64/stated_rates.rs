@@ -80,13 +80,17 @@ fn decode(leaves: Leaves) -> Option<StatedRates> {
     if denominator == 0 || numerator == 0 {
         return None;
     }
+    // In 128 bits: a hypervisor may state any 32-bit values, and their products
+    // overflow 64 bits; a result beyond 64 bits is no rate (the caller's sanity bounds
+    // reject what is merely implausible).
     let crystal_hz = match (crystal_hz, leaves.base_mhz) {
         (0, Some(base_mhz)) if base_mhz != 0 => {
-            u64::from(base_mhz) * 1_000_000 * u64::from(denominator) / u64::from(numerator)
+            u128::from(base_mhz) * 1_000_000 * u128::from(denominator) / u128::from(numerator)
         }
-        (crystal_hz, _) => u64::from(crystal_hz),
+        (crystal_hz, _) => u128::from(crystal_hz),
     };
-    let tsc_hz = crystal_hz * u64::from(numerator) / u64::from(denominator);
+    let tsc_hz = crystal_hz * u128::from(numerator) / u128::from(denominator);
+    let (crystal_hz, tsc_hz) = (u64::try_from(crystal_hz).ok()?, u64::try_from(tsc_hz).ok()?);
     Some(StatedRates {
         tsc_hz: stated(tsc_hz),
         apic_input_hz: stated(crystal_hz),
@@ -150,6 +154,25 @@ mod tests {
         let rates = decode(leaves).unwrap();
         assert_eq!(rates.tsc_hz, Some(3_000_000_000));
         assert_eq!(rates.apic_input_hz, Some(20_000_000));
+    }
+
+    #[test]
+    fn absurd_ratios_do_not_overflow() {
+        // A hostile hypervisor's largest values: the products need 128 bits. A crystal
+        // rate beyond 64 bits is no rate at all.
+        let leaves = Leaves {
+            tsc_crystal_ratio: Some((u32::MAX, 1, 0)),
+            base_mhz: Some(u16::MAX),
+            ..Leaves::default()
+        };
+        assert_eq!(decode(leaves), None);
+        // Within 64 bits but implausible: stated as it is, for the caller's sanity bounds.
+        let leaves = Leaves {
+            tsc_crystal_ratio: Some((u32::MAX, u32::MAX, 0)),
+            base_mhz: Some(u16::MAX),
+            ..Leaves::default()
+        };
+        assert_eq!(decode(leaves).unwrap().tsc_hz, Some(65_535_000_000));
     }
 
     #[test]

@@ -9,8 +9,7 @@ use x86_64::VirtAddr;
 
 use super::{
     apic,
-    calibration::{self, Estimate, REQUIRED_AGREEING, WINDOW_TICKS},
-    cpu::InterruptsDisabled,
+    calibration::{self, Estimate, REQUIRED_AGREEING},
     interrupts::{self, Handler},
     pic, pit, stated_rates, tsc,
     vectors::{APIC_TIMER, PIC_FIRST, PIT},
@@ -84,6 +83,9 @@ pub struct PitWindows {
     pub windows: usize,
     /// Windows discarded because the CPU stopped inside them (descheduled by the host).
     pub disturbed: usize,
+    /// PIT ticks each window of the answer lasted: 2048 (1.7 ms), or 16 times that when
+    /// the PIT reads so slowly that no short window was undisturbed.
+    pub window_ticks: u32,
 }
 
 /// What calibration found.
@@ -133,8 +135,8 @@ impl fmt::Display for Calibration {
         if let Some(pit) = self.pit {
             write!(
                 f,
-                "; {} of {} PIT windows of {WINDOW_TICKS} ticks agree, {} disturbed",
-                pit.agreeing, pit.windows, pit.disturbed
+                "; {} of {} PIT windows of {} ticks agree, {} disturbed",
+                pit.agreeing, pit.windows, pit.window_ticks, pit.disturbed
             )?;
         }
         Ok(())
@@ -143,13 +145,14 @@ impl fmt::Display for Calibration {
 
 /// Finds the TSC's rate and, if `apic_registers` is given, enables the APIC and finds
 /// its timer's: from CPUID when it states them, else measured against the PIT (each
-/// window with interrupts off).
+/// window with interrupts off). At boot: with an APIC, this stops its timer (the tick is
+/// started afterwards); [`calibrate_tsc`] is the form for later.
 ///
 /// # Panics
 /// If a rate CPUID does not state cannot be measured either: the PIT does not count, or
 /// every window was disturbed or gave a rate out of bounds. The kernel cannot keep time
 /// without it.
-pub fn calibrate(apic_registers: Option<VirtAddr>) -> Calibration {
+pub(crate) fn calibrate(apic_registers: Option<VirtAddr>) -> Calibration {
     if let Some(registers) = apic_registers {
         apic::enable(registers);
         apic::start_free_running();
@@ -196,19 +199,23 @@ pub fn calibrate(apic_registers: Option<VirtAddr>) -> Calibration {
     }
 }
 
+/// Finds the TSC's rate again, as at boot: from CPUID, else against the PIT. Callable at
+/// any time, from any CPU (CPUs calibrating at once take turns at the PIT, a window each);
+/// each window keeps interrupts off for a few milliseconds.
+///
+/// # Panics
+/// As [`calibrate`].
+pub fn calibrate_tsc() -> Calibration {
+    calibrate(None)
+}
+
 /// Measures the `N` clocks `sample` reads (named `names`, within `sane`) against the PIT.
 fn measure<const N: usize>(
     names: [&str; N],
     sane: [RangeInclusive<u64>; N],
     sample: impl FnMut() -> [u64; N],
 ) -> ([Rate; N], PitWindows) {
-    pit::start_free_running();
-    let measured = calibration::measure(
-        &sane,
-        InterruptsDisabled::new,
-        pit::read_free_running,
-        sample,
-    );
+    let measured = calibration::measure(&sane, pit::hold, pit::read_free_running, sample);
     let rates = core::array::from_fn(|clock| match measured.estimates[clock] {
         Some(estimate) => Rate::measured(estimate),
         None => panic!(
@@ -235,6 +242,7 @@ fn measure<const N: usize>(
         agreeing: agreeing.unwrap_or(0),
         windows: measured.windows,
         disturbed: measured.disturbed,
+        window_ticks: measured.limits.window_ticks,
     };
     (rates, pit)
 }

@@ -52,8 +52,10 @@ pub fn read_with_cpu() -> (u64, u32) {
         return read_with_cpu_interrupts_off();
     }
     let (low, high, cpu): (u32, u32, u32);
-    // SAFETY: rdtscp only reads the counter and IA32_TSC_AUX (set on every CPU before
-    // RDTSCP says it may be used).
+    // SAFETY: rdtscp only reads the counter and IA32_TSC_AUX. The index it returns is
+    // right because every CPU sets its IA32_TSC_AUX before it reads the clock: the boot
+    // CPU in `init`, an AP at the start of `ap_entry` (right after its per-CPU block),
+    // before it is online, so before any thread runs there.
     unsafe {
         core::arch::asm!(
             "rdtscp",

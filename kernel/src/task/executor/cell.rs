@@ -78,7 +78,7 @@ use super::{
     task::{Polled, TaskHeader},
 };
 use crate::{
-    atomics::{AtomicU8, Ordering},
+    atomics::{AtomicU8, AtomicUsize, Ordering},
     thread::{
         OnThread, PanicReport, PollNote,
         unwind::{self, Caught},
@@ -186,8 +186,10 @@ where
         self.header.queued.clear_for_poll();
         let polled = match join.load(Ordering::Acquire) {
             ABORTING => {
-                self.cancel();
-                self.header.end_aborted()
+                self.drop_future();
+                let polled = self.header.end_aborted();
+                self.publish(CANCELLED, polled, executor);
+                polled
             }
             _ => {
                 self.header.begin_poll(executor.id);
@@ -201,8 +203,15 @@ where
                 // The task's catch frame: a contained panic in its poll ends here.
                 let poll = unwind::catch(|| self.poll_future());
                 drop(published);
-                let poll = poll.unwrap_or_else(|caught| self.end_by_panic(caught));
-                self.header.end_poll(executor.id, poll)
+                let (poll, state) = match poll {
+                    Ok(poll) => (poll, DONE),
+                    Err(caught) => (self.end_by_panic(caught), PANICKED),
+                };
+                let polled = self.header.end_poll(executor.id, poll);
+                if poll.is_ready() {
+                    self.publish(state, polled, executor);
+                }
+                polled
             }
         };
         *home = Some(self);
@@ -213,10 +222,7 @@ where
         if !unfinished(self.header.join.0.load(Ordering::Relaxed)) {
             return;
         }
-        // SAFETY: `PENDING` or `ABORTING`, and we are called by the task's slot (`Run` is private to
-        // this file): the stage is ours alone (module docs).
-        let stage = unsafe { &mut *self.stage.get() };
-        replace_stage(stage, Stage::Empty); // drops the future in place
+        self.drop_future();
         self.finish(CANCELLED);
     }
 }
@@ -228,7 +234,7 @@ where
     H: Host,
 {
     /// Polls the future (the caller checked the state is `PENDING` and is the slot); on
-    /// completion, replaces it by its output and wakes the handle.
+    /// completion, replaces it by its output (which the caller then publishes).
     #[inline]
     fn poll_future(self: &Arc<Self>) -> Poll<()> {
         let waker = waker_ref(self);
@@ -246,29 +252,43 @@ where
             return Poll::Pending;
         };
         replace_stage(stage, Stage::Finished(output)); // drops the future in place
-        self.finish(DONE);
         Poll::Ready(())
     }
 
+    /// Drops the future in place (the caller checked the task is unfinished and is the
+    /// slot); the caller then publishes `CANCELLED`.
+    fn drop_future(&self) {
+        // SAFETY: `PENDING` or `ABORTING`, and we are called by the task's slot (`Run` is
+        // private to this file): the stage is ours alone (module docs).
+        let stage = unsafe { &mut *self.stage.get() };
+        replace_stage(stage, Stage::Empty);
+    }
+
     /// The poll panicked and the panic was caught: drops the future (still as part of the
-    /// panic: a panic in its destructor is fatal, see `thread::unwind`), keeps the report
-    /// for the handle, and finishes the task.
+    /// panic: a panic in its destructor is fatal, see `thread::unwind`) and keeps the
+    /// report for the handle; the caller then publishes `PANICKED`.
     #[cold]
     #[inline(never)]
     fn end_by_panic(&self, caught: Caught) -> Poll<()> {
-        if !unfinished(self.header.join.0.load(Ordering::Relaxed)) {
-            // The task had finished: waking its handle panicked. The stage is the
-            // handle's now (module docs), and the output stays there for it.
-            return Poll::Ready(());
-        }
-        // SAFETY: `PENDING` or `ABORTING`, and the caller is the task's slot: the stage is
-        // ours alone (module docs).
+        // SAFETY: `PENDING` or `ABORTING` (a poll publishes its end only after this), and
+        // the caller is the task's slot: the stage is ours alone (module docs).
         let stage = unsafe { &mut *self.stage.get() };
         replace_stage(stage, Stage::Empty); // drops the future in place
         *stage = Stage::Panicked(caught.report().keep());
         drop(caught);
-        self.finish(PANICKED);
         Poll::Ready(())
+    }
+
+    /// Publishes the end of a poll that finished the task (`polled`: done, or done with a
+    /// wake queued meanwhile) as `state`: gives its place in the executor's capacity back
+    /// first when the executor frees its slot right after this poll (`Polled::Done`), so
+    /// that whoever sees the handle resolve can spawn in its place. (A tombstone keeps its
+    /// slot, and its place, until its queued index is popped: `TaskTable::poll`.)
+    fn publish(&self, state: u8, polled: Polled, executor: &Polling<'_>) {
+        if polled == Polled::Done {
+            executor.tasks.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.finish(state);
     }
 
     /// Leaves `PENDING` for `state` (publishing the stage) and wakes the handle.
@@ -369,6 +389,8 @@ pub(super) struct Polling<'a> {
     pub(super) id: u64,
     pub(super) name: &'a str,
     pub(super) on_host: Option<OnThread<'a>>,
+    /// The executor's count of tasks (spawned, not yet freed), against its capacity.
+    pub(super) tasks: &'a AtomicUsize,
 }
 
 /// The executor's owning reference to a task, and the only way to poll or cancel it:

@@ -19,10 +19,14 @@ pub(super) struct Chunks<T> {
 }
 
 impl<T> Chunks<T> {
-    /// No elements.
-    pub(super) const fn new() -> Self {
+    /// No elements, with room in the list of blocks for `elements` elements' worth, so
+    /// that adding the blocks for them never allocates (only the blocks themselves do).
+    ///
+    /// # Panics
+    /// When the heap has no room for the list (a pointer per [`CHUNK`] elements).
+    pub(super) fn with_room_for(elements: usize) -> Self {
         Self {
-            chunks: Vec::new(),
+            chunks: Vec::with_capacity(elements.div_ceil(CHUNK)),
             len: 0,
         }
     }
@@ -66,17 +70,8 @@ impl<T> Chunks<T> {
         Ok(block.into_boxed_slice())
     }
 
-    /// Makes room for one more block in the list of blocks, so that the next
-    /// [`push_block`](Self::push_block) cannot fail.
-    ///
-    /// # Errors
-    /// When the heap has no room for the list to grow.
-    pub(super) fn reserve_block(&mut self) -> Result<(), TryReserveError> {
-        self.chunks.try_reserve(1)
-    }
-
     /// Appends `block` (from [`new_block`](Self::new_block)); only the last block may be
-    /// shorter than [`CHUNK`]. Allocates unless [`reserve_block`](Self::reserve_block)
+    /// shorter than [`CHUNK`]. Allocates unless [`with_room_for`](Self::with_room_for)
     /// made room.
     pub(super) fn push_block(&mut self, block: Box<[T]>) {
         debug_assert!(
@@ -94,7 +89,7 @@ mod tests {
 
     #[test]
     fn indexes_cross_blocks_and_stop_at_the_end() {
-        let mut chunks = Chunks::new();
+        let mut chunks = Chunks::with_room_for(2 * CHUNK + 3);
         let mut next = 0;
         for count in [CHUNK, CHUNK, 3] {
             let block = Chunks::new_block(count, || {

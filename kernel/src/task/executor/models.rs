@@ -175,3 +175,33 @@ fn executor_late_wakes_and_a_detached_handle() {
         3,
     );
 }
+
+/// A full executor's task finishing, against a thread that awaits its handle and then
+/// spawns in its place: once the handle has resolved, the capacity it held is free
+/// (unless a wake during the task's last poll left a tombstone, which this task, woken by
+/// nobody, cannot). The poll gives the place back before it publishes the output.
+#[test]
+fn executor_a_resolved_handle_leaves_room_to_spawn() {
+    check_pct(
+        || {
+            let executor = Executor::with_host("model", 1, ModelHost::current());
+            let spawner = executor.spawner();
+            let first = executor.spawn(async { 1 });
+            let done = Signal::new();
+            let respawner = {
+                let done = Arc::clone(&done);
+                thread::spawn(move || {
+                    assert_eq!(block_on(first), Ok(1));
+                    let second = spawner.try_spawn(async { 2 });
+                    done.set();
+                    second.map(drop)
+                })
+            };
+            run_until(&executor, &done);
+            let second = respawner.join().expect("the respawner");
+            assert_eq!(second.err(), None, "the finished task still held its place");
+        },
+        20_000,
+        3,
+    );
+}

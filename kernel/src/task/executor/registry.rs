@@ -42,6 +42,17 @@ pub(super) fn register<H: Host>(shared: &Arc<Shared<H>>) {
     executors.push(weak);
 }
 
+/// Takes a dropped executor out of the listing. Its weak reference would otherwise keep
+/// the `Shared` block allocated (a weak reference holds the block, not its contents)
+/// until the next `register` pruned it: an executor stopped and joined would leave its
+/// block behind, and `mm::usage` would not be back where it was.
+pub(super) fn unregister<H: Host>(shared: &Arc<Shared<H>>) {
+    let this = Arc::as_ptr(shared).cast::<()>();
+    EXECUTORS.lock().retain(|executor| {
+        executor.strong_count() > 0 && Weak::as_ptr(executor).cast::<()>() != this
+    });
+}
+
 /// Records the name of every executor and of each of its tasks in the trace (when
 /// tracing starts, so that what exists already is labelled).
 pub fn trace_names() {

@@ -76,7 +76,7 @@ impl<H: Host> Executor<H> {
         );
         Self {
             shared,
-            table: RefCell::new(TaskTable::new()),
+            table: RefCell::new(TaskTable::new(capacity)),
         }
     }
 
@@ -199,6 +199,7 @@ impl<H: Host> Executor<H> {
             id: self.shared.id,
             name: &self.shared.name,
             on_host: self.shared.ready.host().on_thread(),
+            tasks: &self.shared.tasks,
         };
         let mut polls = 0;
         for _ in 0..self.shared.ready.capacity() {
@@ -221,6 +222,7 @@ impl<H: Host> Drop for Executor<H> {
             self.shared.name,
             self.shared.tasks.load(Ordering::Relaxed)
         );
+        registry::unregister(&self.shared);
         drop(self.shared.inbox.close());
         let table = self.table.get_mut();
         for slot in 0..table.len() {

@@ -1,12 +1,13 @@
 //! What an executor shares with its spawners, its tasks' wakers and the task listing.
 
-use alloc::{sync::Arc, task::Wake};
+use alloc::{sync::Arc, task::Wake, vec::Vec};
 
 use super::{
     cell::{Slot, Task},
-    chunks::Chunks,
+    chunks::{CHUNK, Chunks},
     host::Host,
     ready_queue::ReadyQueue,
+    table::SpareBlock,
 };
 use crate::{
     arch::IrqSpinLock,
@@ -25,6 +26,13 @@ pub(super) struct Shared<H: Host> {
     pub(super) inbox: Inbox<Slot<H>>,
     /// Tasks spawned and not yet removed from the table (reserved at spawn time).
     pub(super) tasks: AtomicUsize,
+    /// Slots in the table and in `spare`: raised by spawners, under `spare`'s lock, so
+    /// that every task spawned finds a slot (see `table`).
+    pub(super) room: AtomicUsize,
+    /// Blocks of slots that spawners made and the host has not added to its table yet,
+    /// oldest first. The list has room for every block of the capacity: adding one to
+    /// it never allocates.
+    pub(super) spare: IrqSpinLock<Vec<SpareBlock<H>>>,
     /// The tasks in the table, at the same slots: for listings only (never touched when
     /// polling or waking). Grown together with the table, so filling or clearing a slot
     /// never allocates.
@@ -45,7 +53,9 @@ impl<H: Host> Shared<H> {
             ready: Arc::new(ReadyQueue::new(capacity, host)),
             inbox: Inbox::new(),
             tasks: AtomicUsize::new(0),
-            listing: IrqSpinLock::new(Chunks::new()),
+            room: AtomicUsize::new(0),
+            spare: IrqSpinLock::new(Vec::with_capacity(capacity.div_ceil(CHUNK))),
+            listing: IrqSpinLock::new(Chunks::with_room_for(capacity)),
             main_woken: AtomicBool::new(false),
         }
     }

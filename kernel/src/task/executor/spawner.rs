@@ -7,9 +7,11 @@ use core::{fmt, future::Future, sync::atomic::Ordering};
 
 use super::{
     cell::{self, Slot},
+    chunks::CHUNK,
     host::{Host, ThreadHost},
     join::TaskHandle,
     shared::Shared,
+    table::SpareBlock,
     task::TaskHeader,
 };
 use crate::intrusive::InboxNode;
@@ -127,9 +129,11 @@ impl<H: Host> Spawner<H> {
             shared.tasks.fetch_sub(1, Ordering::AcqRel);
             return Err(TaskSpawnError::Full);
         }
-        let (node, handle) = new_task(shared, name, future).inspect_err(|_| {
-            shared.tasks.fetch_sub(1, Ordering::AcqRel);
-        })?;
+        let (node, handle) = make_room(shared, reserved)
+            .and_then(|()| new_task(shared, name, future))
+            .inspect_err(|_| {
+                shared.tasks.fetch_sub(1, Ordering::AcqRel);
+            })?;
         if shared.inbox.push(node).is_err() {
             // Closed meanwhile: dropping the node drops the future (cancelling the
             // handle, which is dropped too).
@@ -164,6 +168,37 @@ impl<H: Host> fmt::Debug for Spawner<H> {
 
 /// A task ready for the inbox, and its handle.
 type Allocated<H, T> = (Box<InboxNode<Slot<H>>>, TaskHandle<T>);
+
+/// Makes sure the executor's table has a slot, or a spare one, for the task that took
+/// place `reserved` (counting from 0) of its capacity: if there is no room for it yet,
+/// allocates the next block of slots and leaves it for the host (see `table`). Spawners
+/// that find the same block missing each allocate one; the first to take the lock adds
+/// its own, the others drop theirs.
+///
+/// # Errors
+/// [`TaskSpawnError::OutOfMemory`] when the block cannot be allocated.
+fn make_room<H: Host>(shared: &Shared<H>, reserved: usize) -> Result<(), TaskSpawnError> {
+    loop {
+        let room = shared.room.load(Ordering::Acquire);
+        if reserved < room {
+            return Ok(());
+        }
+        // `reserved` is below the capacity, so `room` is too: the block is not empty.
+        let count = CHUNK.min(shared.ready.capacity() - room);
+        let block = SpareBlock::new(count).map_err(|_| TaskSpawnError::OutOfMemory)?;
+        let mut spare = shared.spare.lock();
+        let unused = match shared.room.load(Ordering::Relaxed) == room {
+            true => {
+                spare.push(block); // never allocates: room for every block
+                shared.room.store(room + count, Ordering::Release);
+                None
+            }
+            false => Some(block), // another spawner made room meanwhile
+        };
+        drop(spare);
+        drop(unused); // outside the lock
+    }
+}
 
 /// Allocates a task for `future` (its block, its name if it has one, and the inbox node
 /// that carries it to the executor); `OutOfMemory` if an allocation fails.

@@ -30,6 +30,7 @@ use core::task::Poll;
 
 use super::{cell::JoinState, host::Host, ready_queue::ReadyQueue};
 use crate::{
+    arch::cpu::InterruptsDisabled,
     atomics::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering},
     thread, trace,
 };
@@ -267,23 +268,38 @@ impl<H: Host> TaskHeader<H> {
     /// allocation-free, callable from interrupt handlers: what the task's wakers call.
     #[inline]
     pub(super) fn wake(&self) {
+        if trace::enabled() {
+            return self.wake_traced();
+        }
         if self.queued.mark() {
-            if trace::enabled() {
-                trace_wake(self.id.as_u64());
-            }
-            self.set_state(TaskState::Ready);
-            self.ready.push(self.slot.load(Ordering::Relaxed) as usize);
+            self.enqueue();
         }
     }
-}
 
-/// Records who queued task `task`: out of line, so that a wake while tracing is off pays
-/// only for the test of the flag.
-#[cold]
-#[inline(never)]
-fn trace_wake(task: u64) {
-    let (source, id) = thread::wake_source();
-    trace::record_task_wake(task, source, id);
+    /// [`wake`](Self::wake) while tracing: the wake is stamped before `queued` is marked
+    /// and recorded only if this wake queued the task, so the record never follows in
+    /// time what the wake caused (a poll on another CPU, the task's end). Out of line, so
+    /// that a wake while tracing is off pays only for the test of the flag.
+    #[cold]
+    #[inline(never)]
+    fn wake_traced(&self) {
+        let irq = InterruptsDisabled::new();
+        let stamp = trace::stamp(&irq);
+        if self.queued.mark() {
+            if let Some(stamp) = stamp {
+                let (source, id) = thread::wake_source();
+                trace::record_task_wake_at(stamp, self.id.as_u64(), source, id);
+            }
+            self.enqueue();
+        }
+    }
+
+    /// Puts the task (marked `queued` by this wake) in its executor's ready queue.
+    #[inline]
+    fn enqueue(&self) {
+        self.set_state(TaskState::Ready);
+        self.ready.push(self.slot.load(Ordering::Relaxed) as usize);
+    }
 }
 
 #[cfg(test)]

@@ -179,6 +179,8 @@ pub(crate) struct ThreadParams {
     pub(crate) is_idle: bool,
     pub(crate) affinity: CpuSet,
     pub(crate) state: ThreadState,
+    /// The slot its [`JoinHandle`](super::JoinHandle) takes the result from: `Some`
+    /// exactly for a thread that has a handle (see `reaping`).
     pub(crate) result_slot: Option<Arc<dyn Send + Sync>>,
 }
 
@@ -211,7 +213,9 @@ impl Thread {
             table_links: Links::new(),
             exited: AtomicBool::new(false),
             joiners: WaitQueue::new(),
-            reaping: Reaping::new(),
+            // A thread has a join handle exactly when it has a result slot: `Builder::spawn`
+            // makes both; the boot and idle threads have neither.
+            reaping: Reaping::new(params.result_slot.is_some()),
             result_slot: params.result_slot,
             panic: PanicRecord::new(),
             cpu_ticks: AtomicU64::new(0),

@@ -264,7 +264,8 @@ fn thread_reaping_of_a_detached_thread_waits_for_nobody() {
     );
 }
 
-/// A thread's control block, as `Builder::spawn` makes it (running, no stack).
+/// A thread's control block as `Builder::spawn` makes it for a join handle (running, no
+/// stack).
 fn running_thread() -> Arc<Thread> {
     Thread::new(ThreadParams {
         name: None,
@@ -274,7 +275,7 @@ fn running_thread() -> Arc<Thread> {
         is_idle: false,
         affinity: CpuSet::single(0),
         state: ThreadState::Running,
-        result_slot: None,
+        result_slot: Some(Arc::new(()) as Arc<dyn Send + Sync>),
     })
     .expect("a control block")
 }

@@ -37,10 +37,12 @@ const HANDLE_GONE: u8 = 1 << 2;
 pub(super) struct Reaping(AtomicU8);
 
 impl Reaping {
-    /// A thread that has not been reaped, with its join handle (or none: see
-    /// [`handle_gone`](Self::handle_gone)).
-    pub(super) const fn new() -> Self {
-        Self(AtomicU8::new(0))
+    /// A thread that has not been reaped, with a join handle or none (the boot thread,
+    /// idle threads): without one, nothing will ever call
+    /// [`handle_gone`](Self::handle_gone), so it counts as gone from the start and the
+    /// reaper keeps its reference to the end.
+    pub(super) const fn new(has_handle: bool) -> Self {
+        Self(AtomicU8::new(if has_handle { 0 } else { HANDLE_GONE }))
     }
 
     /// The reaper's first step: `true` if a join handle keeps the thread alive until
@@ -63,5 +65,32 @@ impl Reaping {
         while self.0.load(Ordering::Acquire) & REAPED == 0 {
             spin_loop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reaping;
+
+    /// A thread without a join handle (the boot thread calling `thread::exit`) is freed by
+    /// its reaper, which must not let go of its reference before it is done.
+    #[test]
+    fn a_thread_without_a_handle_keeps_its_reaper_reference() {
+        assert!(!Reaping::new(false).start());
+    }
+
+    #[test]
+    fn a_live_handle_lets_the_reaper_go_first() {
+        let reaping = Reaping::new(true);
+        assert!(reaping.start());
+        reaping.reaped();
+        reaping.handle_gone(); // returns: the reaper is done
+    }
+
+    #[test]
+    fn a_handle_dropped_before_the_reaper_came_makes_it_keep_its_reference() {
+        let reaping = Reaping::new(true);
+        reaping.handle_gone(); // no reaper yet: returns at once
+        assert!(!reaping.start());
     }
 }

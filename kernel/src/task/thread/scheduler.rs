@@ -202,15 +202,20 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
     loop {
         match thread.state() {
             ThreadState::Blocking => {
-                // Recorded first: once the transition is made the thread runs on (it never
-                // stopped), and may block again or exit before a record made after it. A
-                // wake that then loses the race (the thread got to `Blocked` first, or
-                // another waker woke it) stays recorded: it was attempted.
-                trace_wake(thread, true);
+                // Stamped before the transition and recorded only if it was made: once it
+                // is, the thread runs on (it never stopped) and may block again or exit
+                // before the record, which must not come after those in time. A wake that
+                // loses the race (the thread got to `Blocked` first, or another waker woke
+                // it) is not recorded.
+                let irq = trace::enabled().then(InterruptsDisabled::new);
+                let stamp = irq.as_ref().and_then(trace::stamp);
                 if thread
                     .run_state
                     .transition(ThreadState::Blocking, ThreadState::Running)
                 {
+                    if let Some(stamp) = stamp {
+                        record_cancelled_block(stamp, thread.id().as_u64());
+                    }
                     return true;
                 }
             }
@@ -225,7 +230,9 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
                 {
                     here.count_wake();
                     // Before it is queued: no CPU can run it until the lock is released.
-                    trace_wake(thread, false);
+                    if trace::enabled() {
+                        record_wake(thread.id().as_u64());
+                    }
                     // SAFETY: the thread was `Blocked`, so it is in no run queue.
                     unsafe {
                         match core::ptr::eq(target, here) {
@@ -248,19 +255,20 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
     }
 }
 
-/// Records who woke `thread`, if tracing (the test inline, the rest out of line).
-#[inline(always)]
-fn trace_wake(thread: &Thread, cancelled_block: bool) {
-    if trace::enabled() {
-        record_wake(thread.id().as_u64(), cancelled_block);
-    }
-}
-
+/// Records who woke thread `thread` (out of line: only while tracing).
 #[cold]
 #[inline(never)]
-fn record_wake(thread: u64, cancelled_block: bool) {
+fn record_wake(thread: u64) {
     let (source, id) = wake_source();
-    trace::record_thread_wake(thread, source, id, cancelled_block);
+    trace::record_thread_wake(thread, source, id, false);
+}
+
+/// Records who cancelled thread `thread`'s block in progress, at `stamp`.
+#[cold]
+#[inline(never)]
+fn record_cancelled_block(stamp: trace::Stamp<'_>, thread: u64) {
+    let (source, id) = wake_source();
+    trace::record_thread_wake_at(stamp, thread, source, id, true);
 }
 
 /// Who is waking something right now: the interrupt being handled, else the running
@@ -650,7 +658,8 @@ fn reap(zombie: Arc<Thread>) {
 /// the last (see `reaping`).
 pub(super) fn wake_joiners(zombie: Arc<Thread>) {
     if !zombie.reaping.start() {
-        // No handle: nobody waits for the memory, and ours may be the last reference.
+        // No handle (never had one, or dropped): nobody waits for the memory, and ours may
+        // be the last reference.
         zombie.set_exited();
         return;
     }

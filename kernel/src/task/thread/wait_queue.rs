@@ -355,7 +355,9 @@ impl<'q> AsyncWaiter<'q> {
     /// registering is under the same lock as the registration, so a wake that the check
     /// missed finds the entry (the rule in the module docs).
     ///
-    /// `condition` runs under the queue's lock: it must be quick and must not block.
+    /// `condition` runs under the queue's lock, with interrupts off: it must be quick, must
+    /// not block, allocate or drop values whose drop could do any of that, and must not
+    /// touch this queue (it would wait for its own lock).
     pub fn poll_until<T>(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -380,12 +382,13 @@ impl<'q> AsyncWaiter<'q> {
         }
         // SAFETY: the node is ours and can only be in this queue; the lock is held.
         let slot = unsafe { this.node.slot() };
+        let mut replaced = None;
         match slot.state {
             NodeState::Queued => {
                 if let Some(Waiter::Task(queued)) = &mut slot.waiter
                     && !queued.will_wake(cx.waker())
                 {
-                    queued.clone_from(cx.waker());
+                    replaced = Some(core::mem::replace(queued, cx.waker().clone()));
                 }
             }
             // A wake that found the condition gone again (someone else took it) is used
@@ -397,6 +400,10 @@ impl<'q> AsyncWaiter<'q> {
                 this.registered.set(true);
             }
         }
+        drop(waiters);
+        // Outside the lock: the old waker may be the last reference to a task, whose drop
+        // may run arbitrary code (even wait on this queue).
+        drop(replaced);
         Poll::Pending
     }
 

@@ -64,7 +64,7 @@ fn agree(a: u64, b: u64) -> bool {
 
 /// Measures the TSC's rate again (without the APIC timer, which runs the tick).
 fn calibrate_tsc() -> u64 {
-    timer::calibrate(None).tsc_hz
+    timer::calibrate_tsc().tsc_hz
 }
 
 fn calibrations_agree_while_the_other_cpu_spins() {
