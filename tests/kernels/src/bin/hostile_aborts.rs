@@ -221,6 +221,7 @@ fn await_batch(
                 );
                 cancelled += 1;
             }
+            Err(TaskError::Panicked(report)) => panic!("task {id} panicked: {report}"),
         }
     }
     (ok, cancelled)
@@ -391,6 +392,7 @@ fn join_sets_dropped_and_aborted_half_joined() {
                         ok += 1;
                     }
                     Err(TaskError::Cancelled) => cancelled += 1,
+                    Err(TaskError::Panicked(report)) => panic!("a member panicked: {report}"),
                 };
                 // Only members that finish by themselves can be awaited before an abort.
                 for _ in 0..take {
