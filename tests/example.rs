@@ -55,3 +55,26 @@ fn the_example_kernel_boots_and_passes_its_own_test() {
     let test = cargo_in_example(&["test"]);
     expect_success("cargo test", &test, "hello-spindle tests: all passed");
 }
+
+/// The example builds with the flags every kernel build in the repository takes
+/// (`boot_image::KERNEL_BUILD_STD`, `KERNEL_RUSTFLAGS`): a user's crate copies them from
+/// it, and identical flags let it share the repository's build of `core` and `alloc`.
+#[test]
+fn the_example_builds_with_the_kernel_flags() {
+    let config =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-spindle/.cargo/config.toml");
+    let config = std::fs::read_to_string(&config).unwrap();
+    let quoted = |items: &[&str]| {
+        let items: Vec<String> = items.iter().map(|item| format!("\"{item}\"")).collect();
+        format!("[{}]", items.join(", "))
+    };
+    for line in [
+        format!("build-std = {}", quoted(&boot_image::KERNEL_BUILD_STD)),
+        format!("rustflags = {}", quoted(&boot_image::KERNEL_RUSTFLAGS)),
+    ] {
+        assert!(
+            config.lines().any(|l| l == line),
+            "`{line}` missing in\n{config}"
+        );
+    }
+}

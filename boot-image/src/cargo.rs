@@ -5,6 +5,12 @@
 //! build and the lookup of its ELFs go through here, so they cannot disagree about where
 //! the ELFs land: the target directory and the target triple are passed to Cargo
 //! explicitly instead of being left to each workspace's `.cargo/config.toml`.
+//!
+//! Every kernel is built so that a panic can unwind ([`KERNEL_BUILD_STD`],
+//! [`KERNEL_RUSTFLAGS`]): the one place these flags are set for the runner and the test and
+//! benchmark harnesses ([`kernel_build_flags`]). A crate outside the repository (the
+//! example, a user's own kernel) repeats them in its `.cargo/config.toml`; a host test holds
+//! the example's to these.
 
 use std::{
     env,
@@ -17,6 +23,31 @@ use anyhow::{Context, bail};
 
 /// The target every Spindle kernel is built for.
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
+
+/// The standard crates every kernel build compiles from source (`-Zbuild-std`): the
+/// prebuilt `core` for the target carries no unwind tables, so a panic could not unwind
+/// through `core::panicking`.
+pub const KERNEL_BUILD_STD: [&str; 2] = ["core", "alloc"];
+
+/// The rustc flags of every kernel build: panics unwind (the target's default is to
+/// abort), and every function gets unwind tables (the target emits none by default).
+/// Spindle checks at boot that they were given and says how to fix a crate that lacks them.
+pub const KERNEL_RUSTFLAGS: [&str; 2] = ["-Cpanic=unwind", "-Cforce-unwind-tables=yes"];
+
+/// Cargo's arguments for building kernels with [`KERNEL_BUILD_STD`] and
+/// [`KERNEL_RUSTFLAGS`], beside `--target`: the same for every workspace, so that the ones
+/// sharing a target directory (and a profile) share one build of `core` and `alloc`.
+pub fn kernel_build_flags() -> Vec<OsString> {
+    let quoted: Vec<String> = KERNEL_RUSTFLAGS
+        .iter()
+        .map(|flag| format!("\"{flag}\""))
+        .collect();
+    vec![
+        format!("-Zbuild-std={}", KERNEL_BUILD_STD.join(",")).into(),
+        "--config".into(),
+        format!("target.{KERNEL_TARGET}.rustflags=[{}]", quoted.join(",")).into(),
+    ]
+}
 
 /// A Cargo build profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +110,7 @@ fn shown(args: &[OsString]) -> String {
 
 fn cargo_args(target_dir: &Path, profile: Profile) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["build".into(), "--target".into(), KERNEL_TARGET.into()];
+    args.extend(kernel_build_flags());
     args.extend(["--target-dir".into(), target_dir.into()]);
     if profile == Profile::Release {
         args.push("--release".into());
@@ -109,6 +141,9 @@ mod tests {
                 "build",
                 "--target",
                 KERNEL_TARGET,
+                "-Zbuild-std=core,alloc",
+                "--config",
+                "target.x86_64-unknown-none.rustflags=[\"-Cpanic=unwind\",\"-Cforce-unwind-tables=yes\"]",
                 "--target-dir",
                 "/ws/target",
                 "--release"

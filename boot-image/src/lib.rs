@@ -14,7 +14,10 @@ mod image;
 mod qemu;
 mod staging;
 
-pub use cargo::{KERNEL_TARGET, Profile, build_kernels, target_dir};
+pub use cargo::{
+    KERNEL_BUILD_STD, KERNEL_RUSTFLAGS, KERNEL_TARGET, Profile, build_kernels, kernel_build_flags,
+    target_dir,
+};
 pub use directives::for_each_directive;
 pub use elf::check_kernel_elf;
 pub use image::{Firmware, build_image, image_path};

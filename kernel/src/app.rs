@@ -31,8 +31,9 @@ use crate::println;
 /// `app` is a `fn()` returning `()`, a [`Result<(), E>`] (`E: Debug`) or an
 /// [`ExitCode`]. When it returns, QEMU exits: with success for `()`, `Ok` and
 /// [`ExitCode::Success`]; with failure, after printing `Error: {e:?}`, for `Err(e)`. A
-/// panic anywhere (on any thread or task) exits with failure too, after the panic
-/// report. Other threads and tasks still running when `app` returns end with the run,
+/// panic in `app` itself exits with failure too, after the panic report, as does one that
+/// cannot be contained; a panic in a spawned thread or task ends only that thread or task
+/// (its handle says why: see the README, "Panics: what is contained"). Other threads and tasks still running when `app` returns end with the run,
 /// as a process's threads do when `main` returns; to end the run from elsewhere, call
 /// [`exit`].
 ///

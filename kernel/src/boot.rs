@@ -86,6 +86,7 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
     let calibration = arch::timer::calibrate(apic);
     time::init(calibration.tsc_hz);
     logger::init();
+    crate::panic::check_unwinding(); // before any thread runs: says if panics cannot unwind
     log_memory_map(&boot_info.memory_regions);
     log::debug!("timer: {calibration}");
     if !calibration.settled() {

@@ -53,6 +53,7 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 #![feature(allocator_ext)]
+#![cfg_attr(target_os = "none", feature(panic_can_unwind, alloc_error_handler))]
 
 extern crate alloc;
 

@@ -1,14 +1,190 @@
-//! The panic report: message and location on serial, then a failure exit.
+//! The panic runtime: which panics are contained, and the report of those that are not.
 //!
-//! Every kernel binary (default, test and benchmark kernels) shares this handler, so the
-//! host sees one format: a line starting `KERNEL PANIC` and QEMU exiting with the failure
-//! status, and a second line naming the CPU and thread. The report is written without
-//! taking the serial lock, which the panicking code may hold. On several CPUs the first
-//! to fail stops the others (`arch::stop`).
+//! A panic in a spawned thread's code, or in an async task's `poll`, unwinds to the catch
+//! frame around it (`thread_entry`; the executor's poll): the destructors of the frames in
+//! between run (guards release their locks), the thread ends or the task is dropped, and
+//! its handle yields the [`PanicReport`](crate::thread::PanicReport). Nothing else is
+//! disturbed. Whether a panic may unwind is decided here, in [`containment`], and only
+//! here; the mechanism (the per-thread record, raising, catching) is `thread::unwind`.
+//!
+//! Every other panic is fatal, with one format for every kernel binary (default, test and
+//! benchmark kernels): a line starting `KERNEL PANIC` with the message and location, a
+//! line naming the CPU and thread, a line saying why it was not contained, and QEMU
+//! exiting with the failure status. The report is written without taking the serial
+//! lock, which the panicking code may hold. On several CPUs the first to fail stops the
+//! others (`arch::stop`).
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Why a panic cannot be contained. Each case names what unwinding would break.
+#[cfg(target_os = "none")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fatal {
+    /// The kernel was built without unwinding (see [`check_unwinding`]).
+    NoUnwinding,
+    /// The panic cannot unwind: raised where unwinding is not allowed (a `nounwind`
+    /// function, `extern "C"`), or by a destructor run while unwinding (the compiler turns
+    /// that into a non-unwinding panic).
+    CannotUnwind,
+    /// In an interrupt or exception handler: it runs on behalf of no thread, on top of the
+    /// interrupted one, and its trap entry has no unwind information to cross; the
+    /// interrupted code holds whatever it held.
+    InterruptHandler,
+    /// With an interrupt-disabling spinlock held (the heap's, the scheduler's, a wait
+    /// queue's, an executor's ready queue...): the data it protects is half-updated, and
+    /// everyone else spins on it. An out-of-memory panic inside the allocator is this case.
+    SpinlockHeld(u32),
+    /// With interrupts disabled otherwise: a section that must not be interrupted (the
+    /// scheduler's) was cut short.
+    InterruptsOff,
+    /// With preemption disabled: per-CPU state is being worked on and may be half-done.
+    PreemptionDisabled,
+    /// While unwinding another panic, or dropping what a panicked task left: a destructor
+    /// panicked, so the cleanup itself cannot be trusted (std aborts here too).
+    AlreadyUnwinding,
+    /// No catch frame above the panic: the boot thread (`main!`'s app function, whose
+    /// panic ends the run with failure as a process's would), an idle thread, or code that
+    /// runs before the scheduler.
+    NoCatchFrame,
+}
+
+#[cfg(target_os = "none")]
+impl core::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::NoUnwinding => "the kernel was built without unwinding (see the warning at boot)",
+            Self::CannotUnwind => {
+                "this panic cannot unwind (a destructor panicked while unwinding, or a \
+                 non-unwinding function)"
+            }
+            Self::InterruptHandler => "panic in an interrupt or exception handler",
+            Self::SpinlockHeld(held) => {
+                return write!(f, "panic with {held} interrupt-disabling spinlock(s) held");
+            }
+            Self::InterruptsOff => "panic with interrupts disabled",
+            Self::PreemptionDisabled => "panic with preemption disabled",
+            Self::AlreadyUnwinding => "panic while unwinding another panic",
+            Self::NoCatchFrame => {
+                "no catch frame: not in a spawned thread or a task (main!'s app function, \
+                 an idle thread, or boot)"
+            }
+        })
+    }
+}
+
+/// Whether this kernel can unwind: set once at boot by [`check_unwinding`].
+static UNWINDING: AtomicBool = AtomicBool::new(false);
+
+/// The containment rule: `Ok` if the panic `info`, raised where the interrupt flag was
+/// `interrupts_on`, may unwind to a catch frame, else why not.
+#[cfg(target_os = "none")]
+fn containment(info: &core::panic::PanicInfo<'_>, interrupts_on: bool) -> Result<(), Fatal> {
+    use crate::arch::cpu_local;
+
+    if !UNWINDING.load(Ordering::Relaxed) {
+        return Err(Fatal::NoUnwinding);
+    }
+    if !info.can_unwind() {
+        return Err(Fatal::CannotUnwind);
+    }
+    if cpu_local::in_interrupt() {
+        return Err(Fatal::InterruptHandler);
+    }
+    match cpu_local::spinlocks_held() {
+        0 => {}
+        held => return Err(Fatal::SpinlockHeld(held)),
+    }
+    if !interrupts_on {
+        return Err(Fatal::InterruptsOff);
+    }
+    let thread = crate::thread::unwind::panicking_thread().ok_or(Fatal::NoCatchFrame)?;
+    if thread.unwinding {
+        return Err(Fatal::AlreadyUnwinding);
+    }
+    if thread.preemption_disabled {
+        return Err(Fatal::PreemptionDisabled);
+    }
+    if !thread.catch_frame {
+        return Err(Fatal::NoCatchFrame);
+    }
+    Ok(())
+}
+
+/// What the kernel tells a user whose crate lacks the unwinding flags.
+const HOW_TO_UNWIND: &str = "add to the kernel crate's .cargo/config.toml:\n\
+    [unstable]\n\
+    build-std = [\"core\", \"alloc\"]\n\
+    [target.x86_64-unknown-none]\n\
+    rustflags = [\"-Cpanic=unwind\", \"-Cforce-unwind-tables=yes\"]";
+
+/// Checks at boot that panics can unwind (the kernel was built with `-Cpanic=unwind`, has
+/// unwind tables, and `core` has them too, so it was built from source), and registers
+/// the tables with the unwinder. If not, every panic stays fatal and a warning says how
+/// to fix the build.
+pub(crate) fn check_unwinding() {
+    use crate::arch::unwind_tables::KernelTables;
+
+    let tables = KernelTables::find();
+    // A function of `core` that is never inlined away (its address is taken here).
+    let core_function = core::fmt::write as fn(_, _) -> _ as usize;
+    let missing = if !cfg!(panic = "unwind") {
+        Some("it was not built with -Cpanic=unwind")
+    } else if tables.is_none_or(|tables| tables.function_count() == 0) {
+        Some("it has no unwind tables: -Cforce-unwind-tables=yes is missing")
+    } else if !tables.is_some_and(|tables| tables.covers(core_function)) {
+        Some("`core` has no unwind tables: it must be built from source (-Zbuild-std)")
+    } else {
+        None
+    };
+    match (missing, tables) {
+        (None, Some(tables)) => {
+            #[cfg(target_os = "none")]
+            crate::arch::unwind_tables::register(tables);
+            UNWINDING.store(true, Ordering::Relaxed);
+            log::debug!(
+                "unwind tables at {:#x}: {} functions",
+                tables.header(),
+                tables.function_count()
+            );
+        }
+        (missing, _) => log::warn!(
+            "panics are not contained, every one stops the machine: {}; {HOW_TO_UNWIND}",
+            missing.unwrap_or("no unwind tables")
+        ),
+    }
+}
 
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let interrupts_on = crate::arch::cpu::interrupts_enabled();
+    let why = match containment(info, interrupts_on) {
+        Ok(()) => {
+            crate::thread::unwind::unwind_current(info);
+            Fatal::NoCatchFrame // the unwinder found no catch frame: nothing was unwound
+        }
+        Err(why) => why,
+    };
+    fatal(info, why)
+}
+
+/// Rust's allocation-failure handler, as an ordinary panic (the default one panics without
+/// unwinding): a thread or task whose allocation fails (`Box::new`, a `Vec` that grows)
+/// ends alone, like any other panic. The heap's lock is free again by then; a panic while
+/// the allocator holds it is fatal ([`Fatal::SpinlockHeld`]).
+#[cfg(target_os = "none")]
+#[alloc_error_handler]
+fn allocation_failed(layout: core::alloc::Layout) -> ! {
+    panic!(
+        "memory allocation of {} bytes (align {}) failed",
+        layout.size(),
+        layout.align()
+    )
+}
+
+/// The report of a panic that is not contained, and the failure exit.
+#[cfg(target_os = "none")]
+fn fatal(info: &core::panic::PanicInfo<'_>, why: Fatal) -> ! {
     use crate::arch::{
         cpu, debug_port, qemu,
         stop::{self, Claim},
@@ -24,12 +200,13 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         (location.file(), location.line(), location.column())
     });
     debug_port::print(format_args!(
-        "\nKERNEL PANIC at {}:{}:{}: {}\n  on {}\n",
+        "\nKERNEL PANIC at {}:{}:{}: {}\n  on {}\n  not contained: {}\n",
         location.0,
         location.1,
         location.2,
         info.message(),
-        crate::thread::setup::RunningContext
+        crate::thread::setup::RunningContext,
+        why,
     ));
     qemu::exit(qemu::ExitCode::Failure)
 }

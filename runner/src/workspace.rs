@@ -2,7 +2,7 @@
 
 use std::{
     env,
-    ffi::OsStr,
+    ffi::{OsStr, OsString},
     path::{Path, PathBuf},
     process::Command,
 };
@@ -39,7 +39,10 @@ impl Workspace {
     /// records its schedule trace from boot (see [`build_command`]).
     pub(crate) fn build_kernel(&self, release: bool, trace: bool) -> anyhow::Result<PathBuf> {
         let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let args = cargo_args(release);
+        let args: Vec<String> = cargo_args(release)
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
         let status = build_command(&cargo, release, trace)
             .current_dir(&self.root)
             .status()
@@ -73,18 +76,16 @@ fn build_command(cargo: &OsStr, release: bool, trace: bool) -> Command {
     command
 }
 
-fn cargo_args(release: bool) -> Vec<&'static str> {
-    let mut args = vec![
-        "build",
-        "-p",
-        "spindle",
-        "--bin",
-        "kernel",
-        "--target",
-        KERNEL_TARGET,
-    ];
+/// `cargo build` of the default kernel, with the flags every kernel build takes
+/// (`boot_image::kernel_build_flags`: unwinding panics).
+fn cargo_args(release: bool) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["build", "-p", "spindle", "--bin", "kernel", "--target"]
+        .map(OsString::from)
+        .into();
+    args.push(KERNEL_TARGET.into());
+    args.extend(boot_image::kernel_build_flags());
     if release {
-        args.push("--release");
+        args.push("--release".into());
     }
     args
 }
@@ -95,8 +96,9 @@ mod tests {
 
     #[test]
     fn release_is_passed_to_cargo() {
-        assert!(!cargo_args(false).contains(&"--release"));
-        assert_eq!(cargo_args(true).last(), Some(&"--release"));
+        assert!(!cargo_args(false).contains(&"--release".into()));
+        assert_eq!(cargo_args(true).last(), Some(&"--release".into()));
+        assert!(cargo_args(false).ends_with(&boot_image::kernel_build_flags()));
     }
 
     #[test]

@@ -27,8 +27,8 @@ pub enum Error {
     Thread(thread::SpawnError),
     /// The executor refused a task.
     Task(executor::TaskSpawnError),
-    /// A task was dropped before it finished.
-    Cancelled(executor::Cancelled),
+    /// A task was dropped before it finished, or panicked.
+    TaskFailed(executor::TaskError),
     /// The sensor stayed silent longer than the receiving task waits.
     Silent(executor::Elapsed),
 }
@@ -84,8 +84,8 @@ pub fn run(count: u32) -> Result<Summary, Error> {
         .map_err(Error::Thread)?;
 
     // This thread waits for both tasks without an executor of its own.
-    let received = executor::block_on(receiver).map_err(Error::Cancelled)?;
-    let ticks = executor::block_on(ticker).map_err(Error::Cancelled)?;
+    let received = executor::block_on(receiver).map_err(Error::TaskFailed)?;
+    let ticks = executor::block_on(ticker).map_err(Error::TaskFailed)?;
     sensor.join();
     tasks.stop();
     let (readings, sum) = received.map_err(Error::Silent)?;

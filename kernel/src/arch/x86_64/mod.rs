@@ -28,6 +28,7 @@ pub mod timer;
 mod trap;
 mod trap_entry;
 pub mod tsc;
+pub mod unwind_tables;
 pub mod vectors;
 
 pub use exception::{FaultReporter, set_fault_reporter};

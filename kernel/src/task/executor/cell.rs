@@ -27,6 +27,10 @@
 //!   nobody touches the stage.
 //! - `PENDING → CANCELLED`: the slot drops the future in place, then stores `CANCELLED`;
 //!   nobody touches the stage after that.
+//! - `PENDING → PANICKED`: the poll panicked and the panic was caught around it (the
+//!   task's catch frame); the slot drops the future in place, writes the panic's report
+//!   into the stage, then stores `PANICKED` (Release). `PANICKED → TAKEN` is the handle's,
+//!   as `DONE → TAKEN`: it takes the report.
 //! - `PENDING → ABORTING`: the handle asks for an abort ([`TaskHandle::abort`]) with a
 //!   compare-exchange, then wakes the task. `ABORTING` is still unfinished: the stage
 //!   stays the slot's, and the slot's next poll cancels the task instead of polling it
@@ -70,12 +74,15 @@ use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
 
 use super::{
     host::Host,
-    join::{Cancelled, JoinSlot, TaskHandle},
+    join::{JoinSlot, TaskError, TaskHandle},
     task::{Polled, TaskHeader},
 };
 use crate::{
     atomics::{AtomicU8, AtomicUsize, Ordering},
-    thread::{OnThread, PollNote},
+    thread::{
+        OnThread, PanicReport, PollNote,
+        unwind::{self, Caught},
+    },
 };
 
 const PENDING: u8 = 0;
@@ -83,6 +90,7 @@ const DONE: u8 = 1;
 const CANCELLED: u8 = 2;
 const TAKEN: u8 = 3;
 const ABORTING: u8 = 4;
+const PANICKED: u8 = 5;
 
 /// Whether a task in join state `state` has not finished (its stage holds the future).
 const fn unfinished(state: u8) -> bool {
@@ -105,10 +113,12 @@ impl JoinState {
     }
 }
 
-/// The future, then its output.
+/// The future, then its output, or the report of the panic that ended it (one pointer:
+/// every task's block stays as small as it was).
 enum Stage<F: Future> {
     Running(F),
     Finished(F::Output),
+    Panicked(PanicReport),
     Empty,
 }
 
@@ -190,11 +200,16 @@ where
                 };
                 // SAFETY: the guard drops right after the poll, before `note`.
                 let published = unsafe { OnThread::publish(executor.on_host.as_ref(), &note) };
-                let poll = self.poll_future();
+                // The task's catch frame: a contained panic in its poll ends here.
+                let poll = unwind::catch(|| self.poll_future());
                 drop(published);
+                let (poll, state) = match poll {
+                    Ok(poll) => (poll, DONE),
+                    Err(caught) => (self.end_by_panic(caught), PANICKED),
+                };
                 let polled = self.header.end_poll(executor.id, poll);
                 if poll.is_ready() {
-                    self.publish(DONE, polled, executor);
+                    self.publish(state, polled, executor);
                 }
                 polled
             }
@@ -236,7 +251,7 @@ where
         let Poll::Ready(output) = future.poll(&mut context) else {
             return Poll::Pending;
         };
-        *stage = Stage::Finished(output); // drops the future in place
+        replace_stage(stage, Stage::Finished(output)); // drops the future in place
         Poll::Ready(())
     }
 
@@ -246,7 +261,22 @@ where
         // SAFETY: `PENDING` or `ABORTING`, and we are called by the task's slot (`Run` is
         // private to this file): the stage is ours alone (module docs).
         let stage = unsafe { &mut *self.stage.get() };
-        *stage = Stage::Empty;
+        replace_stage(stage, Stage::Empty);
+    }
+
+    /// The poll panicked and the panic was caught: drops the future (still as part of the
+    /// panic: a panic in its destructor is fatal, see `thread::unwind`) and keeps the
+    /// report for the handle; the caller then publishes `PANICKED`.
+    #[cold]
+    #[inline(never)]
+    fn end_by_panic(&self, caught: Caught) -> Poll<()> {
+        // SAFETY: `PENDING` or `ABORTING` (a poll publishes its end only after this), and
+        // the caller is the task's slot: the stage is ours alone (module docs).
+        let stage = unsafe { &mut *self.stage.get() };
+        replace_stage(stage, Stage::Empty); // drops the future in place
+        *stage = Stage::Panicked(caught.report().keep());
+        drop(caught);
+        Poll::Ready(())
     }
 
     /// Publishes the end of a poll that finished the task (`polled`: done, or done with a
@@ -266,6 +296,29 @@ where
         self.header.join.0.store(state, Ordering::Release);
         self.join_waker.wake();
     }
+}
+
+/// Replaces `stage` by `new`, dropping the future or output it held in place. If that
+/// drop panics (and the panic is contained), the stage is left `Empty`: its old value was
+/// dropped (the rest of its fields by the unwinding) and must never be dropped again.
+#[inline(always)]
+fn replace_stage<F: Future>(stage: &mut Stage<F>, new: Stage<F>) {
+    struct EmptyOnUnwind<F: Future>(*mut Stage<F>);
+    impl<F: Future> Drop for EmptyOnUnwind<F> {
+        fn drop(&mut self) {
+            // SAFETY: only reached while the old value's drop unwinds: the place is valid
+            // and holds a dropped value, overwritten without dropping it again.
+            unsafe { core::ptr::write(self.0, Stage::Empty) };
+        }
+    }
+    let place: *mut Stage<F> = stage;
+    let unwinding = EmptyOnUnwind(place);
+    // SAFETY: `place` comes from a `&mut`, so it is valid and ours; its value is dropped
+    // once here and then overwritten (by `new`, or by the guard if the drop unwinds).
+    unsafe { core::ptr::drop_in_place(place) };
+    core::mem::forget(unwinding);
+    // SAFETY: as above; the old value was dropped, so nothing is leaked.
+    unsafe { core::ptr::write(place, new) };
 }
 
 impl<F, H> ArcWake for TaskCell<F, H>
@@ -300,7 +353,7 @@ where
         }
     }
 
-    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, Cancelled>> {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, TaskError>> {
         let join = &self.header.join.0;
         let mut state = join.load(Ordering::Acquire);
         if unfinished(state) {
@@ -311,19 +364,20 @@ where
             }
         }
         if state == CANCELLED {
-            return Poll::Ready(Err(Cancelled));
+            return Poll::Ready(Err(TaskError::Cancelled));
         }
-        let taken = join.compare_exchange(DONE, TAKEN, Ordering::Acquire, Ordering::Relaxed);
+        let taken = join.compare_exchange(state, TAKEN, Ordering::Acquire, Ordering::Relaxed);
         assert!(
-            taken.is_ok(),
+            taken.is_ok() && matches!(state, DONE | PANICKED),
             "TaskHandle polled after it returned the result"
         );
-        // SAFETY: we moved the state from `DONE` to `TAKEN`: the stage is ours alone, and
-        // for good (module docs).
+        // SAFETY: we moved the state from `DONE` or `PANICKED` to `TAKEN`: the stage is
+        // ours alone, and for good (module docs).
         let stage = unsafe { &mut *self.stage.get() };
         match core::mem::replace(stage, Stage::Empty) {
             Stage::Finished(output) => Poll::Ready(Ok(output)),
-            _ => unreachable!("a finished task's stage holds its output"),
+            Stage::Panicked(report) => Poll::Ready(Err(TaskError::Panicked(report))),
+            _ => unreachable!("a finished task's stage holds its output or its panic"),
         }
     }
 }
@@ -342,7 +396,7 @@ pub(super) struct Polling<'a> {
 /// The executor's owning reference to a task, and the only way to poll or cancel it:
 /// empty, or one task. Each task has exactly one (made by [`new_task`]). Dropping a full
 /// slot cancels the task if it has not finished (its future is dropped, its handle
-/// resolves to [`Cancelled`]).
+/// resolves to [`TaskError::Cancelled`]).
 pub(super) struct Slot<H: Host>(Option<Arc<dyn Run<H>>>);
 
 impl<H: Host> Slot<H> {

@@ -105,7 +105,7 @@ impl ExecutorThread {
 
     /// Asks the thread to stop and waits for it: its executor's [`Executor::run`]
     /// returns, and tasks still pending are dropped with the executor (their handles
-    /// report [`Cancelled`](super::Cancelled)).
+    /// report [`TaskError::Cancelled`](super::TaskError::Cancelled)).
     pub fn stop(self) {
         self.thread.thread().request_stop();
         self.thread.join();

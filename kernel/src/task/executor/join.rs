@@ -12,10 +12,27 @@ use core::{
     task::{Context, Poll},
 };
 
-/// The task was dropped before it finished: it was aborted ([`TaskHandle::abort`]), or its
-/// executor went away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cancelled;
+use crate::thread::PanicReport;
+
+/// Why a task has no output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskError {
+    /// The task was dropped before it finished: it was aborted ([`TaskHandle::abort`]), or
+    /// its executor went away.
+    Cancelled,
+    /// Its `poll` panicked: the panic unwound the poll (the destructors of its frames ran),
+    /// the executor dropped the future and went on with its other tasks.
+    Panicked(PanicReport),
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cancelled => f.write_str("the task was cancelled"),
+            Self::Panicked(report) => report.fmt(f),
+        }
+    }
+}
 
 /// A task's result, seen from its handle (implemented by the task's block in `cell`).
 pub(super) trait JoinSlot<T>: Send + Sync {
@@ -29,11 +46,12 @@ pub(super) trait JoinSlot<T>: Send + Sync {
     ///
     /// # Panics
     /// When the result was already taken.
-    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, Cancelled>>;
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>>;
 }
 
-/// Owns a spawned task's result. Awaiting it yields the result once the task finished;
-/// dropping it detaches the task, which runs on regardless.
+/// Owns a spawned task's result. Awaiting it yields the result once the task finished
+/// (or [`TaskError`] if it was cancelled or panicked); dropping it detaches the task,
+/// which runs on regardless.
 pub struct TaskHandle<T> {
     task: Arc<dyn JoinSlot<T>>,
 }
@@ -50,15 +68,15 @@ impl<T> TaskHandle<T> {
 
     /// Cancels the task: its executor drops the future at the task's next turn (its
     /// `poll` is never called again), and awaiting this handle then yields
-    /// [`Cancelled`]. Does nothing if the task has finished already (awaiting the handle
+    /// [`TaskError::Cancelled`]. Does nothing if the task has finished already (awaiting the handle
     /// still yields its output). Callable from any thread or task; never blocks.
     ///
     /// ```no_run
-    /// # use spindle::executor::{self, Cancelled, Executor};
+    /// # use spindle::executor::{self, Executor, TaskError};
     /// let executor = Executor::new("main", 8);
     /// let forever = executor.spawn(core::future::pending::<()>());
     /// forever.abort();
-    /// assert_eq!(executor.block_on(forever), Err(Cancelled));
+    /// assert_eq!(executor.block_on(forever), Err(TaskError::Cancelled));
     /// ```
     pub fn abort(&self) {
         self.task.abort();
@@ -74,7 +92,7 @@ impl<T> fmt::Debug for TaskHandle<T> {
 }
 
 impl<T> Future for TaskHandle<T> {
-    type Output = Result<T, Cancelled>;
+    type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.task.poll_join(cx)

@@ -19,7 +19,7 @@ use core::{
 
 use futures_util::task::AtomicWaker;
 
-use super::{Cancelled, Host, Spawner, TaskHandle, TaskSpawnError};
+use super::{Host, Spawner, TaskError, TaskHandle, TaskSpawnError};
 use crate::sync::IrqSpinLock;
 
 /// A group of tasks, possibly on several executors, joined in the order they finish;
@@ -163,9 +163,10 @@ impl<T: Send + 'static> JoinSet<T> {
         }
     }
 
-    /// The next member to finish: its result ([`Cancelled`] if it was aborted or its
-    /// executor went away), or `None` once the set is empty.
-    pub async fn join_next(&mut self) -> Option<Result<T, Cancelled>> {
+    /// The next member to finish: its result ([`TaskError::Cancelled`] if it was aborted
+    /// or its executor went away, [`TaskError::Panicked`] if it panicked), or `None` once
+    /// the set is empty.
+    pub async fn join_next(&mut self) -> Option<Result<T, TaskError>> {
         poll_fn(|cx| self.poll_join_next(cx)).await
     }
 
@@ -180,13 +181,13 @@ impl<T: Send + 'static> JoinSet<T> {
     }
 
     /// Aborts every member ([`TaskHandle::abort`]); they stay in the set, and
-    /// [`join_next`](Self::join_next) yields them (as [`Cancelled`] unless they finished
-    /// first).
+    /// [`join_next`](Self::join_next) yields them (as [`TaskError::Cancelled`] unless they
+    /// finished first).
     pub fn abort_all(&self) {
         self.tasks.iter().flatten().for_each(TaskHandle::abort);
     }
 
-    fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Cancelled>>> {
+    fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, TaskError>>> {
         if self.len == 0 {
             return Poll::Ready(None);
         }

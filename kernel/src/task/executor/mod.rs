@@ -26,9 +26,11 @@
 //! [`timeout`], [`interval`]), [`spawn_blocking`], [`Workers`] (an executor per CPU, on
 //! pinned threads), and the task listing ([`tasks`]).
 //!
-//! **Groups and cancellation.** [`TaskHandle::abort`] cancels a task (its future is
-//! dropped at its next turn on its executor; its handle yields [`Cancelled`]);
-//! a [`JoinSet`] spawns many tasks and joins them in the order they finish, aborting the
+//! **Groups, cancellation and panics.** [`TaskHandle::abort`] cancels a task (its future
+//! is dropped at its next turn on its executor; its handle yields
+//! [`TaskError::Cancelled`]); a task whose `poll` panics ends alone (its future is
+//! dropped, its handle yields [`TaskError::Panicked`], the executor goes on); a
+//! [`JoinSet`] spawns many tasks and joins them in the order they finish, aborting the
 //! rest when dropped. A task awaits a kernel thread with
 //! [`thread::JoinHandle::join_async`](crate::thread::JoinHandle::join_async).
 //!
@@ -95,7 +97,7 @@ pub use futures_util::select_biased;
 pub use futures_util::try_join;
 pub use host::{Host, ThreadHost};
 pub use hosted::ExecutorThread;
-pub use join::{Cancelled, TaskHandle};
+pub use join::{TaskError, TaskHandle};
 pub use join_set::JoinSet;
 pub use registry::{tasks, trace_names};
 pub use run_loop::{DEFAULT_CAPACITY, Executor};

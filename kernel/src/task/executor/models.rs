@@ -15,7 +15,7 @@ use core::task::{Poll, Waker};
 
 use shuttle::{future::block_on, sync::Mutex, thread};
 
-use super::{Cancelled, Executor, Host, TaskSpawnError, yield_now};
+use super::{Executor, Host, TaskError, TaskSpawnError, yield_now};
 use crate::{
     atomics::{AtomicBool, Ordering},
     testing::model::{Signal, check_pct},
@@ -64,7 +64,7 @@ fn executor_abort_racing_the_first_poll_is_never_lost() {
                 let done = Arc::clone(&done);
                 thread::spawn(move || {
                     task.abort();
-                    assert_eq!(block_on(task), Err(Cancelled));
+                    assert_eq!(block_on(task), Err(TaskError::Cancelled));
                     done.set();
                 })
             };
@@ -108,7 +108,7 @@ fn executor_abort_racing_completion_yields_one_result() {
             run_until(&executor, &done);
             let result = joiner.join().expect("the joiner");
             drop(executor);
-            assert!(matches!(result, Ok(()) | Err(Cancelled)));
+            assert!(matches!(result, Ok(()) | Err(TaskError::Cancelled)));
             assert_eq!(Arc::strong_count(&output), 1, "the output leaked");
         },
         20_000,

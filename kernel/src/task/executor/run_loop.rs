@@ -12,7 +12,7 @@
 //!
 //! Dropping the executor closes the inbox: later spawns fail with
 //! [`TaskSpawnError::Closed`], and the tasks it held are dropped, their handles resolving to
-//! [`Cancelled`](super::Cancelled).
+//! [`TaskError::Cancelled`](super::TaskError::Cancelled).
 
 use alloc::{string::String, sync::Arc};
 use core::{
@@ -214,7 +214,7 @@ impl<H: Host> Executor<H> {
 
 impl<H: Host> Drop for Executor<H> {
     /// Closes the executor to new spawns and drops every unfinished task; awaiting their
-    /// handles yields `Cancelled`.
+    /// handles yields `TaskError::Cancelled`.
     fn drop(&mut self) {
         log::debug!(
             "executor {} '{}' stops (tasks dropped with it: {})",

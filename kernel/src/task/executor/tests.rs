@@ -244,7 +244,7 @@ fn dropping_the_executor_cancels_unfinished_tasks() {
     executor.run_until_stalled();
     drop(executor);
     let (other, _) = self::executor(1);
-    assert_eq!(other.block_on(handle), Err(super::Cancelled));
+    assert_eq!(other.block_on(handle), Err(super::TaskError::Cancelled));
 }
 
 #[test]
@@ -305,7 +305,7 @@ fn dropping_the_executor_cancels_tasks_still_in_its_inbox() {
     let handle = executor.spawn(async { 1 });
     drop(executor); // never ran: the task was still on its way to the table
     let (other, _) = self::executor(1);
-    assert_eq!(other.block_on(handle), Err(super::Cancelled));
+    assert_eq!(other.block_on(handle), Err(super::TaskError::Cancelled));
 }
 
 #[test]
@@ -375,8 +375,11 @@ fn an_aborted_task_is_dropped_at_its_next_turn_and_its_handle_says_cancelled() {
     assert_eq!(executor.run_until_stalled(), 1, "one turn: the cancel");
     assert_eq!(drops.load(Ordering::SeqCst), 2);
     assert!(waiting.is_finished());
-    assert_eq!(executor.block_on(waiting), Err(super::Cancelled));
-    assert_eq!(executor.block_on(never_polled), Err(super::Cancelled));
+    assert_eq!(executor.block_on(waiting), Err(super::TaskError::Cancelled));
+    assert_eq!(
+        executor.block_on(never_polled),
+        Err(super::TaskError::Cancelled)
+    );
     // Aborting a finished task changes nothing: its output stays.
     let done = executor.spawn(async { 3 });
     executor.run_until_stalled();
@@ -432,6 +435,36 @@ fn a_join_set_yields_in_completion_order_and_aborts_on_drop() {
         }
         results
     });
-    assert!(cancelled.contains(&Err(super::Cancelled)));
+    assert!(cancelled.contains(&Err(super::TaskError::Cancelled)));
     assert_eq!(cancelled.len(), 2);
+}
+
+#[test]
+fn a_panicking_task_ends_alone_and_its_handle_says_why() {
+    let (executor, _host) = executor(8);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (in_frame, in_future) = (DropCount(Arc::clone(&drops)), DropCount(Arc::clone(&drops)));
+    let doomed = executor.spawn(async move {
+        let _held_by_the_future = in_future;
+        yield_now().await;
+        let _in_the_frame = in_frame;
+        panic!("deliberate panic in a task");
+    });
+    let sibling = executor.spawn(async {
+        yield_now().await;
+        yield_now().await;
+        21
+    });
+    match executor.block_on(doomed) {
+        Err(super::TaskError::Panicked(report)) => {
+            assert_eq!(report.message(), "deliberate panic in a task");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        2,
+        "the frame's value and the future's"
+    );
+    assert_eq!(executor.block_on(sibling), Ok(21));
 }

@@ -123,7 +123,7 @@ impl Workers {
     }
 
     /// Stops every worker and waits for their threads: tasks still pending are dropped
-    /// with their executor (their handles report [`super::Cancelled`]).
+    /// with their executor (their handles report [`TaskError::Cancelled`](super::TaskError::Cancelled)).
     pub fn stop(self) {
         for worker in &self.workers {
             worker.host.thread().request_stop();

@@ -20,6 +20,13 @@
 //! the back (fair enough for short critical sections, never a lost wake-up). A lock
 //! future dropped after its wake-up but before it took the lock passes the wake-up on
 //! (`AsyncWaiter`), so cancelling never strands the other waiters.
+//!
+//! **Panics.** A thread or task that panics while it holds the lock releases it: its
+//! guard is dropped by the unwinding, like any other value of its frames. The mutex is
+//! not poisoned (unlike `std`'s): the next `lock` gets the value as the panicking code left
+//! it. Poisoning would turn one contained failure into a failure of every later user of
+//! the shared value, which containment is there to avoid; code whose invariants can break
+//! mid-update restores them in a guard's `Drop`, or does not panic while holding the lock.
 #![allow(unsafe_code)]
 
 use core::{

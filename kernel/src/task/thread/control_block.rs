@@ -23,6 +23,7 @@ use super::{
     cpu_set::{CpuSet, NoCpuInSet},
     reaping::Reaping,
     run_state::{RunState, ThreadState as State},
+    unwind::PanicRecord,
     wait_queue::WaitQueue,
 };
 use crate::{
@@ -132,7 +133,11 @@ pub struct Thread {
     /// Which of the reaper and the join handle lets go of the thread last (`reaping`).
     pub(super) reaping: Reaping,
     /// Keeps the slot its result goes to alive while the thread runs (see `spawn`).
-    _result_slot: Option<Arc<dyn Send + Sync>>,
+    /// Only spawned threads have one, and only they run their code inside a catch frame.
+    #[cfg_attr(not(target_os = "none"), expect(dead_code, reason = "only kept alive"))]
+    result_slot: Option<Arc<dyn Send + Sync>>,
+    /// Its panic, while one unwinds and after it ended the thread (`unwind`).
+    pub(super) panic: PanicRecord,
     /// Timer ticks that found it running: its CPU time, in ticks.
     cpu_ticks: AtomicU64,
     switches: AtomicU64,
@@ -211,7 +216,8 @@ impl Thread {
             // A thread has a join handle exactly when it has a result slot: `Builder::spawn`
             // makes both; the boot and idle threads have neither.
             reaping: Reaping::new(params.result_slot.is_some()),
-            _result_slot: params.result_slot,
+            result_slot: params.result_slot,
+            panic: PanicRecord::new(),
             cpu_ticks: AtomicU64::new(0),
             switches: AtomicU64::new(0),
             polling: AtomicPtr::new(ptr::null_mut()),
@@ -287,6 +293,14 @@ impl Thread {
     pub(super) fn queue_level(&self) -> usize {
         const _: () = assert!(Priority::HIGHEST.0 as usize == super::run_queue::LEVELS - 1);
         self.priority.level() & (super::run_queue::LEVELS - 1)
+    }
+
+    /// Whether a panic in the thread's own code can be caught: spawned threads run their
+    /// closure inside a catch frame (`thread_entry`); the boot thread and idle threads
+    /// have none (a task they poll has its own: the executor's).
+    #[cfg(target_os = "none")]
+    pub(super) fn has_catch_frame(&self) -> bool {
+        self.result_slot.is_some()
     }
 
     /// The thread's state right now.

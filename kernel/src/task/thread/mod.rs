@@ -52,6 +52,7 @@ mod spawn;
 mod stats;
 mod table;
 pub mod timer_wheel;
+pub(crate) mod unwind;
 mod wait_queue;
 
 pub use control_block::{
@@ -69,6 +70,7 @@ pub use spawn::{
 };
 pub use stats::{CpuStats, cpu_stats, switch_count, tick_hz, ticks, wake_count};
 pub use table::{table_contention, thread_count, threads};
+pub use unwind::{MESSAGE_CAPACITY, PanicReport, contained_panics};
 pub use wait_queue::{AsyncWaiter, WaitQueue};
 
 use self::per_cpu::this_cpu;

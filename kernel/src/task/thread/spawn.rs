@@ -31,7 +31,8 @@ use core::{fmt, mem, ptr};
 use x86_64::VirtAddr;
 
 use super::{
-    CpuSet, Priority, Thread, ThreadState, control_block::ThreadParams, per_cpu, scheduler,
+    CpuSet, PanicReport, Priority, Thread, ThreadState, control_block::ThreadParams, per_cpu,
+    scheduler, unwind,
 };
 use crate::{
     arch::{
@@ -84,12 +85,25 @@ impl From<StackError> for SpawnError {
 }
 
 /// Why [`JoinHandle::try_join`] has no result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinError {
+    /// The thread's code panicked: the panic unwound the thread's stack (its destructors
+    /// ran, the locks it held were released) and ended the thread.
+    Panicked(PanicReport),
     /// The thread ended through [`exit`](super::exit) instead of returning.
     Exited,
     /// A thread cannot join itself (it would wait forever).
     JoinSelf,
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Panicked(report) => report.fmt(f),
+            Self::Exited => f.write_str("the thread ended through thread::exit"),
+            Self::JoinSelf => f.write_str("a thread cannot join itself"),
+        }
+    }
 }
 
 /// Configures a thread before spawning it.
@@ -291,20 +305,36 @@ fn place_on_stack<F, T>(
     Ok((at, at.as_u64()))
 }
 
-/// Where every spawned thread starts (called by the naked bootstrap stage).
+/// Where every spawned thread starts (called by the naked bootstrap stage). Its closure
+/// runs inside the thread's catch frame: a contained panic unwinds to here and ends the
+/// thread, its report left in the control block for the join handle (or the log).
 extern "sysv64" fn thread_entry<F, T>(argument: u64) -> !
 where
     F: FnOnce() -> T,
 {
     scheduler::finish_switch(&InterruptsDisabled::new());
+    let start = argument as *const Start<F, T>;
     // SAFETY: `argument` is the address `place_on_stack` wrote a `Start<F, T>` to, on
-    // this thread's own stack; this is its only read, and the memory is not used again.
-    let start = unsafe { ptr::read(argument as *const Start<F, T>) };
-    let value = (start.main)();
-    // SAFETY: the slot is kept alive by this thread's control block until it is reaped,
-    // which cannot happen while it runs.
-    *unsafe { &*start.result }.lock() = Some(value);
+    // this thread's own stack; each field is read once (the closure inside the catch
+    // frame, so that it is moved only once, however large), and never used again.
+    let result = unsafe { ptr::read(&raw const (*start).result) };
+    // SAFETY: as above.
+    match unwind::catch(|| unsafe { ptr::read(&raw const (*start).main) }()) {
+        // SAFETY: the slot is kept alive by this thread's control block until it is
+        // reaped, which cannot happen while it runs.
+        Ok(value) => *unsafe { &*result }.lock() = Some(value),
+        Err(caught) => ended_by_panic(&caught),
+    }
     super::exit()
+}
+
+/// The thread's closure panicked: its handle gets the report, or the log does if the
+/// handle is gone (the thread was detached).
+#[cold]
+fn ended_by_panic(caught: &unwind::Caught) {
+    if super::current().panic.end_by_panic() {
+        log::error!("{} (detached thread)", caught.report());
+    }
 }
 
 /// Spawns a thread with the default [`Builder`] settings.
@@ -368,6 +398,9 @@ impl<T> Drop for JoinHandle<T> {
     /// that reaps it to let go, so that this handle's reference is the last one and a
     /// `join` returns with the thread's memory back (see `reaping`).
     fn drop(&mut self) {
+        if let Some(report) = self.thread.panic.handle_gone() {
+            log::error!("{report} (its join handle was dropped)");
+        }
         self.thread.reaping.handle_gone();
     }
 }
@@ -386,14 +419,15 @@ impl<T> JoinHandle<T> {
     /// Waits for the thread to finish and returns what its closure returned.
     ///
     /// # Panics
-    /// If the thread ended through [`exit`](super::exit) (so there is no result), or if a
-    /// thread joins itself; [`try_join`](Self::try_join) returns those as errors. In debug
-    /// builds, if it has to wait inside an async task (use
+    /// If the thread panicked (passing the panic on, as `std`'s `join().unwrap()` does:
+    /// the message is the thread's report), ended through [`exit`](super::exit) (so there
+    /// is no result), or if a thread joins itself; [`try_join`](Self::try_join) returns
+    /// those as errors. In debug builds, if it has to wait inside an async task (use
     /// [`join_async`](Self::join_async) there).
     #[track_caller]
     pub fn join(self) -> T {
         self.try_join()
-            .unwrap_or_else(|error| panic!("join failed: {error:?}"))
+            .unwrap_or_else(|error| panic!("join failed: {error}"))
     }
 
     /// A future of the thread's result: how an async task waits for a thread without
@@ -417,23 +451,42 @@ impl<T> JoinHandle<T> {
             return Err(JoinError::JoinSelf);
         }
         self.thread.exited().await;
-        let value = self.result.lock().take();
-        value.ok_or(JoinError::Exited)
+        self.take_result()
     }
 
     /// Waits for the thread to finish and returns its result.
     ///
     /// # Errors
+    /// [`JoinError::Panicked`] with the panic's report if the thread's code panicked;
     /// [`JoinError::Exited`] if it ended through `exit`; [`JoinError::JoinSelf`] if the
     /// calling thread is the one being joined.
+    ///
+    /// ```no_run
+    /// # use spindle::thread::{self, JoinError};
+    /// let worker = thread::spawn(|| -> u32 { panic!("bad input") });
+    /// match worker.try_join() {
+    ///     Err(JoinError::Panicked(report)) => assert_eq!(report.message(), "bad input"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
     #[track_caller]
     pub fn try_join(self) -> Result<T, JoinError> {
         if super::current_id() == self.thread.id() {
             return Err(JoinError::JoinSelf);
         }
         self.thread.wait_for_exit();
-        let value = self.result.lock().take();
-        value.ok_or(JoinError::Exited)
+        self.take_result()
+    }
+
+    /// The result of the thread, which has exited.
+    fn take_result(&self) -> Result<T, JoinError> {
+        if let Some(value) = self.result.lock().take() {
+            return Ok(value);
+        }
+        match self.thread.panic.take_report() {
+            Some(report) => Err(JoinError::Panicked(report)),
+            None => Err(JoinError::Exited),
+        }
     }
 }
 

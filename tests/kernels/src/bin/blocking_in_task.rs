@@ -1,7 +1,6 @@
 //! A blocking call inside an async task panics in debug builds, naming the call, the task
 //! and its executor; the executor's own idle wait, calls that do not block, and blocking
 //! on threads of their own (`spawn_blocking`, `join_async`) are not flagged.
-//@ expect-failure: blocking call `thread::sleep` inside async task 'sleeper' (executor 'blocking-check'): use `executor::sleep(..).await`
 //@ expect-output: spindle-test: ok what_does_not_block_is_not_flagged
 #![no_std]
 #![no_main]
@@ -9,7 +8,7 @@
 use core::time::Duration;
 
 use spindle::{
-    executor::{self, Executor},
+    executor::{self, Executor, TaskError},
     sync::{Mutex, Semaphore},
     thread,
 };
@@ -47,6 +46,13 @@ fn thread_sleep_inside_a_task_panics() {
         executor::yield_now().await;
         thread::sleep(Duration::from_millis(1)); // stalls the executor: reported
     });
-    let _ = executor.block_on(task);
-    unreachable!("the blocking call inside the task was not reported");
+    spindle_test::expect_contained_panics(1);
+    match executor.block_on(task) {
+        Err(TaskError::Panicked(report)) => assert_eq!(
+            report.message(),
+            "blocking call `thread::sleep` inside async task 'sleeper' (executor \
+             'blocking-check'): use `executor::sleep(..).await`"
+        ),
+        other => panic!("the blocking call inside the task was not reported: {other:?}"),
+    }
 }

@@ -1,13 +1,12 @@
 //! A `Mutex::lock` that has to wait, inside an async task, panics in debug builds naming
 //! the task and pointing at the async lock.
-//@ expect-failure: blocking call `Mutex::lock` inside async task 'locker' (executor 'lock-check'): use `Mutex::lock_async().await`
 #![no_std]
 #![no_main]
 
 use core::time::Duration;
 
 use spindle::{
-    executor::{self, Executor},
+    executor::{self, Executor, TaskError},
     sync::Mutex,
     thread,
 };
@@ -28,7 +27,14 @@ fn a_contended_lock_inside_a_task_panics() {
         executor::yield_now().await;
         *MUTEX.lock() += 1; // held by another thread: would block the executor
     });
-    let _ = executor.block_on(task);
+    spindle_test::expect_contained_panics(1);
+    match executor.block_on(task) {
+        Err(TaskError::Panicked(report)) => assert_eq!(
+            report.message(),
+            "blocking call `Mutex::lock` inside async task 'locker' (executor 'lock-check'): \
+             use `Mutex::lock_async().await`"
+        ),
+        other => panic!("the blocking lock inside the task was not reported: {other:?}"),
+    }
     holder.join();
-    unreachable!("the blocking lock inside the task was not reported");
 }

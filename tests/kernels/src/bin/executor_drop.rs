@@ -17,7 +17,7 @@ use core::{
 };
 
 use spindle::{
-    executor::{self, Cancelled, Executor, Spawner},
+    executor::{self, Executor, Spawner, TaskError},
     sync::{channel, oneshot},
     thread::{self, ThreadState},
 };
@@ -73,7 +73,7 @@ fn spawning_onto_a_dropped_executor_is_an_error() {
 }
 
 /// Guard: a task that is pending when its executor is dropped resolves its handle as
-/// `Err(Cancelled)` for a thread awaiting it with `executor::block_on` (already parked
+/// `Err(TaskError::Cancelled)` for a thread awaiting it with `executor::block_on` (already parked
 /// in it when the executor goes), and its future is dropped.
 fn a_task_pending_when_its_executor_is_dropped_is_cancelled() {
     static DROPS: AtomicUsize = AtomicUsize::new(0);
@@ -94,7 +94,7 @@ fn a_task_pending_when_its_executor_is_dropped_is_cancelled() {
         drop(executor);
     });
     let handle = receiver.recv().unwrap();
-    assert_eq!(executor::block_on(handle), Err(Cancelled));
+    assert_eq!(executor::block_on(handle), Err(TaskError::Cancelled));
     host.join();
     assert_eq!(DROPS.load(Ordering::SeqCst), 1);
 }
@@ -113,7 +113,7 @@ fn a_value_sent_after_the_executor_dropped_its_receiver_task_is_not_lost() {
         handle
     });
     let handle = host.join();
-    assert_eq!(executor::block_on(handle), Err(Cancelled));
+    assert_eq!(executor::block_on(handle), Err(TaskError::Cancelled));
     tx.send(9).unwrap();
     assert_eq!(rx.recv(), Ok(9));
 }

@@ -37,20 +37,20 @@ const THREADS: usize = 32;
 /// Spawns `THREADS` threads running `main` (all of them before any runs, so that every
 /// round uses the kernel's tables the same way), joins them all, lets the last be reaped,
 /// and checks what each `try_join` said.
-fn round(main: fn() -> u32, expected: Result<u32, JoinError>) {
+fn round(main: fn() -> u32, expected: &Result<u32, JoinError>) {
     let gate = thread::disable_preemption();
     let handles: Vec<JoinHandle<u32>> = (0..THREADS).map(|_| thread::spawn(main)).collect();
     drop(gate);
     for handle in handles {
-        assert_eq!(handle.try_join(), expected);
+        assert_eq!(&handle.try_join(), expected);
     }
     thread::yield_now(); // the last thread to exit is reaped by the next switch
 }
 
 fn leaks_nothing(main: fn() -> u32, expected: Result<u32, JoinError>) {
-    round(main, expected); // warm-up
+    round(main, &expected); // warm-up
     let before = mm::usage();
-    round(main, expected);
+    round(main, &expected);
     assert_eq!(mm::usage(), before, "{THREADS} threads leaked memory");
 }
 

@@ -27,7 +27,7 @@ use core::{
 
 use spindle::{
     executor::{
-        self, Cancelled, Executor, ExecutorThread, JoinSet, Spawner, TaskSpawnError, Workers,
+        self, Executor, ExecutorThread, JoinSet, Spawner, TaskError, TaskSpawnError, Workers,
     },
     println,
     sync::{IrqSpinLock, Semaphore},
@@ -211,7 +211,7 @@ fn await_batch(
                 assert_eq!(states[id].load(Ordering::Relaxed), RETURNED);
                 ok += 1;
             }
-            Err(Cancelled) => {
+            Err(TaskError::Cancelled) => {
                 assert_eq!(
                     states[id].load(Ordering::Relaxed),
                     UNSEEN,
@@ -219,6 +219,7 @@ fn await_batch(
                 );
                 cancelled += 1;
             }
+            Err(TaskError::Panicked(report)) => panic!("task {id} panicked: {report}"),
         }
     }
     (ok, cancelled)
@@ -335,7 +336,7 @@ fn aborts_race_polls_completions_and_executor_stops() {
             .count() as u64;
         assert!(returned >= ok);
         println!(
-            "hostile_aborts: {total} tasks, {} refused, {ok} Ok, {cancelled} Cancelled, \
+            "hostile_aborts: {total} tasks, {} refused, {ok} Ok, {cancelled} TaskError, \
              {returned} returned in all, {woken} stashed wakers woken twice",
             REFUSED.load(Ordering::SeqCst)
         );
@@ -383,12 +384,13 @@ fn join_sets_dropped_and_aborted_half_joined() {
                 }
                 let (mut ok, mut cancelled) = (0u64, 0u64);
                 let take = xorshift(&mut random) % 6;
-                let mut tally = |result: Result<usize, Cancelled>| match result {
+                let mut tally = |result: Result<usize, TaskError>| match result {
                     Ok(id) => {
                         assert_eq!(states[id].load(Ordering::Relaxed), RETURNED);
                         ok += 1;
                     }
-                    Err(Cancelled) => cancelled += 1,
+                    Err(TaskError::Cancelled) => cancelled += 1,
+                    Err(TaskError::Panicked(report)) => panic!("a member panicked: {report}"),
                 };
                 // Only members that finish by themselves can be awaited before an abort.
                 for _ in 0..take {

@@ -16,7 +16,7 @@ use alloc::{sync::Arc, vec::Vec};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use spindle::{
-    executor::{self, Cancelled, Executor, TaskHandle, TaskSpawnError, Workers},
+    executor::{self, Executor, TaskError, TaskHandle, TaskSpawnError, Workers},
     println,
     sync::{Event, Semaphore, channel},
     thread::{self, Builder, JoinHandle, SpawnError},
@@ -301,6 +301,6 @@ fn fill_to_capacity(executor: &Executor, capacity: usize) {
     executor.run_until_stalled();
     for handle in handles {
         assert!(handle.is_finished());
-        assert_eq!(executor.block_on(handle), Err(Cancelled));
+        assert_eq!(executor.block_on(handle), Err(TaskError::Cancelled));
     }
 }

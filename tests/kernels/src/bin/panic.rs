@@ -2,6 +2,7 @@
 //@ expect-failure: KERNEL PANIC at src/bin/panic.rs:
 //@ expect-failure: deliberate panic with value 42
 //@ expect-failure: on CPU 0, thread 1 'main'
+//@ expect-failure: not contained: no catch frame
 // No task is being polled: the report says nothing of one.
 //@ reject-output: polling
 #![no_std]

@@ -1,11 +1,12 @@
-//! A panic on an application processor stops the whole machine: while threads on the
-//! other CPUs print without pause, a thread on CPU 1 panics; the report names the CPU and
-//! the thread, and the session ends with the failure status right after it.
+//! A fatal panic (here with preemption disabled) on an application processor stops the
+//! whole machine: while threads on the other CPUs print without pause, a thread on CPU 1
+//! panics; the report names the CPU and the thread, and the session ends right after it.
 //@ smp: 2 4
 //@ expect-failure: KERNEL PANIC at src/bin/smp_panic.rs:
 //@ expect-failure: a deliberate panic on CPU 1
 //@ expect-failure: on CPU 1, thread
 //@ expect-failure: 'panicker'
+//@ expect-failure: not contained: panic with preemption disabled
 #![no_std]
 #![no_main]
 
@@ -42,7 +43,10 @@ fn a_panic_on_an_application_processor_stops_every_cpu() {
     let panicker = Builder::new()
         .name("panicker")
         .cpu(1)
-        .spawn(|| panic!("a deliberate panic on CPU {}", thread::current_cpu()))
+        .spawn(|| {
+            let _fatal = thread::disable_preemption(); // a contained panic would not stop it
+            panic!("a deliberate panic on CPU {}", thread::current_cpu())
+        })
         .unwrap();
     panicker.join();
     unreachable!("the panic ended the session");

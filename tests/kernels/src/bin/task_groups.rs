@@ -14,7 +14,7 @@ use core::{
 };
 
 use spindle::{
-    executor::{self, Cancelled, Executor, FutureExt, JoinSet, Workers, select_biased},
+    executor::{self, Executor, FutureExt, JoinSet, TaskError, Workers, select_biased},
     sync::{IrqSpinLock, channel},
     thread::{self, JoinError},
 };
@@ -63,7 +63,7 @@ fn abort_cancels_tasks_on_other_executors() {
     }
     executor::block_on(async {
         for handle in handles {
-            assert_eq!(handle.await, Err(Cancelled));
+            assert_eq!(handle.await, Err(TaskError::Cancelled));
         }
     });
     assert_eq!(

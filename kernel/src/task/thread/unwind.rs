@@ -1,0 +1,514 @@
+//! A contained panic, from the thread's side: the record a panic is written to, raising
+//! it, catching it, and the [`PanicReport`] a join handle or a task handle gives.
+//!
+//! Whether a panic may unwind at all is the panic handler's decision (`panic.rs`, the
+//! rule); this module is the mechanism it and the catch frames share. Nothing here
+//! allocates, so a panic caused by running out of memory unwinds like any other:
+//!
+//! - every thread's control block holds a [`PanicRecord`]: the exception header the
+//!   unwinder works with, and the report (message and location formatted into fixed
+//!   buffers, truncated if they do not fit), written by the panicking thread itself;
+//! - [`raise`] hands the thread's own header to the unwinder (`unwinding`'s
+//!   `begin_panic`), which runs the destructors of every frame up to the nearest
+//!   [`catch`]: `thread_entry` around a spawned thread's closure, and the executor around
+//!   each poll of a task (`executor::cell`);
+//! - [`catch`] returns a [`Caught`] with a copy of the report. While it lives, the thread
+//!   still counts as unwinding: a panic in what the catcher then drops (a task's future)
+//!   is fatal, as a panic in a destructor run by unwinding is.
+//!
+//! On the build machine (host unit tests) a catch is `std`'s, and the report comes from
+//! the panic's payload.
+#![allow(unsafe_code)]
+
+#[cfg(target_os = "none")]
+use core::sync::atomic::AtomicBool;
+use core::{
+    cell::UnsafeCell,
+    fmt,
+    mem::MaybeUninit,
+    sync::atomic::{AtomicU8, AtomicU64, Ordering},
+};
+
+use super::ThreadId;
+
+/// Bytes of a panic message kept in a report; a longer one is cut at a character
+/// boundary and ends with `…`.
+pub const MESSAGE_CAPACITY: usize = 256;
+const FILE_CAPACITY: usize = 96;
+const NAME_CAPACITY: usize = 64;
+
+/// Text in a fixed buffer: what does not fit is cut at a character boundary, marked `…`.
+#[derive(Clone, PartialEq, Eq)]
+struct Text<const N: usize> {
+    len: usize,
+    bytes: [u8; N],
+    truncated: bool,
+}
+
+impl<const N: usize> Text<N> {
+    const EMPTY: Self = Self {
+        len: 0,
+        bytes: [0; N],
+        truncated: false,
+    };
+
+    fn as_str(&self) -> &str {
+        // Only whole characters are ever copied in (`write_str`).
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+
+    /// The end of `text` that fits, for file paths: their tail says the most.
+    #[cfg(target_os = "none")]
+    fn tail_of(text: &str) -> Self {
+        let mut start = text.len().saturating_sub(N);
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        let mut tail = Self::EMPTY;
+        tail.bytes[..text.len() - start].copy_from_slice(&text.as_bytes()[start..]);
+        tail.len = text.len() - start;
+        tail.truncated = start > 0;
+        tail
+    }
+}
+
+impl<const N: usize> fmt::Write for Text<N> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let room = N - self.len;
+        let mut take = text.len().min(room);
+        while !text.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.bytes[self.len..self.len + take].copy_from_slice(&text.as_bytes()[..take]);
+        self.len += take;
+        self.truncated |= take < text.len();
+        Ok(())
+    }
+}
+
+impl<const N: usize> fmt::Display for Text<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())?;
+        if self.truncated {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a panic that was contained said, where, and on which thread (and task): what a
+/// [`JoinHandle`](super::JoinHandle) or an executor's task handle yields instead of a
+/// result. One pointer: the report itself is on the heap, copied there from the thread's
+/// panic record once the panic was caught (its texts cut to fixed sizes,
+/// [`MESSAGE_CAPACITY`] bytes for the message). If the heap had no room even for that, the
+/// report is *lost*: it went to the log, and this one says so in its message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PanicReport(Option<alloc::boxed::Box<Report>>);
+
+/// The report itself, in a thread's panic record and then in a [`PanicReport`].
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Report {
+    message: Text<MESSAGE_CAPACITY>,
+    file: Text<FILE_CAPACITY>,
+    line: u32,
+    column: u32,
+    thread_id: ThreadId,
+    thread_name: Text<NAME_CAPACITY>,
+    /// The task being polled, as `PollNote` shows it, if the panic came from a task.
+    task: Option<(u64, Text<NAME_CAPACITY>)>,
+}
+
+impl Report {
+    const EMPTY: Self = Self {
+        message: Text::EMPTY,
+        file: Text::EMPTY,
+        line: 0,
+        column: 0,
+        thread_id: ThreadId(0),
+        thread_name: Text::EMPTY,
+        task: None,
+    };
+
+    /// The report as a [`PanicReport`], copied to the heap; lost (and logged) if the heap
+    /// has no room for it.
+    pub(crate) fn keep(&self) -> PanicReport {
+        let kept = alloc::boxed::Box::try_new(self.clone()).ok();
+        if kept.is_none() {
+            log::error!("{self} (no memory to keep this report for its handle)");
+        }
+        PanicReport(kept)
+    }
+}
+
+impl PanicReport {
+    /// The report, unless it was lost.
+    fn report(&self) -> &Report {
+        self.0.as_deref().unwrap_or(&Report::EMPTY)
+    }
+
+    /// Whether the report was lost for want of memory (it went to the log).
+    pub fn is_lost(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The panic's message (cut to [`MESSAGE_CAPACITY`] bytes).
+    pub fn message(&self) -> &str {
+        match &self.0 {
+            Some(report) => report.message.as_str(),
+            None => "(the report was lost for want of memory: see the log)",
+        }
+    }
+
+    /// The source file of the `panic!` (its last bytes if the path is long).
+    pub fn file(&self) -> &str {
+        self.report().file.as_str()
+    }
+
+    /// The line of the `panic!`.
+    pub fn line(&self) -> u32 {
+        self.report().line
+    }
+
+    /// The column of the `panic!`.
+    pub fn column(&self) -> u32 {
+        self.report().column
+    }
+
+    /// The thread that panicked (the host thread, for a task).
+    pub fn thread_id(&self) -> ThreadId {
+        self.report().thread_id
+    }
+
+    /// That thread's name, or `thread-<id>`.
+    pub fn thread_name(&self) -> &str {
+        self.report().thread_name.as_str()
+    }
+
+    /// The id of the async task that panicked, if it was one.
+    pub fn task_id(&self) -> Option<u64> {
+        self.report().task.as_ref().map(|(id, _)| *id)
+    }
+
+    /// The task, as failure reports name it (`task 7 'reader' of executor 'console'`), if
+    /// a task panicked.
+    pub fn task(&self) -> Option<&str> {
+        self.report().task.as_ref().map(|(_, text)| text.as_str())
+    }
+}
+
+impl fmt::Display for PanicReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(report) => report.fmt(f),
+            None => f.write_str(self.message()),
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    /// `thread 5 'worker' panicked at src/main.rs:10:5: the message`, or for a task
+    /// `task 7 'reader' of executor 'console' on thread 5 'worker' panicked at ...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((_, task)) = &self.task {
+            write!(f, "{task} on ")?;
+        }
+        write!(
+            f,
+            "thread {} '{}' panicked at {}:{}:{}: {}",
+            self.thread_id, self.thread_name, self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+impl fmt::Debug for PanicReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PanicReport({self})")
+    }
+}
+
+/// How many panics were contained since boot (each reached a catch frame).
+pub fn contained_panics() -> u64 {
+    CONTAINED.load(Ordering::Relaxed)
+}
+
+static CONTAINED: AtomicU64 = AtomicU64::new(0);
+
+/// A thread's panic state, in its control block. Only the thread itself writes the
+/// header, the report and `unwinding`; its joiner reads the report once the thread has
+/// exited (the `exited` flag's Release/Acquire orders the writes before the read).
+pub(super) struct PanicRecord {
+    /// The exception header the unwinder links through the frames it unwinds.
+    #[cfg(target_os = "none")]
+    exception: UnsafeCell<unwinding::abi::UnwindException>,
+    /// Written by [`begin`] before anything reads it (a catch, or a handle once the thread
+    /// ended by panic); uninitialised until then, so that a spawn writes none of its bytes.
+    report: UnsafeCell<MaybeUninit<Report>>,
+    /// Between a contained panic's start and the end of its catcher's cleanup.
+    #[cfg(target_os = "none")]
+    unwinding: AtomicBool,
+    /// Who reports a thread that ended by panic: its join handle or, if that is gone, the
+    /// log (`ENDED_BY_PANIC`, `HANDLE_GONE`, `REPORT_TAKEN`).
+    outcome: AtomicU8,
+}
+
+const ENDED_BY_PANIC: u8 = 1 << 0;
+const HANDLE_GONE: u8 = 1 << 1;
+const REPORT_TAKEN: u8 = 1 << 2;
+
+// SAFETY: the cells are written only by the thread the record belongs to, and read by
+// others only after it exited (see the type's docs).
+unsafe impl Sync for PanicRecord {}
+
+impl PanicRecord {
+    pub(super) fn new() -> Self {
+        Self {
+            // SAFETY: every field of the header is an integer or an `Option` of a function
+            // pointer, for which all zeroes is a valid value (`None`).
+            #[cfg(target_os = "none")]
+            exception: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            report: UnsafeCell::new(MaybeUninit::uninit()),
+            #[cfg(target_os = "none")]
+            unwinding: AtomicBool::new(false),
+            outcome: AtomicU8::new(0),
+        }
+    }
+
+    /// Whether the thread is unwinding a panic (or cleaning up after one).
+    #[cfg(target_os = "none")]
+    pub(super) fn is_unwinding(&self) -> bool {
+        self.unwinding.load(Ordering::Relaxed)
+    }
+
+    /// The report of the panic the thread ended by. Only after it exited (see the docs).
+    fn report(&self) -> &Report {
+        // SAFETY: the thread ended by a panic (the callers checked `ENDED_BY_PANIC`), so
+        // `begin` wrote the report; the thread has exited, so nobody writes it any more,
+        // and its exit happens-before this read (the caller waited for `exited`).
+        unsafe { (*self.report.get()).assume_init_ref() }
+    }
+
+    /// The thread's closure ended by a contained panic: `true` if its handle was dropped
+    /// already, so the report goes to the log. One read-modify-write each with
+    /// [`handle_gone`](Self::handle_gone): exactly one of the two sees the other.
+    pub(super) fn end_by_panic(&self) -> bool {
+        self.outcome.fetch_or(ENDED_BY_PANIC, Ordering::AcqRel) & HANDLE_GONE != 0
+    }
+
+    /// The join handle's drop: the report, if the thread ended by a panic that nobody
+    /// took the report of, so it goes to the log.
+    pub(super) fn handle_gone(&self) -> Option<&Report> {
+        let outcome = self.outcome.fetch_or(HANDLE_GONE, Ordering::AcqRel);
+        (outcome & (ENDED_BY_PANIC | REPORT_TAKEN) == ENDED_BY_PANIC).then(|| self.report())
+    }
+
+    /// The join handle takes the report, if the thread (which has exited) ended by panic.
+    pub(super) fn take_report(&self) -> Option<PanicReport> {
+        let outcome = self.outcome.fetch_or(REPORT_TAKEN, Ordering::AcqRel);
+        (outcome & ENDED_BY_PANIC != 0).then(|| self.report().keep())
+    }
+}
+
+/// Writes the calling thread's report of the panic `info`, polled task `task` (if any),
+/// and marks it unwinding. The panic handler's first step for a panic it contains.
+///
+/// # Safety
+/// The caller runs on the thread whose record this is, and nothing else on it writes the
+/// record meanwhile (the panic handler runs once per panic; a nested panic is fatal).
+#[cfg(target_os = "none")]
+unsafe fn begin(
+    record: &PanicRecord,
+    thread: (ThreadId, &dyn fmt::Display),
+    task: Option<(u64, &dyn fmt::Display)>,
+    info: &core::panic::PanicInfo<'_>,
+) {
+    use fmt::Write;
+    // First: a panic while formatting the message below is a nested one, and fatal.
+    record.unwinding.store(true, Ordering::Relaxed);
+    // SAFETY: only this thread touches its record while it runs (the caller's contract).
+    let report = unsafe { &mut *record.report.get() }.write(Report::EMPTY);
+    let _ = write!(report.message, "{}", info.message());
+    if let Some(location) = info.location() {
+        report.file = Text::tail_of(location.file());
+        report.line = location.line();
+        report.column = location.column();
+    }
+    report.thread_id = thread.0;
+    let _ = write!(report.thread_name, "{}", thread.1);
+    report.task = task.map(|(id, note)| {
+        let mut text = Text::EMPTY;
+        let _ = write!(text, "{note}");
+        (id, text)
+    });
+}
+
+/// Unwinds the calling thread from the panic [`begin`] recorded, to the nearest
+/// [`catch`]. Returns only if there is none (the unwinder's search, which runs no
+/// destructor, found no catch frame), with the unwinder's reason code.
+#[cfg(target_os = "none")]
+fn raise(record: &PanicRecord) -> i32 {
+    unwinding::panicking::begin_panic(Raised(record.exception.get())).0
+}
+
+/// Spindle's exception: the raising thread's own header, in its control block.
+#[cfg(target_os = "none")]
+struct Raised(*mut unwinding::abi::UnwindException);
+
+// SAFETY: `wrap` returns the header of the raising thread's record, which lives as long as
+// the thread and which nothing else uses while the exception travels; `unwrap` gets the
+// same pointer back.
+#[cfg(target_os = "none")]
+unsafe impl unwinding::panicking::Exception for Raised {
+    const CLASS: [u8; 8] = *b"SPNDRUST";
+
+    fn wrap(this: Self) -> *mut unwinding::abi::UnwindException {
+        this.0
+    }
+
+    unsafe fn unwrap(exception: *mut unwinding::abi::UnwindException) -> Self {
+        Self(exception)
+    }
+}
+
+/// A panic stopped by [`catch`]. While it lives the thread still counts as unwinding (a
+/// panic in the catcher's cleanup is fatal); dropping it ends that.
+pub(crate) struct Caught {
+    /// The catching thread's record, which holds the report.
+    #[cfg(target_os = "none")]
+    record: *const PanicRecord,
+    #[cfg(not(target_os = "none"))]
+    report: alloc::boxed::Box<Report>,
+}
+
+impl Caught {
+    /// The report of the panic.
+    pub(crate) fn report(&self) -> &Report {
+        // SAFETY: the record belongs to the calling thread (a `Caught` never leaves the
+        // thread that caught it: it is not `Send`), which is alive, and nothing writes
+        // the report until the next panic, which cannot start while this borrow lasts.
+        // The panic's `begin` wrote the report before it was raised.
+        #[cfg(target_os = "none")]
+        return unsafe { (*(*self.record).report.get()).assume_init_ref() };
+        #[cfg(not(target_os = "none"))]
+        return &self.report;
+    }
+}
+
+impl Drop for Caught {
+    fn drop(&mut self) {
+        // SAFETY: the record belongs to the calling thread (a `Caught` never leaves the
+        // thread that caught it: it is not `Send`), which is alive.
+        #[cfg(target_os = "none")]
+        unsafe { &*self.record }
+            .unwinding
+            .store(false, Ordering::Relaxed);
+    }
+}
+
+/// Runs `body`; if it panics and the panic is contained, its frames are unwound (their
+/// destructors run) and the panic comes back as [`Caught`].
+#[cfg(target_os = "none")]
+#[inline(always)]
+pub(crate) fn catch<R>(body: impl FnOnce() -> R) -> Result<R, Caught> {
+    match unwinding::panicking::catch_unwind::<Raised, R, _>(body) {
+        Ok(value) => Ok(value),
+        Err(exception) => Err(caught(exception)),
+    }
+}
+
+#[cfg(target_os = "none")]
+#[cold]
+fn caught(exception: Option<Raised>) -> Caught {
+    let Some(Raised(header)) = exception else {
+        // Only Spindle raises exceptions: the unwinder's foreign ones cannot come here.
+        unreachable!("a foreign exception reached a catch frame")
+    };
+    let offset = core::mem::offset_of!(PanicRecord, exception);
+    let record = header
+        .cast::<u8>()
+        .wrapping_sub(offset)
+        .cast::<PanicRecord>();
+    CONTAINED.fetch_add(1, Ordering::Relaxed);
+    // `Raised` only ever carries the header of the raising thread's record, which is this
+    // thread's (an exception is caught on the thread that raised it), alive.
+    Caught { record }
+}
+
+/// Host unit tests: `std`'s unwinding; the report has the payload's message.
+#[cfg(all(not(target_os = "none"), test))]
+pub(crate) fn catch<R>(body: impl FnOnce() -> R) -> Result<R, Caught> {
+    extern crate std;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).map_err(|payload| {
+        use fmt::Write;
+        CONTAINED.fetch_add(1, Ordering::Relaxed);
+        let mut report = alloc::boxed::Box::new(Report::EMPTY);
+        let message = payload.downcast_ref::<&str>().copied().or(payload
+            .downcast_ref::<std::string::String>()
+            .map(|s| s.as_str()));
+        let _ = report.message.write_str(message.unwrap_or("Box<dyn Any>"));
+        Caught { report }
+    })
+}
+
+/// Host builds of the library outside tests have no unwinding: `body` just runs.
+#[cfg(all(not(target_os = "none"), not(test)))]
+pub(crate) fn catch<R>(body: impl FnOnce() -> R) -> Result<R, Caught> {
+    Ok(body())
+}
+
+/// The calling thread, as the containment rule (`panic.rs`) sees it.
+#[cfg(target_os = "none")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PanickingThread {
+    /// It is unwinding a panic already (or cleaning up after one).
+    pub(crate) unwinding: bool,
+    /// It disabled preemption ([`disable_preemption`](super::disable_preemption)).
+    pub(crate) preemption_disabled: bool,
+    /// Its code runs inside a catch frame: a spawned thread, or a task being polled.
+    pub(crate) catch_frame: bool,
+}
+
+/// The thread the caller runs on, or `None` before the scheduler runs on this CPU.
+#[cfg(target_os = "none")]
+pub(crate) fn panicking_thread() -> Option<PanickingThread> {
+    let irq = crate::arch::cpu::InterruptsDisabled::new();
+    let thread = super::per_cpu::try_this_cpu()?.current(&irq);
+    let polling = thread
+        .if_current()
+        .is_some_and(|on| on.with_poll_note(|note| note.is_some()));
+    Some(PanickingThread {
+        unwinding: thread.panic.is_unwinding(),
+        preemption_disabled: thread.preempt_count.load(Ordering::Relaxed) != 0,
+        catch_frame: thread.has_catch_frame() || polling,
+    })
+}
+
+/// Unwinds the calling thread from the panic `info` (which the containment rule let
+/// through) to its nearest catch frame. Returns only if the unwinder found none, with
+/// its reason code; the thread's state is untouched then (the search runs no destructor).
+#[cfg(target_os = "none")]
+pub(crate) fn unwind_current(info: &core::panic::PanicInfo<'_>) -> i32 {
+    let thread: *const super::Thread = {
+        let irq = crate::arch::cpu::InterruptsDisabled::new();
+        alloc::sync::Arc::as_ptr(super::per_cpu::this_cpu().current(&irq))
+    };
+    // SAFETY: the running thread's control block outlives its code: it is freed only
+    // after the thread exited and was reaped.
+    let thread = unsafe { &*thread };
+    let label = thread.label();
+    let write = |task: Option<&super::PollNote<'_>>| {
+        // SAFETY: we are the thread, inside its panic handler, which runs once per panic.
+        unsafe {
+            begin(
+                &thread.panic,
+                (thread.id(), &label),
+                task.map(|note| (note.task_id, note as &dyn fmt::Display)),
+                info,
+            );
+        }
+    };
+    match thread.if_current() {
+        Some(on_thread) => on_thread.with_poll_note(write),
+        None => write(None), // never: the running thread is current
+    }
+    raise(&thread.panic)
+}
