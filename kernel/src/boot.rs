@@ -78,6 +78,7 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
         .filter(|region| region.kind == MemoryRegionKind::Usable)
         .map(|region| region.start..region.end);
     mm::init(physical_memory_offset, usable.clone());
+    arch::symbols::init(mm::kernel_file(boot_info));
 
     let apic = match config.force_pit {
         true => None,

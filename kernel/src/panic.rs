@@ -160,12 +160,19 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let interrupts_on = crate::arch::cpu::interrupts_enabled();
     let why = match containment(info, interrupts_on) {
         Ok(()) => {
-            crate::thread::unwind::unwind_current(info);
+            crate::thread::unwind::unwind_current(info, handler_address());
             Fatal::NoCatchFrame // the unwinder found no catch frame: nothing was unwound
         }
         Err(why) => why,
     };
     fatal(info, why)
+}
+
+/// Where the panic handler's code starts: a backtrace of a panic begins with its caller
+/// (`core::panicking`, then the code that panicked).
+#[cfg(target_os = "none")]
+fn handler_address() -> usize {
+    panic as fn(&core::panic::PanicInfo<'_>) -> ! as usize
 }
 
 /// Rust's allocation-failure handler, as an ordinary panic (the default one panics without
@@ -186,6 +193,7 @@ fn allocation_failed(layout: core::alloc::Layout) -> ! {
 #[cfg(target_os = "none")]
 fn fatal(info: &core::panic::PanicInfo<'_>, why: Fatal) -> ! {
     use crate::arch::{
+        backtrace::{self, Backtrace},
         cpu, debug_port, qemu,
         stop::{self, Claim},
     };
@@ -200,13 +208,14 @@ fn fatal(info: &core::panic::PanicInfo<'_>, why: Fatal) -> ! {
         (location.file(), location.line(), location.column())
     });
     debug_port::print(format_args!(
-        "\nKERNEL PANIC at {}:{}:{}: {}\n  on {}\n  not contained: {}\n",
+        "\nKERNEL PANIC at {}:{}:{}: {}\n  on {}\n  not contained: {}\n{}",
         location.0,
         location.1,
         location.2,
         info.message(),
         crate::thread::setup::RunningContext,
         why,
+        Backtrace::capture(backtrace::Start::After(handler_address())),
     ));
     qemu::exit(qemu::ExitCode::Failure)
 }

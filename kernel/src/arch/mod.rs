@@ -27,7 +27,7 @@ mod x86_64;
 
 pub use self::x86_64::{
     FaultReporter, IrqSpinLock, IrqSpinLockGuard, IrqsOffGuard, RawIrqSpinLock, TrapFrame, apic,
-    contention, context, cpu, cpu_local, debug_port, debugcon, fpu, init, interrupts, ioapic,
-    last_interrupt_entry_tsc, lock_irqs_off, qemu, set_fault_reporter, smp, stop, timer,
-    trap_count, try_lock_irqs_off, tsc, unwind_tables, vectors,
+    backtrace, contention, context, cpu, cpu_local, debug_port, debugcon, fpu, init, interrupts,
+    ioapic, last_interrupt_entry_tsc, lock_irqs_off, qemu, set_fault_reporter, smp, stop, symbols,
+    timer, trap_count, try_lock_irqs_off, tsc, unwind_tables, vectors,
 };

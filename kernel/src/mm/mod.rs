@@ -7,6 +7,7 @@
 
 use core::ops::Range;
 
+use bootloader_api::{BootInfo, info::MemoryRegionKind};
 use spin::Once;
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -51,6 +52,29 @@ pub fn virt_to_phys(addr: VirtAddr) -> PhysAddr {
 pub fn phys_to_virt(addr: PhysAddr) -> VirtAddr {
     let offset = PHYSICAL_MEMORY_OFFSET.get().expect("mm::init has not run");
     VirtAddr::new(offset + addr.as_u64())
+}
+
+/// The kernel's ELF file, which the bootloader read into memory and left there
+/// (`BootInfo::kernel_addr`, `kernel_len`): what backtraces take function names from
+/// (`arch::symbols`). Empty if the memory map does not keep it out of the heap.
+///
+/// # Panics
+/// If called before [`init`].
+pub fn kernel_file(boot_info: &BootInfo) -> &'static [u8] {
+    let (start, len) = (boot_info.kernel_addr, boot_info.kernel_len);
+    let kept = boot_info.memory_regions.iter().any(|region| {
+        region.kind == MemoryRegionKind::Bootloader
+            && region.start <= start
+            && start.saturating_add(len) <= region.end
+    });
+    if !kept {
+        return &[];
+    }
+    let address = phys_to_virt(PhysAddr::new(start));
+    // SAFETY: the range lies in memory the bootloader keeps for itself (checked above): the
+    // heap is made of `Usable` memory only and never hands it out, nothing writes it, and
+    // the physical-memory window maps all of it.
+    unsafe { core::slice::from_raw_parts(address.as_ptr(), len as usize) }
 }
 
 /// The kernel's memory: what is in use, and what a cache holds ready for reuse.

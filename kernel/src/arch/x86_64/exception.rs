@@ -6,7 +6,9 @@ use core::fmt::{self, Display};
 use x86_64::registers::control::Cr2;
 
 use super::{
-    TrapFrame, debug_port,
+    TrapFrame,
+    backtrace::{self, Backtrace},
+    debug_port,
     fn_slot::FnSlot,
     qemu,
     stop::{self, Claim},
@@ -129,10 +131,10 @@ impl Display for Report<'_> {
             writeln!(f, "  {}", self.note)?;
         }
         write_registers(f, frame)?;
-        match FAULT_REPORTER.get() {
-            Some(reporter) => reporter(f, Cr2::read_raw()),
-            None => Ok(()),
+        if let Some(reporter) = FAULT_REPORTER.get() {
+            reporter(f, Cr2::read_raw())?;
         }
+        write!(f, "{}", Backtrace::capture(backtrace::Start::AtTrap))
     }
 }
 

@@ -4,6 +4,7 @@
 //! Devices have their drivers in `crate::drivers`.
 
 pub mod apic;
+pub mod backtrace;
 mod calibration;
 pub mod context;
 pub mod cpu;
@@ -15,6 +16,7 @@ mod fn_slot;
 pub mod fpu;
 mod gdt;
 mod idt;
+mod image;
 pub mod interrupts;
 pub mod ioapic;
 mod pic;
@@ -24,6 +26,7 @@ pub mod smp;
 mod spinlock;
 mod stated_rates;
 pub mod stop;
+pub mod symbols;
 pub mod timer;
 mod trap;
 mod trap_entry;

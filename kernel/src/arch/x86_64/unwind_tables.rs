@@ -16,6 +16,8 @@
 //! so a panic could not unwind out of `core::panicking`. [`KernelTables::covers`] is what
 //! the boot-time check (`panic::check_unwinding`) asks to tell these apart.
 
+use super::image;
+
 /// The kernel's `.eh_frame_hdr`, as its program headers locate it.
 #[derive(Debug, Clone, Copy)]
 pub struct KernelTables {
@@ -118,72 +120,5 @@ unsafe impl unwinding::custom_eh_frame_finder::EhFrameFinder for Finder {
                 HEADER.load(core::sync::atomic::Ordering::Relaxed),
             ),
         })
-    }
-}
-
-#[cfg(target_os = "none")]
-mod image {
-    /// `PT_LOAD` and `PT_GNU_EH_FRAME`, from the ELF specification and the GNU extension.
-    const PT_LOAD: u32 = 1;
-    const PT_GNU_EH_FRAME: u32 = 0x6474_e550;
-
-    unsafe extern "C" {
-        /// lld: the ELF header, where the first loadable segment maps it.
-        static __ehdr_start: u8;
-    }
-
-    /// ELF64 header fields: `e_phoff` at 32, `e_phentsize` at 54, `e_phnum` at 56.
-    const E_PHOFF: usize = 32;
-    const E_PHENTSIZE: usize = 54;
-    const E_PHNUM: usize = 56;
-    /// ELF64 program header fields: `p_type` at 0, `p_offset` at 8, `p_vaddr` at 16,
-    /// `p_memsz` at 40.
-    const P_TYPE: usize = 0;
-    const P_OFFSET: usize = 8;
-    const P_VADDR: usize = 16;
-    const P_MEMSZ: usize = 40;
-
-    /// `len` bytes of the loaded image at `address`.
-    pub(super) fn bytes(address: usize, len: usize) -> &'static [u8] {
-        // SAFETY: callers pass a range of a loaded segment (the `PT_GNU_EH_FRAME` one,
-        // as `eh_frame_segment` found it), mapped and never written for as long as the
-        // kernel runs.
-        unsafe { core::slice::from_raw_parts(address as *const u8, len) }
-    }
-
-    /// The address and size of the segment `PT_GNU_EH_FRAME` describes.
-    pub(super) fn eh_frame_segment() -> Option<(usize, usize)> {
-        let base = (&raw const __ehdr_start) as usize;
-        // SAFETY: `__ehdr_start` is the loaded ELF header (64 bytes); the program headers
-        // lie in the same first segment, right after it (lld's layout: the bootloader
-        // maps that segment like any other).
-        let read = |offset: usize, len: usize| unsafe {
-            core::slice::from_raw_parts((base + offset) as *const u8, len)
-        };
-        let u16_at = |at| u16::from_ne_bytes(read(at, 2).try_into().unwrap()) as usize;
-        let u64_at = |at| u64::from_ne_bytes(read(at, 8).try_into().unwrap()) as usize;
-        let (phoff, phentsize, phnum) = (u64_at(E_PHOFF), u16_at(E_PHENTSIZE), u16_at(E_PHNUM));
-        let header = |i: usize| phoff + i * phentsize;
-        let kind = |i| u32::from_ne_bytes(read(header(i) + P_TYPE, 4).try_into().unwrap());
-        let first_load = (0..phnum).find(|&i| kind(i) == PT_LOAD)?;
-        if u64_at(header(first_load) + P_OFFSET) != 0 {
-            return None; // the ELF header is not where `__ehdr_start` says
-        }
-        let bias = base.wrapping_sub(u64_at(header(first_load) + P_VADDR));
-        let eh_frame = (0..phnum).find(|&i| kind(i) == PT_GNU_EH_FRAME)?;
-        let address = bias.wrapping_add(u64_at(header(eh_frame) + P_VADDR));
-        Some((address, u64_at(header(eh_frame) + P_MEMSZ)))
-    }
-}
-
-/// Host builds: the kernel image is not there to read.
-#[cfg(not(target_os = "none"))]
-mod image {
-    pub(super) fn bytes(_address: usize, _len: usize) -> &'static [u8] {
-        &[]
-    }
-
-    pub(super) fn eh_frame_segment() -> Option<(usize, usize)> {
-        None
     }
 }

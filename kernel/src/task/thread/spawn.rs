@@ -333,7 +333,8 @@ where
 #[cold]
 fn ended_by_panic(caught: &unwind::Caught) {
     if super::current().panic.end_by_panic() {
-        log::error!("{} (detached thread)", caught.report());
+        let report = caught.report();
+        log::error!("{report} (detached thread)\n{}", report.backtrace());
     }
 }
 

@@ -30,6 +30,7 @@ use core::{
 };
 
 use super::ThreadId;
+pub use crate::arch::backtrace::Backtrace;
 
 /// Bytes of a panic message kept in a report; a longer one is cut at a character
 /// boundary and ends with `…`.
@@ -116,6 +117,8 @@ pub(crate) struct Report {
     thread_name: Text<NAME_CAPACITY>,
     /// The task being polled, as `PollNote` shows it, if the panic came from a task.
     task: Option<(u64, Text<NAME_CAPACITY>)>,
+    /// The call chain from the code that panicked outwards.
+    backtrace: Backtrace,
 }
 
 impl Report {
@@ -127,6 +130,7 @@ impl Report {
         thread_id: ThreadId(0),
         thread_name: Text::EMPTY,
         task: None,
+        backtrace: Backtrace::EMPTY,
     };
 
     /// The report as a [`PanicReport`], copied to the heap; lost (and logged) if the heap
@@ -134,9 +138,17 @@ impl Report {
     pub(crate) fn keep(&self) -> PanicReport {
         let kept = alloc::boxed::Box::try_new(self.clone()).ok();
         if kept.is_none() {
-            log::error!("{self} (no memory to keep this report for its handle)");
+            log::error!(
+                "{self} (no memory to keep this report for its handle)\n{}",
+                self.backtrace
+            );
         }
         PanicReport(kept)
+    }
+
+    /// The call chain from the code that panicked outwards.
+    pub(crate) fn backtrace(&self) -> &Backtrace {
+        &self.backtrace
     }
 }
 
@@ -193,6 +205,12 @@ impl PanicReport {
     /// a task panicked.
     pub fn task(&self) -> Option<&str> {
         self.report().task.as_ref().map(|(_, text)| text.as_str())
+    }
+
+    /// The call chain from the code that panicked out to the thread's entry, as it was
+    /// when it panicked (displayed: a line per frame, with function names).
+    pub fn backtrace(&self) -> &Backtrace {
+        &self.report().backtrace
     }
 }
 
@@ -309,7 +327,8 @@ impl PanicRecord {
 }
 
 /// Writes the calling thread's report of the panic `info`, polled task `task` (if any),
-/// and marks it unwinding. The panic handler's first step for a panic it contains.
+/// with the call chain from the caller of `handler` (the panic handler), and marks it
+/// unwinding. The panic handler's first step for a panic it contains.
 ///
 /// # Safety
 /// The caller runs on the thread whose record this is, and nothing else on it writes the
@@ -320,6 +339,7 @@ unsafe fn begin(
     thread: (ThreadId, &dyn fmt::Display),
     task: Option<(u64, &dyn fmt::Display)>,
     info: &core::panic::PanicInfo<'_>,
+    handler: usize,
 ) {
     use fmt::Write;
     // First: a panic while formatting the message below is a nested one, and fatal.
@@ -339,6 +359,7 @@ unsafe fn begin(
         let _ = write!(text, "{note}");
         (id, text)
     });
+    report.backtrace = Backtrace::capture(crate::arch::backtrace::Start::After(handler));
 }
 
 /// Unwinds the calling thread from the panic [`begin`] recorded, to the nearest
@@ -483,10 +504,10 @@ pub(crate) fn panicking_thread() -> Option<PanickingThread> {
 }
 
 /// Unwinds the calling thread from the panic `info` (which the containment rule let
-/// through) to its nearest catch frame. Returns only if the unwinder found none, with
+/// through; `handler` is where the panic handler starts) to its nearest catch frame. Returns only if the unwinder found none, with
 /// its reason code; the thread's state is untouched then (the search runs no destructor).
 #[cfg(target_os = "none")]
-pub(crate) fn unwind_current(info: &core::panic::PanicInfo<'_>) -> i32 {
+pub(crate) fn unwind_current(info: &core::panic::PanicInfo<'_>, handler: usize) -> i32 {
     let thread: *const super::Thread = {
         let irq = crate::arch::cpu::InterruptsDisabled::new();
         alloc::sync::Arc::as_ptr(super::per_cpu::this_cpu().current(&irq))
@@ -503,6 +524,7 @@ pub(crate) fn unwind_current(info: &core::panic::PanicInfo<'_>) -> i32 {
                 (thread.id(), &label),
                 task.map(|note| (note.task_id, note as &dyn fmt::Display)),
                 info,
+                handler,
             );
         }
     };

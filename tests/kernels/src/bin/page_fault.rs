@@ -2,6 +2,8 @@
 //@ expect-failure: CPU EXCEPTION: Page Fault (#PF, vector 14)
 //@ expect-failure: cr2 (faulting address) 0x00000deadbeef000
 //@ expect-failure: access: write, page not present, kernel mode
+//@ expect-failure: page_fault::write_to_unmapped_address_faults+0x
+//@ expect-failure: (trapped here)
 #![no_std]
 #![no_main]
 

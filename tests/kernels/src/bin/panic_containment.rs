@@ -10,7 +10,7 @@
 
 extern crate alloc;
 
-use alloc::vec::Vec;
+use alloc::{format, vec::Vec};
 use core::{
     hint::black_box,
     sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
@@ -148,7 +148,29 @@ fn a_thread_panicking_five_frames_deep_unwinds_and_ends_alone() {
     assert_eq!(relocked, Some(1), "the mutex was released by the unwinding");
     ticker.ticks_on();
     ticker.stop();
-    println!("contained: {report}");
+    let backtrace = format!("{}", report.backtrace());
+    println!("contained: {report}\n{backtrace}");
+    assert_in_order(
+        &backtrace,
+        &[
+            "panic_containment::frame_5+",
+            "panic_containment::frame_4+",
+            "panic_containment::frame_1+",
+            "spindle::task::thread::spawn::thread_entry::<…>+",
+        ],
+    );
+}
+
+/// `text` names each of `functions`, in this order.
+#[track_caller]
+fn assert_in_order(text: &str, functions: &[&str]) {
+    let mut rest = text;
+    for function in functions {
+        match rest.find(function) {
+            Some(at) => rest = &rest[at + function.len()..],
+            None => panic!("no {function} (after the ones before it) in\n{text}"),
+        }
+    }
 }
 
 fn join_passes_the_panic_on_to_the_joiner_where_it_is_contained_too() {
@@ -199,6 +221,14 @@ fn a_panicking_task_ends_alone_beside_its_sibling() {
         other => panic!("expected a panic report, got {other:?}"),
     };
     assert_eq!(report.message(), "a task's bad day");
+    assert_in_order(
+        &format!("{}", report.backtrace()),
+        &[
+            "<spindle::task::executor::cell::TaskCell<…> as spindle::task::executor::cell::Run<…>>::poll+",
+            "<spindle::task::executor::run_loop::Executor>::run+",
+            "spindle::task::thread::spawn::thread_entry::<…>+",
+        ],
+    );
     assert_eq!(report.thread_name(), "tasks");
     let task = report.task().unwrap_or_default();
     assert!(task.ends_with("'doomed' of executor 'tasks'"), "{task}");

@@ -3,6 +3,10 @@
 //@ expect-failure: KERNEL PANIC at src/bin/panic_in_irq_handler.rs:
 //@ expect-failure: a panic in an interrupt handler
 //@ expect-failure: not contained: panic in an interrupt or exception handler
+//@ expect-failure: spindle::arch::x86_64::interrupts::dispatch+0x
+//@ expect-failure: spindle_trap_common+0x
+//@ expect-failure: (trapped here)
+//@ expect-failure: spindle::arch::x86_64::context::bootstrap_stage1+0x
 #![no_std]
 #![no_main]
 

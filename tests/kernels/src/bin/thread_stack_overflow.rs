@@ -2,6 +2,8 @@
 //! names the thread.
 //@ expect-failure: CPU EXCEPTION: Double Fault (#DF, vector 8)
 //@ expect-failure: stack overflow in thread 'deep': the faulting address is in the guard page
+//@ expect-failure: thread_stack_overflow::recurse+0x
+//@ expect-failure: (trapped here)
 #![no_std]
 #![no_main]
 
