@@ -267,6 +267,16 @@ pub fn record_exit(thread: u64) {
     }
 }
 
+/// Thread `thread` panicked, in task `task` if it was polling one, and the panic is
+/// contained: the thread starts unwinding to its catch frame.
+#[inline(always)]
+pub fn record_panic(thread: u64, task: Option<u64>) {
+    if enabled() {
+        let (small, a) = task.map_or((0, 0), |task| (1, task));
+        record(event(Kind::Panic, thread, small, a, 0));
+    }
+}
+
 /// The CPU halts (`entering`) or was woken from halting.
 #[inline(always)]
 pub fn record_idle(entering: bool) {

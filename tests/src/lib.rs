@@ -217,7 +217,11 @@ fn run_boot(boot: &Boot<'_>, places: &Places) -> BootResults {
                 &boot.spec.rejected_output,
             ))
             // Judged whatever the outcome: a failing kernel streams its trace as it exits.
-            .chain(stream.as_deref().map(trace_check::judge))
+            .chain(
+                stream
+                    .as_deref()
+                    .map(|stream| trace_check::judge(stream, &boot.spec.trace_holds)),
+            )
             .collect(),
             captured: Some(captured),
         },

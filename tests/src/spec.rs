@@ -17,6 +17,9 @@
 //! | `//@ trace: check`             | decode the schedule trace the kernel streams to the  |
 //! |                                | debug console and check its invariants (the kernel   |
 //! |                                | starts tracing itself, `spindle::tracing::start`)     |
+//! | `//@ trace-holds: KIND...`     | the trace must also hold an event of each kind       |
+//! |                                | (`panic`, `mark`, `exit`, ...: the checker's names); |
+//! |                                | implies `trace: check`                               |
 //! | `//@ smp: N...`                | boot with each listed number of CPUs (default 1)     |
 //!
 //! The time limit is counted as `boot_image::TimeLimit::run_time` counts it, so that a boot
@@ -51,6 +54,8 @@ pub struct KernelSpec {
     pub serial_input: Option<Vec<u8>>,
     /// Whether the schedule trace the kernel streams is decoded and checked.
     pub check_trace: bool,
+    /// Kinds of event the checked trace must hold (`spindle_trace::kind_name`).
+    pub trace_holds: Vec<String>,
     /// Every number of CPUs to boot it with (each with every firmware).
     pub smp: Vec<u32>,
 }
@@ -97,6 +102,7 @@ pub fn parse(name: &str, source: &str) -> anyhow::Result<KernelSpec> {
         qemu_args: Vec::new(),
         serial_input: None,
         check_trace: false,
+        trace_holds: Vec::new(),
         smp: vec![1],
     };
     boot_image::for_each_directive(source, |key, value| apply(&mut spec, key, value))?;
@@ -123,6 +129,11 @@ fn apply(spec: &mut KernelSpec, key: &str, value: &str) -> anyhow::Result<()> {
             .get_or_insert_default()
             .extend(unescape(value)?),
         "trace" => spec.check_trace = parse_trace(value)?,
+        "trace-holds" => {
+            spec.check_trace = true;
+            spec.trace_holds
+                .extend(value.split_whitespace().map(str::to_owned));
+        }
         "smp" => {
             spec.smp = value
                 .split_whitespace()
@@ -131,7 +142,7 @@ fn apply(spec: &mut KernelSpec, key: &str, value: &str) -> anyhow::Result<()> {
         }
         other => bail!(
             "unknown directive `{other}` (known: firmware, expect-failure, expect-output, \
-             reject-output, timeout, qemu-args, serial-input, trace, smp)"
+             reject-output, timeout, qemu-args, serial-input, trace, trace-holds, smp)"
         ),
     }
     if spec.firmwares.is_empty() {
@@ -266,6 +277,13 @@ mod tests {
     }
 
     #[test]
+    fn trace_holds_lists_kinds_and_checks_the_trace() {
+        let spec = parse("k", "//@ trace-holds: panic\n//@ trace-holds: mark exit\n").unwrap();
+        assert!(spec.check_trace);
+        assert_eq!(spec.trace_holds, ["panic", "mark", "exit"]);
+    }
+
+    #[test]
     fn smp_lists_every_cpu_count_to_boot_with() {
         let spec = parse("k", "//@ smp: 2 4\n").unwrap();
         assert_eq!(spec.smp, [2, 4]);
@@ -298,6 +316,9 @@ mod tests {
     fn an_unknown_directive_lists_the_known_ones() {
         let error = format!("{:#}", parse("k", "//@ cpus: 2").unwrap_err());
         assert!(error.contains("unknown directive `cpus`"), "{error}");
-        assert!(error.contains("serial-input, trace, smp)"), "{error}");
+        assert!(
+            error.contains("serial-input, trace, trace-holds, smp)"),
+            "{error}"
+        );
     }
 }

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use spindle_trace::{LoadError, Violation, check, load};
+use spindle_trace::{LoadError, Violation, check, kind_name, load};
 
 use crate::verdict::{CaseResult, Verdict};
 
@@ -21,11 +21,12 @@ pub const CASE: &str = "<trace>";
 const SHOWN_VIOLATIONS: usize = 20;
 
 /// The verdict on the stream in the file at `stream`: passed for a trace that decodes,
-/// holds events and breaks no invariant.
-pub fn judge(stream: &Path) -> CaseResult {
+/// holds events, an event of each kind in `holds` (`spindle_trace::kind_name`) and breaks
+/// no invariant.
+pub fn judge(stream: &Path, holds: &[String]) -> CaseResult {
     CaseResult {
         case: CASE.to_owned(),
-        verdict: match failure(stream) {
+        verdict: match failure(stream, holds) {
             None => Verdict::Passed,
             Some(reason) => Verdict::Failed(reason),
         },
@@ -33,7 +34,7 @@ pub fn judge(stream: &Path) -> CaseResult {
 }
 
 /// Why the stream at `stream` fails, if it does.
-fn failure(stream: &Path) -> Option<String> {
+fn failure(stream: &Path, holds: &[String]) -> Option<String> {
     let trace = match load(stream) {
         Ok(trace) => trace,
         Err(LoadError::NoTrace { .. }) => {
@@ -53,7 +54,26 @@ fn failure(stream: &Path) -> Option<String> {
         ));
     }
     let violations = check(&trace);
-    (!violations.is_empty()).then(|| describe(&violations, stream))
+    if !violations.is_empty() {
+        return Some(describe(&violations, stream));
+    }
+    let missing: Vec<&str> = holds
+        .iter()
+        .map(String::as_str)
+        .filter(|&kind| {
+            !trace
+                .events()
+                .iter()
+                .any(|event| kind_name(&event.what) == kind)
+        })
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "the trace in {} holds no `{}` event (`//@ trace-holds`)",
+            stream.display(),
+            missing.join("`, `")
+        )
+    })
 }
 
 /// A failure reason listing `violations`, one per line (the harness indents a reason's
@@ -114,7 +134,7 @@ mod tests {
         if let Some(bytes) = bytes {
             fs::write(&path, bytes).unwrap();
         }
-        let result = judge(&path);
+        let result = judge(&path, &[]);
         assert_eq!(result.case, CASE);
         result.verdict
     }
@@ -130,6 +150,23 @@ mod tests {
     fn a_clean_trace_passes() {
         let bytes = stream(&[(100, 1, 2), (200, 2, 1)]);
         assert_eq!(judged(Some(&bytes)), Verdict::Passed);
+    }
+
+    #[test]
+    fn a_trace_without_a_kind_it_must_hold_fails_and_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k-bios.bin");
+        fs::write(&path, stream(&[(100, 1, 2), (200, 2, 1)])).unwrap();
+        let holds = |kinds: &[&str]| {
+            let kinds: Vec<String> = kinds.iter().map(|kind| kind.to_string()).collect();
+            judge(&path, &kinds).verdict
+        };
+        assert_eq!(holds(&["switch"]), Verdict::Passed);
+        let missing = reason(holds(&["switch", "panic", "mark"]));
+        assert!(
+            missing.contains("holds no `panic`, `mark` event"),
+            "{missing}"
+        );
     }
 
     #[test]

@@ -132,6 +132,7 @@ impl<'t> Checker<'t> {
             What::WakeThread { thread, .. } => {
                 self.woken.insert(thread, event.us);
             }
+            What::Panic { thread, .. } => self.expect_running(event, thread, "panics"),
             What::Dropped { .. } => self.running[usize::from(event.cpu)] = None,
             _ => {}
         }
@@ -268,6 +269,7 @@ enum Role {
     Spawned,
     Spawner,
     Exits,
+    Panics,
 }
 
 impl Role {
@@ -280,6 +282,7 @@ impl Role {
             Role::Spawned => "is spawned",
             Role::Spawner => "spawns a thread",
             Role::Exits => "exits again",
+            Role::Panics => "panics",
         }
     }
 }
@@ -307,6 +310,7 @@ fn mentions(event: &Event) -> Vec<(ThreadId, Role)> {
         What::WakeTask { by, .. } => waker(by),
         What::Spawn { thread, parent } => vec![(thread, Role::Spawned), (parent, Role::Spawner)],
         What::Exit { thread } => vec![(thread, Role::Exits)],
+        What::Panic { thread, .. } => vec![(thread, Role::Panics)],
         _ => Vec::new(),
     }
 }
@@ -375,8 +379,9 @@ fn cpu_time_backwards(trace: &Trace, cpu: u16) -> Vec<Violation> {
     violations
 }
 
-/// A short name of an event's kind, for messages.
-pub(crate) fn kind_name(what: &What) -> &'static str {
+/// A short name of an event's kind, for messages (and for a test kernel's
+/// `//@ trace-holds:` directive).
+pub fn kind_name(what: &What) -> &'static str {
     match what {
         What::Switch { .. } => "switch",
         What::WakeThread { .. } => "thread wake",
@@ -390,6 +395,7 @@ pub(crate) fn kind_name(what: &What) -> &'static str {
         What::IdleEnter => "idle entry",
         What::IdleExit => "idle exit",
         What::Mark { .. } => "mark",
+        What::Panic { .. } => "panic",
         What::Dropped { .. } => "dropped",
     }
 }

@@ -219,6 +219,14 @@ pub enum What {
         /// Its text (invalid UTF-8 replaced).
         text: String,
     },
+    /// A panic was contained: the thread unwinds to its catch frame (the task's poll, or
+    /// the thread's entry).
+    Panic {
+        /// The thread that panicked (running on this CPU).
+        thread: ThreadId,
+        /// The task it was polling, if any.
+        task: Option<TaskId>,
+    },
     /// This CPU lost `lost` records just before this point.
     Dropped {
         /// How many.
@@ -426,6 +434,17 @@ fn interpret(record: &Record) -> Interpreted {
         Kind::IdleEnter => What::IdleEnter,
         Kind::IdleExit => What::IdleExit,
         Kind::Dropped => What::Dropped { lost: record.a },
+        Kind::Panic => match (record.small, u32::try_from(record.a)) {
+            (0, _) => What::Panic {
+                thread: id,
+                task: None,
+            },
+            (1, Ok(task)) => What::Panic {
+                thread: id,
+                task: Some(task),
+            },
+            _ => return Interpreted::Unknown,
+        },
         Kind::Mark => match text(record) {
             Some(text) => What::Mark { text },
             None => return Interpreted::Unknown,

@@ -95,6 +95,9 @@ pub enum Kind {
     /// This CPU's ring overflowed: `a` = how many of its oldest records were lost; stamped
     /// with the time of the first record kept after them.
     Dropped = 16,
+    /// A panic is contained (the thread starts unwinding to its catch frame): `id` = the
+    /// thread, `small` = 1 if it was polling a task, then `a` = the task.
+    Panic = 17,
 }
 
 impl Kind {
@@ -118,6 +121,7 @@ impl Kind {
             14 => TaskName,
             15 => ExecutorName,
             16 => Dropped,
+            17 => Panic,
             _ => return None,
         })
     }

@@ -55,7 +55,7 @@ mod svg;
 mod timeline;
 
 #[cfg(feature = "std")]
-pub use check::{Rule, Violation, check};
+pub use check::{Rule, Violation, check, kind_name};
 #[cfg(feature = "std")]
 pub use decode::{DecodeError, Event, ExecutorId, TaskId, ThreadId, Trace, Waker, What, decode};
 #[cfg(feature = "std")]

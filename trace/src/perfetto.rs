@@ -349,7 +349,8 @@ fn write_irqs(timeline: &Timeline, out: &mut EventWriter<impl Write>) -> io::Res
     Ok(())
 }
 
-/// Marks, spawns and exits on the running thread's track; losses on the CPU's.
+/// Marks, spawns, exits and panics on the running thread's track (a task's panic on the
+/// task's); losses on the CPU's.
 fn write_instants(
     trace: &Trace,
     timeline: &Timeline,
@@ -357,27 +358,45 @@ fn write_instants(
     out: &mut EventWriter<impl Write>,
 ) -> io::Result<()> {
     for point in &timeline.instants {
-        let (name, cat) = match &point.what {
-            InstantKind::Mark(text) => (text.clone(), "mark"),
-            InstantKind::Dropped(lost) => (format!("{lost} records lost"), "dropped"),
-            InstantKind::Spawn(thread) => {
-                (format!("spawn {}", trace.thread_label(*thread)), "thread")
-            }
-            InstantKind::Exit(thread) => {
-                (format!("exit {}", trace.thread_label(*thread)), "thread")
-            }
+        let (name, cat) = instant_name(trace, &point.what);
+        let on_task = match point.what {
+            InstantKind::Panic {
+                task: Some(task), ..
+            } => tracks.task(task),
+            _ => None,
         };
         let on_thread = point
             .thread
             .and_then(|thread| tracks.thread(point.cpu, thread))
             .filter(|_| !matches!(point.what, InstantKind::Dropped(_)));
-        let (track, scope) = match on_thread {
+        let (track, scope) = match on_task.or(on_thread) {
             Some(track) => (track, "t"),
             None => (cpu_track(point.cpu), "p"),
         };
         out.push(instant(track, scope, (&name, cat), point.at_us))?;
     }
     Ok(())
+}
+
+/// An instant's name and category.
+fn instant_name(trace: &Trace, what: &InstantKind) -> (String, &'static str) {
+    match what {
+        InstantKind::Mark(text) => (text.clone(), "mark"),
+        InstantKind::Dropped(lost) => (format!("{lost} records lost"), "dropped"),
+        InstantKind::Spawn(thread) => (format!("spawn {}", trace.thread_label(*thread)), "thread"),
+        InstantKind::Exit(thread) => (format!("exit {}", trace.thread_label(*thread)), "thread"),
+        InstantKind::Panic { thread, task } => (
+            match task {
+                Some(task) => format!(
+                    "panic in {} (on {})",
+                    trace.task_label(*task),
+                    trace.thread_label(*thread)
+                ),
+                None => format!("panic in {}", trace.thread_label(*thread)),
+            },
+            "panic",
+        ),
+    }
 }
 
 /// Each wake as a flow from the slice enclosing the waker to the slice it enabled.

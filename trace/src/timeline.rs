@@ -137,7 +137,7 @@ pub struct Halt {
     pub end_us: f64,
 }
 
-/// A point event: a mark, a loss, a spawn or an exit.
+/// A point event: a mark, a loss, a spawn, an exit or a contained panic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instant {
     /// The CPU.
@@ -161,6 +161,13 @@ pub enum InstantKind {
     Spawn(ThreadId),
     /// A thread ended.
     Exit(ThreadId),
+    /// A panic was contained in a thread, or in the task it was polling.
+    Panic {
+        /// The thread.
+        thread: ThreadId,
+        /// The task, if the panic was in one.
+        task: Option<TaskId>,
+    },
 }
 
 /// The derived view of a [`Trace`].
@@ -176,7 +183,7 @@ pub struct Timeline {
     pub irqs: Vec<Irq>,
     /// Halts, by CPU then start.
     pub halts: Vec<Halt>,
-    /// Marks, losses, spawns, exits, by time.
+    /// Marks, losses, spawns, exits, panics, by time.
     pub instants: Vec<Instant>,
     /// The trace's last event, µs.
     pub end_us: f64,
@@ -372,6 +379,7 @@ impl Timeline {
                 What::Dropped { lost } => InstantKind::Dropped(lost),
                 What::Spawn { thread, .. } => InstantKind::Spawn(thread),
                 What::Exit { thread } => InstantKind::Exit(thread),
+                What::Panic { thread, task } => InstantKind::Panic { thread, task },
                 _ => continue,
             };
             let thread = self.host(event);

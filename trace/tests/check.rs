@@ -62,6 +62,25 @@ fn an_exit_by_a_thread_that_is_not_running_is_caught() {
     assert_eq!(rules(&s), [Rule::NotRunning]);
 }
 
+#[test]
+fn a_panic_by_a_thread_that_is_not_running_is_caught() {
+    let mut s = Stream::new(1);
+    s.switch(0, 100, 1, 2, SwitchReason::Yield)
+        .panic(0, 150, 2, Some(7))
+        .panic(0, 200, 1, None);
+    assert_eq!(rules(&s), [Rule::NotRunning]);
+}
+
+#[test]
+fn a_panic_after_the_threads_exit_is_caught() {
+    let mut s = Stream::new(2);
+    s.switch(0, 100, 1, 2, SwitchReason::Yield)
+        .exit(0, 200, 2)
+        .switch(0, 300, 2, 1, SwitchReason::Exit)
+        .panic(1, 400, 2, None);
+    assert_eq!(rules(&s), [Rule::AfterExit]);
+}
+
 // (b) running again after blocking with no wake.
 
 #[test]

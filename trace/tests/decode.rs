@@ -125,6 +125,14 @@ fn every_other_kind_decodes_with_its_fields() {
             parent: HELPER,
         },
         What::Exit { thread: JOB },
+        What::Panic {
+            thread: JOB,
+            task: None,
+        },
+        What::Panic {
+            thread: CONSOLE,
+            task: Some(BLINK),
+        },
         What::IdleEnter,
         What::IdleExit,
         What::Dropped { lost: 37 },

@@ -271,6 +271,26 @@ fn interrupts_losses_and_marks_are_instants() {
 }
 
 #[test]
+fn panics_are_instants_on_the_thread_or_the_task_that_panicked() {
+    let json = json_of(&two_cpu_stream().bytes());
+    let instants = phase(&json, "i");
+    let panic = |name: &str| {
+        let found: Vec<_> = instants.iter().filter(|i| i["name"] == name).collect();
+        assert_eq!(found.len(), 1, "{name}");
+        assert!(found[0]["cat"] == "panic" && found[0]["s"] == "t", "{name}");
+        (
+            found[0]["pid"].as_u64().unwrap(),
+            found[0]["tid"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(panic("panic in job"), track_of(&json, "CPU 1", "job"));
+    assert_eq!(
+        panic("panic in blink (on console)"),
+        track_of(&json, "executor console", "blink")
+    );
+}
+
+#[test]
 fn a_trace_without_events_is_still_a_valid_file() {
     let header = spindle_trace::Header {
         version: spindle_trace::VERSION,

@@ -71,6 +71,7 @@ fn lanes_labels_and_legend_are_there() {
         "CPU halted (hlt)",
         "mark (trace::mark)",
         "records lost (ring overflow)",
+        "panic, contained (the thread or task ends)",
     ] {
         assert!(has(wanted), "no legend entry {wanted:?} in {texts:?}");
     }
@@ -88,6 +89,17 @@ fn lanes_labels_and_legend_are_there() {
         "{}",
         &svg[..400]
     );
+}
+
+#[test]
+fn panics_are_crosses_with_their_thread_or_task_in_the_tooltip() {
+    let svg = render(&two_cpu_stream().bytes(), &SvgOptions::default());
+    for wanted in [
+        "<title>panic in job at 2.250 µs on CPU 1",
+        "<title>panic in blink on console at 0.400 µs on CPU 0",
+    ] {
+        assert!(svg.contains(wanted), "no {wanted:?}");
+    }
 }
 
 #[test]

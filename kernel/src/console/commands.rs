@@ -30,6 +30,7 @@ commands:
   help                  this list
   ps                    threads and async tasks
   spawn thread|task     start a demo thread or task that prints five lines
+  spawn panic           a thread and a task that panic: what their handles say
   sleep MILLIS          sleep (asynchronously) and report how long it took
   demo                  the scheduler at work: CPU-bound threads, a sleeper, a mutex
   bench                 a short context-switch measurement (TSC ticks)
@@ -47,6 +48,7 @@ pub(super) async fn execute(line: &str, spawner: &Spawner) -> Flow {
         [] => {}
         ["help"] => println!("{HELP}"),
         ["ps"] => ps(),
+        ["spawn", "panic"] => spawn_panics(spawner).await,
         ["spawn", what] => spawn_demo(what, spawner),
         ["sleep", millis] => match millis.parse::<u64>() {
             Ok(millis) => sleep(millis).await,
@@ -143,6 +145,47 @@ fn spawn_demo(what: &str, spawner: &Spawner) {
     }
 }
 
+/// A thread and a task (on the console's own executor) that panic: each panic is
+/// contained, and what the thread's join handle and the task's handle yield is printed,
+/// with the call chain. The console goes on: its executor only loses the task.
+async fn spawn_panics(spawner: &Spawner) {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
+    let thread = Builder::new()
+        .name(format!("panic-thread-{number}"))
+        .spawn(|| -> u32 { panic!("a deliberate panic in a thread") });
+    let task = spawner.try_spawn_named(Some(format!("panic-task-{number}")), async {
+        executor::yield_now().await;
+        panic!("a deliberate panic in a task")
+    });
+    match thread {
+        Ok(thread) => match thread.join_async().await {
+            Ok(_) => println!("thread joined: Ok"),
+            Err(thread::JoinError::Panicked(report)) => {
+                println!(
+                    "thread joined: Err(Panicked): {report}\n{}",
+                    report.backtrace()
+                )
+            }
+            Err(error) => println!("thread joined: Err({error})"),
+        },
+        Err(error) => println!("spawn failed: {error}"),
+    }
+    match task {
+        Ok(task) => match task.await {
+            Ok(_) => println!("task joined: Ok"),
+            Err(executor::TaskError::Panicked(report)) => {
+                println!(
+                    "task joined: Err(Panicked): {report}\n{}",
+                    report.backtrace()
+                )
+            }
+            Err(error) => println!("task joined: Err({error})"),
+        },
+        Err(error) => println!("spawn failed: {error}"),
+    }
+}
+
 async fn sleep(millis: u64) {
     let start = time::now();
     executor::sleep(Duration::from_millis(millis)).await;
@@ -209,7 +252,7 @@ fn stats() {
     let serial = input::serial::stats();
     let keyboard = input::keyboard::stats();
     let locks = mm::lock_contention();
-    let lines: [(&str, String); 11] = [
+    let lines: [(&str, String); 12] = [
         ("uptime", format!("{:?}", time::uptime())),
         (
             "CPUs",
@@ -223,6 +266,10 @@ fn stats() {
         ("thread switches", format!("{}", thread::switch_count())),
         ("thread wake-ups", format!("{}", thread::wake_count())),
         ("interrupts", format!("{interrupts}")),
+        (
+            "contained panics",
+            format!("{}", thread::contained_panics()),
+        ),
         (
             "threads / tasks",
             format!("{} / {}", thread::thread_count(), executor::tasks().len()),

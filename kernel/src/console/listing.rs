@@ -26,7 +26,10 @@ impl Display for ThreadRow<'_> {
             "{:>5}  {:<16}  {:<8}  {:>4}  {:>3}  {:>7}.{:03}s  {:>8}",
             info.id,
             info.name,
-            alloc::format!("{:?}", info.state),
+            match info.ended_by_panic {
+                true => alloc::string::String::from("Panicked"),
+                false => alloc::format!("{:?}", info.state),
+            },
             info.priority.level(),
             info.cpu,
             info.cpu_time.as_secs(),

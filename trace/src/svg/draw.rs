@@ -9,7 +9,7 @@ use super::{
     },
 };
 use crate::{
-    decode::Waker,
+    decode::{TaskId, ThreadId, Waker},
     timeline::{InstantKind, Poll, Run, RunEnd, Wake, WakeTarget, irq_label, reason_name},
 };
 
@@ -328,8 +328,8 @@ impl<'a> Picture<'a> {
     }
 
     /// Marks as flags, labelled where the label runs into neither the previous label
-    /// nor the next flag on the lane, and losses as red lines across the band. Spawns
-    /// and exits stay in the JSON.
+    /// nor the next flag on the lane, losses as red lines across the band, and contained
+    /// panics as red crosses on it. Spawns and exits stay in the JSON.
     pub(super) fn draw_instants(&mut self) {
         let timeline = self.timeline;
         let shown: Vec<_> = timeline
@@ -338,9 +338,15 @@ impl<'a> Picture<'a> {
             .filter(|i| self.scale.window.contains(i.at_us))
             .collect();
         for instant in &shown {
-            if let InstantKind::Dropped(lost) = instant.what {
-                let lane = self.lane(instant.cpu).clone();
-                self.draw_loss(&lane, self.scale.x(instant.at_us), instant.at_us, lost);
+            let lane = self.lane(instant.cpu).clone();
+            match instant.what {
+                InstantKind::Dropped(lost) => {
+                    self.draw_loss(&lane, self.scale.x(instant.at_us), instant.at_us, lost)
+                }
+                InstantKind::Panic { thread, task } => {
+                    self.draw_panic(&lane, instant.at_us, thread, task)
+                }
+                _ => {}
             }
         }
         let marks: Vec<(u16, f64, &str)> = shown
@@ -407,6 +413,30 @@ impl<'a> Picture<'a> {
                 escape(text)
             );
         }
+    }
+
+    /// A contained panic as a red cross over the run (or poll) it ended.
+    fn draw_panic(&mut self, lane: &Lane, at_us: f64, thread: ThreadId, task: Option<TaskId>) {
+        let (x, y) = (self.scale.x(at_us), lane.band_y + BAND / 2.0);
+        let whose = match task {
+            Some(task) => format!(
+                "{} on {}",
+                self.trace.task_label(task),
+                self.trace.thread_label(thread)
+            ),
+            None => self.trace.thread_label(thread),
+        };
+        let _ = writeln!(
+            self.body,
+            r##"<g><title>panic in {} at {} µs on CPU {}: it unwinds to its catch frame</title><path d="M{:.2},{:.1} l8,8 m0,-8 l-8,8" stroke="#fff" stroke-width="4"/><path d="M{:.2},{:.1} l8,8 m0,-8 l-8,8" stroke="#c0392b" stroke-width="2.2"/></g>"##,
+            escape(&whose),
+            format_us(at_us, 3),
+            lane.cpu,
+            x - 4.0,
+            y - 4.0,
+            x - 4.0,
+            y - 4.0,
+        );
     }
 
     fn draw_loss(&mut self, lane: &Lane, x: f64, at_us: f64, lost: u64) {

@@ -24,6 +24,7 @@ enum Swatch {
     Arrow(&'static str, bool),
     Flag,
     Loss,
+    Panic,
 }
 
 #[derive(Debug, Clone)]
@@ -208,11 +209,12 @@ impl Picture<'_> {
             .instants
             .iter()
             .filter(|i| window.contains(i.at_us));
-        let (mut mark, mut loss) = (false, false);
+        let (mut mark, mut loss, mut panic) = (false, false, false);
         for instant in shown {
             match instant.what {
                 InstantKind::Mark(_) => mark = true,
                 InstantKind::Dropped(_) => loss = true,
+                InstantKind::Panic { .. } => panic = true,
                 _ => {}
             }
         }
@@ -222,6 +224,12 @@ impl Picture<'_> {
         }
         if loss {
             entries.push(entry(Swatch::Loss, "records lost (ring overflow)"));
+        }
+        if panic {
+            entries.push(entry(
+                Swatch::Panic,
+                "panic, contained (the thread or task ends)",
+            ));
         }
         entries
     }
@@ -316,6 +324,11 @@ fn swatch(swatch: &Swatch, x: f64, y: f64) -> String {
             x + 10.0,
             y + 12.0,
             x + 10.0
+        ),
+        Swatch::Panic => format!(
+            r##"<path d="M{:.1},{:.1} l8,8 m0,-8 l-8,8" stroke="#c0392b" stroke-width="2.2"/>"##,
+            x + 9.0,
+            y + 2.0
         ),
         Swatch::Loss => format!(
             r##"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{:.1}" stroke="#e74c3c" stroke-width="2.5" stroke-dasharray="3 2"/>"##,

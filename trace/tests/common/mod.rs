@@ -114,6 +114,12 @@ impl Stream {
         self.event(cpu, tsc, Kind::Exit, thread, 0, 0)
     }
 
+    /// A contained panic of `thread`, polling `task` if any.
+    pub(crate) fn panic(&mut self, cpu: u8, tsc: u64, thread: u32, task: Option<u32>) -> &mut Self {
+        let (small, a) = task.map_or((0, 0), |task| (1, u64::from(task)));
+        self.event(cpu, tsc, Kind::Panic, thread, small, a)
+    }
+
     pub(crate) fn irq_enter(&mut self, cpu: u8, tsc: u64, vector: u32) -> &mut Self {
         self.event(cpu, tsc, Kind::IrqEnter, vector, 0, 0)
     }
@@ -184,11 +190,11 @@ pub(crate) const EXECUTOR: u32 = 1;
 /// switch reason, with names arriving late, a loss and two segments:
 ///
 /// ```text
-/// CPU 0: console ..1000 (polls shell, which wakes blink; polls blink) blocks
+/// CPU 0: console ..1000 (polls shell, which wakes blink; polls blink, which panics) blocks
 ///        | worker 1000-3000 preempted | console 3000-4000 (woken by serial at 2550) blocks
 ///        | worker 4000-5000 (wakes helper at 4500) sleeps | idle 5000-7000 (halted
 ///        5100-6900; timer wakes worker at 6820) | worker 7000..
-/// CPU 1: 37 records lost | helper ..2000 (spawns job) yields | job 2000-2500 exits
+/// CPU 1: 37 records lost | helper ..2000 (spawns job) yields | job 2000-2500 panics, exits
 ///        | helper 2500-2700 blocks | idle 2700-4600 | helper 4600-5500 sleeps | idle 5500..
 /// ```
 pub(crate) fn two_cpu_stream() -> Stream {
@@ -204,6 +210,7 @@ pub(crate) fn two_cpu_stream() -> Stream {
         .wake_task(0, 200, BLINK, WakeSource::Task, u64::from(SHELL))
         .poll_end(0, 300, SHELL, false)
         .poll_begin(0, 400, BLINK, EXECUTOR)
+        .panic(0, 450, CONSOLE, Some(BLINK))
         .poll_end(0, 500, BLINK, true)
         .switch(0, 1000, CONSOLE, WORKER, SwitchReason::Block)
         .irq_enter(0, 2500, 36)
@@ -215,6 +222,7 @@ pub(crate) fn two_cpu_stream() -> Stream {
         .dropped(1, 9000, 37)
         .spawn(1, 1800, JOB, HELPER)
         .switch(1, 2000, HELPER, JOB, SwitchReason::Yield)
+        .panic(1, 2300, JOB, None)
         .exit(1, 2400, JOB)
         .switch(1, 2500, JOB, HELPER, SwitchReason::Exit)
         .switch(1, 2700, HELPER, IDLE1, SwitchReason::Block);

@@ -290,7 +290,7 @@ mod tests {
     fn a_looping_chain_is_given_up_on() {
         let trace = walk(
             Start::After(0),
-            core::iter::repeat((0x1000, 0, false)).take(10 * MAX_WALK),
+            core::iter::repeat_n((0x1000, 0, false), 10 * MAX_WALK),
         );
         assert!(trace.cut);
         let shown = std::format!("{trace}");

@@ -99,7 +99,7 @@ pub fn lookup(address: usize) -> Option<Symbol> {
     let table = TABLE.get()?;
     let address = address.wrapping_sub(table.bias);
     let mut nearest_label: Option<(usize, u32)> = None;
-    for symbol in table.symbols.chunks_exact(SYM_SIZE) {
+    for symbol in table.symbols.as_chunks::<SYM_SIZE>().0 {
         let (Some(name), Some(value), Some(size)) =
             (u32_at(symbol, 0), u64_at(symbol, 8), u64_at(symbol, 16))
         else {

@@ -446,6 +446,7 @@ impl Thread {
             cpu: self.cpu(),
             cpu_time: self.cpu_time(),
             switches: self.switches.load(Ordering::Relaxed),
+            ended_by_panic: self.panic.ended_by_panic(),
         }
     }
 }
@@ -607,4 +608,6 @@ pub struct ThreadInfo {
     pub cpu_time: Duration,
     /// Times it was switched in.
     pub switches: u64,
+    /// Its code ended by a contained panic (it stays listed, `Dead`, until it is joined).
+    pub ended_by_panic: bool,
 }

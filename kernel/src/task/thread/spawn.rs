@@ -32,7 +32,7 @@ use x86_64::VirtAddr;
 
 use super::{
     CpuSet, PanicReport, Priority, Thread, ThreadState, control_block::ThreadParams, per_cpu,
-    scheduler, unwind,
+    scheduler, table, unwind,
 };
 use crate::{
     arch::{
@@ -399,8 +399,15 @@ impl<T> Drop for JoinHandle<T> {
     /// that reaps it to let go, so that this handle's reference is the last one and a
     /// `join` returns with the thread's memory back (see `reaping`).
     fn drop(&mut self) {
-        if let Some(report) = self.thread.panic.handle_gone() {
-            log::error!("{report} (its join handle was dropped)");
+        let (unreported, outcome) = self.thread.panic.handle_gone();
+        if let Some(report) = unreported {
+            log::error!(
+                "{report} (its join handle was dropped)\n{}",
+                report.backtrace()
+            );
+        }
+        if outcome.unlist() {
+            table::unlist(&self.thread);
         }
         self.thread.reaping.handle_gone();
     }
@@ -484,7 +491,11 @@ impl<T> JoinHandle<T> {
         if let Some(value) = self.result.lock().take() {
             return Ok(value);
         }
-        match self.thread.panic.take_report() {
+        let (report, outcome) = self.thread.panic.take_report();
+        if outcome.unlist() {
+            table::unlist(&self.thread);
+        }
+        match report {
             Some(report) => Err(JoinError::Panicked(report)),
             None => Err(JoinError::Exited),
         }

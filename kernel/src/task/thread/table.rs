@@ -1,4 +1,5 @@
-//! The thread table: every thread that has not been reaped, for the thread listing.
+//! The thread table: every thread that has not been reaped (or ended by panic and has not
+//! been joined), for the thread listing.
 //!
 //! An intrusive list through each thread's `table_links`, holding one strong reference
 //! per thread: inserting and removing are O(1) and never allocate, so admitting a thread
@@ -22,11 +23,23 @@ pub(super) fn insert(thread: &Arc<Thread>) {
     unsafe { TABLE.lock().push_back(entry) };
 }
 
-/// Removes `thread` (dead, switched away from for good) and frees its stack.
+/// Frees the stack of `thread` (dead, switched away from for good) and removes it, unless
+/// it ended by panic and its join handle may still take the report: then it stays listed
+/// until the handle does, or goes ([`unlist`]).
 pub(super) fn reap(thread: &Thread) {
     thread.release_stack();
+    if !thread.panic.stays_listed() {
+        unlist(thread);
+    }
+}
+
+/// Removes `thread`: at its reaping, or, if it ended by panic and stayed listed then,
+/// when its join handle took the report or was dropped (`unwind::Outcome::unlist`).
+pub(super) fn unlist(thread: &Thread) {
     let entry = NonNull::from(thread).cast::<TableEntry>();
-    // SAFETY: every thread is inserted once, at admission, and reaped once.
+    // SAFETY: every thread is inserted once, at admission, and removed once: by its
+    // reaper, or after that by its join handle, as the panic record's outcome word
+    // decides (exactly one of them).
     unsafe { TABLE.lock().remove(entry) };
     // SAFETY: the reference `insert` took with `Arc::into_raw`, given back once.
     drop(unsafe { Arc::from_raw(entry.cast::<Thread>().as_ptr()) });

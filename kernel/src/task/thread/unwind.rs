@@ -264,14 +264,42 @@ pub(super) struct PanicRecord {
     /// Between a contained panic's start and the end of its catcher's cleanup.
     #[cfg(target_os = "none")]
     unwinding: AtomicBool,
-    /// Who reports a thread that ended by panic: its join handle or, if that is gone, the
-    /// log (`ENDED_BY_PANIC`, `HANDLE_GONE`, `REPORT_TAKEN`).
+    /// Who reports a thread that ended by panic (its join handle or, if that is gone, the
+    /// log), and who takes it out of the thread table (`ENDED_BY_PANIC`, `HANDLE_GONE`,
+    /// `REPORT_TAKEN`, `REAPED`; see [`Outcome`]).
     outcome: AtomicU8,
 }
 
+/// Set by the thread when its closure ended by a contained panic, before it exits.
 const ENDED_BY_PANIC: u8 = 1 << 0;
+/// Set by the join handle's drop.
 const HANDLE_GONE: u8 = 1 << 1;
+/// Set by the join handle when it takes the result (after the thread was reaped).
 const REPORT_TAKEN: u8 = 1 << 2;
+/// Set by the reaper, which leaves a thread that ended by panic in the thread table (for
+/// the thread listing) while its handle can still take the report.
+const REAPED: u8 = 1 << 3;
+
+/// What the outcome word said before a join handle's step (taking the report, or its
+/// drop): each step is one read-modify-write of the word, as are the thread's
+/// ([`PanicRecord::end_by_panic`]) and the reaper's ([`PanicRecord::stays_listed`]), so
+/// of any two, one sees the other.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Outcome(u8);
+
+impl Outcome {
+    /// The thread ended by a contained panic.
+    fn ended_by_panic(self) -> bool {
+        self.0 & ENDED_BY_PANIC != 0
+    }
+
+    /// The reaper left the thread in the table for its handle, and this is the handle's
+    /// first step since: the handle takes it out. True for exactly one step: the reaper
+    /// leaves it only if neither step came first, and only the first step sees neither.
+    pub(super) fn unlist(self) -> bool {
+        self.0 & (ENDED_BY_PANIC | REAPED | HANDLE_GONE | REPORT_TAKEN) == ENDED_BY_PANIC | REAPED
+    }
+}
 
 // SAFETY: the cells are written only by the thread the record belongs to, and read by
 // others only after it exited (see the type's docs).
@@ -312,17 +340,35 @@ impl PanicRecord {
         self.outcome.fetch_or(ENDED_BY_PANIC, Ordering::AcqRel) & HANDLE_GONE != 0
     }
 
-    /// The join handle's drop: the report, if the thread ended by a panic that nobody
-    /// took the report of, so it goes to the log.
-    pub(super) fn handle_gone(&self) -> Option<&Report> {
-        let outcome = self.outcome.fetch_or(HANDLE_GONE, Ordering::AcqRel);
-        (outcome & (ENDED_BY_PANIC | REPORT_TAKEN) == ENDED_BY_PANIC).then(|| self.report())
+    /// The reaper's step: `true` if the thread ended by panic and its handle has neither
+    /// taken the report nor gone, so the thread stays in the table (its handle takes it
+    /// out: [`Outcome::unlist`]).
+    pub(super) fn stays_listed(&self) -> bool {
+        let outcome = self.outcome.fetch_or(REAPED, Ordering::AcqRel);
+        outcome & (ENDED_BY_PANIC | HANDLE_GONE | REPORT_TAKEN) == ENDED_BY_PANIC
     }
 
-    /// The join handle takes the report, if the thread (which has exited) ended by panic.
-    pub(super) fn take_report(&self) -> Option<PanicReport> {
-        let outcome = self.outcome.fetch_or(REPORT_TAKEN, Ordering::AcqRel);
-        (outcome & ENDED_BY_PANIC != 0).then(|| self.report().keep())
+    /// Whether the thread's closure ended by a contained panic (for the thread listing).
+    pub(super) fn ended_by_panic(&self) -> bool {
+        self.outcome.load(Ordering::Relaxed) & ENDED_BY_PANIC != 0
+    }
+
+    /// The join handle's drop: the report, if the thread ended by a panic that nobody
+    /// took the report of, so it goes to the log; and what the outcome was before.
+    pub(super) fn handle_gone(&self) -> (Option<&Report>, Outcome) {
+        let outcome = self.outcome.fetch_or(HANDLE_GONE, Ordering::AcqRel);
+        let unreported = outcome & (ENDED_BY_PANIC | REPORT_TAKEN) == ENDED_BY_PANIC;
+        (unreported.then(|| self.report()), Outcome(outcome))
+    }
+
+    /// The join handle takes the report, if the thread (which has exited) ended by panic;
+    /// and what the outcome was before.
+    pub(super) fn take_report(&self) -> (Option<PanicReport>, Outcome) {
+        let outcome = Outcome(self.outcome.fetch_or(REPORT_TAKEN, Ordering::AcqRel));
+        (
+            outcome.ended_by_panic().then(|| self.report().keep()),
+            outcome,
+        )
     }
 }
 
@@ -517,6 +563,7 @@ pub(crate) fn unwind_current(info: &core::panic::PanicInfo<'_>, handler: usize) 
     let thread = unsafe { &*thread };
     let label = thread.label();
     let write = |task: Option<&super::PollNote<'_>>| {
+        crate::trace::record_panic(thread.id().0, task.map(|note| note.task_id));
         // SAFETY: we are the thread, inside its panic handler, which runs once per panic.
         unsafe {
             begin(

@@ -29,6 +29,19 @@
 //@ expect-output: 'demo-thread-3' spawned by thread
 //@ expect-output: log: `loud` is not off, error, warn, info, debug or trace
 //@ expect-output: log level: info
+// A thread and a task that panic: their handles' reports with their backtraces, both
+// panics contained and counted; the prompt comes back.
+//@ serial-input: spawn panic\nstats\n
+//@ expect-output: thread joined: Err(Panicked): thread
+//@ expect-output: 'panic-thread-1' panicked at
+//@ expect-output: : a deliberate panic in a thread
+//@ expect-output: task joined: Err(Panicked): task
+//@ expect-output: 'panic-task-1' of executor 'console' on thread
+//@ expect-output: : a deliberate panic in a task
+//@ expect-output: console/commands.rs:
+//@ expect-output: spindle::task::thread::spawn::thread_entry::<…>+
+//@ expect-output: as spindle::task::executor::cell::Run<…>>::poll+
+//@ expect-output: contained panics: 2
 //@ serial-input: exit\n
 #![no_std]
 #![no_main]
@@ -44,6 +57,7 @@ spindle_test::test_kernel!(the_console_runs_edited_commands);
 
 /// Runs the console as the default kernel does, until the typed `exit`.
 fn the_console_runs_edited_commands() {
+    spindle_test::expect_contained_panics(2); // `spawn panic`
     let executor = Executor::new("console", 64);
     executor.block_on(console::run(executor.spawner()));
 }

@@ -5,6 +5,7 @@
 //@ expect-output: (detached thread)
 //@ expect-output: panicked at src/bin/panic_containment.rs
 //@ expect-output: a detached thread's panic goes to the log
+//@ expect-output: listed until its handle goes (its join handle was dropped)
 #![no_std]
 #![no_main]
 
@@ -31,6 +32,7 @@ spindle_test::test_kernel!(
     a_join_set_reports_a_panicking_member,
     an_allocation_failure_in_a_thread_is_contained,
     a_detached_threads_panic_goes_to_the_log,
+    a_thread_that_ended_by_panic_is_listed_until_it_is_joined,
     a_thousand_panicking_threads_and_tasks_leave_memory_as_it_was,
 );
 
@@ -296,6 +298,41 @@ fn a_detached_threads_panic_goes_to_the_log() {
     while !thread.has_exited() {
         thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// Whether the thread listing (`ps`) has thread `id` as one that ended by panic.
+fn listed_as_panicked(id: thread::ThreadId) -> bool {
+    thread::threads()
+        .iter()
+        .any(|info| info.id == id && info.ended_by_panic && info.state == thread::ThreadState::Dead)
+}
+
+fn a_thread_that_ended_by_panic_is_listed_until_it_is_joined() {
+    spindle_test::expect_contained_panics(2);
+    mm::reclaim();
+    let before = mm::usage();
+    let joined = thread::spawn(|| -> u32 { panic!("listed until joined") });
+    let dropped = thread::spawn(|| -> u32 { panic!("listed until its handle goes") });
+    let ids = (joined.thread().id(), dropped.thread().id());
+    while !(joined.is_finished() && dropped.is_finished()) {
+        thread::sleep(Duration::from_millis(1));
+    }
+    // Exited and reaped (its stack is gone), but its handle can still take the report.
+    assert!(listed_as_panicked(ids.0) && listed_as_panicked(ids.1));
+    assert!(matches!(joined.try_join(), Err(JoinError::Panicked(_))));
+    assert!(!listed_as_panicked(ids.0), "still listed after the join");
+    assert!(listed_as_panicked(ids.1));
+    drop(dropped); // its report goes to the log
+    assert!(
+        !listed_as_panicked(ids.1),
+        "still listed after its handle went"
+    );
+    mm::reclaim();
+    let after = mm::usage();
+    assert_eq!(
+        (after.bytes, after.allocations),
+        (before.bytes, before.allocations)
+    );
 }
 
 /// Threads and tasks that panic, spawned and joined one at a time.

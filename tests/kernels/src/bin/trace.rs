@@ -9,7 +9,11 @@
 //! goes on. Regression: `Builder::spawn` recorded the spawn after admitting the thread,
 //! so a child that ran and exited on another CPU first was "spawned after it exited"
 //! (issue 18, defect 2).
+//!
+//! A thread and a task panic, contained: the trace records each panic on the thread that
+//! was running (the checker holds it to that), and must hold them (`trace-holds`).
 //@ trace: check
+//@ trace-holds: panic
 //@ smp: 1 4
 #![no_std]
 #![no_main]
@@ -37,6 +41,7 @@ spindle_test::test_kernel!(
     sleepers_are_woken_by_the_timer,
     tasks_are_woken_by_threads_and_timers,
     short_lived_threads_spawn_and_exit,
+    a_thread_and_a_task_panic,
     the_trace_is_streamed,
 );
 
@@ -147,6 +152,21 @@ fn short_lived_threads_spawn_and_exit() {
         .collect();
     let sum: u64 = threads.into_iter().map(thread::JoinHandle::join).sum();
     assert_eq!(sum, THREADS * (THREADS - 1) / 2);
+}
+
+fn a_thread_and_a_task_panic() {
+    spindle_test::expect_contained_panics(2);
+    let thread = Builder::new()
+        .name("panicker")
+        .spawn(|| -> u32 { panic!("traced") })
+        .expect("a panicking thread");
+    assert!(thread.try_join().is_err());
+    let host = ExecutorThread::start("panicky", 4).unwrap();
+    let task = host
+        .spawner()
+        .spawn_named(Some("doomed".into()), async { panic!("traced too") });
+    assert!(executor::block_on(task).is_err());
+    host.stop();
 }
 
 fn the_trace_is_streamed() {
