@@ -16,7 +16,8 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// Why a panic cannot be contained. Each case names what unwinding would break.
+/// Why a panic (or a CPU exception in a thread's code, which would become one) cannot be
+/// contained. Each case names what unwinding would break.
 #[cfg(target_os = "none")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fatal {
@@ -33,7 +34,7 @@ enum Fatal {
     /// With an interrupt-disabling spinlock held (the heap's, the scheduler's, a wait
     /// queue's, an executor's ready queue...): the data it protects is half-updated, and
     /// everyone else spins on it. An out-of-memory panic inside the allocator is this case.
-    SpinlockHeld(u32),
+    SpinlockHeld,
     /// With interrupts disabled otherwise: a section that must not be interrupted (the
     /// scheduler's) was cut short.
     InterruptsOff,
@@ -46,53 +47,65 @@ enum Fatal {
     /// panic ends the run with failure as a process's would), an idle thread, or code that
     /// runs before the scheduler.
     NoCatchFrame,
+    /// The unwinder's search stopped at a frame it cannot pass: a function that had values
+    /// to drop at a faulting instruction (its cleanups cover calls only, the one way Rust
+    /// code unwinds), or code without unwind information. Nothing was run.
+    FrameNotUnwindable,
+    /// A page fault in a stack's guard page (or a dead thread's stack slot): a stack
+    /// overflow, and the stack it would unwind is the one that overflowed.
+    StackGuard,
 }
 
 #[cfg(target_os = "none")]
-impl core::fmt::Display for Fatal {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
+impl Fatal {
+    /// What the report's `not contained:` line says.
+    const fn reason(self) -> &'static str {
+        match self {
             Self::NoUnwinding => "the kernel was built without unwinding (see the warning at boot)",
             Self::CannotUnwind => {
                 "this panic cannot unwind (a destructor panicked while unwinding, or a \
                  non-unwinding function)"
             }
-            Self::InterruptHandler => "panic in an interrupt or exception handler",
-            Self::SpinlockHeld(held) => {
-                return write!(f, "panic with {held} interrupt-disabling spinlock(s) held");
-            }
-            Self::InterruptsOff => "panic with interrupts disabled",
-            Self::PreemptionDisabled => "panic with preemption disabled",
-            Self::AlreadyUnwinding => "panic while unwinding another panic",
+            Self::InterruptHandler => "in an interrupt or exception handler",
+            Self::SpinlockHeld => "with an interrupt-disabling spinlock held",
+            Self::InterruptsOff => "with interrupts disabled",
+            Self::PreemptionDisabled => "with preemption disabled",
+            Self::AlreadyUnwinding => "while unwinding another panic",
             Self::NoCatchFrame => {
                 "no catch frame: not in a spawned thread or a task (main!'s app function, \
                  an idle thread, or boot)"
             }
-        })
+            Self::FrameNotUnwindable => {
+                "the unwinder cannot pass a frame: a function with values to drop at a \
+                 faulting instruction (only calls can unwind), or code without unwind \
+                 information"
+            }
+            Self::StackGuard => "a page fault in a stack's guard page: a stack overflow",
+        }
     }
 }
 
 /// Whether this kernel can unwind: set once at boot by [`check_unwinding`].
 static UNWINDING: AtomicBool = AtomicBool::new(false);
 
-/// The containment rule: `Ok` if the panic `info`, raised where the interrupt flag was
-/// `interrupts_on`, may unwind to a catch frame, else why not.
+/// The containment rule, for a panic that `can_unwind`, raised where the interrupt flag
+/// was `interrupts_on` (a CPU exception asks before it becomes a panic): `Ok` if it may
+/// unwind to a catch frame, else why not.
 #[cfg(target_os = "none")]
-fn containment(info: &core::panic::PanicInfo<'_>, interrupts_on: bool) -> Result<(), Fatal> {
+fn containment(can_unwind: bool, interrupts_on: bool) -> Result<(), Fatal> {
     use crate::arch::cpu_local;
 
     if !UNWINDING.load(Ordering::Relaxed) {
         return Err(Fatal::NoUnwinding);
     }
-    if !info.can_unwind() {
+    if !can_unwind {
         return Err(Fatal::CannotUnwind);
     }
     if cpu_local::in_interrupt() {
         return Err(Fatal::InterruptHandler);
     }
-    match cpu_local::spinlocks_held() {
-        0 => {}
-        held => return Err(Fatal::SpinlockHeld(held)),
+    if cpu_local::spinlocks_held() != 0 {
+        return Err(Fatal::SpinlockHeld);
     }
     if !interrupts_on {
         return Err(Fatal::InterruptsOff);
@@ -108,6 +121,23 @@ fn containment(info: &core::panic::PanicInfo<'_>, interrupts_on: bool) -> Result
         return Err(Fatal::NoCatchFrame);
     }
     Ok(())
+}
+
+/// The rule for a CPU exception in the interrupted code (`arch::fault`): contained as a
+/// panic of the interrupted thread when a panic there would be, except a page fault in a
+/// stack's guard page. The handler runs on the interrupted thread's stack with the same
+/// per-CPU counts, so the rule sees what the faulting code held (an exception inside an
+/// interrupt handler counts as in one).
+#[cfg(target_os = "none")]
+fn fault_containment(fault: &crate::arch::fault::Fault) -> Result<(), &'static str> {
+    use crate::arch::vectors::PAGE_FAULT;
+
+    let in_stack_area =
+        crate::mm::stack::in_stack_area(x86_64::VirtAddr::new_truncate(fault.address));
+    if fault.vector == PAGE_FAULT && in_stack_area {
+        return Err(Fatal::StackGuard.reason());
+    }
+    containment(true, fault.interrupts_on).map_err(Fatal::reason)
 }
 
 /// What the kernel tells a user whose crate lacks the unwinding flags.
@@ -139,7 +169,10 @@ pub(crate) fn check_unwinding() {
     match (missing, tables) {
         (None, Some(tables)) => {
             #[cfg(target_os = "none")]
-            crate::arch::unwind_tables::register(tables);
+            {
+                crate::arch::unwind_tables::register(tables);
+                crate::arch::fault::set_fault_containment(fault_containment);
+            }
             UNWINDING.store(true, Ordering::Relaxed);
             log::debug!(
                 "unwind tables at {:#x}: {} functions",
@@ -154,15 +187,21 @@ pub(crate) fn check_unwinding() {
     }
 }
 
+/// The unwinder's reason code for a search that reached the end of the stack.
+#[cfg(target_os = "none")]
+const END_OF_STACK: i32 = unwinding::abi::UnwindReasonCode::END_OF_STACK.0;
+
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let interrupts_on = crate::arch::cpu::interrupts_enabled();
-    let why = match containment(info, interrupts_on) {
-        Ok(()) => {
-            crate::thread::unwind::unwind_current(info, handler_address());
-            Fatal::NoCatchFrame // the unwinder found no catch frame: nothing was unwound
-        }
+    let why = match containment(info.can_unwind(), interrupts_on) {
+        // Returns only if the unwinder's search found no catch frame, or a frame it cannot
+        // pass: nothing was unwound.
+        Ok(()) => match crate::thread::unwind::unwind_current(info, handler_address()) {
+            END_OF_STACK => Fatal::NoCatchFrame,
+            _ => Fatal::FrameNotUnwindable,
+        },
         Err(why) => why,
     };
     fatal(info, why)
@@ -214,7 +253,7 @@ fn fatal(info: &core::panic::PanicInfo<'_>, why: Fatal) -> ! {
         location.2,
         info.message(),
         crate::thread::setup::RunningContext,
-        why,
+        why.reason(),
         Backtrace::capture(backtrace::Start::After(handler_address())),
     ));
     qemu::exit(qemu::ExitCode::Failure)

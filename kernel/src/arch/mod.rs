@@ -25,6 +25,8 @@
 
 mod x86_64;
 
+#[cfg(target_os = "none")]
+pub use self::x86_64::fault;
 pub use self::x86_64::{
     FaultReporter, IrqSpinLock, IrqSpinLockGuard, IrqsOffGuard, RawIrqSpinLock, TrapFrame, apic,
     backtrace, contention, context, cpu, cpu_local, debug_port, debugcon, fpu, init, interrupts,

@@ -125,6 +125,13 @@ impl Drop for KernelStack {
     }
 }
 
+/// Whether `addr` lies in the area of the kernel stack slots: a page fault there is a
+/// stack overflow (a guard page) or a touch of a dead thread's stack.
+pub fn in_stack_area(addr: VirtAddr) -> bool {
+    let start = paging::stack_slot_base(0);
+    (start..start + STACK_SLOTS as u64 * STACK_SLOT_SIZE).contains(&addr)
+}
+
 /// Allocates `pages` pages and a slot, and maps them; undoes everything on failure.
 fn map_new(pages: usize) -> Result<Mapped, StackError> {
     let memory = PageBlock::new(pages, false).ok_or(StackError::OutOfMemory)?;

@@ -1,5 +1,7 @@
-//! CPU exceptions: a breakpoint logs and continues; everything else is fatal and gets a
-//! report (name, error code, faulting address, registers) before QEMU exits with failure.
+//! CPU exceptions: a breakpoint logs and continues; a fault in a thread's own code may
+//! become a panic of that thread (`fault`); everything else is fatal and gets a report
+//! (name, error code, faulting address, registers, why it was not contained, the call
+//! chain) before QEMU exits with failure.
 
 use core::fmt::{self, Display};
 
@@ -69,8 +71,28 @@ pub(super) fn handle(frame: &mut TrapFrame) {
             frame,
             "x87/SSE instruction on a thread that did not opt in to FPU state (Builder::fpu)",
         ),
-        _ => fatal(frame, ""),
+        _ => match take_over(frame) {
+            Ok(()) => {} // returns into the faulting thread's panic
+            Err(why) => report(frame, "", why),
+        },
     }
+}
+
+#[cfg(target_os = "none")]
+use super::fault::take_over;
+
+/// Host builds: no fault becomes a panic (there is no unwinder to run it).
+#[cfg(not(target_os = "none"))]
+fn take_over(_frame: &mut TrapFrame) -> Result<(), Option<&'static str>> {
+    Err(None)
+}
+
+/// The mnemonic and name of exception `vector` (< 32).
+pub(super) fn name(vector: u8) -> (&'static str, &'static str) {
+    EXCEPTIONS
+        .get(usize::from(vector))
+        .copied()
+        .unwrap_or(("--", "Reserved"))
 }
 
 /// Adds context to fault reports: given the faulting address (CR2), describes what was
@@ -86,8 +108,20 @@ pub fn set_fault_reporter(reporter: FaultReporter) {
 
 /// Reports the trap described by `frame` with an optional `note` and ends the session.
 pub(super) fn fatal(frame: &TrapFrame, note: &str) -> ! {
+    report(frame, note, None)
+}
+
+/// [`fatal`], with why the fault was not contained, if it could have been.
+fn report(frame: &TrapFrame, note: &str, not_contained: Option<&str>) -> ! {
     match stop::claim_report() {
-        Claim::Report => debug_port::print(format_args!("{}", Report { frame, note })),
+        Claim::Report => debug_port::print(format_args!(
+            "{}",
+            Report {
+                frame,
+                note,
+                not_contained
+            }
+        )),
         Claim::Nested => {}
         Claim::Halt => stop::halt(),
     }
@@ -108,18 +142,22 @@ fn double_fault_note(frame: &TrapFrame) -> &'static str {
 struct Report<'a> {
     frame: &'a TrapFrame,
     note: &'a str,
+    not_contained: Option<&'a str>,
 }
 
 impl Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let frame = self.frame;
-        match EXCEPTIONS.get(frame.vector as usize) {
-            Some((mnemonic, name)) => writeln!(
-                f,
-                "\nCPU EXCEPTION: {name} ({mnemonic}, vector {}), error code {:#x}",
-                frame.vector, frame.error_code
-            )?,
-            None => writeln!(f, "\nINTERRUPT: vector {}", frame.vector)?,
+        match u8::try_from(frame.vector) {
+            Ok(vector) if vector < vectors::FIRST_INTERRUPT => {
+                let (mnemonic, name) = name(vector);
+                writeln!(
+                    f,
+                    "\nCPU EXCEPTION: {name} ({mnemonic}, vector {vector}), error code {:#x}",
+                    frame.error_code
+                )?
+            }
+            _ => writeln!(f, "\nINTERRUPT: vector {}", frame.vector)?,
         }
         if frame.vector == PAGE_FAULT || frame.vector == DOUBLE_FAULT {
             writeln!(f, "  cr2 (faulting address) {:#018x}", Cr2::read_raw())?;
@@ -129,6 +167,9 @@ impl Display for Report<'_> {
         }
         if !self.note.is_empty() {
             writeln!(f, "  {}", self.note)?;
+        }
+        if let Some(why) = self.not_contained {
+            writeln!(f, "  not contained: {why}")?;
         }
         write_registers(f, frame)?;
         if let Some(reporter) = FAULT_REPORTER.get() {
@@ -162,7 +203,7 @@ fn write_registers(f: &mut fmt::Formatter<'_>, frame: &TrapFrame) -> fmt::Result
 }
 
 /// The page-fault error code, decoded.
-struct PageFaultCause(u64);
+pub(super) struct PageFaultCause(pub(super) u64);
 
 impl Display for PageFaultCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -28,6 +28,9 @@ unsafe impl FnPointer for FaultReporter {}
 // SAFETY: as above.
 unsafe impl FnPointer for Observer {}
 // SAFETY: as above.
+#[cfg(target_os = "none")]
+unsafe impl FnPointer for super::fault::FaultContainment {}
+// SAFETY: as above.
 unsafe impl FnPointer for super::smp::ApMain {}
 
 /// An optional function pointer of type `F`.

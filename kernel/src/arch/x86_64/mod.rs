@@ -12,6 +12,8 @@ pub mod cpu_local;
 pub mod debug_port;
 pub mod debugcon;
 mod exception;
+#[cfg(target_os = "none")]
+pub mod fault;
 mod fn_slot;
 pub mod fpu;
 mod gdt;

@@ -18,15 +18,22 @@
 //! inter-processor interrupts sit near the top, where the APIC's priority classes (the
 //! vector's upper four bits) rank them first.
 
+/// Division by zero (or a quotient too large): a thread's bug, contained as its panic.
+pub const DIVIDE_ERROR: u8 = 0;
 /// A non-maskable interrupt: how a failing CPU stops the others.
 pub const NMI: u8 = 2;
 /// `int3`: logged, execution continues.
 pub const BREAKPOINT: u8 = 3;
+/// An invalid instruction (`ud2`): contained as a panic of the thread.
+pub const INVALID_OPCODE: u8 = 6;
 /// An x87/SSE instruction by a thread that did not opt in to the FPU.
 pub const DEVICE_NOT_AVAILABLE: u8 = 7;
 /// Runs on its own IST stack, so a stack overflow is reported.
 pub const DOUBLE_FAULT: u8 = 8;
-/// Reported with the faulting address from CR2.
+/// A general-protection fault (a non-canonical address, ...): contained as a panic.
+pub const GENERAL_PROTECTION: u8 = 13;
+/// Reported with the faulting address from CR2; contained as a panic of the thread, unless
+/// it hit a stack's guard page.
 pub const PAGE_FAULT: u8 = 14;
 
 /// The first vector that is not a CPU exception.

@@ -1,7 +1,9 @@
-//! A write to an unmapped address is reported as a page fault naming the address.
+//! A write to an unmapped address is reported as a page fault naming the address; in
+//! `main!`'s app function (no catch frame) it is fatal, as a panic there is.
 //@ expect-failure: CPU EXCEPTION: Page Fault (#PF, vector 14)
 //@ expect-failure: cr2 (faulting address) 0x00000deadbeef000
 //@ expect-failure: access: write, page not present, kernel mode
+//@ expect-failure: not contained: no catch frame
 //@ expect-failure: page_fault::write_to_unmapped_address_faults+0x
 //@ expect-failure: (trapped here)
 #![no_std]

@@ -2,7 +2,7 @@
 //! drop is fatal, like one in a destructor run by unwinding.
 //@ expect-failure: KERNEL PANIC at src/bin/panic_dropping_a_task.rs:
 //@ expect-failure: the future panics as it is dropped
-//@ expect-failure: not contained: panic while unwinding another panic
+//@ expect-failure: not contained: while unwinding another panic
 #![no_std]
 #![no_main]
 

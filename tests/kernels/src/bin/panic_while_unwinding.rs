@@ -2,7 +2,7 @@
 //! itself cannot be trusted (std aborts there too).
 //@ expect-failure: KERNEL PANIC at src/bin/panic_while_unwinding.rs:
 //@ expect-failure: the destructor panics too
-//@ expect-failure: not contained: panic while unwinding another panic
+//@ expect-failure: not contained: while unwinding another panic
 #![no_std]
 #![no_main]
 

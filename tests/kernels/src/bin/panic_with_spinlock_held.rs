@@ -2,7 +2,7 @@
 //! may be half-updated, and everyone else spins on it.
 //@ expect-failure: KERNEL PANIC at src/bin/panic_with_spinlock_held.rs:
 //@ expect-failure: a panic under a spinlock
-//@ expect-failure: not contained: panic with 1 interrupt-disabling spinlock(s) held
+//@ expect-failure: not contained: with an interrupt-disabling spinlock held
 #![no_std]
 #![no_main]
 

@@ -6,7 +6,7 @@
 //@ expect-failure: a deliberate panic on CPU 1
 //@ expect-failure: on CPU 1, thread
 //@ expect-failure: 'panicker'
-//@ expect-failure: not contained: panic with preemption disabled
+//@ expect-failure: not contained: with preemption disabled
 #![no_std]
 #![no_main]
 

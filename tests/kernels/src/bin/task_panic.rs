@@ -4,7 +4,7 @@
 //@ expect-failure: deliberate panic in a task
 //@ expect-failure: 'task-host'
 //@ expect-failure: polling task 2 'doomed' of executor 'panicky'
-//@ expect-failure: not contained: panic with preemption disabled
+//@ expect-failure: not contained: with preemption disabled
 #![no_std]
 #![no_main]
 
