@@ -194,7 +194,8 @@ impl Thread {
             ),
             false => None,
         };
-        Arc::try_new(Self {
+        let mut block = Arc::<Self>::try_new_uninit().map_err(|_| SpawnError::OutOfMemory)?;
+        Arc::get_mut(&mut block).expect("a new block").write(Self {
             id: ThreadId::next(),
             name: params.name,
             priority: params.priority,
@@ -221,8 +222,9 @@ impl Thread {
             cpu_ticks: AtomicU64::new(0),
             switches: AtomicU64::new(0),
             polling: AtomicPtr::new(ptr::null_mut()),
-        })
-        .map_err(|_| SpawnError::OutOfMemory)
+        });
+        // SAFETY: written just above.
+        Ok(unsafe { block.assume_init() })
     }
 
     /// The thread's id.

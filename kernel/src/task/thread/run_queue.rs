@@ -166,6 +166,7 @@ impl<T: Linked> RunQueue<T> {
 
     /// Takes the next item to run: highest level of the current epoch first, starting a
     /// new epoch when the current one is used up.
+    #[inline]
     pub fn pop(&mut self) -> Option<Arc<T>> {
         if let Some((item, level)) = self.next
             && self.sets[self.active & 1]

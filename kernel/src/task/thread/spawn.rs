@@ -399,7 +399,7 @@ impl<T> Drop for JoinHandle<T> {
     /// that reaps it to let go, so that this handle's reference is the last one and a
     /// `join` returns with the thread's memory back (see `reaping`).
     fn drop(&mut self) {
-        let (unreported, outcome) = self.thread.panic.handle_gone();
+        let (unreported, outcome) = self.thread.panic.handle_gone(self.thread.has_exited());
         if let Some(report) = unreported {
             log::error!(
                 "{report} (its join handle was dropped)\n{}",

@@ -256,8 +256,10 @@ static CONTAINED: AtomicU64 = AtomicU64::new(0);
 /// exited (the `exited` flag's Release/Acquire orders the writes before the read).
 pub(super) struct PanicRecord {
     /// The exception header the unwinder links through the frames it unwinds.
+    /// Uninitialised until a panic: the unwinder writes every field it reads (the class
+    /// and cleanup in `begin_panic`, its private words when the search starts) first.
     #[cfg(target_os = "none")]
-    exception: UnsafeCell<unwinding::abi::UnwindException>,
+    exception: UnsafeCell<MaybeUninit<unwinding::abi::UnwindException>>,
     /// Written by [`begin`] before anything reads it (a catch, or a handle once the thread
     /// ended by panic); uninitialised until then, so that a spawn writes none of its bytes.
     report: UnsafeCell<MaybeUninit<Report>>,
@@ -308,10 +310,8 @@ unsafe impl Sync for PanicRecord {}
 impl PanicRecord {
     pub(super) fn new() -> Self {
         Self {
-            // SAFETY: every field of the header is an integer or an `Option` of a function
-            // pointer, for which all zeroes is a valid value (`None`).
             #[cfg(target_os = "none")]
-            exception: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            exception: UnsafeCell::new(MaybeUninit::uninit()),
             report: UnsafeCell::new(MaybeUninit::uninit()),
             #[cfg(target_os = "none")]
             unwinding: AtomicBool::new(false),
@@ -342,10 +342,15 @@ impl PanicRecord {
 
     /// The reaper's step: `true` if the thread ended by panic and its handle has neither
     /// taken the report nor gone, so the thread stays in the table (its handle takes it
-    /// out: [`Outcome::unlist`]).
+    /// out: [`Outcome::unlist`]). A thread that did not end by panic is never left, and a
+    /// plain load tells: the thread sets `ENDED_BY_PANIC` before it exits, on the CPU
+    /// that then reaps it, and no handle step unlists a thread without that bit.
     pub(super) fn stays_listed(&self) -> bool {
+        if self.outcome.load(Ordering::Relaxed) & ENDED_BY_PANIC == 0 {
+            return false;
+        }
         let outcome = self.outcome.fetch_or(REAPED, Ordering::AcqRel);
-        outcome & (ENDED_BY_PANIC | HANDLE_GONE | REPORT_TAKEN) == ENDED_BY_PANIC
+        outcome & (HANDLE_GONE | REPORT_TAKEN) == 0
     }
 
     /// Whether the thread's closure ended by a contained panic (for the thread listing).
@@ -353,22 +358,30 @@ impl PanicRecord {
         self.outcome.load(Ordering::Relaxed) & ENDED_BY_PANIC != 0
     }
 
-    /// The join handle's drop: the report, if the thread ended by a panic that nobody
-    /// took the report of, so it goes to the log; and what the outcome was before.
-    pub(super) fn handle_gone(&self) -> (Option<&Report>, Outcome) {
+    /// The join handle's drop (`exited`: the thread has exited, as its `exited` flag
+    /// said): the report, if the thread ended by a panic that nobody took the report of,
+    /// so it goes to the log; and what the outcome was before. After an exit without a
+    /// panic there is nobody to tell (the thread is done with the word): a load suffices.
+    pub(super) fn handle_gone(&self, exited: bool) -> (Option<&Report>, Outcome) {
+        let seen = self.outcome.load(Ordering::Acquire);
+        if exited && seen & ENDED_BY_PANIC == 0 {
+            return (None, Outcome(seen));
+        }
         let outcome = self.outcome.fetch_or(HANDLE_GONE, Ordering::AcqRel);
         let unreported = outcome & (ENDED_BY_PANIC | REPORT_TAKEN) == ENDED_BY_PANIC;
         (unreported.then(|| self.report()), Outcome(outcome))
     }
 
     /// The join handle takes the report, if the thread (which has exited) ended by panic;
-    /// and what the outcome was before.
+    /// and what the outcome was before. Without a panic there is nothing to take (and the
+    /// thread, which has exited, no longer changes the word): a load suffices.
     pub(super) fn take_report(&self) -> (Option<PanicReport>, Outcome) {
+        let seen = Outcome(self.outcome.load(Ordering::Acquire));
+        if !seen.ended_by_panic() {
+            return (None, seen);
+        }
         let outcome = Outcome(self.outcome.fetch_or(REPORT_TAKEN, Ordering::AcqRel));
-        (
-            outcome.ended_by_panic().then(|| self.report().keep()),
-            outcome,
-        )
+        (Some(self.report().keep()), outcome)
     }
 }
 
@@ -413,7 +426,7 @@ unsafe fn begin(
 /// destructor, found no catch frame), with the unwinder's reason code.
 #[cfg(target_os = "none")]
 fn raise(record: &PanicRecord) -> i32 {
-    unwinding::panicking::begin_panic(Raised(record.exception.get())).0
+    unwinding::panicking::begin_panic(Raised(record.exception.get().cast())).0
 }
 
 /// Spindle's exception: the raising thread's own header, in its control block.
