@@ -14,7 +14,7 @@
 //! lock, which the panicking code may hold. On several CPUs the first to fail stops the
 //! others (`arch::stop`).
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 /// Why a panic cannot be contained. Each case names what unwinding would break.
 #[cfg(target_os = "none")]
@@ -26,9 +26,10 @@ enum Fatal {
     /// function, `extern "C"`), or by a destructor run while unwinding (the compiler turns
     /// that into a non-unwinding panic).
     CannotUnwind,
-    /// In an interrupt or exception handler: it runs on behalf of no thread, on top of the
-    /// interrupted one, and its trap entry has no unwind information to cross; the
-    /// interrupted code holds whatever it held.
+    /// In an interrupt handler: it runs on behalf of no thread, on top of the interrupted
+    /// one, and its trap entry has no unwind information to cross; the interrupted code
+    /// holds whatever it held. (An exception handler runs with interrupts off: the
+    /// [`InterruptsOff`](Self::InterruptsOff) case.)
     InterruptHandler,
     /// With an interrupt-disabling spinlock held (the heap's, the scheduler's, a wait
     /// queue's, an executor's ready queue...): the data it protects is half-updated, and
@@ -46,6 +47,32 @@ enum Fatal {
     /// panic ends the run with failure as a process's would), an idle thread, or code that
     /// runs before the scheduler.
     NoCatchFrame,
+    /// Before the boot checked whether the kernel can unwind.
+    TooEarly,
+    /// Too little stack left for the unwinder (this many bytes, fewer than
+    /// [`UNWIND_STACK`]): it would overflow into the guard page, a fatal double fault,
+    /// halfway through the destructors.
+    StackTooSmall(u64),
+    /// Between the panic and its catch frame lies a frame the unwinder cannot cross (an
+    /// `extern "C"` function, code without unwind tables); its search stopped there,
+    /// before any destructor ran.
+    UncrossableFrame,
+    /// The unwinder failed with this reason code (its phase 2 error, 2, after running
+    /// destructors: what they cleaned up is half done).
+    UnwinderFailed(i32),
+}
+
+#[cfg(target_os = "none")]
+impl Fatal {
+    /// Why the unwinder, given a panic the rule let through, came back with reason `code`
+    /// instead of landing in a catch frame (its `UnwindReasonCode`).
+    fn unwinder_returned(code: i32) -> Self {
+        match code {
+            5 => Self::NoCatchFrame,     // END_OF_STACK: the search found no catch frame
+            3 => Self::UncrossableFrame, // FATAL_PHASE1_ERROR: the search stopped
+            code => Self::UnwinderFailed(code),
+        }
+    }
 }
 
 #[cfg(target_os = "none")]
@@ -57,7 +84,7 @@ impl core::fmt::Display for Fatal {
                 "this panic cannot unwind (a destructor panicked while unwinding, or a \
                  non-unwinding function)"
             }
-            Self::InterruptHandler => "panic in an interrupt or exception handler",
+            Self::InterruptHandler => "panic in an interrupt handler",
             Self::SpinlockHeld(held) => {
                 return write!(f, "panic with {held} interrupt-disabling spinlock(s) held");
             }
@@ -68,12 +95,31 @@ impl core::fmt::Display for Fatal {
                 "no catch frame: not in a spawned thread or a task (main!'s app function, \
                  an idle thread, or boot)"
             }
+            Self::TooEarly => "panic before the boot set up unwinding",
+            Self::StackTooSmall(left) => {
+                return write!(
+                    f,
+                    "{left} bytes of stack left, and unwinding needs {UNWIND_STACK} (give the \
+                     thread a larger stack)"
+                );
+            }
+            Self::UncrossableFrame => {
+                "a frame between the panic and its catch frame cannot be unwound (an \
+                 `extern \"C\"` function, or code without unwind tables); nothing was unwound"
+            }
+            Self::UnwinderFailed(code) => {
+                return write!(f, "the unwinder failed (reason code {code})");
+            }
         })
     }
 }
 
-/// Whether this kernel can unwind: set once at boot by [`check_unwinding`].
-static UNWINDING: AtomicBool = AtomicBool::new(false);
+/// Whether this kernel can unwind: set once at boot by [`check_unwinding`] to
+/// [`CAN_UNWIND`] or [`CANNOT_UNWIND`].
+static UNWINDING: AtomicU8 = AtomicU8::new(NOT_CHECKED);
+const NOT_CHECKED: u8 = 0;
+const CAN_UNWIND: u8 = 1;
+const CANNOT_UNWIND: u8 = 2;
 
 /// The containment rule: `Ok` if the panic `info`, raised where the interrupt flag was
 /// `interrupts_on`, may unwind to a catch frame, else why not.
@@ -81,8 +127,10 @@ static UNWINDING: AtomicBool = AtomicBool::new(false);
 fn containment(info: &core::panic::PanicInfo<'_>, interrupts_on: bool) -> Result<(), Fatal> {
     use crate::arch::cpu_local;
 
-    if !UNWINDING.load(Ordering::Relaxed) {
-        return Err(Fatal::NoUnwinding);
+    match UNWINDING.load(Ordering::Relaxed) {
+        CAN_UNWIND => {}
+        NOT_CHECKED => return Err(Fatal::TooEarly),
+        _ => return Err(Fatal::NoUnwinding),
     }
     if !info.can_unwind() {
         return Err(Fatal::CannotUnwind);
@@ -107,8 +155,17 @@ fn containment(info: &core::panic::PanicInfo<'_>, interrupts_on: bool) -> Result
     if !thread.catch_frame {
         return Err(Fatal::NoCatchFrame);
     }
+    if let Some(left) = thread.stack_left.filter(|&left| left < UNWIND_STACK) {
+        return Err(Fatal::StackTooSmall(left));
+    }
     Ok(())
 }
+
+/// Stack the unwinder needs below the panic handler: it walks the frames with a few
+/// kilobytes of frame state, in frames of up to 4 KiB (measured: a thread panicking at the
+/// top of a 16 KiB stack unwinds, with 12 KiB it overflows; dev build).
+#[cfg(target_os = "none")]
+const UNWIND_STACK: u64 = 16 * 1024;
 
 /// What the kernel tells a user whose crate lacks the unwinding flags.
 const HOW_TO_UNWIND: &str = "add to the kernel crate's .cargo/config.toml:\n\
@@ -140,17 +197,20 @@ pub(crate) fn check_unwinding() {
         (None, Some(tables)) => {
             #[cfg(target_os = "none")]
             crate::arch::unwind_tables::register(tables);
-            UNWINDING.store(true, Ordering::Relaxed);
+            UNWINDING.store(CAN_UNWIND, Ordering::Relaxed);
             log::debug!(
                 "unwind tables at {:#x}: {} functions",
                 tables.header(),
                 tables.function_count()
             );
         }
-        (missing, _) => log::warn!(
-            "panics are not contained, every one stops the machine: {}; {HOW_TO_UNWIND}",
-            missing.unwrap_or("no unwind tables")
-        ),
+        (missing, _) => {
+            UNWINDING.store(CANNOT_UNWIND, Ordering::Relaxed);
+            log::warn!(
+                "panics are not contained, every one stops the machine: {}; {HOW_TO_UNWIND}",
+                missing.unwrap_or("no unwind tables")
+            );
+        }
     }
 }
 
@@ -159,10 +219,8 @@ pub(crate) fn check_unwinding() {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let interrupts_on = crate::arch::cpu::interrupts_enabled();
     let why = match containment(info, interrupts_on) {
-        Ok(()) => {
-            crate::thread::unwind::unwind_current(info);
-            Fatal::NoCatchFrame // the unwinder found no catch frame: nothing was unwound
-        }
+        // The unwinder returns only if it did not land in a catch frame.
+        Ok(()) => Fatal::unwinder_returned(crate::thread::unwind::unwind_current(info)),
         Err(why) => why,
     };
     fatal(info, why)

@@ -12,9 +12,10 @@
 //!   `begin_panic`), which runs the destructors of every frame up to the nearest
 //!   [`catch`]: `thread_entry` around a spawned thread's closure, and the executor around
 //!   each poll of a task (`executor::cell`);
-//! - [`catch`] returns a [`Caught`] with a copy of the report. While it lives, the thread
-//!   still counts as unwinding: a panic in what the catcher then drops (a task's future)
-//!   is fatal, as a panic in a destructor run by unwinding is.
+//! - [`catch`] returns a [`Caught`], through which the catcher reads the report in the
+//!   record (and copies it to the heap for a handle). While it lives, the thread still
+//!   counts as unwinding: a panic in what the catcher then drops (a task's future) is
+//!   fatal, as a panic in a destructor run by unwinding is.
 //!
 //! On the build machine (host unit tests) a catch is `std`'s, and the report comes from
 //! the panic's payload.
@@ -73,7 +74,13 @@ impl<const N: usize> Text<N> {
 }
 
 impl<const N: usize> fmt::Write for Text<N> {
+    /// Appends what fits. Once something did not fit, nothing more is written, so that
+    /// the text is always a prefix of the whole (a short piece after a long one that was
+    /// cut must not follow the cut); formatting stops there too.
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        if self.truncated {
+            return Err(fmt::Error);
+        }
         let room = N - self.len;
         let mut take = text.len().min(room);
         while !text.is_char_boundary(take) {
@@ -81,7 +88,7 @@ impl<const N: usize> fmt::Write for Text<N> {
         }
         self.bytes[self.len..self.len + take].copy_from_slice(&text.as_bytes()[..take]);
         self.len += take;
-        self.truncated |= take < text.len();
+        self.truncated = take < text.len();
         Ok(())
     }
 }
@@ -234,8 +241,11 @@ pub fn contained_panics() -> u64 {
 static CONTAINED: AtomicU64 = AtomicU64::new(0);
 
 /// A thread's panic state, in its control block. Only the thread itself writes the
-/// header, the report and `unwinding`; its joiner reads the report once the thread has
-/// exited (the `exited` flag's Release/Acquire orders the writes before the read).
+/// header, the report and `unwinding`, and it writes the report once, before it ends by
+/// panic. Others read the report only after seeing `ENDED_BY_PANIC` in `outcome`, set
+/// with a read-modify-write (AcqRel) after the report was written: the join handle once
+/// the thread exited, or the handle's drop, which may come before the exit (the thread
+/// writes nothing more to the report by then).
 pub(super) struct PanicRecord {
     /// The exception header the unwinder links through the frames it unwinds.
     #[cfg(target_os = "none")]
@@ -246,17 +256,21 @@ pub(super) struct PanicRecord {
     /// Between a contained panic's start and the end of its catcher's cleanup.
     #[cfg(target_os = "none")]
     unwinding: AtomicBool,
-    /// Who reports a thread that ended by panic: its join handle or, if that is gone, the
-    /// log (`ENDED_BY_PANIC`, `HANDLE_GONE`, `REPORT_TAKEN`).
+    /// How the thread's closure ended and whether its join handle is still there: who
+    /// reports a panic (the handle or, if that is gone, the log), and who drops a result
+    /// (the handle's owner or, if that is gone, the thread itself). `ENDED_BY_PANIC`,
+    /// `RETURNED`, `HANDLE_GONE`, `REPORT_TAKEN`.
     outcome: AtomicU8,
 }
 
 const ENDED_BY_PANIC: u8 = 1 << 0;
 const HANDLE_GONE: u8 = 1 << 1;
 const REPORT_TAKEN: u8 = 1 << 2;
+const RETURNED: u8 = 1 << 3;
 
-// SAFETY: the cells are written only by the thread the record belongs to, and read by
-// others only after it exited (see the type's docs).
+// SAFETY: the cells are written only by the thread the record belongs to; others read
+// the report only after `outcome` says it is complete and will not change (see the
+// type's docs), and never touch the exception header.
 unsafe impl Sync for PanicRecord {}
 
 impl PanicRecord {
@@ -279,11 +293,12 @@ impl PanicRecord {
         self.unwinding.load(Ordering::Relaxed)
     }
 
-    /// The report of the panic the thread ended by. Only after it exited (see the docs).
+    /// The report of the panic the thread ended by. Only once `outcome` says so (see the
+    /// type's docs).
     fn report(&self) -> &Report {
-        // SAFETY: the thread ended by a panic (the callers checked `ENDED_BY_PANIC`), so
-        // `begin` wrote the report; the thread has exited, so nobody writes it any more,
-        // and its exit happens-before this read (the caller waited for `exited`).
+        // SAFETY: the thread ended by a panic (the callers' read-modify-write of `outcome`
+        // saw `ENDED_BY_PANIC`, which the thread set after `begin` wrote the report), so
+        // the report is written, happens-before this read, and is never written again.
         unsafe { (*self.report.get()).assume_init_ref() }
     }
 
@@ -292,6 +307,14 @@ impl PanicRecord {
     /// [`handle_gone`](Self::handle_gone): exactly one of the two sees the other.
     pub(super) fn end_by_panic(&self) -> bool {
         self.outcome.fetch_or(ENDED_BY_PANIC, Ordering::AcqRel) & HANDLE_GONE != 0
+    }
+
+    /// The thread's closure returned and its value is in the result slot: `true` if its
+    /// handle was dropped already, so that nobody will take the value and the thread
+    /// drops it itself. (Otherwise the handle takes it, or drops it when it goes.) One
+    /// read-modify-write each with [`handle_gone`](Self::handle_gone).
+    pub(super) fn end_by_return(&self) -> bool {
+        self.outcome.fetch_or(RETURNED, Ordering::AcqRel) & HANDLE_GONE != 0
     }
 
     /// The join handle's drop: the report, if the thread ended by a panic that nobody
@@ -346,7 +369,13 @@ unsafe fn begin(
 /// destructor, found no catch frame), with the unwinder's reason code.
 #[cfg(target_os = "none")]
 fn raise(record: &PanicRecord) -> i32 {
-    unwinding::panicking::begin_panic(Raised(record.exception.get())).0
+    // The header's pointer is derived from the whole record's, so that `caught` may step
+    // back from it to the record (a pointer from `exception.get()` would cover that field
+    // only).
+    let record: *const PanicRecord = record;
+    // SAFETY: `record` comes from a reference, so it points to a live record.
+    let header = UnsafeCell::raw_get(unsafe { &raw const (*record).exception });
+    unwinding::panicking::begin_panic(Raised(header)).0
 }
 
 /// Spindle's exception: the raising thread's own header, in its control block.
@@ -465,6 +494,8 @@ pub(crate) struct PanickingThread {
     pub(crate) preemption_disabled: bool,
     /// Its code runs inside a catch frame: a spawned thread, or a task being polled.
     pub(crate) catch_frame: bool,
+    /// Bytes of its stack left below the panic handler's frame (`None`: not known).
+    pub(crate) stack_left: Option<u64>,
 }
 
 /// The thread the caller runs on, or `None` before the scheduler runs on this CPU.
@@ -475,10 +506,16 @@ pub(crate) fn panicking_thread() -> Option<PanickingThread> {
     let polling = thread
         .if_current()
         .is_some_and(|on| on.with_poll_note(|note| note.is_some()));
+    // Where the stack is now: the address of a local, close enough to the stack pointer.
+    let here = core::hint::black_box(0u8);
+    let here = core::ptr::from_ref(&here).addr() as u64;
     Some(PanickingThread {
         unwinding: thread.panic.is_unwinding(),
         preemption_disabled: thread.preempt_count.load(Ordering::Relaxed) != 0,
         catch_frame: thread.has_catch_frame() || polling,
+        stack_left: thread
+            .stack_bottom()
+            .map(|bottom| here.saturating_sub(bottom.as_u64())),
     })
 }
 
@@ -511,4 +548,34 @@ pub(crate) fn unwind_current(info: &core::panic::PanicInfo<'_>) -> i32 {
         None => write(None), // never: the running thread is current
     }
     raise(&thread.panic)
+}
+
+#[cfg(test)]
+mod tests {
+    use core::fmt::Write;
+
+    use super::Text;
+
+    /// A character that does not fit ends the text: a shorter piece after it is not
+    /// written, so the text stays a prefix of the whole message.
+    #[test]
+    fn a_cut_text_is_a_prefix_of_the_whole() {
+        let mut text = Text::<8>::EMPTY;
+        // Three pieces, as formatting `{a}{b}{c}` writes them.
+        for piece in ["abcdef", "€", "T"] {
+            let _ = text.write_str(piece);
+        }
+        assert_eq!(text.as_str(), "abcdef");
+        assert!(text.truncated);
+        assert_eq!(alloc::format!("{text}"), "abcdef…");
+    }
+
+    #[test]
+    fn a_text_that_fits_is_whole() {
+        let mut text = Text::<8>::EMPTY;
+        for piece in ["abc", "€"] {
+            let _ = text.write_str(piece);
+        }
+        assert_eq!((text.as_str(), text.truncated), ("abc€", false));
+    }
 }

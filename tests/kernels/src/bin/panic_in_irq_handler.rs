@@ -2,7 +2,7 @@
 //! one: the handler runs on behalf of no thread, on top of the interrupted one.
 //@ expect-failure: KERNEL PANIC at src/bin/panic_in_irq_handler.rs:
 //@ expect-failure: a panic in an interrupt handler
-//@ expect-failure: not contained: panic in an interrupt or exception handler
+//@ expect-failure: not contained: panic in an interrupt handler
 #![no_std]
 #![no_main]
 
