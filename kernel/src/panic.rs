@@ -14,7 +14,7 @@
 //! lock, which the panicking code may hold. On several CPUs the first to fail stops the
 //! others (`arch::stop`).
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 /// Why a panic (or a CPU exception in a thread's code, which would become one) cannot be
 /// contained. Each case names what unwinding would break.
@@ -28,13 +28,12 @@ enum Fatal {
     /// that into a non-unwinding panic).
     CannotUnwind,
     /// In an interrupt or exception handler: it runs on behalf of no thread, on top of the
-    /// interrupted one, and its trap entry has no unwind information to cross; the
-    /// interrupted code holds whatever it held.
+    /// interrupted one, which holds whatever it held.
     InterruptHandler,
     /// With an interrupt-disabling spinlock held (the heap's, the scheduler's, a wait
     /// queue's, an executor's ready queue...): the data it protects is half-updated, and
     /// everyone else spins on it. An out-of-memory panic inside the allocator is this case.
-    SpinlockHeld,
+    SpinlockHeld(u32),
     /// With interrupts disabled otherwise: a section that must not be interrupted (the
     /// scheduler's) was cut short.
     InterruptsOff,
@@ -47,10 +46,20 @@ enum Fatal {
     /// panic ends the run with failure as a process's would), an idle thread, or code that
     /// runs before the scheduler.
     NoCatchFrame,
-    /// The unwinder's search stopped at a frame it cannot pass: a function that had values
-    /// to drop at a faulting instruction (its cleanups cover calls only, the one way Rust
-    /// code unwinds), or code without unwind information. Nothing was run.
-    FrameNotUnwindable,
+    /// Before the boot checked whether the kernel can unwind.
+    TooEarly,
+    /// Too little stack left for the unwinder (this many bytes, fewer than
+    /// [`UNWIND_STACK`]): it would overflow into the guard page, a fatal double fault,
+    /// halfway through the destructors.
+    StackTooSmall(u64),
+    /// Between the panic and its catch frame lies a frame the unwinder cannot cross: an
+    /// `extern "C"` function, code without unwind tables, or a function that had values to
+    /// drop at a faulting instruction (its cleanups cover calls only, the one way Rust code
+    /// unwinds). Its search stopped there, before any destructor ran.
+    UncrossableFrame,
+    /// The unwinder failed with this reason code (its phase 2 error, 2, after running
+    /// destructors: what they cleaned up is half done).
+    UnwinderFailed(i32),
     /// A page fault in a stack's guard page (or a dead thread's stack slot): a stack
     /// overflow, and the stack it would unwind is the one that overflowed.
     StackGuard,
@@ -58,7 +67,18 @@ enum Fatal {
 
 #[cfg(target_os = "none")]
 impl Fatal {
-    /// What the report's `not contained:` line says.
+    /// Why the unwinder, given a panic the rule let through, came back with reason `code`
+    /// instead of landing in a catch frame (its `UnwindReasonCode`).
+    fn unwinder_returned(code: i32) -> Self {
+        match code {
+            5 => Self::NoCatchFrame,     // END_OF_STACK: the search found no catch frame
+            3 => Self::UncrossableFrame, // FATAL_PHASE1_ERROR: the search stopped
+            code => Self::UnwinderFailed(code),
+        }
+    }
+
+    /// What the report's `not contained:` line says, without the figures (a CPU
+    /// exception's report takes this; a panic's adds them: [`Display`](core::fmt::Display)).
     const fn reason(self) -> &'static str {
         match self {
             Self::NoUnwinding => "the kernel was built without unwinding (see the warning at boot)",
@@ -67,7 +87,7 @@ impl Fatal {
                  non-unwinding function)"
             }
             Self::InterruptHandler => "in an interrupt or exception handler",
-            Self::SpinlockHeld => "with an interrupt-disabling spinlock held",
+            Self::SpinlockHeld(_) => "with an interrupt-disabling spinlock held",
             Self::InterruptsOff => "with interrupts disabled",
             Self::PreemptionDisabled => "with preemption disabled",
             Self::AlreadyUnwinding => "while unwinding another panic",
@@ -75,18 +95,45 @@ impl Fatal {
                 "no catch frame: not in a spawned thread or a task (main!'s app function, \
                  an idle thread, or boot)"
             }
-            Self::FrameNotUnwindable => {
-                "the unwinder cannot pass a frame: a function with values to drop at a \
-                 faulting instruction (only calls can unwind), or code without unwind \
-                 information"
+            Self::TooEarly => "before the boot set up unwinding",
+            Self::StackTooSmall(_) => {
+                "too little stack left for the unwinder (give the thread a larger stack)"
             }
+            Self::UncrossableFrame => {
+                "a frame between here and the catch frame cannot be unwound (an `extern \"C\"` \
+                 function, code without unwind tables, or a function with values to drop at \
+                 a faulting instruction: only calls unwind); nothing was unwound"
+            }
+            Self::UnwinderFailed(_) => "the unwinder failed",
             Self::StackGuard => "a page fault in a stack's guard page: a stack overflow",
         }
     }
 }
 
-/// Whether this kernel can unwind: set once at boot by [`check_unwinding`].
-static UNWINDING: AtomicBool = AtomicBool::new(false);
+#[cfg(target_os = "none")]
+impl core::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.reason())?;
+        match self {
+            Self::SpinlockHeld(held) => write!(f, " ({held} held)"),
+            Self::StackTooSmall(left) => {
+                write!(
+                    f,
+                    " ({left} bytes of stack left, and unwinding needs {UNWIND_STACK})"
+                )
+            }
+            Self::UnwinderFailed(code) => write!(f, " (reason code {code})"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether this kernel can unwind: set once at boot by [`check_unwinding`] to
+/// [`CAN_UNWIND`] or [`CANNOT_UNWIND`].
+static UNWINDING: AtomicU8 = AtomicU8::new(NOT_CHECKED);
+const NOT_CHECKED: u8 = 0;
+const CAN_UNWIND: u8 = 1;
+const CANNOT_UNWIND: u8 = 2;
 
 /// The containment rule, for a panic that `can_unwind`, raised where the interrupt flag
 /// was `interrupts_on` (a CPU exception asks before it becomes a panic): `Ok` if it may
@@ -95,8 +142,10 @@ static UNWINDING: AtomicBool = AtomicBool::new(false);
 fn containment(can_unwind: bool, interrupts_on: bool) -> Result<(), Fatal> {
     use crate::arch::cpu_local;
 
-    if !UNWINDING.load(Ordering::Relaxed) {
-        return Err(Fatal::NoUnwinding);
+    match UNWINDING.load(Ordering::Relaxed) {
+        CAN_UNWIND => {}
+        NOT_CHECKED => return Err(Fatal::TooEarly),
+        _ => return Err(Fatal::NoUnwinding),
     }
     if !can_unwind {
         return Err(Fatal::CannotUnwind);
@@ -104,8 +153,9 @@ fn containment(can_unwind: bool, interrupts_on: bool) -> Result<(), Fatal> {
     if cpu_local::in_interrupt() {
         return Err(Fatal::InterruptHandler);
     }
-    if cpu_local::spinlocks_held() != 0 {
-        return Err(Fatal::SpinlockHeld);
+    match cpu_local::spinlocks_held() {
+        0 => {}
+        held => return Err(Fatal::SpinlockHeld(held)),
     }
     if !interrupts_on {
         return Err(Fatal::InterruptsOff);
@@ -120,8 +170,17 @@ fn containment(can_unwind: bool, interrupts_on: bool) -> Result<(), Fatal> {
     if !thread.catch_frame {
         return Err(Fatal::NoCatchFrame);
     }
+    if let Some(left) = thread.stack_left.filter(|&left| left < UNWIND_STACK) {
+        return Err(Fatal::StackTooSmall(left));
+    }
     Ok(())
 }
+
+/// Stack the unwinder needs below the panic handler: it walks the frames with a few
+/// kilobytes of frame state, in frames of up to 4 KiB (measured: a thread panicking at the
+/// top of a 16 KiB stack unwinds, with 12 KiB it overflows; dev build).
+#[cfg(target_os = "none")]
+const UNWIND_STACK: u64 = 16 * 1024;
 
 /// The rule for a CPU exception in the interrupted code (`arch::fault`): contained as a
 /// panic of the interrupted thread when a panic there would be, except a page fault in a
@@ -173,35 +232,33 @@ pub(crate) fn check_unwinding() {
                 crate::arch::unwind_tables::register(tables);
                 crate::arch::fault::set_fault_containment(fault_containment);
             }
-            UNWINDING.store(true, Ordering::Relaxed);
+            UNWINDING.store(CAN_UNWIND, Ordering::Relaxed);
             log::debug!(
                 "unwind tables at {:#x}: {} functions",
                 tables.header(),
                 tables.function_count()
             );
         }
-        (missing, _) => log::warn!(
-            "panics are not contained, every one stops the machine: {}; {HOW_TO_UNWIND}",
-            missing.unwrap_or("no unwind tables")
-        ),
+        (missing, _) => {
+            UNWINDING.store(CANNOT_UNWIND, Ordering::Relaxed);
+            log::warn!(
+                "panics are not contained, every one stops the machine: {}; {HOW_TO_UNWIND}",
+                missing.unwrap_or("no unwind tables")
+            );
+        }
     }
 }
-
-/// The unwinder's reason code for a search that reached the end of the stack.
-#[cfg(target_os = "none")]
-const END_OF_STACK: i32 = unwinding::abi::UnwindReasonCode::END_OF_STACK.0;
 
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let interrupts_on = crate::arch::cpu::interrupts_enabled();
     let why = match containment(info.can_unwind(), interrupts_on) {
-        // Returns only if the unwinder's search found no catch frame, or a frame it cannot
-        // pass: nothing was unwound.
-        Ok(()) => match crate::thread::unwind::unwind_current(info, handler_address()) {
-            END_OF_STACK => Fatal::NoCatchFrame,
-            _ => Fatal::FrameNotUnwindable,
-        },
+        // The unwinder returns only if it did not land in a catch frame.
+        Ok(()) => Fatal::unwinder_returned(crate::thread::unwind::unwind_current(
+            info,
+            handler_address(),
+        )),
         Err(why) => why,
     };
     fatal(info, why)
@@ -247,14 +304,26 @@ fn fatal(info: &core::panic::PanicInfo<'_>, why: Fatal) -> ! {
         (location.file(), location.line(), location.column())
     });
     debug_port::print(format_args!(
-        "\nKERNEL PANIC at {}:{}:{}: {}\n  on {}\n  not contained: {}\n{}",
+        "\nKERNEL PANIC at {}:{}:{}: {}\n  on {}\n  not contained: {}\n",
         location.0,
         location.1,
         location.2,
         info.message(),
         crate::thread::setup::RunningContext,
-        why.reason(),
-        Backtrace::capture(backtrace::Start::After(handler_address())),
+        why,
     ));
+    // The walk needs about as much stack as unwinding would: on a thread with less left,
+    // it would overflow into the guard page, and the double fault's report would be cut
+    // off as a nested failure.
+    let stack_left = crate::thread::unwind::panicking_thread().and_then(|thread| thread.stack_left);
+    match stack_left.filter(|&left| left < UNWIND_STACK) {
+        Some(_) => debug_port::print(format_args!(
+            "  backtrace: not taken (too little stack left to walk it)\n"
+        )),
+        None => debug_port::print(format_args!(
+            "{}",
+            Backtrace::capture(backtrace::Start::After(handler_address()))
+        )),
+    }
     qemu::exit(qemu::ExitCode::Failure)
 }

@@ -1,10 +1,12 @@
-use core::{ffi::c_void, ops};
+use core::ffi::c_void;
+use core::ops;
+
+use crate::util::*;
 
 #[cfg(not(feature = "unwinder"))]
 use crate::arch::Arch;
 #[cfg(feature = "unwinder")]
 pub use crate::unwinder::*;
-use crate::util::*;
 
 #[repr(transparent)]
 #[derive(Clone, Copy, PartialEq, Eq)]

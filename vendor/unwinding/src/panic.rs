@@ -1,9 +1,11 @@
 use alloc::boxed::Box;
-use core::{any::Any, mem::MaybeUninit};
+use core::any::Any;
+use core::mem::MaybeUninit;
 
+use crate::abi::*;
 #[cfg(feature = "panic-handler")]
 pub use crate::panic_handler::*;
-use crate::{abi::*, panicking::Exception};
+use crate::panicking::Exception;
 
 static CANARY: u8 = 0;
 

@@ -1,13 +1,11 @@
+use crate::abi::*;
+use crate::print::*;
 use alloc::boxed::Box;
-use core::{
-    any::Any,
-    cell::Cell,
-    ffi::c_void,
-    panic::{Location, PanicInfo},
-    sync::atomic::{AtomicI32, Ordering},
-};
-
-use crate::{abi::*, print::*};
+use core::any::Any;
+use core::cell::Cell;
+use core::ffi::c_void;
+use core::panic::{Location, PanicInfo};
+use core::sync::atomic::{AtomicI32, Ordering};
 
 #[thread_local]
 static PANIC_COUNT: Cell<usize> = Cell::new(0);

@@ -4,10 +4,12 @@
 // https://docs.rs/gimli/0.25.0/src/gimli/read/cfi.rs.html
 
 use core::mem;
+use gimli::{EndianSlice, Error, Pointer, Reader};
+use gimli::{NativeEndian, constants};
 
-use gimli::{EndianSlice, Error, NativeEndian, Pointer, Reader, constants};
-
-use crate::{abi::*, arch::*, util::*};
+use crate::abi::*;
+use crate::arch::*;
+use crate::util::*;
 
 #[derive(Debug)]
 enum EHAction {

@@ -1,4 +1,5 @@
-use crate::{abi::*, util::*};
+use crate::abi::*;
+use crate::util::*;
 
 #[lang = "eh_personality"]
 unsafe extern "C" fn personality(

@@ -1,7 +1,5 @@
-use core::{
-    alloc::{GlobalAlloc, Layout},
-    cmp, mem, ptr,
-};
+use core::alloc::{GlobalAlloc, Layout};
+use core::{cmp, mem, ptr};
 
 pub struct System;
 

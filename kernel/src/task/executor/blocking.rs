@@ -1,16 +1,15 @@
 //! Running blocking code from async code: [`spawn_blocking`] runs a closure on a kernel
 //! thread of its own and returns a future of its result.
 
+use alloc::boxed::Box;
 use core::{
+    fmt,
     future::Future,
     pin::Pin,
     task::{Context, Poll},
 };
 
-use crate::{
-    sync::oneshot,
-    thread::{self, SpawnError},
-};
+use crate::thread::{self, JoinError, SpawnError};
 
 /// Runs `work` on a new kernel thread named `blocking`; the returned future completes
 /// with its result. The task awaiting it sleeps meanwhile; its executor runs other tasks.
@@ -48,26 +47,33 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let (sender, receiver) = oneshot::channel();
-    thread::Builder::new().name("blocking").spawn(move || {
-        // The awaiting task may have given up on the result: then it is dropped.
-        let _ = sender.send(work());
-    })?;
-    Ok(BlockingHandle { receiver })
+    let thread = thread::Builder::new().name("blocking").spawn(work)?;
+    // Boxed: `join_async`'s future has no name to store. If there is no room for it, the
+    // thread is detached and runs on; its result is dropped.
+    let joined = Box::try_new(thread.join_async()).map_err(|_| SpawnError::OutOfMemory)?;
+    Ok(BlockingHandle {
+        joined: Box::into_pin(joined),
+    })
 }
 
-/// The future returned by [`spawn_blocking`]; `Err` if the thread ended through
-/// `thread::exit` without producing a result.
-#[derive(Debug)]
+/// The future returned by [`spawn_blocking`]: the closure's result, or why there is none
+/// ([`JoinError::Panicked`] with the panic's report if it panicked, `Exited` if it
+/// called `thread::exit`). Dropping it detaches the thread, which runs on.
 #[must_use = "futures do nothing unless polled"]
 pub struct BlockingHandle<T> {
-    receiver: oneshot::Receiver<T>,
+    joined: Pin<Box<dyn Future<Output = Result<T, JoinError>> + Send>>,
+}
+
+impl<T> fmt::Debug for BlockingHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockingHandle").finish_non_exhaustive()
+    }
 }
 
 impl<T> Future for BlockingHandle<T> {
-    type Output = Result<T, oneshot::RecvError>;
+    type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.receiver).poll(cx)
+        self.joined.as_mut().poll(cx)
     }
 }

@@ -1,4 +1,4 @@
-//! A task's one heap block, and the executor's one `unsafe`.
+//! A task's one heap block, and the executor's `unsafe`: the only place a task is polled.
 //!
 //! Spawning allocates a single [`TaskCell`]: the task's header (identity, `queued`,
 //! statistics and the join state: see `task`), the waker of its [`TaskHandle`], and a
@@ -78,7 +78,7 @@ use super::{
     task::{Polled, TaskHeader},
 };
 use crate::{
-    atomics::{AtomicU8, AtomicUsize, Ordering},
+    atomics::{AtomicBool, AtomicU8, AtomicUsize, Ordering},
     thread::{
         OnThread, PanicReport, PollNote,
         unwind::{self, Caught},
@@ -97,14 +97,14 @@ const fn unfinished(state: u8) -> bool {
     state == PENDING || state == ABORTING
 }
 
-/// Whether a task finished, and so who owns its stage (see the module docs). Only this
-/// file changes it.
-pub(super) struct JoinState(AtomicU8);
+/// Whether a task finished, and so who owns its stage (see the module docs), and whether
+/// its handle is gone. Only this file changes it.
+pub(super) struct JoinState(AtomicU8, AtomicBool);
 
 impl JoinState {
-    /// A task that has not finished.
+    /// A task that has not finished, with its handle.
     pub(super) const fn new() -> Self {
-        Self(AtomicU8::new(PENDING))
+        Self(AtomicU8::new(PENDING), AtomicBool::new(false))
     }
 
     /// Whether the task finished or was cancelled.
@@ -186,9 +186,9 @@ where
         self.header.queued.clear_for_poll();
         let polled = match join.load(Ordering::Acquire) {
             ABORTING => {
-                self.drop_future();
+                let state = self.drop_unfinished();
                 let polled = self.header.end_aborted();
-                self.publish(CANCELLED, polled, executor);
+                self.publish(state, polled, executor);
                 polled
             }
             _ => {
@@ -222,8 +222,8 @@ where
         if !unfinished(self.header.join.0.load(Ordering::Relaxed)) {
             return;
         }
-        self.drop_future();
-        self.finish(CANCELLED);
+        let state = self.drop_unfinished();
+        self.finish(state);
     }
 }
 
@@ -255,13 +255,22 @@ where
         Poll::Ready(())
     }
 
-    /// Drops the future in place (the caller checked the task is unfinished and is the
-    /// slot); the caller then publishes `CANCELLED`.
-    fn drop_future(&self) {
+    /// Drops the future of a task that is cancelled (the caller checked the task is
+    /// unfinished and is the slot) and returns the state the caller then publishes:
+    /// `CANCELLED`, or `PANICKED` if the future's destructor panicked (contained like a
+    /// panic in its poll: the executor, its thread and its other tasks go on, and the
+    /// handle gets the report).
+    fn drop_unfinished(&self) -> u8 {
         // SAFETY: `PENDING` or `ABORTING`, and we are called by the task's slot (`Run` is
         // private to this file): the stage is ours alone (module docs).
         let stage = unsafe { &mut *self.stage.get() };
-        replace_stage(stage, Stage::Empty);
+        match unwind::catch(|| replace_stage(stage, Stage::Empty)) {
+            Ok(()) => CANCELLED,
+            Err(caught) => {
+                *stage = Stage::Panicked(caught.report().keep());
+                PANICKED
+            }
+        }
     }
 
     /// The poll panicked and the panic was caught: drops the future (still as part of the
@@ -291,10 +300,47 @@ where
         self.finish(state);
     }
 
-    /// Leaves `PENDING` for `state` (publishing the stage) and wakes the handle.
+    /// Leaves `PENDING` for `state` (publishing the stage) and wakes the handle. The
+    /// handle's waker is someone else's code: if its `wake` panics, the panic is contained
+    /// here and logged, and the executor goes on. If the handle is gone, nobody will take
+    /// the output: it is dropped here, on the executor, rather than by whoever lets go of
+    /// the task's block last (a waker, in an interrupt handler perhaps).
+    ///
+    /// **Who drops an output nobody takes.** The state is published and `detached` read
+    /// here, `detached` set and the state read by the handle's drop ([`JoinSlot::detach`]),
+    /// all `SeqCst`: of the two stores, the one later in their single order is followed
+    /// by a load that sees the other, so at least one side sees the output unclaimed, and
+    /// the compare-exchange to `TAKEN` lets exactly one of them take it.
     fn finish(&self, state: u8) {
-        self.header.join.0.store(state, Ordering::Release);
-        self.join_waker.wake();
+        self.header.join.0.store(state, Ordering::SeqCst);
+        if let Err(caught) = unwind::catch(|| self.join_waker.wake()) {
+            log::error!("{} (waking a task handle)", caught.report());
+        }
+        if state != CANCELLED && self.header.join.1.load(Ordering::SeqCst) {
+            self.drop_unclaimed(state);
+        }
+    }
+
+    /// Takes the output (or panic report) of a task in `state` (`DONE` or `PANICKED`)
+    /// whose handle is gone, if nobody took it yet, and drops it. A panic in the output's
+    /// destructor is contained and logged.
+    #[cold]
+    #[inline(never)]
+    fn drop_unclaimed(&self, state: u8) {
+        let join = &self.header.join.0;
+        if join
+            .compare_exchange(state, TAKEN, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        // SAFETY: we moved the state to `TAKEN`: the stage is ours alone, and for good
+        // (module docs).
+        let stage = unsafe { &mut *self.stage.get() };
+        let unclaimed = core::mem::replace(stage, Stage::Empty);
+        if let Err(caught) = unwind::catch(move || drop(unclaimed)) {
+            log::error!("{} (dropping a task's output)", caught.report());
+        }
     }
 }
 
@@ -350,6 +396,19 @@ where
         {
             // After the compare-exchange: the poll this queues sees `ABORTING`.
             self.header.wake();
+        }
+    }
+
+    fn detach(&self) {
+        let join = &self.header.join.0;
+        // Taken already (the common case: the handle was awaited): nothing to hand over.
+        if join.load(Ordering::Relaxed) == TAKEN {
+            return;
+        }
+        self.header.join.1.store(true, Ordering::SeqCst);
+        let state = join.load(Ordering::SeqCst);
+        if matches!(state, DONE | PANICKED) {
+            self.drop_unclaimed(state);
         }
     }
 

@@ -106,6 +106,11 @@ impl ExecutorThread {
     /// Asks the thread to stop and waits for it: its executor's [`Executor::run`]
     /// returns, and tasks still pending are dropped with the executor (their handles
     /// report [`TaskError::Cancelled`](super::TaskError::Cancelled)).
+    ///
+    /// # Panics
+    /// If the executor's thread itself ended by a panic (one outside any task's poll,
+    /// which tasks' panics never are): its report is passed on, as `JoinHandle::join`
+    /// does.
     pub fn stop(self) {
         self.thread.thread().request_stop();
         self.thread.join();

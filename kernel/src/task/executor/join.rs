@@ -42,6 +42,10 @@ pub(super) trait JoinSlot<T>: Send + Sync {
     /// Asks for the task to be cancelled at its next turn on its executor.
     fn abort(&self);
 
+    /// The handle is gone: an output nobody will take is dropped now if the task has
+    /// finished, else by the executor when it does.
+    fn detach(&self);
+
     /// The result once there is one (registering `cx`'s waker until then).
     ///
     /// # Panics
@@ -80,6 +84,14 @@ impl<T> TaskHandle<T> {
     /// ```
     pub fn abort(&self) {
         self.task.abort();
+    }
+}
+
+impl<T> Drop for TaskHandle<T> {
+    /// Detaches the task: it runs on, and its output, which nobody will take, is dropped
+    /// as soon as it is there (here if it is already; else by the executor).
+    fn drop(&mut self) {
+        self.task.detach();
     }
 }
 

@@ -205,3 +205,50 @@ fn executor_a_resolved_handle_leaves_room_to_spawn() {
         3,
     );
 }
+
+/// A task's handle dropped while the task completes, with one of the task's wakers kept
+/// alive elsewhere (as a timer or a wait queue may keep one): the output, which nobody
+/// will take, is dropped once, by the executor or by the handle's drop, and never left
+/// for whoever lets go of the task's block last (which may be an interrupt handler).
+#[test]
+fn executor_an_unclaimed_output_is_dropped_by_the_executor_or_the_handle() {
+    check_pct(
+        || {
+            let output = Arc::new(());
+            let kept_waker = Arc::new(Mutex::new(None::<Waker>));
+            let executor = Executor::with_host("model", 1, ModelHost::current());
+            let task = {
+                let (output, kept_waker) = (Arc::clone(&output), Arc::clone(&kept_waker));
+                let mut yielded = false;
+                executor.spawn(core::future::poll_fn(move |cx| {
+                    if !yielded {
+                        yielded = true;
+                        *kept_waker.lock().expect("the waker slot") = Some(cx.waker().clone());
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Arc::clone(&output))
+                }))
+            };
+            let done = Signal::new();
+            let dropper = {
+                let done = Arc::clone(&done);
+                thread::spawn(move || {
+                    drop(task);
+                    done.set();
+                })
+            };
+            run_until(&executor, &done);
+            executor.run_until_stalled();
+            dropper.join().expect("the dropper");
+            assert!(kept_waker.lock().expect("the waker slot").is_some());
+            assert_eq!(
+                Arc::strong_count(&output),
+                1,
+                "the unclaimed output was kept"
+            );
+        },
+        20_000,
+        3,
+    );
+}

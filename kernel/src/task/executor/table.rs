@@ -32,7 +32,10 @@ use super::{
     shared::Shared,
     task::Polled,
 };
-use crate::trace::{self, Kind};
+use crate::{
+    thread::unwind,
+    trace::{self, Kind},
+};
 
 /// The host thread's table of tasks.
 pub(super) struct TaskTable<H: Host> {
@@ -190,8 +193,15 @@ impl<H: Host> TaskTable<H> {
             *free = slot as u32; // room for every slot: made when the slot was
             self.free_len += 1;
         }
-        drop(listed);
-        drop(task); // after the listing's lock: dropping a future runs arbitrary code
+        // After the listing's lock: dropping a future (or, if nobody else holds the task,
+        // its output) runs arbitrary code, whose panic is contained here and logged: the
+        // executor goes on.
+        if let Err(caught) = unwind::catch(move || {
+            drop(listed);
+            drop(task);
+        }) {
+            log::error!("{} (dropping a task's future or output)", caught.report());
+        }
         true
     }
 }

@@ -124,6 +124,9 @@ impl Workers {
 
     /// Stops every worker and waits for their threads: tasks still pending are dropped
     /// with their executor (their handles report [`TaskError::Cancelled`](super::TaskError::Cancelled)).
+    ///
+    /// # Panics
+    /// As [`ExecutorThread::stop`](super::ExecutorThread::stop).
     pub fn stop(self) {
         for worker in &self.workers {
             worker.host.thread().request_stop();

@@ -334,6 +334,15 @@ impl Thread {
         })
     }
 
+    /// The lowest byte of this thread's stack, if it has one of its own (and its lock is
+    /// free: callable from a panic).
+    #[cfg(target_os = "none")]
+    pub(super) fn stack_bottom(&self) -> Option<x86_64::VirtAddr> {
+        self.stack
+            .try_lock()
+            .and_then(|stack| stack.as_ref().map(KernelStack::bottom))
+    }
+
     /// Whether `address` is in this thread's stack guard.
     pub(super) fn stack_guard_contains(&self, address: x86_64::VirtAddr) -> bool {
         self.stack

@@ -322,10 +322,25 @@ where
     match unwind::catch(|| unsafe { ptr::read(&raw const (*start).main) }()) {
         // SAFETY: the slot is kept alive by this thread's control block until it is
         // reaped, which cannot happen while it runs.
-        Ok(value) => *unsafe { &*result }.lock() = Some(value),
+        Ok(value) => returned(unsafe { &*result }, value),
         Err(caught) => ended_by_panic(&caught),
     }
     super::exit()
+}
+
+/// The thread's closure returned `value`: it goes to the result slot for the handle. If
+/// the handle is gone already, the thread drops the value itself, here, where its
+/// destructor may block or panic like any of the thread's code (a panic is contained and
+/// logged), rather than on whichever CPU reaps the thread, with interrupts off.
+fn returned<T>(result: &ResultSlot<T>, value: T) {
+    *result.lock() = Some(value);
+    if !super::current().panic.end_by_return() {
+        return;
+    }
+    let value = result.lock().take();
+    if let Err(caught) = unwind::catch(move || drop(value)) {
+        log::error!("{} (dropping a detached thread's result)", caught.report());
+    }
 }
 
 /// The thread's closure panicked: its handle gets the report, or the log does if the
@@ -409,6 +424,11 @@ impl<T> Drop for JoinHandle<T> {
         if outcome.unlist() {
             table::unlist(&self.thread);
         }
+        // A result nobody took is dropped here, by the handle's owner, outside the slot's
+        // lock; if the thread has not returned yet, it will see the handle gone and drop
+        // its value itself (`returned`).
+        let unclaimed = self.result.lock().take();
+        drop(unclaimed);
         self.thread.reaping.handle_gone();
     }
 }

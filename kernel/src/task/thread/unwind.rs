@@ -12,9 +12,10 @@
 //!   `begin_panic`), which runs the destructors of every frame up to the nearest
 //!   [`catch`]: `thread_entry` around a spawned thread's closure, and the executor around
 //!   each poll of a task (`executor::cell`);
-//! - [`catch`] returns a [`Caught`] with a copy of the report. While it lives, the thread
-//!   still counts as unwinding: a panic in what the catcher then drops (a task's future)
-//!   is fatal, as a panic in a destructor run by unwinding is.
+//! - [`catch`] returns a [`Caught`], through which the catcher reads the report in the
+//!   record (and copies it to the heap for a handle). While it lives, the thread still
+//!   counts as unwinding: a panic in what the catcher then drops (a task's future) is
+//!   fatal, as a panic in a destructor run by unwinding is.
 //!
 //! On the build machine (host unit tests) a catch is `std`'s, and the report comes from
 //! the panic's payload.
@@ -74,7 +75,13 @@ impl<const N: usize> Text<N> {
 }
 
 impl<const N: usize> fmt::Write for Text<N> {
+    /// Appends what fits. Once something did not fit, nothing more is written, so that
+    /// the text is always a prefix of the whole (a short piece after a long one that was
+    /// cut must not follow the cut); formatting stops there too.
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        if self.truncated {
+            return Err(fmt::Error);
+        }
         let room = N - self.len;
         let mut take = text.len().min(room);
         while !text.is_char_boundary(take) {
@@ -82,7 +89,7 @@ impl<const N: usize> fmt::Write for Text<N> {
         }
         self.bytes[self.len..self.len + take].copy_from_slice(&text.as_bytes()[..take]);
         self.len += take;
-        self.truncated |= take < text.len();
+        self.truncated = take < text.len();
         Ok(())
     }
 }
@@ -252,8 +259,11 @@ pub fn contained_panics() -> u64 {
 static CONTAINED: AtomicU64 = AtomicU64::new(0);
 
 /// A thread's panic state, in its control block. Only the thread itself writes the
-/// header, the report and `unwinding`; its joiner reads the report once the thread has
-/// exited (the `exited` flag's Release/Acquire orders the writes before the read).
+/// header, the report and `unwinding`, and it writes the report once, before it ends by
+/// panic. Others read the report only after seeing `ENDED_BY_PANIC` in `outcome`, set
+/// with a read-modify-write (AcqRel) after the report was written: the join handle once
+/// the thread exited, or the handle's drop, which may come before the exit (the thread
+/// writes nothing more to the report by then).
 pub(super) struct PanicRecord {
     /// The exception header the unwinder links through the frames it unwinds.
     /// Uninitialised until a panic: the unwinder writes every field it reads (the class
@@ -266,9 +276,11 @@ pub(super) struct PanicRecord {
     /// Between a contained panic's start and the end of its catcher's cleanup.
     #[cfg(target_os = "none")]
     unwinding: AtomicBool,
-    /// Who reports a thread that ended by panic (its join handle or, if that is gone, the
-    /// log), and who takes it out of the thread table (`ENDED_BY_PANIC`, `HANDLE_GONE`,
-    /// `REPORT_TAKEN`, `REAPED`; see [`Outcome`]).
+    /// How the thread's closure ended, whether its join handle is still there, and who
+    /// takes a thread that ended by panic out of the thread table: who reports a panic
+    /// (the handle or, if that is gone, the log) and who drops a result (the handle's
+    /// owner or, if that is gone, the thread itself). `ENDED_BY_PANIC`, `RETURNED`,
+    /// `HANDLE_GONE`, `REPORT_TAKEN`, `REAPED`; see [`Outcome`].
     outcome: AtomicU8,
 }
 
@@ -281,6 +293,8 @@ const REPORT_TAKEN: u8 = 1 << 2;
 /// Set by the reaper, which leaves a thread that ended by panic in the thread table (for
 /// the thread listing) while its handle can still take the report.
 const REAPED: u8 = 1 << 3;
+/// Set by the thread when its closure returned and its value is in the result slot.
+const RETURNED: u8 = 1 << 4;
 
 /// What the outcome word said before a join handle's step (taking the report, or its
 /// drop): each step is one read-modify-write of the word, as are the thread's
@@ -303,8 +317,9 @@ impl Outcome {
     }
 }
 
-// SAFETY: the cells are written only by the thread the record belongs to, and read by
-// others only after it exited (see the type's docs).
+// SAFETY: the cells are written only by the thread the record belongs to; others read
+// the report only after `outcome` says it is complete and will not change (see the
+// type's docs), and never touch the exception header.
 unsafe impl Sync for PanicRecord {}
 
 impl PanicRecord {
@@ -325,11 +340,12 @@ impl PanicRecord {
         self.unwinding.load(Ordering::Relaxed)
     }
 
-    /// The report of the panic the thread ended by. Only after it exited (see the docs).
+    /// The report of the panic the thread ended by. Only once `outcome` says so (see the
+    /// type's docs).
     fn report(&self) -> &Report {
-        // SAFETY: the thread ended by a panic (the callers checked `ENDED_BY_PANIC`), so
-        // `begin` wrote the report; the thread has exited, so nobody writes it any more,
-        // and its exit happens-before this read (the caller waited for `exited`).
+        // SAFETY: the thread ended by a panic (the callers' read-modify-write of `outcome`
+        // saw `ENDED_BY_PANIC`, which the thread set after `begin` wrote the report), so
+        // the report is written, happens-before this read, and is never written again.
         unsafe { (*self.report.get()).assume_init_ref() }
     }
 
@@ -338,6 +354,14 @@ impl PanicRecord {
     /// [`handle_gone`](Self::handle_gone): exactly one of the two sees the other.
     pub(super) fn end_by_panic(&self) -> bool {
         self.outcome.fetch_or(ENDED_BY_PANIC, Ordering::AcqRel) & HANDLE_GONE != 0
+    }
+
+    /// The thread's closure returned and its value is in the result slot: `true` if its
+    /// handle was dropped already, so that nobody will take the value and the thread
+    /// drops it itself. (Otherwise the handle takes it, or drops it when it goes.) One
+    /// read-modify-write each with [`handle_gone`](Self::handle_gone).
+    pub(super) fn end_by_return(&self) -> bool {
+        self.outcome.fetch_or(RETURNED, Ordering::AcqRel) & HANDLE_GONE != 0
     }
 
     /// The reaper's step: `true` if the thread ended by panic and its handle has neither
@@ -361,7 +385,8 @@ impl PanicRecord {
     /// The join handle's drop (`exited`: the thread has exited, as its `exited` flag
     /// said): the report, if the thread ended by a panic that nobody took the report of,
     /// so it goes to the log; and what the outcome was before. After an exit without a
-    /// panic there is nobody to tell (the thread is done with the word): a load suffices.
+    /// panic there is nobody to tell (the thread is done with the word, and a value it
+    /// returned is in the result slot for the handle to drop): a load suffices.
     pub(super) fn handle_gone(&self, exited: bool) -> (Option<&Report>, Outcome) {
         let seen = self.outcome.load(Ordering::Acquire);
         if exited && seen & ENDED_BY_PANIC == 0 {
@@ -426,7 +451,13 @@ unsafe fn begin(
 /// destructor, found no catch frame), with the unwinder's reason code.
 #[cfg(target_os = "none")]
 fn raise(record: &PanicRecord) -> i32 {
-    unwinding::panicking::begin_panic(Raised(record.exception.get().cast())).0
+    // The header's pointer is derived from the whole record's, so that `caught` may step
+    // back from it to the record (a pointer from `exception.get()` would cover that field
+    // only).
+    let record: *const PanicRecord = record;
+    // SAFETY: `record` comes from a reference, so it points to a live record.
+    let header = UnsafeCell::raw_get(unsafe { &raw const (*record).exception }).cast();
+    unwinding::panicking::begin_panic(Raised(header)).0
 }
 
 /// Spindle's exception: the raising thread's own header, in its control block.
@@ -545,6 +576,8 @@ pub(crate) struct PanickingThread {
     pub(crate) preemption_disabled: bool,
     /// Its code runs inside a catch frame: a spawned thread, or a task being polled.
     pub(crate) catch_frame: bool,
+    /// Bytes of its stack left below the panic handler's frame (`None`: not known).
+    pub(crate) stack_left: Option<u64>,
 }
 
 /// The thread the caller runs on, or `None` before the scheduler runs on this CPU.
@@ -555,10 +588,16 @@ pub(crate) fn panicking_thread() -> Option<PanickingThread> {
     let polling = thread
         .if_current()
         .is_some_and(|on| on.with_poll_note(|note| note.is_some()));
+    // Where the stack is now: the address of a local, close enough to the stack pointer.
+    let here = core::hint::black_box(0u8);
+    let here = core::ptr::from_ref(&here).addr() as u64;
     Some(PanickingThread {
         unwinding: thread.panic.is_unwinding(),
         preemption_disabled: thread.preempt_count.load(Ordering::Relaxed) != 0,
         catch_frame: thread.has_catch_frame() || polling,
+        stack_left: thread
+            .stack_bottom()
+            .map(|bottom| here.saturating_sub(bottom.as_u64())),
     })
 }
 
@@ -593,4 +632,34 @@ pub(crate) fn unwind_current(info: &core::panic::PanicInfo<'_>, handler: usize) 
         None => write(None), // never: the running thread is current
     }
     raise(&thread.panic)
+}
+
+#[cfg(test)]
+mod tests {
+    use core::fmt::Write;
+
+    use super::Text;
+
+    /// A character that does not fit ends the text: a shorter piece after it is not
+    /// written, so the text stays a prefix of the whole message.
+    #[test]
+    fn a_cut_text_is_a_prefix_of_the_whole() {
+        let mut text = Text::<8>::EMPTY;
+        // Three pieces, as formatting `{a}{b}{c}` writes them.
+        for piece in ["abcdef", "€", "T"] {
+            let _ = text.write_str(piece);
+        }
+        assert_eq!(text.as_str(), "abcdef");
+        assert!(text.truncated);
+        assert_eq!(alloc::format!("{text}"), "abcdef…");
+    }
+
+    #[test]
+    fn a_text_that_fits_is_whole() {
+        let mut text = Text::<8>::EMPTY;
+        for piece in ["abc", "€"] {
+            let _ = text.write_str(piece);
+        }
+        assert_eq!((text.as_str(), text.truncated), ("abc€", false));
+    }
 }

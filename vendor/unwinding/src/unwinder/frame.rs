@@ -4,11 +4,11 @@ use gimli::{
 #[cfg(feature = "dwarf-expr")]
 use gimli::{Evaluation, EvaluationResult, Location, Value};
 
-use super::{
-    arch::*,
-    find_fde::{self, FDEFinder, FDESearchResult},
-};
-use crate::{abi::PersonalityRoutine, arch::*, util::*};
+use super::arch::*;
+use super::find_fde::{self, FDEFinder, FDESearchResult};
+use crate::abi::PersonalityRoutine;
+use crate::arch::*;
+use crate::util::*;
 
 struct StoreOnStack;
 

@@ -1,5 +1,5 @@
-use core::{fmt, ops};
-
+use core::fmt;
+use core::ops;
 use gimli::{AArch64, Register};
 
 use super::maybe_cfi;

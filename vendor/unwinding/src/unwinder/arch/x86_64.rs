@@ -1,5 +1,5 @@
-use core::{fmt, ops};
-
+use core::fmt;
+use core::ops;
 use gimli::{Register, X86_64};
 
 use super::maybe_cfi;

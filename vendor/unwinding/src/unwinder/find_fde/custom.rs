@@ -1,9 +1,8 @@
-use core::sync::atomic::{AtomicU32, Ordering};
-
-use gimli::{BaseAddresses, EhFrame, EhFrameHdr, NativeEndian, UnwindSection};
-
 use super::{FDEFinder, FDESearchResult};
 use crate::util::{deref_pointer, get_unlimited_slice};
+
+use core::sync::atomic::{AtomicU32, Ordering};
+use gimli::{BaseAddresses, EhFrame, EhFrameHdr, NativeEndian, UnwindSection};
 
 pub(crate) struct CustomFinder(());
 

@@ -1,7 +1,7 @@
-use gimli::{BaseAddresses, EhFrame, EhFrameHdr, NativeEndian, UnwindSection};
-
 use super::FDESearchResult;
 use crate::util::*;
+
+use gimli::{BaseAddresses, EhFrame, EhFrameHdr, NativeEndian, UnwindSection};
 
 pub struct StaticFinder(());
 

@@ -9,9 +9,8 @@ mod phdr;
 #[cfg(feature = "fde-registry")]
 mod registry;
 
-use gimli::{BaseAddresses, EhFrame, FrameDescriptionEntry};
-
 use crate::util::*;
+use gimli::{BaseAddresses, EhFrame, FrameDescriptionEntry};
 
 #[cfg(feature = "fde-custom")]
 pub mod custom_eh_frame_finder {

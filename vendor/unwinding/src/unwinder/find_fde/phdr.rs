@@ -1,14 +1,15 @@
-use core::{mem, slice};
+use super::FDESearchResult;
+use crate::util::*;
 
+use core::mem;
+use core::slice;
 use gimli::{BaseAddresses, EhFrame, EhFrameHdr, NativeEndian, UnwindSection};
+use libc::{PT_DYNAMIC, PT_GNU_EH_FRAME, PT_LOAD};
+
 #[cfg(target_pointer_width = "32")]
 use libc::Elf32_Phdr as Elf_Phdr;
 #[cfg(target_pointer_width = "64")]
 use libc::Elf64_Phdr as Elf_Phdr;
-use libc::{PT_DYNAMIC, PT_GNU_EH_FRAME, PT_LOAD};
-
-use super::FDESearchResult;
-use crate::util::*;
 
 pub struct PhdrFinder(());
 
@@ -48,7 +49,6 @@ fn search_aux_phdr(pc: usize) -> Option<FDESearchResult> {
 #[cfg(feature = "fde-phdr-dl")]
 fn search_dl_phdr(pc: usize) -> Option<FDESearchResult> {
     use core::ffi::c_void;
-
     use libc::{dl_iterate_phdr, dl_phdr_info};
 
     struct CallbackData {

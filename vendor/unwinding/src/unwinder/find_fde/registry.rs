@@ -1,10 +1,11 @@
-use alloc::boxed::Box;
-use core::{ffi::c_void, mem::MaybeUninit, ops, ptr};
-
-use gimli::{BaseAddresses, EhFrame, NativeEndian, UnwindSection};
-
 use super::FDESearchResult;
 use crate::util::get_unlimited_slice;
+use alloc::boxed::Box;
+use core::ffi::c_void;
+use core::mem::MaybeUninit;
+use core::ops;
+use core::ptr;
+use gimli::{BaseAddresses, EhFrame, NativeEndian, UnwindSection};
 
 enum Table {
     Single(*const c_void),
