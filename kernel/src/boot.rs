@@ -40,9 +40,10 @@ pub const KERNEL_LOAD_OFFSET: u64 = 0x100_0000_0000;
 /// Kernel settings chosen by the kernel binary.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Config {
-    /// Tick rate and time slice.
+    /// Tick period, time slice, idle polling.
     pub scheduler: SchedulerConfig,
-    /// Drive the tick with the PIT even if there is a local APIC.
+    /// Drive the timer with the PIT (periodic: no tickless idle) even if there is a local
+    /// APIC.
     pub force_pit: bool,
     /// Record the schedule trace from boot (also on when the kernel was built with
     /// `SPINDLE_TRACE=on`).
@@ -101,13 +102,14 @@ pub fn init_with(boot_info: &'static mut BootInfo, config: Config) {
     let source = thread::setup::start_tick(&calibration, &config.scheduler);
     arch::cpu::enable_interrupts();
     log::info!(
-        "tsc {} MHz +-{} ppm, tick {} Hz from the {}, heap {} MiB",
+        "tsc {} MHz +-{} ppm, {} Hz ticks from the {}, heap {} MiB",
         calibration.tsc_hz / 1_000_000,
         calibration.tsc().uncertainty_ppm(),
         config.scheduler.tick_hz,
         match source {
-            TickSource::Apic => "local APIC timer",
-            TickSource::Pit => "PIT",
+            TickSource::ApicOneShot => "local APIC timer, one-shot (tickless)",
+            TickSource::ApicTscDeadline => "local APIC timer, TSC-deadline (tickless)",
+            TickSource::Pit => "PIT, periodic",
         },
         mm::heap::stats().available_bytes >> 20
     );

@@ -277,6 +277,15 @@ pub fn record_panic(thread: u64, task: Option<u64>) {
     }
 }
 
+/// This CPU's timer was armed to fire at `at` (ns since boot), or stopped (`None`).
+#[inline(always)]
+pub fn record_timer_armed(at: Option<u64>) {
+    if enabled() {
+        let (small, a) = at.map_or((0, 0), |at| (1, at));
+        record(event(Kind::TimerArmed, 0, small, a, 0));
+    }
+}
+
 /// The CPU halts (`entering`) or was woken from halting.
 #[inline(always)]
 pub fn record_idle(entering: bool) {

@@ -397,5 +397,6 @@ pub fn kind_name(what: &What) -> &'static str {
         What::Mark { .. } => "mark",
         What::Panic { .. } => "panic",
         What::Dropped { .. } => "dropped",
+        What::TimerArmed { .. } => "timer",
     }
 }

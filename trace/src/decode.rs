@@ -227,6 +227,12 @@ pub enum What {
         /// The task it was polling, if any.
         task: Option<TaskId>,
     },
+    /// This CPU's timer was armed to fire at `at` (nanoseconds since boot), or stopped
+    /// (`None`: nothing due on this CPU).
+    TimerArmed {
+        /// When it is due.
+        at: Option<u64>,
+    },
     /// This CPU lost `lost` records just before this point.
     Dropped {
         /// How many.
@@ -434,6 +440,9 @@ fn interpret(record: &Record) -> Interpreted {
         Kind::IdleEnter => What::IdleEnter,
         Kind::IdleExit => What::IdleExit,
         Kind::Dropped => What::Dropped { lost: record.a },
+        Kind::TimerArmed => What::TimerArmed {
+            at: (record.small != 0).then_some(record.a),
+        },
         Kind::Panic => match (record.small, u32::try_from(record.a)) {
             (0, _) => What::Panic {
                 thread: id,

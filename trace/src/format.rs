@@ -98,6 +98,9 @@ pub enum Kind {
     /// A panic is contained (the thread starts unwinding to its catch frame): `id` = the
     /// thread, `small` = 1 if it was polling a task, then `a` = the task.
     Panic = 17,
+    /// This CPU's timer was armed: `small` = 1 and `a` = when it is due (nanoseconds
+    /// since boot), or `small` = 0: it was stopped (nothing due on this CPU).
+    TimerArmed = 18,
 }
 
 impl Kind {
@@ -122,6 +125,7 @@ impl Kind {
             15 => ExecutorName,
             16 => Dropped,
             17 => Panic,
+            18 => TimerArmed,
             _ => return None,
         })
     }

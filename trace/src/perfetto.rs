@@ -368,7 +368,12 @@ fn write_instants(
         let on_thread = point
             .thread
             .and_then(|thread| tracks.thread(point.cpu, thread))
-            .filter(|_| !matches!(point.what, InstantKind::Dropped(_)));
+            .filter(|_| {
+                !matches!(
+                    point.what,
+                    InstantKind::Dropped(_) | InstantKind::TimerArmed(_)
+                )
+            });
         let (track, scope) = match on_task.or(on_thread) {
             Some(track) => (track, "t"),
             None => (cpu_track(point.cpu), "p"),
@@ -396,6 +401,15 @@ fn instant_name(trace: &Trace, what: &InstantKind) -> (String, &'static str) {
             },
             "panic",
         ),
+        InstantKind::TimerArmed(Some(at)) => (
+            format!(
+                "timer armed for {}.{:09} s",
+                at / 1_000_000_000,
+                at % 1_000_000_000
+            ),
+            "timer",
+        ),
+        InstantKind::TimerArmed(None) => ("timer stopped".into(), "timer"),
     }
 }
 

@@ -137,7 +137,8 @@ pub struct Halt {
     pub end_us: f64,
 }
 
-/// A point event: a mark, a loss, a spawn, an exit or a contained panic.
+/// A point event: a mark, a loss, a spawn, an exit, a contained panic or the CPU's timer
+/// armed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instant {
     /// The CPU.
@@ -168,6 +169,8 @@ pub enum InstantKind {
         /// The task, if the panic was in one.
         task: Option<TaskId>,
     },
+    /// The CPU's timer was armed for this time (ns since boot), or stopped (`None`).
+    TimerArmed(Option<u64>),
 }
 
 /// The derived view of a [`Trace`].
@@ -380,6 +383,7 @@ impl Timeline {
                 What::Spawn { thread, .. } => InstantKind::Spawn(thread),
                 What::Exit { thread } => InstantKind::Exit(thread),
                 What::Panic { thread, task } => InstantKind::Panic { thread, task },
+                What::TimerArmed { at } => InstantKind::TimerArmed(at),
                 _ => continue,
             };
             let thread = self.host(event);

@@ -104,6 +104,12 @@ pub fn report_rates(name: &str, rates: &mut [u64]) {
     print_figure(name, "ops_per_second", rates, 0);
 }
 
+/// Prints a figure of lateness: `nanos` are how long after their deadline things
+/// happened, in nanoseconds of the kernel's clock (nothing subtracted).
+pub fn report_lateness(name: &str, nanos: &mut [u64]) {
+    print_figure(name, "late_ns", nanos, 0);
+}
+
 /// Sorts `values` and prints their statistics as one `bench-result` line.
 fn print_figure(name: &str, unit: &str, values: &mut [u64], overhead: u64) {
     assert!(!values.is_empty(), "{name}: no samples");

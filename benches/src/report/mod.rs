@@ -97,6 +97,7 @@ pub(crate) fn describe_unit(unit: &str) -> String {
              time (the kernel's calibrated TSC frequency)"
                 .into()
         }
+        "late_ns" => "late_ns = nanoseconds from a deadline to the wake it was armed for".into(),
         other => other.into(),
     }
 }

@@ -35,6 +35,7 @@ commands:
   demo                  the scheduler at work: CPU-bound threads, a sleeper, a mutex
   bench                 a short context-switch measurement (TSC ticks)
   stats                 switches, wake-ups, interrupts, memory, input
+  idle-poll [MICROS]    show or set how long an idle CPU polls before it halts
   log [LEVEL]           show or set the log level: off, error, warn, info,
                         debug (thread spawns and exits, executors, ...), trace
   trace on|off|dump     record the schedule trace; stream it to the debug console
@@ -60,6 +61,14 @@ pub(super) async fn execute(line: &str, spawner: &Spawner) -> Flow {
             Err(error) => println!("demo: cannot start: {error}"),
         },
         ["stats"] => stats(),
+        ["idle-poll"] => println!(
+            "idle CPUs poll for {:?} before they halt",
+            thread::idle_poll()
+        ),
+        ["idle-poll", micros] => match micros.parse::<u64>() {
+            Ok(micros) => thread::set_idle_poll(core::time::Duration::from_micros(micros)),
+            Err(_) => println!("idle-poll: `{micros}` is not a number of microseconds"),
+        },
         ["log"] => println!("log level: {}", level_name(logger::level())),
         ["log", level] => match logger::parse_level(level) {
             Some(level) => {
@@ -252,7 +261,7 @@ fn stats() {
     let serial = input::serial::stats();
     let keyboard = input::keyboard::stats();
     let locks = mm::lock_contention();
-    let lines: [(&str, String); 12] = [
+    let lines: [(&str, String); 13] = [
         ("uptime", format!("{:?}", time::uptime())),
         (
             "CPUs",
@@ -262,7 +271,22 @@ fn stats() {
                 thread::current_cpu()
             ),
         ),
-        ("tick rate", format!("{} Hz", thread::tick_hz())),
+        (
+            "timer",
+            format!(
+                "{}, {} Hz slice ticks, idle poll {:?}",
+                match arch::timer::source().is_some_and(|source| source.is_one_shot()) {
+                    true => "tickless (one-shot local APIC timer)",
+                    false => "periodic (PIT)",
+                },
+                thread::tick_hz(),
+                thread::idle_poll()
+            ),
+        ),
+        (
+            "timer interrupts",
+            format!("{}", thread::timer_interrupts()),
+        ),
         ("thread switches", format!("{}", thread::switch_count())),
         ("thread wake-ups", format!("{}", thread::wake_count())),
         ("interrupts", format!("{interrupts}")),

@@ -13,7 +13,7 @@ pub(super) const THREAD_HEADER: &str =
 
 /// Column headings of [`TaskRow`].
 pub(super) const TASK_HEADER: &str =
-    "   ID  NAME              EXECUTOR          STATE        POLLS";
+    "   ID  NAME              EXECUTOR          STATE        POLLS    CPU TIME";
 
 /// One thread as a table row.
 pub(super) struct ThreadRow<'a>(pub &'a ThreadInfo);
@@ -40,8 +40,7 @@ impl Display for ThreadRow<'_> {
 }
 
 /// Column headings of [`CpuRow`].
-pub(super) const CPU_HEADER: &str =
-    "  CPU     TICKS   SWITCHES      WAKES   STEALS  IPIS OUT   IPIS IN   QUEUED        IDLE";
+pub(super) const CPU_HEADER: &str = "  CPU  TIMER IRQS   SWITCHES      WAKES   STEALS  IPIS OUT   IPIS IN   QUEUED        IDLE      HALTED";
 
 /// One CPU's scheduler counters as a table row.
 pub(super) struct CpuRow<'a>(pub &'a CpuStats);
@@ -51,9 +50,9 @@ impl Display for CpuRow<'_> {
         let cpu = self.0;
         write!(
             f,
-            "{:>5}  {:>8}  {:>9}  {:>9}  {:>7}  {:>8}  {:>8}  {:>7}  {:>6}.{:03}s",
+            "{:>5}  {:>10}  {:>9}  {:>9}  {:>7}  {:>8}  {:>8}  {:>7}  {:>6}.{:03}s  {:>6}.{:03}s",
             cpu.cpu,
-            cpu.ticks,
+            cpu.timer_interrupts,
             cpu.switches,
             cpu.wakes,
             cpu.steals,
@@ -61,7 +60,9 @@ impl Display for CpuRow<'_> {
             cpu.ipis_received,
             cpu.queued,
             cpu.idle.as_secs(),
-            cpu.idle.subsec_millis()
+            cpu.idle.subsec_millis(),
+            cpu.halted.as_secs(),
+            cpu.halted.subsec_millis()
         )
     }
 }
@@ -74,12 +75,14 @@ impl Display for TaskRow<'_> {
         let info = self.0;
         write!(
             f,
-            "{:>5}  {:<16}  {:<16}  {:<8}  {:>8}",
+            "{:>5}  {:<16}  {:<16}  {:<8}  {:>8}  {:>6}.{:03}s",
             info.id,
             info.name,
             info.executor,
             alloc::format!("{:?}", info.state),
-            info.polls
+            info.polls,
+            info.cpu_time.as_secs(),
+            info.cpu_time.subsec_millis()
         )
     }
 }

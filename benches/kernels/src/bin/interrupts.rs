@@ -16,6 +16,7 @@ const CONFIG: Config = Config {
     scheduler: SchedulerConfig {
         tick_hz: 20_000,
         time_slice_ticks: 80,
+        ..SchedulerConfig::DEFAULT
     },
     force_pit: false,
     trace: false,

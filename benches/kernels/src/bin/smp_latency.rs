@@ -8,6 +8,7 @@
 //! runner boots this kernel several times and reports medians and spread.
 //@ smp: 2
 //@ ratio: smp_thread_wake_cross_cpu / smp_thread_wake_same_cpu
+//@ ratio: smp_thread_wake_cross_cpu_halting / smp_thread_wake_cross_cpu
 //@ ratio: smp_task_wake_cross_cpu / smp_task_wake_same_cpu
 //@ ratio: smp_ipi_one_way_idle / smp_thread_wake_cross_cpu
 //@ ratio: smp_ipi_one_way_idle / smp_ipi_one_way_busy
@@ -75,18 +76,28 @@ impl Turn {
 }
 
 /// Two threads hand a turn to each other with `unpark` and block in `park`, first both on
-/// CPU 0, then one on CPU 0 and one on CPU 1. One sample is one hand-off: from the
-/// waker's stamp before `unpark` to the woken thread's stamp after its `park` returned.
+/// CPU 0, then one on CPU 0 and one on CPU 1, then so again with the idle CPU halting at
+/// once instead of polling first (`thread::set_idle_poll`: the waker then sends an IPI
+/// that wakes a halted vCPU). One sample is one hand-off: from the waker's stamp before
+/// `unpark` to the woken thread's stamp after its `park` returned.
 fn thread_wake() {
     let overhead = overhead();
-    for (name, second_cpu) in [
-        ("smp_thread_wake_same_cpu", HERE),
-        ("smp_thread_wake_cross_cpu", THERE),
+    let poll = thread::idle_poll();
+    for (name, second_cpu, poll) in [
+        ("smp_thread_wake_same_cpu", HERE, poll),
+        ("smp_thread_wake_cross_cpu", THERE, poll),
+        (
+            "smp_thread_wake_cross_cpu_halting",
+            THERE,
+            core::time::Duration::ZERO,
+        ),
     ] {
+        thread::set_idle_poll(poll);
         let recorder = recorder();
         hand_offs(&recorder, second_cpu);
         recorder.report(name, overhead, 1);
     }
+    thread::set_idle_poll(poll);
 }
 
 /// Runs the ping-pong of [`thread_wake`] with the second player on `second_cpu` until

@@ -35,7 +35,11 @@ const TIMER_DIVIDE: usize = 0x3e0;
 
 const SOFTWARE_ENABLE: u32 = 1 << 8;
 const LVT_MASKED: u32 = 1 << 16;
-const LVT_PERIODIC: u32 = 1 << 17;
+/// LVT timer mode TSC-deadline (bits 17-18 = 0b10): fires when the TSC reaches
+/// IA32_TSC_DEADLINE.
+const LVT_TSC_DEADLINE: u32 = 0b10 << 17;
+/// The MSR the TSC-deadline mode compares the TSC with (0: disarmed).
+const IA32_TSC_DEADLINE: u32 = 0x6e0;
 /// LVT delivery mode NMI.
 const DELIVERY_NMI: u32 = 0b100 << 8;
 /// LVT delivery mode ExtINT: the CPU fetches the vector from the 8259, as without an APIC.
@@ -204,11 +208,47 @@ pub(super) fn current_count() -> u32 {
     read(TIMER_CURRENT_COUNT)
 }
 
-/// Raises `vector` every `count` timer ticks (after the divide-by-16).
-pub(super) fn start_periodic(vector: u8, count: u32) {
+/// Sets the timer up in one-shot mode on `vector`, stopped: each [`set_count`] then
+/// starts one countdown (after the divide-by-16).
+pub(super) fn start_one_shot(vector: u8) {
     write(TIMER_DIVIDE, DIVIDE_BY_16);
-    write(LVT_TIMER, LVT_PERIODIC | u32::from(vector));
-    write(TIMER_INITIAL_COUNT, count.max(1));
+    write(TIMER_INITIAL_COUNT, 0);
+    write(LVT_TIMER, u32::from(vector));
+}
+
+/// Starts a one-shot countdown of `count` timer ticks, replacing any running one; 0
+/// stops the timer. (A count of 0 never fires: callers wanting "now" pass 1.)
+#[inline]
+pub(super) fn set_count(count: u32) {
+    write(TIMER_INITIAL_COUNT, count);
+}
+
+/// Whether CPUID.01H:ECX[24] reports the TSC-deadline timer mode (QEMU's TCG does not;
+/// KVM on hardware that has it does).
+pub fn has_tsc_deadline() -> bool {
+    CpuId::new()
+        .get_feature_info()
+        .is_some_and(|features| features.has_tsc_deadline())
+}
+
+/// Sets the timer up in TSC-deadline mode on `vector`, disarmed.
+pub(super) fn start_tsc_deadline(vector: u8) {
+    write(LVT_TIMER, LVT_TSC_DEADLINE | u32::from(vector));
+    set_tsc_deadline(0);
+}
+
+/// Arms the TSC-deadline timer for this CPU's TSC reaching `tsc` (0: disarms it).
+///
+/// The fence comes first: in xAPIC mode the write to the LVT (memory-mapped) and the
+/// `wrmsr` are not ordered with each other (Intel SDM, "TSC-Deadline Mode"; Linux's
+/// `weak_wrmsr_fence`), and a deadline written before the LVT switched modes would be
+/// ignored.
+#[inline]
+pub(super) fn set_tsc_deadline(tsc: u64) {
+    core::sync::atomic::fence(Ordering::SeqCst);
+    // SAFETY: IA32_TSC_DEADLINE exists when CPUID has TSC-deadline, which the caller
+    // checked before choosing this mode; writing it only arms or disarms the timer.
+    unsafe { Msr::new(IA32_TSC_DEADLINE).write(tsc) };
 }
 
 fn register(offset: usize) -> Option<*mut u32> {

@@ -1,9 +1,21 @@
-//! The periodic tick: the local APIC timer, or the PIT itself through the 8259 when there
-//! is no usable APIC; and the calibration both the tick and the clock need: the TSC's
-//! and the APIC timer's rates as CPUID states them (`stated_rates`), or else as measured
-//! against the PIT in windows that a descheduled vCPU cannot skew (`calibration`).
+//! Each CPU's timer interrupt: the local APIC timer in one-shot mode (or TSC-deadline
+//! mode when CPUID has it), armed by the scheduler for the next thing due on that CPU
+//! ([`arm_in`]); or, when there is no usable APIC, the PIT through the 8259 as a periodic
+//! tick. And the calibration both the timer and the clock need: the TSC's and the APIC
+//! timer's rates as CPUID states them (`stated_rates`), or else as measured against the
+//! PIT in windows that a descheduled vCPU cannot skew (`calibration`).
+//!
+//! The timer only *fires*; time is always the TSC's. Both rates are known to some ppm
+//! when measured, so a one-shot count could come out a little short and fire before the
+//! deadline: the timer is armed later by the two rates' uncertainties (at most
+//! [`MAX_MARGIN_NS`]), and an interrupt that still comes early finds nothing due and arms
+//! the timer again for what is left.
 
-use core::{fmt, ops::RangeInclusive};
+use core::{
+    fmt,
+    ops::RangeInclusive,
+    sync::atomic::{AtomicU8, AtomicU64, Ordering},
+};
 
 use x86_64::VirtAddr;
 
@@ -22,13 +34,79 @@ const SANE_TSC_HZ: RangeInclusive<u64> = 100_000_000..=20_000_000_000;
 /// 62.5 MHz; hardware: a 25 to 200 MHz crystal or bus, 1.5 to 12.5 MHz).
 const SANE_APIC_HZ: RangeInclusive<u64> = 100_000..=1_000_000_000;
 
-/// Which device drives the tick.
+/// Which device drives each CPU's timer interrupt, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum TickSource {
-    /// The local APIC timer, in periodic mode.
-    Apic,
-    /// PIT channel 0 through the 8259.
-    Pit,
+    /// The local APIC timer in one-shot mode: armed for the next event, a count of timer
+    /// ticks away.
+    ApicOneShot = 1,
+    /// The local APIC timer in TSC-deadline mode: armed for a TSC value.
+    ApicTscDeadline = 2,
+    /// PIT channel 0 through the 8259, periodic: the boot CPU alone, ticking at the
+    /// configured rate whether or not anything is due (no tickless fallback).
+    Pit = 3,
+}
+
+impl TickSource {
+    /// Whether the timer is armed per event (else it ticks periodically).
+    pub fn is_one_shot(self) -> bool {
+        self != TickSource::Pit
+    }
+}
+
+/// The source in use (0 before [`start`]).
+static SOURCE: AtomicU8 = AtomicU8::new(0);
+/// Nanoseconds to timer units, as a 32.32 fixed-point factor rounded up: APIC timer
+/// ticks in one-shot mode, TSC ticks in TSC-deadline mode.
+static UNITS_PER_NS: AtomicU64 = AtomicU64::new(0);
+
+/// How much later than asked the timer is armed, in ppm of the interval: the sum of the
+/// TSC's and the timer's calibration uncertainties (0 when CPUID states both).
+static MARGIN_PPM: AtomicU64 = AtomicU64::new(0);
+
+/// The most the margin adds to an interval: a long interval armed with a rate that is
+/// off by more than its stated uncertainty takes a second interrupt rather than ending
+/// late.
+const MAX_MARGIN_NS: u64 = 20_000;
+
+/// `nanos` and the margin for it.
+fn with_margin(nanos: u64, margin_ppm: u64) -> u64 {
+    let margin = (u128::from(nanos) * u128::from(margin_ppm) / 1_000_000) as u64;
+    nanos.saturating_add(margin.min(MAX_MARGIN_NS))
+}
+
+/// The factor of [`units_for`] for a clock of `hz`, rounded up.
+fn units_per_ns(hz: u64) -> u64 {
+    ((u128::from(hz) << 32).div_ceil(1_000_000_000)) as u64
+}
+
+/// Timer units covering at least `nanos` nanoseconds (rounded up: a timer armed with it
+/// never fires early on account of the conversion).
+fn units_for(nanos: u64, units_per_ns: u64) -> u64 {
+    let units = (u128::from(nanos) * u128::from(units_per_ns)).div_ceil(1 << 32);
+    u64::try_from(units).unwrap_or(u64::MAX)
+}
+
+/// Arms this CPU's timer to interrupt once, `nanos` nanoseconds from now (`None`: stops
+/// it), replacing what it was armed for. A no-op with the periodic PIT. Interrupts must
+/// be off (the caller keeps the CPU's record of what is armed).
+#[inline]
+pub fn arm_in(nanos: Option<u64>) {
+    let per_ns = UNITS_PER_NS.load(Ordering::Relaxed);
+    let nanos = nanos.map(|nanos| with_margin(nanos, MARGIN_PPM.load(Ordering::Relaxed)));
+    match SOURCE.load(Ordering::Relaxed) {
+        1 => apic::set_count(match nanos {
+            // At least 1: a count of 0 would stop the timer instead.
+            Some(nanos) => u32::try_from(units_for(nanos, per_ns).max(1)).unwrap_or(u32::MAX),
+            None => 0,
+        }),
+        2 => apic::set_tsc_deadline(match nanos {
+            Some(nanos) => tsc::read().saturating_add(units_for(nanos, per_ns)).max(1),
+            None => 0,
+        }),
+        _ => {}
+    }
 }
 
 /// One clock's rate and how it is known.
@@ -247,39 +325,108 @@ fn measure<const N: usize>(
     (rates, pit)
 }
 
-/// Starts a tick of `hz` interrupts a second that calls `on_tick`. Uses the APIC when
-/// calibration found one, else the PIT.
-pub fn start(calibration: &Calibration, hz: u32, on_tick: Handler) -> TickSource {
-    match calibration.apic_hz() {
+/// Starts this (the boot) CPU's timer interrupt, calling `on_timer`: the APIC timer,
+/// stopped until [`arm_in`] arms it (TSC-deadline mode when CPUID has it, else one-shot
+/// counts), when calibration found an APIC; else the PIT, ticking `hz` times a second.
+pub fn start(calibration: &Calibration, hz: u32, on_timer: Handler) -> TickSource {
+    let source = match calibration.apic_hz() {
         Some(apic_hz) => {
-            interrupts::set_handler(APIC_TIMER, on_tick);
-            apic::start_periodic(APIC_TIMER, period_count(apic_hz, hz));
-            TickSource::Apic
+            interrupts::set_handler(APIC_TIMER, on_timer);
+            let (source, hz, ppm) = match apic::has_tsc_deadline() {
+                true => (TickSource::ApicTscDeadline, calibration.tsc_hz, 0),
+                false => (
+                    TickSource::ApicOneShot,
+                    apic_hz,
+                    calibration.tsc.uncertainty_ppm()
+                        + calibration.apic.map_or(0, |apic| apic.uncertainty_ppm()),
+                ),
+            };
+            UNITS_PER_NS.store(units_per_ns(hz), Ordering::Relaxed);
+            MARGIN_PPM.store(ppm, Ordering::Relaxed);
+            source
         }
         None => {
-            interrupts::set_handler(PIT, on_tick);
+            interrupts::set_handler(PIT, on_timer);
             pit::start_periodic(hz);
             pic::unmask(PIT - PIC_FIRST);
             TickSource::Pit
         }
-    }
+    };
+    SOURCE.store(source as u8, Ordering::Relaxed);
+    start_local(source);
+    source
 }
 
-/// Starts the same tick on another CPU, with the boot CPU's calibration (every local
-/// APIC timer runs from the same bus clock) and its handler. Returns `false` when the
-/// tick is not the APIC's: the PIT reaches the boot CPU only, so that is no tick for an
-/// AP (and no AP is started without an APIC).
-pub fn start_ap(calibration: &Calibration, hz: u32) -> bool {
-    match calibration.apic_hz() {
-        Some(apic_hz) => {
-            apic::start_periodic(APIC_TIMER, period_count(apic_hz, hz));
+/// Starts the same timer on another CPU (every local APIC timer runs from the same bus
+/// clock, so the boot CPU's calibration holds). Returns `false` when the timer is the
+/// PIT's: it reaches the boot CPU only, so that is no timer for an AP (and no AP is
+/// started without an APIC).
+pub fn start_ap() -> bool {
+    match source() {
+        Some(source) if source.is_one_shot() => {
+            start_local(source);
             true
         }
-        None => false,
+        _ => false,
     }
 }
 
-/// APIC timer counts per tick.
-fn period_count(apic_hz: u64, hz: u32) -> u32 {
-    u32::try_from(apic_hz / u64::from(hz.max(1))).unwrap_or(u32::MAX)
+/// The timer in use, once [`start`] ran.
+pub fn source() -> Option<TickSource> {
+    match SOURCE.load(Ordering::Relaxed) {
+        1 => Some(TickSource::ApicOneShot),
+        2 => Some(TickSource::ApicTscDeadline),
+        3 => Some(TickSource::Pit),
+        _ => None,
+    }
+}
+
+/// Puts this CPU's APIC timer in the mode of `source`, stopped.
+fn start_local(source: TickSource) {
+    match source {
+        TickSource::ApicOneShot => apic::start_one_shot(APIC_TIMER),
+        TickSource::ApicTscDeadline => apic::start_tsc_deadline(APIC_TIMER),
+        TickSource::Pit => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_round_up_so_that_no_timer_fires_early() {
+        let qemu_apic = units_per_ns(62_500_000); // 16 ns per tick
+        assert_eq!(units_for(0, qemu_apic), 0);
+        assert_eq!(units_for(1, qemu_apic), 1);
+        assert_eq!(units_for(16, qemu_apic), 1);
+        assert_eq!(units_for(17, qemu_apic), 2);
+        assert_eq!(units_for(1_000_000, qemu_apic), 62_500);
+        let odd = units_per_ns(2_596_134_000);
+        for nanos in [1, 999, 1_000_000, 123_456_789, 10_000_000_000] {
+            let units = units_for(nanos, odd);
+            // `units` ticks last at least `nanos`, and one fewer would not.
+            assert!(u128::from(units) * 1_000_000_000 >= u128::from(nanos) * 2_596_134_000);
+            assert!(
+                u128::from(units - 1) * 1_000_000_000
+                    < u128::from(nanos) * 2_596_134_000 + 1_000_000_000
+            );
+        }
+    }
+
+    #[test]
+    fn the_margin_covers_the_uncertainty_up_to_a_bound() {
+        assert_eq!(with_margin(5_000_000, 0), 5_000_000);
+        assert_eq!(with_margin(5_000_000, 1_200), 5_006_000);
+        assert_eq!(
+            with_margin(1_000_000_000, 1_200),
+            1_000_000_000 + MAX_MARGIN_NS
+        );
+        assert_eq!(with_margin(u64::MAX, 1_200), u64::MAX);
+    }
+
+    #[test]
+    fn far_deadlines_saturate() {
+        assert_eq!(units_for(u64::MAX, units_per_ns(20_000_000_000)), u64::MAX);
+    }
 }

@@ -192,7 +192,7 @@ where
                 polled
             }
             _ => {
-                self.header.begin_poll(executor.id);
+                let started = self.header.begin_poll(executor.id);
                 let note = PollNote {
                     task_id: self.header.id.as_u64(),
                     task_name: self.header.name(),
@@ -207,7 +207,7 @@ where
                     Ok(poll) => (poll, DONE),
                     Err(caught) => (self.end_by_panic(caught), PANICKED),
                 };
-                let polled = self.header.end_poll(executor.id, poll);
+                let polled = self.header.end_poll(executor.id, poll, started);
                 if poll.is_ready() {
                     self.publish(state, polled, executor);
                 }

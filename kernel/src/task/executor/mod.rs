@@ -67,6 +67,8 @@ mod block_on;
 mod blocking;
 mod cell;
 mod chunks;
+#[cfg(feature = "embassy-time")]
+mod embassy_time;
 mod host;
 mod hosted;
 mod join;

@@ -30,7 +30,7 @@ use core::task::Poll;
 
 use super::{cell::JoinState, host::Host, ready_queue::ReadyQueue};
 use crate::{
-    arch::cpu::InterruptsDisabled,
+    arch::{cpu::InterruptsDisabled, tsc},
     atomics::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering},
     thread, trace,
 };
@@ -96,6 +96,8 @@ pub struct TaskInfo {
     pub state: TaskState,
     /// How many times it was polled.
     pub polls: u64,
+    /// The time spent inside its polls (measured with the TSC around each).
+    pub cpu_time: core::time::Duration,
 }
 
 /// The `queued` flag and its handshake (see the module docs).
@@ -147,6 +149,8 @@ pub(super) struct TaskHeader<H: Host> {
     name: TaskName,
     pub(super) ready: Arc<ReadyQueue<H>>,
     polls: AtomicU64,
+    /// TSC ticks spent inside its polls.
+    poll_tsc: AtomicU64,
     /// Its slot in the executor's task table, set when it enters the table (before its
     /// first wake can read it: see `TaskTable::insert`).
     slot: AtomicU32,
@@ -164,6 +168,7 @@ impl<H: Host> TaskHeader<H> {
             name,
             ready,
             polls: AtomicU64::new(0),
+            poll_tsc: AtomicU64::new(0),
             slot: AtomicU32::new(u32::MAX),
             // A new task is queued (or about to be) for its first poll.
             queued: Queued(AtomicBool::new(true)),
@@ -194,9 +199,10 @@ impl<H: Host> TaskHeader<H> {
 
     /// The executor's bookkeeping just before a poll (executor `executor`, for the trace),
     /// once it cleared `queued` (`Queued::clear_for_poll`, a read-modify-write, not a
-    /// store: see "The `queued` handshake" above).
+    /// store: see "The `queued` handshake" above). Returns the TSC at the poll's start,
+    /// for [`end_poll`](Self::end_poll).
     #[inline]
-    pub(super) fn begin_poll(&self, executor: u64) {
+    pub(super) fn begin_poll(&self, executor: u64) -> u64 {
         self.set_state(TaskState::Running);
         // Only the task's slot polls it, on one thread at a time (the slot moves whole
         // between threads): a plain increment, no locked instruction; listings read it
@@ -207,11 +213,18 @@ impl<H: Host> TaskHeader<H> {
             let host = thread::current_id().as_u64();
             trace::record_poll(self.id.as_u64(), executor, host, true, false);
         }
+        tsc::read()
     }
 
-    /// The executor's bookkeeping just after a poll that returned `poll`.
+    /// The executor's bookkeeping just after a poll that returned `poll`, begun at TSC
+    /// `started`. The time inside the poll is charged as the poll count is: plainly, by
+    /// the one thread polling (a host thread moved to another CPU mid-poll reads another
+    /// counter at the end: the CPUs' counters agree to the offset measured at start-up).
     #[inline]
-    pub(super) fn end_poll(&self, executor: u64, poll: Poll<()>) -> Polled {
+    pub(super) fn end_poll(&self, executor: u64, poll: Poll<()>, started: u64) -> Polled {
+        let spent = tsc::read().saturating_sub(started);
+        let total = self.poll_tsc.load(Ordering::Relaxed);
+        self.poll_tsc.store(total + spent, Ordering::Relaxed);
         if trace::enabled() {
             let host = thread::current_id().as_u64();
             trace::record_poll(self.id.as_u64(), executor, host, false, poll.is_ready());
@@ -261,6 +274,7 @@ impl<H: Host> TaskHeader<H> {
             executor: String::from(executor),
             state: self.state(),
             polls: self.polls.load(Ordering::Relaxed),
+            cpu_time: crate::time::tsc_ticks_to_duration(self.poll_tsc.load(Ordering::Relaxed)),
         }
     }
 

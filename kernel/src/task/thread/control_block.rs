@@ -138,8 +138,8 @@ pub struct Thread {
     result_slot: Option<Arc<dyn Send + Sync>>,
     /// Its panic, while one unwinds and after it ended the thread (`unwind`).
     pub(super) panic: PanicRecord,
-    /// Timer ticks that found it running: its CPU time, in ticks.
-    cpu_ticks: AtomicU64,
+    /// Its CPU time until its last switch out, in TSC ticks.
+    cpu_tsc: AtomicU64,
     switches: AtomicU64,
     /// The [`PollNote`] of the task an executor on this thread is polling, or null.
     /// Only the thread itself writes it or reads it ([`OnThread`]).
@@ -219,7 +219,7 @@ impl Thread {
             reaping: Reaping::new(params.result_slot.is_some()),
             result_slot: params.result_slot,
             panic: PanicRecord::new(),
-            cpu_ticks: AtomicU64::new(0),
+            cpu_tsc: AtomicU64::new(0),
             switches: AtomicU64::new(0),
             polling: AtomicPtr::new(ptr::null_mut()),
         });
@@ -435,16 +435,24 @@ impl Thread {
         self.switches.store(switches + 1, Ordering::Relaxed);
     }
 
-    /// Charges it one timer tick of CPU time. Only the CPU it runs on calls this, from
-    /// its tick.
-    pub(super) fn charge_cpu_tick(&self) {
-        let ticks = self.cpu_ticks.load(Ordering::Relaxed);
-        self.cpu_ticks.store(ticks + 1, Ordering::Relaxed);
+    /// Charges it `ticks` TSC ticks of CPU time. Only the CPU it runs on calls this (as
+    /// it switches it out), so a plain load and store suffice.
+    #[inline]
+    pub(super) fn add_cpu_tsc(&self, ticks: u64) {
+        let total = self.cpu_tsc.load(Ordering::Relaxed);
+        self.cpu_tsc
+            .store(total.wrapping_add(ticks), Ordering::Relaxed);
     }
 
-    /// Its CPU time: the timer ticks that found it running.
+    /// Its CPU time: what it ran until its last switch out, measured with the TSC at
+    /// each switch, and if it runs now, its time since the switch in (read from its
+    /// CPU's stamp: a moment old, or missing for a thread switching at that very moment).
     pub(super) fn cpu_time(&self) -> Duration {
-        super::stats::ticks_to_duration(self.cpu_ticks.load(Ordering::Relaxed))
+        let mut ticks = self.cpu_tsc.load(Ordering::Relaxed);
+        if self.state() == ThreadState::Running {
+            ticks = ticks.saturating_add(super::stats::running_share(self.cpu()));
+        }
+        crate::time::tsc_ticks_to_duration(ticks)
     }
 
     /// A snapshot for listings.

@@ -37,8 +37,10 @@ use crate::arch::cpu::InterruptsDisabled;
 
 mod control_block;
 mod cpu_set;
+mod idle;
 #[cfg(all(test, feature = "model"))]
 mod models;
+mod next_event;
 mod park;
 mod per_cpu;
 pub mod policy;
@@ -54,11 +56,13 @@ mod table;
 pub mod timer_wheel;
 pub(crate) mod unwind;
 mod wait_queue;
+mod wakeup;
 
 pub use control_block::{
     OnThread, PollNote, Priority, Thread, ThreadId, ThreadInfo, ThreadLabel, ThreadState,
 };
 pub use cpu_set::{CpuSet, NoCpuInSet};
+pub use idle::{idle_poll, set_idle_poll};
 pub(crate) use park::park_named;
 pub use park::{park, should_stop};
 pub use policy::SchedulerConfig;
@@ -68,7 +72,7 @@ pub use sleep::{Timer, sleep, sleep_until};
 pub use spawn::{
     Builder, DEFAULT_STACK_SIZE, JoinError, JoinHandle, SpawnError, exit, spawn, try_spawn,
 };
-pub use stats::{CpuStats, cpu_stats, switch_count, tick_hz, ticks, wake_count};
+pub use stats::{CpuStats, cpu_stats, switch_count, tick_hz, ticks, timer_interrupts, wake_count};
 pub use table::{table_contention, thread_count, threads};
 pub use unwind::{Backtrace, MESSAGE_CAPACITY, PanicReport, contained_panics};
 pub use wait_queue::{AsyncWaiter, WaitQueue};

@@ -1,7 +1,8 @@
 //! Models of the thread layer's handshakes, run under the model checker
 //! (`--features model`; see `atomics` and `testing::model`): park/unpark on the real
 //! `RunState`, the wait queue's register / cancel / wake on the real `WaitQueue` and
-//! `AsyncWaiter`, and the join slot of a real `Thread` (its exit flag and joiners).
+//! `AsyncWaiter`, the join slot of a real `Thread` (its exit flag and joiners), and an
+//! idle CPU's poll and halt against a remote kick on the real `Wakeup`.
 //!
 //! What runs here is the portable half of each. Blocking a kernel thread is the
 //! scheduler's (`schedule` on a CPU's run queue), which the park model reduces to what it
@@ -18,11 +19,15 @@ use super::{
     AsyncWaiter, CpuSet, Priority, Thread, ThreadState, WaitQueue,
     control_block::ThreadParams,
     run_state::{Park, RunState},
+    wakeup::Wakeup,
 };
 use crate::{
     arch::IrqSpinLock,
     atomics::{AtomicBool, AtomicUsize, Ordering},
-    testing::{counting_waker, model::check_pct},
+    testing::{
+        counting_waker,
+        model::{Signal, check_pct},
+    },
 };
 
 /// A thread's state word as `park::park_named`, `Thread::unpark` and the scheduler use
@@ -122,6 +127,53 @@ fn park_unpark_never_loses_a_wake_up() {
         },
         20_000,
         6,
+    );
+}
+
+/// An idle CPU polling, then halting, against another CPU queueing a thread there and
+/// kicking it (`idle::idle_loop` and `Cpu::kick` on the real `Wakeup`): the queue is a
+/// flag, the halt (`sti; hlt`) waits for the IPI, which stays pending if it comes first.
+/// A kick that skipped its IPI for a CPU that then halted leaves the idle CPU halted
+/// for good: a deadlock the checker reports. The window is a few polls, so every
+/// interleaving of the kick with the poll's start, its checks and its end is explored.
+#[test]
+fn an_idle_cpu_never_halts_through_a_kick_that_skipped_its_ipi() {
+    check_pct(
+        || {
+            let wakeup = Arc::new(Wakeup::new());
+            let queued = Arc::new(AtomicBool::new(false));
+            let ipi = Signal::new();
+            let waker = {
+                let (wakeup, queued, ipi) =
+                    (Arc::clone(&wakeup), Arc::clone(&queued), Arc::clone(&ipi));
+                thread::spawn(move || {
+                    queued.store(true, Ordering::SeqCst); // under the queue's lock
+                    if wakeup.request_remote() {
+                        ipi.set();
+                    }
+                })
+            };
+            loop {
+                wakeup.clear();
+                if queued.load(Ordering::SeqCst) {
+                    break; // the loop's top takes the work
+                }
+                wakeup.start_polling();
+                for _ in 0..3 {
+                    if wakeup.requested() {
+                        break;
+                    }
+                    thread::yield_now();
+                }
+                if wakeup.stop_polling() {
+                    continue;
+                }
+                block_on(ipi.wait()); // halted until the IPI
+            }
+            waker.join().expect("the waker");
+        },
+        20_000,
+        4,
     );
 }
 

@@ -6,10 +6,12 @@
 //! run queue, so more CPUs means more of these, nothing else.
 //!
 //! What other CPUs may touch: the run queue (under its lock: wakes and new threads are
-//! queued on the CPU placement picks, idle CPUs steal), `need_resched` and the
-//! reschedule-IPI flag (a remote wake asks the CPU to look at its queue), and the
-//! figures placement reads without locks (`running`, `queued`). The running thread,
-//! the zombie and the FPU flag are this CPU's alone, with interrupts off.
+//! queued on the CPU placement picks, idle CPUs steal), the reschedule request, the
+//! idle loop's polling flag and the reschedule-IPI flag (a remote wake asks the CPU to
+//! look at its queue: `wakeup`), whether its slice timer runs (`slice_timer`, read by
+//! remote wakers), and the figures placement reads without locks (`running`,
+//! `queued`). The running thread, the zombie, the FPU flag and what its timer is armed
+//! for are this CPU's alone, with interrupts off.
 #![allow(unsafe_code)]
 
 use alloc::{boxed::Box, sync::Arc};
@@ -21,7 +23,7 @@ use core::{
 
 use super::{
     Thread, cpu_set::CpuSet, policy::CpuLoad, run_queue::RunQueue, sleep::Expiry,
-    timer_wheel::TimerWheel,
+    timer_wheel::TimerWheel, wakeup::Wakeup,
 };
 use crate::arch::{
     IrqSpinLock, IrqsOffGuard, apic,
@@ -56,14 +58,35 @@ pub(super) struct Cpu {
     resched_ipi_pending: AtomicBool,
     /// Sleeping threads and async timers, by deadline.
     pub(super) timers: IrqSpinLock<TimerWheel<Expiry>>,
-    /// Set when the running thread should give way at the next opportunity.
-    pub(super) need_resched: AtomicBool,
+    /// Whether the running thread should give way at the next opportunity, and whether
+    /// the idle loop polls for that (so that a remote waker needs no IPI).
+    pub(super) wakeup: Wakeup,
+    /// What this CPU's timer is armed for, on the clock (ns); `next_event::NOT_ARMED`
+    /// when nothing. Only this CPU, with interrupts off.
+    pub(super) timer_armed_for: AtomicU64,
+    /// Whether the slice timer runs: it charges the running thread a tick every tick
+    /// period while other threads may wait in the queue (see `next_event`). Written by
+    /// this CPU (turned off only under the queue's lock), read by remote wakers.
+    pub(super) slice_timer: AtomicBool,
+    /// When the slice timer charges its next tick (ns). Only this CPU.
+    pub(super) next_slice_tick: AtomicU64,
+    /// When the idle loop halted the CPU (TSC), or 0 while it is not halted. Only this
+    /// CPU, with interrupts off.
+    pub(super) halted_since: AtomicU64,
+    /// When the running thread was switched in, or last charged its CPU time (TSC).
+    /// Written by this CPU; listings read it for the running thread's share.
+    pub(super) switched_at: AtomicU64,
     /// A dead thread switched away from for the last time, whose stack the next
     /// `schedule` on this CPU frees. Only this CPU touches it, with interrupts off.
     zombie: UnsafeCell<Option<Arc<Thread>>>,
     /// Whether x87/SSE access is currently allowed (CR0.TS clear) on this CPU.
     pub(super) fpu_allowed: AtomicBool,
-    pub(super) ticks: AtomicU64,
+    /// Timer interrupts taken.
+    pub(super) timer_interrupts: AtomicU64,
+    /// Slice ticks charged (the balancing cadence).
+    pub(super) slice_ticks: AtomicU64,
+    /// TSC ticks spent halted.
+    pub(super) halted_tsc: AtomicU64,
     pub(super) switches: AtomicU64,
     /// Blocked threads this CPU made runnable (wherever they were queued).
     pub(super) wakes: AtomicU64,
@@ -100,10 +123,17 @@ impl Cpu {
             queued: AtomicU32::new(0),
             resched_ipi_pending: AtomicBool::new(false),
             timers: IrqSpinLock::new(TimerWheel::new(DEFAULT_TIMER_PERIOD_NS)),
-            need_resched: AtomicBool::new(false),
+            wakeup: Wakeup::new(),
+            timer_armed_for: AtomicU64::new(super::next_event::NOT_ARMED),
+            slice_timer: AtomicBool::new(false),
+            next_slice_tick: AtomicU64::new(0),
+            halted_since: AtomicU64::new(0),
+            switched_at: AtomicU64::new(crate::arch::tsc::read()),
             zombie: UnsafeCell::new(None),
             fpu_allowed: AtomicBool::new(false),
-            ticks: AtomicU64::new(0),
+            timer_interrupts: AtomicU64::new(0),
+            slice_ticks: AtomicU64::new(0),
+            halted_tsc: AtomicU64::new(0),
             switches: AtomicU64::new(0),
             wakes: AtomicU64::new(0),
             steals: AtomicU64::new(0),
@@ -160,15 +190,20 @@ impl Cpu {
     }
 
     /// Asks this CPU to reschedule at its next opportunity; from another CPU, with a
-    /// reschedule IPI unless one is on its way already.
+    /// reschedule IPI unless its idle loop polls (`wakeup`) or an IPI is on its way
+    /// already. (This CPU's own next opportunity comes at the latest with its slice
+    /// timer, which whoever queued a thread here has started: see `next_event`.)
     ///
-    /// Orderings: `need_resched` is stored before the `SeqCst` swap of the pending flag,
+    /// Orderings: the request is stored before the `SeqCst` swap of the pending flag,
     /// and the handler clears the flag with a `SeqCst` swap before the exit hook reads
-    /// `need_resched`: a kick that finds an IPI pending is seen by that IPI's exit hook.
+    /// the request: a kick that finds an IPI pending is seen by that IPI's exit hook.
     pub(super) fn kick(&self) {
-        self.need_resched.store(true, Ordering::Relaxed);
         if self.index == cpu_local::cpu_index() {
+            self.wakeup.request_here();
             return; // taken at this CPU's next interrupt exit or preemption point
+        }
+        if !self.wakeup.request_remote() {
+            return; // it polls: it sees the request by itself
         }
         if !self.resched_ipi_pending.swap(true, Ordering::SeqCst) {
             if let Some(here) = try_this_cpu() {
@@ -208,6 +243,27 @@ impl Cpu {
     pub(super) unsafe fn replace_zombie(&self, zombie: Option<Arc<Thread>>) -> Option<Arc<Thread>> {
         // SAFETY: exclusive per the caller's obligations.
         unsafe { core::mem::replace(&mut *self.zombie.get(), zombie) }
+    }
+
+    /// Ends a halt of this CPU's idle loop, if one is going on, counting its time up to
+    /// `now` (TSC): when the halt returns, or when an interrupt that ended it switches
+    /// away from the idle thread.
+    pub(super) fn end_halt(&self, now: u64) {
+        let since = self.halted_since.swap(0, Ordering::Relaxed);
+        if since != 0 {
+            let halted = self.halted_tsc.load(Ordering::Relaxed);
+            let more = now.saturating_sub(since);
+            self.halted_tsc.store(halted + more, Ordering::Relaxed);
+        }
+    }
+
+    /// Charges the running thread `current` its CPU time up to `now` (TSC, this CPU's
+    /// counter), from its switch-in or last charge. Only this CPU, with interrupts off.
+    #[inline]
+    pub(super) fn charge_cpu_time(&self, current: &Thread, now: u64) {
+        let since = self.switched_at.load(Ordering::Relaxed);
+        self.switched_at.store(now, Ordering::Relaxed);
+        current.add_cpu_tsc(now.wrapping_sub(since));
     }
 
     /// Counts a wake made by this CPU (only it writes the counter).

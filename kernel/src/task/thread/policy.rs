@@ -28,22 +28,34 @@
 
 use super::{control_block::Priority, cpu_set::CpuSet};
 
-/// Tick rate and time slice.
+/// Tick period, time slice, idle polling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SchedulerConfig {
-    /// Timer interrupts per second.
+    /// Tick periods per second: the unit of time slices (the slice timer charges one
+    /// tick per period while threads wait for a CPU), and the timer wheel's slot. Timer
+    /// interrupts come only when something is due (with the PIT fallback: this many a
+    /// second, always).
     pub tick_hz: u32,
     /// Ticks a normal-priority thread runs before others get a turn. A thread at
     /// priority `p` gets `time_slice_ticks * (p + 1) / 4` ticks (at least one).
     pub time_slice_ticks: u32,
+    /// How long an idle CPU polls for work before it halts (`Duration::ZERO`: it halts
+    /// at once); see [`set_idle_poll`](super::set_idle_poll).
+    pub idle_poll: core::time::Duration,
+}
+
+impl SchedulerConfig {
+    /// The defaults: 1000 ticks a second, 4-tick slices, 100 µs of idle polling.
+    pub const DEFAULT: Self = Self {
+        tick_hz: 1000,
+        time_slice_ticks: 4,
+        idle_poll: core::time::Duration::from_micros(100),
+    };
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        Self {
-            tick_hz: 1000,
-            time_slice_ticks: 4,
-        }
+        Self::DEFAULT
     }
 }
 
@@ -134,6 +146,21 @@ fn least_loaded(here: u32, candidates: CpuSet, load: impl Fn(u32) -> CpuLoad) ->
         .map_or(start, |(_, _, cpu)| cpu)
 }
 
+/// The CPU a CPU whose load is `here` should give one of its queued threads to, among
+/// the online `others`: the least loaded one, if `here` has a queued thread and at least
+/// two threads more than it.
+pub fn push_target(here: CpuLoad, others: CpuSet, load: impl Fn(u32) -> CpuLoad) -> Option<u32> {
+    if here.queued == 0 {
+        return None;
+    }
+    others
+        .iter()
+        .map(|cpu| (load(cpu).weight(), cpu))
+        .filter(|&(weight, _)| weight + 2 <= here.weight())
+        .min()
+        .map(|(_, cpu)| cpu)
+}
+
 /// The CPU a CPU whose load is `here` should pull a queued thread from, among the online
 /// `others`: the most loaded one, if it has a queued thread and at least two more
 /// threads than `here`.
@@ -212,7 +239,7 @@ mod tests {
             }
         }
 
-        /// One timer tick, as `scheduler::on_tick` and the exit hook handle it.
+        /// One timer tick, as `next_event::on_timer` and the exit hook handle it.
         fn tick(&mut self) {
             let running = &self.running;
             running.ran.store(running.ran.load(Relaxed) + 1, Relaxed);
@@ -356,6 +383,32 @@ mod tests {
             None,
             "a lone thread stays"
         );
+    }
+
+    #[test]
+    fn a_busy_cpu_gives_a_queued_thread_only_to_one_two_threads_behind() {
+        let table = loads(&[(true, 2), (true, 1), (true, 0), (false, 0)]);
+        let here = CpuLoad {
+            busy: true,
+            queued: 2,
+        };
+        let others = CpuSet::from_bits(0b1110);
+        assert_eq!(
+            push_target(here, others, &table),
+            Some(3),
+            "the least loaded"
+        );
+        assert_eq!(push_target(here, CpuSet::single(2), &table), Some(2));
+        assert_eq!(
+            push_target(here, CpuSet::single(1), &table),
+            None,
+            "one thread fewer: moving would only move the imbalance"
+        );
+        let nothing_queued = CpuLoad {
+            busy: true,
+            queued: 0,
+        };
+        assert_eq!(push_target(nothing_queued, others, &table), None);
     }
 
     #[test]

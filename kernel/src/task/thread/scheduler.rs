@@ -32,7 +32,12 @@
 //! **Idle.** The idle loop checks its queue under the queue lock after publishing that it
 //! idles (`set_running` at the switch); a remote waker queues under the same lock and
 //! then reads what runs. So either the idle loop sees the new thread, or the waker sees
-//! the CPU idle and sends an IPI, which ends the halt even if it arrives before it.
+//! the CPU idle and kicks it: a store the polling idle loop sees, or an IPI, which ends
+//! the halt even if it arrives before it (see `idle` and `wakeup`).
+//!
+//! **Slice timer.** Whoever queues a thread beside a running one makes sure the slice
+//! timer of that CPU runs, so that the running thread's slice is charged and a CPU-bound
+//! thread cannot starve the newcomer (see `next_event`).
 #![allow(unsafe_code)]
 
 use alloc::sync::Arc;
@@ -44,21 +49,18 @@ use core::{
 use super::{
     Priority, Thread, ThreadState,
     cpu_set::CpuSet,
+    next_event,
     per_cpu::{self, Cpu, QueueGuard, online_cpu, this_cpu},
     policy::{self, Epoch},
     table,
 };
 use crate::{
-    arch::{context, cpu::InterruptsDisabled, cpu_local, fpu},
-    mm,
+    arch::{context, cpu::InterruptsDisabled, cpu_local, fpu, tsc},
     trace::{self, SwitchReason, WakeSource},
 };
 
 static TIME_SLICE_TICKS: AtomicU32 = AtomicU32::new(4);
 
-/// How often a busy CPU looks for a more loaded one to pull a thread from (staggered by
-/// CPU index, so that they do not all look at once).
-const BALANCE_TICKS: u64 = 8;
 static TICK_HZ: AtomicU32 = AtomicU32::new(0);
 
 pub(super) fn set_time_slice(ticks: u32) {
@@ -233,9 +235,10 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
                     if trace::enabled() {
                         record_wake(thread.id().as_u64());
                     }
+                    let local = core::ptr::eq(target, here);
                     // SAFETY: the thread was `Blocked`, so it is in no run queue.
                     unsafe {
-                        match core::ptr::eq(target, here) {
+                        match local {
                             // Woken by what runs here, which often blocks next: it runs
                             // next (see `run_queue`'s next slot).
                             true => queue.push_next(Arc::clone(thread)),
@@ -243,10 +246,7 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
                         }
                     }
                     drop(queue);
-                    // After the queue lock: see "Idle" in the module docs.
-                    if preempts(thread, target) {
-                        target.kick();
-                    }
+                    queued_on(target, local, preempts(thread, target));
                     return true;
                 }
             }
@@ -283,6 +283,24 @@ pub(crate) fn wake_source() -> (WakeSource, u64) {
     }
     let irq = InterruptsDisabled::new();
     (WakeSource::Thread, this_cpu().current(&irq).id().as_u64())
+}
+
+/// After a thread was queued on `cpu` (`local`: this CPU) and its queue unlocked: kicks
+/// `cpu` if the thread should preempt what runs there, and makes sure its slice timer runs
+/// if a thread runs there (see "Idle" and "Slice timer" in the module docs; an idle CPU
+/// schedules at once, and `schedule` starts the slice timer if others still wait).
+#[inline]
+fn queued_on(cpu: &Cpu, local: bool, preempt: bool) {
+    if local {
+        if cpu.running_level().is_some() {
+            next_event::start_slice_timer(cpu);
+        }
+        if preempt {
+            cpu.kick();
+        }
+    } else if preempt || !cpu.slice_timer.load(Ordering::Relaxed) {
+        cpu.kick();
+    }
 }
 
 /// Whether `thread`, just queued on `cpu`, should make it reschedule.
@@ -342,68 +360,38 @@ pub(super) fn admit(thread: Arc<Thread>) {
         "a new thread starts ready"
     );
     let target = place_new(&thread);
-    let remote_preempt = target.index != cpu_local::cpu_index() && preempts(&thread, target);
+    let local = target.index == cpu_local::cpu_index();
+    // A new thread on this CPU waits for its turn; on another it may preempt.
+    let preempt = !local && preempts(&thread, target);
     // SAFETY: a new thread is in no run queue.
     unsafe { target.queue(&irq).push(thread, false) };
-    if remote_preempt {
-        target.kick();
-    }
+    queued_on(target, local, preempt);
 }
 
-/// Handles a reschedule IPI: the exit hook that follows does the rescheduling.
+/// Handles a reschedule IPI: the exit hook that follows does the rescheduling. (Also
+/// where a CPU that took no timer interrupt starts or stops tracing, when tracing was
+/// switched: `tracing` kicks every CPU.)
 pub(super) fn on_reschedule_ipi(_frame: &mut crate::arch::TrapFrame) {
     this_cpu().take_resched_ipi();
+    trace::follow_global_switch();
 }
 
 /// Called by `arch::interrupts` after every hardware interrupt handler.
 pub(super) fn preempt_on_interrupt_exit() {
     let cpu = this_cpu();
-    if !cpu.need_resched.load(Ordering::Relaxed) {
+    if !cpu.wakeup.requested() {
         return; // the common case, kept short
     }
     // Interrupts are already off in a handler; the guard just proves it.
     let irq = InterruptsDisabled::new();
+    // A kick from a CPU that queued a thread here beside a running one: the slice timer
+    // runs from now on, even if that thread cannot be preempted now (see `next_event`).
+    let load = cpu.load();
+    if load.busy && load.queued != 0 {
+        next_event::start_slice_timer(cpu);
+    }
     if cpu.preemptible(&irq) {
         schedule(&irq, Reason::Preempt);
-    }
-}
-
-/// The tick: fires due timers and charges the running thread's time slice.
-pub(super) fn on_tick(_frame: &mut crate::arch::TrapFrame) {
-    let irq = InterruptsDisabled::new();
-    let cpu = this_cpu();
-    // Only this CPU writes its tick count: a plain increment, not a locked one.
-    let ticks = cpu.ticks.load(Ordering::Relaxed) + 1;
-    cpu.ticks.store(ticks, Ordering::Relaxed);
-    cpu.current(&irq).charge_cpu_tick();
-    mm::tlb::catch_up();
-    trace::follow_global_switch();
-    if (ticks + u64::from(cpu.index)).is_multiple_of(BALANCE_TICKS) {
-        pull(cpu, &irq);
-    }
-    let now = crate::time::now().as_nanos();
-    loop {
-        // One at a time, waking outside the wheel's lock.
-        let Some(expiry) = cpu.timers.lock().expire(now) else {
-            break;
-        };
-        expiry.fire();
-    }
-    charge_slice_tick(cpu, cpu.current(&irq));
-}
-
-/// Charges one tick to the running thread's time slice (see `policy`: the slice stops
-/// at zero, so a thread that ran out of it inside a no-preemption section is switched
-/// out as soon as the section ends, however long the section was).
-fn charge_slice_tick(cpu: &Cpu, current: &Thread) {
-    if current.is_idle {
-        return;
-    }
-    let left = current.time_slice_left.load(Ordering::Relaxed);
-    let (left, give_way) = policy::charge_tick(left);
-    current.time_slice_left.store(left, Ordering::Relaxed);
-    if give_way {
-        cpu.need_resched.store(true, Ordering::Relaxed);
     }
 }
 
@@ -414,7 +402,7 @@ fn charge_slice_tick(cpu: &Cpu, current: &Thread) {
 /// runnable); the per-CPU slot's own reference moves out in `switch_to`.
 pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
     let cpu = this_cpu();
-    cpu.need_resched.store(false, Ordering::Relaxed);
+    cpu.wakeup.clear();
     let prev = cpu.current(irq);
     let mut run_queue = cpu.queue(irq);
     let prev_runnable = match reason {
@@ -442,6 +430,7 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
                 // Never queued, but `Ready` between its turns like everyone else.
                 prev.run_state
                     .advance(ThreadState::Running, ThreadState::Ready);
+                super::idle::leaving(cpu);
             }
             !prev.is_idle
         }
@@ -458,7 +447,11 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
         requeue(cpu, &mut run_queue, handle, next_epoch, irq);
     }
     let next = pick_next(cpu, &mut run_queue, irq);
+    let others_wait = !run_queue.is_empty();
     drop(run_queue);
+    if others_wait {
+        next_event::start_slice_timer(cpu);
+    }
     if Arc::ptr_eq(&next, prev) {
         prev.run_state
             .advance(ThreadState::Ready, ThreadState::Running);
@@ -534,9 +527,7 @@ fn send_away(
     // SAFETY: the caller's thread is in no run queue.
     unsafe { queue.push(thread, next_epoch) };
     drop(queue);
-    if preempt {
-        target.kick();
-    }
+    queued_on(target, false, preempt);
     Ok(())
 }
 
@@ -593,6 +584,7 @@ fn switch_to(cpu: &Cpu, next: Arc<Thread>, reason: Reason, lent: bool, irq: &Int
     // SAFETY: interrupts are off and this is the current CPU; no reference from
     // `Cpu::current` is used past this point (see `schedule`).
     let prev = unsafe { cpu.replace_current(next) };
+    cpu.charge_cpu_time(&prev, tsc::read());
     let next = cpu.current(irq);
     cpu.set_running(next);
     // First: everything the CPU that switched `next` out did to it is visible after this.
@@ -739,31 +731,8 @@ impl Drop for PreemptGuard {
             .preempt_count
             .fetch_sub(1, Ordering::Relaxed)
             == 1;
-        if outermost && cpu.need_resched.load(Ordering::Relaxed) && interrupts_were_on {
+        if outermost && cpu.wakeup.requested() && interrupts_were_on {
             schedule(&irq, Reason::Preempt);
-        }
-    }
-}
-
-/// Where the boot CPU's idle thread starts.
-pub(super) extern "sysv64" fn idle_entry(_: u64) -> ! {
-    finish_switch(&InterruptsDisabled::new());
-    idle_loop()
-}
-
-/// The idle loop: with interrupts off, check for work, here or (pulling) on a busy CPU;
-/// if there is none, `sti; hlt` as one unit, so a wake-up arriving between the check and
-/// the halt still ends the halt.
-pub(super) fn idle_loop() -> ! {
-    loop {
-        let irq = InterruptsDisabled::new();
-        let cpu = this_cpu();
-        if cpu.queue(&irq).is_empty() && !pull(cpu, &irq) {
-            trace::record_idle(true);
-            crate::arch::cpu::enable_and_halt();
-            trace::record_idle(false);
-        } else {
-            schedule(&irq, Reason::Yield);
         }
     }
 }
@@ -771,7 +740,7 @@ pub(super) fn idle_loop() -> ! {
 /// Moves a thread waiting on a more loaded CPU into this CPU's queue (see
 /// `policy::pull_source`); whether it did. Only tries the other queue's lock, so it never
 /// waits and needs no lock order.
-fn pull(cpu: &Cpu, irq: &InterruptsDisabled) -> bool {
+pub(super) fn pull(cpu: &Cpu, irq: &InterruptsDisabled) -> bool {
     let others = CpuSet::from_bits(per_cpu::online().bits() & !(1 << cpu.index));
     if others.is_empty() {
         return false;
@@ -790,4 +759,31 @@ fn pull(cpu: &Cpu, irq: &InterruptsDisabled) -> bool {
     // SAFETY: the thread was just taken out of the victim's queue.
     unsafe { cpu.queue(irq).push(thread, false) };
     true
+}
+
+/// Gives a thread queued here to a CPU with two or more threads fewer (see
+/// `policy::push_target`), if there is one; called now and then by the slice timer,
+/// which runs while threads wait here. Only tries the other queue's lock.
+pub(super) fn balance(cpu: &Cpu, irq: &InterruptsDisabled) {
+    let others = CpuSet::from_bits(per_cpu::online().bits() & !(1 << cpu.index));
+    if others.is_empty() {
+        return;
+    }
+    let target = policy::push_target(cpu.load(), others, |index| online_cpu(index).load());
+    let Some(target) = target.map(online_cpu) else {
+        return;
+    };
+    let Some(thread) = cpu.queue(irq).steal_for(target.index) else {
+        return;
+    };
+    let Some(mut queue) = target.try_queue(irq) else {
+        // SAFETY: just taken out of this queue.
+        unsafe { cpu.queue(irq).push(thread, true) };
+        return;
+    };
+    let preempt = preempts(&thread, target);
+    // SAFETY: just taken out of this CPU's queue.
+    unsafe { queue.push(thread, false) };
+    drop(queue);
+    queued_on(target, false, preempt);
 }

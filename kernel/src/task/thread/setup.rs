@@ -9,6 +9,7 @@ use spin::Once;
 use super::{
     CpuSet, Priority, Thread, ThreadState,
     control_block::ThreadParams,
+    idle, next_event,
     per_cpu::{Cpu, this_cpu, try_this_cpu},
     policy::SchedulerConfig,
     scheduler, spawn, table,
@@ -64,16 +65,16 @@ pub(crate) fn run_ap(index: u32, stack: KernelStack) -> ! {
     })
     .expect("no memory for an idle thread");
     let cpu = Cpu::install(index, Arc::clone(&idle), idle);
-    let (calibration, period_ns) = TICK.get().expect("the boot CPU's tick runs first");
+    let period_ns = TICK_PERIOD_NS
+        .get()
+        .expect("the boot CPU's timer runs first");
     cpu.timers.lock().set_period(*period_ns);
-    assert!(
-        timer::start_ap(calibration, scheduler::tick_hz()),
-        "no APIC timer for CPU {index}"
-    );
+    assert!(timer::start_ap(), "no APIC timer for CPU {index}");
+    next_event::start_on_this_cpu(cpu);
     trace::follow_global_switch();
     mm::tlb::catch_up();
     cpu_local::mark_online();
-    scheduler::idle_loop()
+    idle::idle_loop()
 }
 
 /// The idle thread of CPU `cpu`: never queued, run when nothing else is ready.
@@ -88,26 +89,31 @@ fn new_idle_thread(cpu: u32) -> Arc<Thread> {
         state: ThreadState::Ready,
         result_slot: None,
     };
-    spawn::create(params, IDLE_STACK_SIZE, scheduler::idle_entry, |top, _| {
+    spawn::create(params, IDLE_STACK_SIZE, idle::idle_entry, |top, _| {
         Ok((top, 0))
     })
     .expect("no memory for an idle thread")
 }
 
-/// Starts the tick that drives preemption and sleeping.
+/// Starts the timer interrupt that drives preemption and sleeping (see `next_event`).
 pub(crate) fn start_tick(
     calibration: &timer::Calibration,
     config: &SchedulerConfig,
 ) -> timer::TickSource {
     scheduler::set_tick_hz(config.tick_hz);
     let period_ns = 1_000_000_000 / u64::from(config.tick_hz.max(1));
-    this_cpu().timers.lock().set_period(period_ns);
-    TICK.call_once(|| (*calibration, period_ns));
-    timer::start(calibration, config.tick_hz, scheduler::on_tick)
+    let cpu = this_cpu();
+    cpu.timers.lock().set_period(period_ns);
+    TICK_PERIOD_NS.call_once(|| period_ns);
+    idle::set_idle_poll(config.idle_poll);
+    let source = timer::start(calibration, config.tick_hz, next_event::on_timer);
+    next_event::configure(source.is_one_shot(), period_ns);
+    next_event::start_on_this_cpu(cpu);
+    source
 }
 
-/// The boot CPU's timer calibration and tick period, for the other CPUs' ticks.
-static TICK: Once<(timer::Calibration, u64)> = Once::new();
+/// The tick period (the slice unit and timer-wheel slot), for the other CPUs.
+static TICK_PERIOD_NS: Once<u64> = Once::new();
 
 /// What runs on this CPU, for failure reports: `CPU 2, thread 14 'worker'`, and when the
 /// thread is polling an async task, a second line: `  polling task 7 'reader' of

@@ -1,13 +1,16 @@
 //! Sleeping and timers: deadlines on the per-CPU timer wheel (`timer_wheel`), which the
-//! tick fires.
+//! CPU's timer interrupt fires: arming a deadline earlier than what the CPU's timer is
+//! armed for arms it for that deadline (`next_event`).
 //!
 //! A sleeping thread arms a node on its own stack; a future arms the node inside its
 //! [`Timer`]. Either way nothing is allocated, and the node is disarmed (or found fired)
 //! under the wheel's lock before its memory goes away. A timer is armed on the wheel of
 //! the CPU it was armed from and remembers which, so it can be disarmed from anywhere.
 //!
-//! Timers fire at tick granularity: at the first tick at or after their deadline, never
-//! earlier. Deadlines that fall in the same tick fire in the order they were armed.
+//! Timers fire at their deadline, never earlier: the timer interrupt comes at the
+//! deadline (later by the interrupt's latency), and a timer fires only once the clock
+//! has reached its deadline. Deadlines that fall in the same tick period fire in the
+//! order they were armed.
 #![allow(unsafe_code)]
 
 use alloc::sync::Arc;
@@ -20,7 +23,7 @@ use core::{
 };
 
 use super::{
-    Thread,
+    Thread, next_event,
     per_cpu::{Cpu, this_cpu},
     scheduler,
     timer_wheel::TimerNode,
@@ -63,7 +66,7 @@ pub fn sleep(duration: core::time::Duration) {
 }
 
 /// Blocks the calling thread until the monotonic clock reaches `deadline`. Never returns
-/// early; the first tick that sees the deadline passed wakes it.
+/// early; the timer interrupt armed for the deadline wakes it.
 ///
 /// # Panics
 /// In debug builds, if called from inside an async task (it would stall its executor).
@@ -92,6 +95,7 @@ fn sleep_until_named(deadline: Instant, call: &str) {
                     Expiry::Thread(Arc::clone(&me)),
                 )
             };
+            next_event::deadline_armed(cpu, deadline);
         }
         scheduler::sleep_current(&irq);
         // SAFETY: the node was armed in this CPU's wheel; the lock is held.
@@ -122,7 +126,7 @@ impl Timer {
         }
     }
 
-    /// Makes sure the timer will wake `waker` at the first tick at or after `deadline`:
+    /// Makes sure the timer will wake `waker` once the clock reaches `deadline`:
     /// arms it, or, if it is armed for that deadline already, only updates the waker
     /// (a future is polled again and again while it waits; re-arming each time would
     /// be wasted work).
@@ -144,15 +148,18 @@ impl Timer {
         self.disarm();
         let _irq = InterruptsDisabled::new();
         let cpu = this_cpu();
+        let mut wheel = cpu.timers.lock();
         // SAFETY: the node is not armed (disarmed just above) and is pinned inside this
         // timer, whose drop disarms it; this CPU's wheel lock is held.
         unsafe {
-            cpu.timers.lock().arm(
+            wheel.arm(
                 self.node(),
                 deadline.as_nanos(),
                 Expiry::Waker(waker.clone()),
             )
         };
+        next_event::deadline_armed(cpu, deadline);
+        drop(wheel);
         self.armed_on.set(Some(cpu));
         self.deadline.set(deadline);
     }

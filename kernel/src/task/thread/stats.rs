@@ -6,15 +6,16 @@ use core::{
     time::Duration,
 };
 
-use super::per_cpu::{Cpu, online, online_cpu, this_cpu};
+use super::per_cpu::{Cpu, online, online_cpu};
 
 /// One CPU's counters since it came up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuStats {
     /// Its index.
     pub cpu: u32,
-    /// Timer ticks.
-    pub ticks: u64,
+    /// Timer interrupts it took (one per thing due: a timer, a slice end; none while it
+    /// idles with nothing due).
+    pub timer_interrupts: u64,
     /// Thread switches.
     pub switches: u64,
     /// Blocked threads it made runnable (a wake counts on the waking CPU).
@@ -25,8 +26,10 @@ pub struct CpuStats {
     pub ipis_sent: u64,
     /// Reschedule IPIs it received.
     pub ipis_received: u64,
-    /// Time it spent in its idle loop (counted by its timer, as threads' CPU time is).
+    /// Time it spent in its idle loop (its idle thread's CPU time: polling and halted).
     pub idle: Duration,
+    /// Time it spent halted (`hlt`), waiting for an interrupt.
+    pub halted: Duration,
     /// Threads waiting in its run queue now.
     pub queued: u32,
 }
@@ -40,17 +43,28 @@ pub fn cpu_stats() -> Vec<CpuStats> {
             let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
             CpuStats {
                 cpu: index,
-                ticks: count(&cpu.ticks),
+                timer_interrupts: count(&cpu.timer_interrupts),
                 switches: count(&cpu.switches),
                 wakes: count(&cpu.wakes),
                 steals: count(&cpu.steals),
                 ipis_sent: count(&cpu.ipis_sent),
                 ipis_received: count(&cpu.ipis_received),
                 idle: cpu.idle.cpu_time(),
+                halted: crate::time::tsc_ticks_to_duration(halted_tsc(cpu)),
                 queued: cpu.load().queued,
             }
         })
         .collect()
+}
+
+/// TSC ticks `cpu` spent halted, the halt going on now included (as far as this CPU's
+/// counter tells).
+fn halted_tsc(cpu: &Cpu) -> u64 {
+    let done = cpu.halted_tsc.load(Ordering::Relaxed);
+    match cpu.halted_since.load(Ordering::Relaxed) {
+        0 => done,
+        since => done + crate::arch::tsc::read().saturating_sub(since),
+    }
 }
 
 /// `counter` summed over the online CPUs (no allocation: benchmarks read these).
@@ -61,23 +75,32 @@ fn sum(counter: impl Fn(&Cpu) -> &AtomicU64) -> u64 {
         .sum()
 }
 
-/// Timer ticks on the calling CPU since the scheduler started there (every CPU ticks at
-/// the same rate, so this is the time since boot in ticks).
+/// Tick periods (`1 / tick_hz` seconds, the unit of time slices) since boot, read from
+/// the clock: the count goes on whether or not timer interrupts come.
 pub fn ticks() -> u64 {
-    this_cpu().ticks.load(Ordering::Relaxed)
+    match u64::from(tick_hz()) {
+        0 => 0,
+        hz => crate::time::now().as_nanos() / (1_000_000_000 / hz).max(1),
+    }
+}
+
+/// Timer interrupts taken by every CPU since boot.
+pub fn timer_interrupts() -> u64 {
+    sum(|cpu| &cpu.timer_interrupts)
+}
+
+/// TSC ticks the thread running on CPU `index` has run since its switch in (or its last
+/// charge), as a listing sees it from this CPU: 0 if that CPU is not online.
+pub(super) fn running_share(index: u32) -> u64 {
+    let Some(cpu) = super::per_cpu::cpu(index) else {
+        return 0;
+    };
+    crate::arch::tsc::read().saturating_sub(cpu.switched_at.load(Ordering::Relaxed))
 }
 
 /// Blocked threads made runnable by a wake-up since boot, on all CPUs.
 pub fn wake_count() -> u64 {
     sum(|cpu| &cpu.wakes)
-}
-
-/// `ticks` timer periods.
-pub(super) fn ticks_to_duration(ticks: u64) -> Duration {
-    match u64::from(tick_hz()) {
-        0 => Duration::ZERO,
-        hz => Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / hz),
-    }
 }
 
 /// The tick rate the scheduler runs at (0 before it started).

@@ -15,6 +15,11 @@
 //! - a tick that comes late (interrupts were off for a while) catches up, visiting each
 //!   bucket at most once; what was due fires then, in slot order within the last lap.
 //!
+//! - the earliest armed deadline ([`TimerWheel::next_deadline`], what the CPU's one-shot
+//!   timer is armed for) is kept as a bound that arming keeps exact; after a node is
+//!   disarmed or fired it is found again by walking the occupied buckets only (a bitmap
+//!   of them), never on the arming path.
+//!
 //! Each node holds what firing hands back (`E`: a thread to wake, a waker). Firing or
 //! disarming moves it out under the wheel's lock, so the node's owner may free the node
 //! as soon as it sees, under that lock, that the node is no longer armed.
@@ -26,6 +31,8 @@ use crate::intrusive::{Links, List};
 
 /// Buckets in a wheel: one lap is this many tick periods.
 pub const BUCKETS: usize = 256;
+/// Words of the bitmap of occupied buckets.
+const OCCUPIED_WORDS: usize = BUCKETS / 64;
 
 /// One waiter's entry in a [`TimerWheel`].
 pub struct TimerNode<E> {
@@ -83,6 +90,12 @@ pub struct TimerWheel<E> {
     /// Every slot before this one has been processed (this one maybe in part).
     next_slot: u64,
     armed: usize,
+    /// Bit `b`: bucket `b` holds a node.
+    occupied: [u64; OCCUPIED_WORDS],
+    /// No armed node's deadline is earlier (`u64::MAX` while none is armed).
+    earliest: u64,
+    /// Whether an armed node's deadline is `earliest` (else it is only a bound).
+    earliest_exact: bool,
 }
 
 impl<E> TimerWheel<E> {
@@ -93,6 +106,54 @@ impl<E> TimerWheel<E> {
             period: if period == 0 { 1 } else { period },
             next_slot: 0,
             armed: 0,
+            occupied: [0; OCCUPIED_WORDS],
+            earliest: u64::MAX,
+            earliest_exact: true,
+        }
+    }
+
+    /// The earliest deadline armed, if any. Exact: arming keeps it so at O(1); after a
+    /// node went (fired or disarmed) it is found again by walking the occupied buckets.
+    pub fn next_deadline(&mut self) -> Option<u64> {
+        if self.armed == 0 {
+            return None;
+        }
+        if !self.earliest_exact {
+            self.earliest = self.find_earliest();
+            self.earliest_exact = true;
+        }
+        Some(self.earliest)
+    }
+
+    /// The earliest deadline over every armed node.
+    fn find_earliest(&self) -> u64 {
+        let mut earliest = u64::MAX;
+        for (word_index, &word) in self.occupied.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let bucket = word_index * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                for node in self.buckets[bucket].iter() {
+                    // SAFETY: linked nodes are live (arm's contract) and `&self` stands
+                    // for the wheel's lock.
+                    let state = unsafe { &*node.as_ref().state.get() };
+                    earliest = earliest.min(state.deadline);
+                }
+            }
+        }
+        earliest
+    }
+
+    /// Notes that a node due at `deadline` left `bucket`.
+    fn left(&mut self, bucket: usize, deadline: u64) {
+        self.armed -= 1;
+        if self.buckets[bucket].is_empty() {
+            self.occupied[bucket / 64] &= !(1 << (bucket % 64));
+        }
+        if self.armed == 0 {
+            (self.earliest, self.earliest_exact) = (u64::MAX, true);
+        } else if deadline <= self.earliest {
+            self.earliest_exact = false;
         }
     }
 
@@ -130,11 +191,16 @@ impl<E> TimerWheel<E> {
         state.deadline = deadline;
         state.due_slot = due_slot;
         state.expiry = Some(expiry);
-        let bucket = &mut self.buckets[(due_slot % BUCKETS as u64) as usize];
+        let index = (due_slot % BUCKETS as u64) as usize;
         // SAFETY: the node is not in any list, and the caller keeps it alive and in place
         // while it is armed; the caller holds this wheel's lock.
-        unsafe { bucket.push_back(NonNull::from(node.get_ref())) };
+        unsafe { self.buckets[index].push_back(NonNull::from(node.get_ref())) };
+        self.occupied[index / 64] |= 1 << (index % 64);
         self.armed += 1;
+        if deadline < self.earliest {
+            // Earlier than every armed node: the exact earliest now.
+            (self.earliest, self.earliest_exact) = (deadline, true);
+        }
     }
 
     /// Disarms `node` if it is still armed, handing back its expiry; `None` if it fired
@@ -146,10 +212,10 @@ impl<E> TimerWheel<E> {
         // SAFETY: under this wheel's lock (the caller's contract).
         let state = unsafe { &mut *node.state.get() };
         let expiry = state.expiry.take()?;
-        let bucket = &mut self.buckets[(state.due_slot % BUCKETS as u64) as usize];
+        let index = (state.due_slot % BUCKETS as u64) as usize;
         // SAFETY: an armed node of this wheel is linked in the bucket of its due slot.
-        unsafe { bucket.remove(NonNull::from(node.get_ref())) };
-        self.armed -= 1;
+        unsafe { self.buckets[index].remove(NonNull::from(node.get_ref())) };
+        self.left(index, state.deadline);
         Some(expiry)
     }
 
@@ -173,7 +239,8 @@ impl<E> TimerWheel<E> {
         }
         while self.next_slot <= now_slot {
             let slot = self.next_slot;
-            let bucket = &mut self.buckets[(slot % BUCKETS as u64) as usize];
+            let index = (slot % BUCKETS as u64) as usize;
+            let bucket = &mut self.buckets[index];
             let due = bucket.iter().find(|node| {
                 // SAFETY: linked nodes are live (arm's contract) and the `&mut self`
                 // borrow stands for the wheel's lock.
@@ -182,11 +249,12 @@ impl<E> TimerWheel<E> {
             });
             if let Some(node) = due {
                 // SAFETY: `node` is linked in `bucket`; its state is ours under the lock.
-                let expiry = unsafe {
+                let (expiry, deadline) = unsafe {
                     bucket.remove(node);
-                    (*node.as_ref().state.get()).expiry.take()
+                    let state = &mut *node.as_ref().state.get();
+                    (state.expiry.take(), state.deadline)
                 };
-                self.armed -= 1;
+                self.left(index, deadline);
                 return expiry;
             }
             if slot == now_slot {
@@ -323,6 +391,30 @@ mod tests {
         assert_eq!(expire_all(&mut wheel, 50 * MS), [] as [&str; 0]);
         arm(&mut wheel, &late, 10 * MS, "late");
         assert_eq!(expire_all(&mut wheel, 50 * MS), ["late"]);
+    }
+
+    #[test]
+    fn the_next_deadline_is_the_earliest_armed_one_whatever_leaves() {
+        let mut wheel = TimerWheel::new(MS);
+        assert_eq!(wheel.next_deadline(), None);
+        let (a, b, c, far) = (node(), node(), node(), node());
+        arm(&mut wheel, &b, 20 * MS + 5, "b");
+        assert_eq!(wheel.next_deadline(), Some(20 * MS + 5));
+        arm(&mut wheel, &far, (3 * BUCKETS as u64 + 7) * MS, "far");
+        arm(&mut wheel, &a, 10 * MS + 3, "a");
+        arm(&mut wheel, &c, 30 * MS, "c");
+        assert_eq!(wheel.next_deadline(), Some(10 * MS + 3));
+        // SAFETY: armed in this wheel.
+        assert_eq!(unsafe { wheel.disarm(a.as_ref()) }, Some("a"));
+        assert_eq!(wheel.next_deadline(), Some(20 * MS + 5));
+        assert_eq!(expire_all(&mut wheel, 25 * MS), ["b"]);
+        assert_eq!(wheel.next_deadline(), Some(30 * MS));
+        assert_eq!(expire_all(&mut wheel, 30 * MS), ["c"]);
+        // Laps ahead: found all the same.
+        assert_eq!(wheel.next_deadline(), Some((3 * BUCKETS as u64 + 7) * MS));
+        // SAFETY: armed in this wheel.
+        assert_eq!(unsafe { wheel.disarm(far.as_ref()) }, Some("far"));
+        assert_eq!(wheel.next_deadline(), None);
     }
 
     /// Within the current slot, only what is due fires; the rest waits for a later tick.

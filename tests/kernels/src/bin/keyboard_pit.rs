@@ -1,7 +1,7 @@
 //! The keyboard's IRQ 1 without a local APIC (the 8259 interrupts the CPU directly).
 //@ firmware: bios uefi
 //@ qemu-args: -cpu max,-apic
-//@ expect-output: tick 1000 Hz from the PIT
+//@ expect-output: 1000 Hz ticks from the PIT, periodic
 //@ expect-output: interrupts: 8259 (no APIC: one CPU)
 #![no_std]
 #![no_main]

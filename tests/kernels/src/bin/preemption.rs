@@ -1,5 +1,5 @@
 //! Preemption by the local APIC timer: CPU-bound threads that never yield all progress.
-//@ expect-output: tick 1000 Hz from the local APIC timer
+//@ expect-output: 1000 Hz ticks from the local APIC timer, one-shot (tickless)
 #![no_std]
 #![no_main]
 

@@ -1,7 +1,7 @@
 //! Preemption without a local APIC (CPUID says there is none): the PIT drives the tick
 //! through the 8259.
 //@ qemu-args: -cpu max,-apic
-//@ expect-output: tick 1000 Hz from the PIT
+//@ expect-output: 1000 Hz ticks from the PIT, periodic
 #![no_std]
 #![no_main]
 

@@ -2,7 +2,7 @@
 //! directly, the PIT drives the tick): the same lines as `serial_input`.
 //@ firmware: bios uefi
 //@ qemu-args: -cpu max,-apic
-//@ expect-output: tick 1000 Hz from the PIT
+//@ expect-output: 1000 Hz ticks from the PIT, periodic
 //@ serial-input: hello spindle\n0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\n
 //@ expect-output: interrupts: 8259 (no APIC: one CPU)
 #![no_std]

@@ -36,15 +36,28 @@ fn every_listed_cpu_comes_online() {
     );
 }
 
-/// Every CPU's own timer interrupts it: its tick count keeps growing.
+/// Every CPU's own timer interrupts it: a thread pinned there that sleeps is woken by
+/// that CPU's timer interrupt.
 fn every_cpu_ticks() {
-    let before: Vec<u64> = thread::cpu_stats().iter().map(|cpu| cpu.ticks).collect();
-    loop {
-        let now: Vec<u64> = thread::cpu_stats().iter().map(|cpu| cpu.ticks).collect();
-        if now.iter().zip(&before).all(|(now, before)| now > before) {
-            return;
-        }
-        thread::yield_now();
+    let interrupts = || -> Vec<u64> {
+        thread::cpu_stats()
+            .iter()
+            .map(|cpu| cpu.timer_interrupts)
+            .collect()
+    };
+    let before = interrupts();
+    let sleepers: Vec<_> = (0..cpus())
+        .map(|cpu| {
+            Builder::new()
+                .cpu(cpu)
+                .spawn(|| thread::sleep(core::time::Duration::from_millis(2)))
+                .expect("spawn pinned")
+        })
+        .collect();
+    sleepers.into_iter().for_each(thread::JoinHandle::join);
+    let after = interrupts();
+    for (cpu, (after, before)) in after.iter().zip(&before).enumerate() {
+        assert!(after > before, "CPU {cpu} took no timer interrupt");
     }
 }
 

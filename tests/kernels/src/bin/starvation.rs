@@ -15,6 +15,7 @@
 //! leaves the watcher spinning forever, and the kernel times out. Nothing here depends
 //! on how long anything takes.
 //@ timeout: 60
+//@ smp: 1 4
 #![no_std]
 #![no_main]
 

@@ -13,7 +13,7 @@
 //! A thread and a task panic, contained: the trace records each panic on the thread that
 //! was running (the checker holds it to that), and must hold them (`trace-holds`).
 //@ trace: check
-//@ trace-holds: panic
+//@ trace-holds: panic timer
 //@ smp: 1 4
 #![no_std]
 #![no_main]
