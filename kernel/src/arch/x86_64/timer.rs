@@ -61,18 +61,25 @@ static SOURCE: AtomicU8 = AtomicU8::new(0);
 /// ticks in one-shot mode, TSC ticks in TSC-deadline mode.
 static UNITS_PER_NS: AtomicU64 = AtomicU64::new(0);
 
-/// How much later than asked the timer is armed, in ppm of the interval: the sum of the
-/// TSC's and the timer's calibration uncertainties (0 when CPUID states both).
-static MARGIN_PPM: AtomicU64 = AtomicU64::new(0);
+/// How much later than asked the timer is armed, as a fraction of the interval
+/// ([`margin_fraction`]): the sum of the TSC's and the timer's calibration uncertainties
+/// (0 when CPUID states both).
+static MARGIN: AtomicU64 = AtomicU64::new(0);
 
 /// The most the margin adds to an interval: a long interval armed with a rate that is
 /// off by more than its stated uncertainty takes a second interrupt rather than ending
 /// late.
 const MAX_MARGIN_NS: u64 = 20_000;
 
-/// `nanos` and the margin for it.
-fn with_margin(nanos: u64, margin_ppm: u64) -> u64 {
-    let margin = (u128::from(nanos) * u128::from(margin_ppm) / 1_000_000) as u64;
+/// The margin as a 32.32 fixed-point fraction of the interval, for [`with_margin`]: a
+/// multiply and a shift on the timer's path, no division.
+fn margin_fraction(margin_ppm: u64) -> u64 {
+    ((u128::from(margin_ppm) << 32) / 1_000_000) as u64
+}
+
+/// `nanos` and the margin for it (`fraction`: from [`margin_fraction`]).
+fn with_margin(nanos: u64, fraction: u64) -> u64 {
+    let margin = ((u128::from(nanos) * u128::from(fraction)) >> 32) as u64;
     nanos.saturating_add(margin.min(MAX_MARGIN_NS))
 }
 
@@ -94,7 +101,7 @@ fn units_for(nanos: u64, units_per_ns: u64) -> u64 {
 #[inline]
 pub fn arm_in(nanos: Option<u64>) {
     let per_ns = UNITS_PER_NS.load(Ordering::Relaxed);
-    let nanos = nanos.map(|nanos| with_margin(nanos, MARGIN_PPM.load(Ordering::Relaxed)));
+    let nanos = nanos.map(|nanos| with_margin(nanos, MARGIN.load(Ordering::Relaxed)));
     match SOURCE.load(Ordering::Relaxed) {
         1 => apic::set_count(match nanos {
             // At least 1: a count of 0 would stop the timer instead.
@@ -342,7 +349,7 @@ pub fn start(calibration: &Calibration, hz: u32, on_timer: Handler) -> TickSourc
                 ),
             };
             UNITS_PER_NS.store(units_per_ns(hz), Ordering::Relaxed);
-            MARGIN_PPM.store(ppm, Ordering::Relaxed);
+            MARGIN.store(margin_fraction(ppm), Ordering::Relaxed);
             source
         }
         None => {
@@ -405,24 +412,24 @@ mod tests {
         let odd = units_per_ns(2_596_134_000);
         for nanos in [1, 999, 1_000_000, 123_456_789, 10_000_000_000] {
             let units = units_for(nanos, odd);
-            // `units` ticks last at least `nanos`, and one fewer would not.
-            assert!(u128::from(units) * 1_000_000_000 >= u128::from(nanos) * 2_596_134_000);
-            assert!(
-                u128::from(units - 1) * 1_000_000_000
-                    < u128::from(nanos) * 2_596_134_000 + 1_000_000_000
-            );
+            // `units` ticks last at least `nanos`, and a few fewer would not (the factor
+            // is rounded up to 2^-32 units per nanosecond: 2.3 units over 10 s).
+            let exact = u128::from(nanos) * 2_596_134_000;
+            assert!(u128::from(units) * 1_000_000_000 >= exact);
+            assert!(u128::from(units.saturating_sub(4)) * 1_000_000_000 < exact);
         }
     }
 
     #[test]
     fn the_margin_covers_the_uncertainty_up_to_a_bound() {
+        let ppm_1200 = margin_fraction(1_200);
         assert_eq!(with_margin(5_000_000, 0), 5_000_000);
-        assert_eq!(with_margin(5_000_000, 1_200), 5_006_000);
+        assert!((5_005_999..=5_006_000).contains(&with_margin(5_000_000, ppm_1200)));
         assert_eq!(
-            with_margin(1_000_000_000, 1_200),
+            with_margin(1_000_000_000, ppm_1200),
             1_000_000_000 + MAX_MARGIN_NS
         );
-        assert_eq!(with_margin(u64::MAX, 1_200), u64::MAX);
+        assert_eq!(with_margin(u64::MAX, ppm_1200), u64::MAX);
     }
 
     #[test]

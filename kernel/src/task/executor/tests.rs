@@ -266,11 +266,11 @@ fn the_listing_shows_live_tasks_with_their_executor() {
 
 /// The executor's own bytes per task, beyond the future: the task's block less the
 /// future, the block's reference counts and heap tag, and the task's places in the table, the listing,
-/// the free list and the ready queue (a stamp and an index each). Within 150 bytes, a
-/// million tasks of a 112-byte future fit in 512 MiB beside 10,000 threads (the
-/// `smp_scale` test kernel).
+/// the free list and the ready queue (a stamp and an index each). Within 160 bytes (8 of
+/// them the time spent in the task's polls, which `ps` shows), a million tasks of a
+/// 112-byte future fit in 512 MiB beside 10,000 threads (the `smp_scale` test kernel).
 #[test]
-fn a_task_costs_the_executor_at_most_150_bytes() {
+fn a_task_costs_the_executor_at_most_160_bytes() {
     use core::mem::{size_of, size_of_val};
 
     use super::cell::{Slot, Task, TaskCell};
@@ -296,7 +296,7 @@ fn a_task_costs_the_executor_at_most_150_bytes() {
          {places} = {overhead}",
         size_of_val(&future)
     );
-    assert!(overhead <= 150, "{overhead} bytes per task");
+    assert!(overhead <= 160, "{overhead} bytes per task");
 }
 
 #[test]
