@@ -53,10 +53,17 @@ fn timers_wake_in_deadline_order_beside_spindle_sleeps() {
     .into_iter()
     .map(|(millis, embassy)| {
         executor.spawn(async move {
+            // Deadlines from one instant: their order must not depend on how far apart
+            // the executor happens to poll the five tasks the first time.
             let duration = Duration::from_millis(millis);
             match embassy {
-                true => embassy_time::Timer::after_millis(millis).await,
-                false => executor::sleep(duration).await,
+                true => {
+                    // Rounded up: embassy counts whole microseconds.
+                    let start = embassy_time::Instant::from_micros(start.as_nanos().div_ceil(1000));
+                    embassy_time::Timer::at(start + embassy_time::Duration::from_millis(millis))
+                        .await;
+                }
+                false => executor::sleep_until(start + duration).await,
             }
             assert!(start.elapsed() >= duration, "woke early");
             ORDER.lock().push(millis);
