@@ -19,7 +19,7 @@ use spindle::{
 
 spindle_test::test_kernel!(
     embassy_clock_is_spindles_clock,
-    timers_wake_in_deadline_order_beside_spindle_sleeps,
+    timers_wake_beside_spindle_sleeps_never_early,
     a_ticker_ticks_at_its_period,
     with_timeout_times_out_and_passes_what_comes_first,
     timers_on_executors_on_every_cpu,
@@ -37,9 +37,10 @@ fn embassy_clock_is_spindles_clock() {
     assert_eq!(embassy_time::TICK_HZ, 1_000_000);
 }
 
-/// Embassy timers and Spindle sleeps in one executor, deadlines interleaved: they
-/// complete in deadline order, none early.
-fn timers_wake_in_deadline_order_beside_spindle_sleeps() {
+/// Embassy timers and Spindle sleeps in one executor, deadlines interleaved: all
+/// complete, none early. (Not necessarily in deadline order: when the host delivers the
+/// timer interrupt late, embassy's queue wakes everything due in its own order.)
+fn timers_wake_beside_spindle_sleeps_never_early() {
     static ORDER: IrqSpinLock<Vec<u64>> = IrqSpinLock::new(Vec::new());
     let executor = Executor::new("mixed", 16);
     let start = time::now();
@@ -75,7 +76,9 @@ fn timers_wake_in_deadline_order_beside_spindle_sleeps() {
             handle.await.unwrap();
         }
     });
-    assert_eq!(*ORDER.lock(), [3, 6, 9, 12, 15]);
+    let mut completed = ORDER.lock().clone();
+    completed.sort_unstable();
+    assert_eq!(completed, [3, 6, 9, 12, 15]);
 }
 
 /// A `Ticker` of 2 ms ticks five times, each tick at or after its due time.
