@@ -28,9 +28,12 @@ the bootloader cannot boot.
 
 --net PORT adds a virtio network card on QEMU's user network: the host's
 127.0.0.1:PORT is forwarded to the guest's TCP port 80 and UDP port 7 (the
-guest is 10.0.2.15 and reaches nothing beyond QEMU's 10.0.2.x: restrict=on,
-under which QEMU also drops the UDP datagrams the guest sends, echo replies
-included). Not with --icount: the user network runs on host time.
+guest is 10.0.2.15 and reaches nothing beyond QEMU's 10.0.2.x: restrict=on).
+Restricted, QEMU drops every UDP datagram the guest sends (libslirp 4.7's
+udp_input lets only DHCP and TFTP through), echo replies included:
+--net-unrestricted leaves restrict=on out, so that UDP replies reach the
+host, and with it lets the guest reach the host's other ports and the
+outside. Not with --icount: the user network runs on host time.
 
 --trace FILE.json builds the kernel with SPINDLE_TRACE=on: it records the
 schedule from boot and streams it out when it powers off or panics (or on
@@ -91,6 +94,11 @@ pub(crate) struct Args {
     /// port 80 and UDP port 7.
     #[arg(long, value_name = "PORT", value_parser = port, conflicts_with = "icount")]
     net: Option<u16>,
+    /// With --net: leave QEMU's user network unrestricted, so that the guest's UDP
+    /// replies reach the host (restricted, QEMU drops them); the guest may then also
+    /// reach the host's other ports and the outside.
+    #[arg(long, requires = "net")]
+    net_unrestricted: bool,
     /// Record the schedule trace and write it to FILE.json, FILE.svg and
     /// FILE.bin after QEMU exits (see below). With --kernel, the kernel
     /// must start tracing itself.
@@ -156,7 +164,7 @@ impl Args {
             kvm: self.kvm,
             debugcon: None,
             net: self.net,
-            net_unrestricted: false,
+            net_unrestricted: self.net_unrestricted,
             extra_args: self.qemu_args.clone(),
         }
     }
@@ -230,6 +238,13 @@ mod tests {
         assert!(parse(&["--net", "0"]).is_err());
         assert!(parse(&["--net", "65536"]).is_err());
         assert!(parse(&["--net", "8080", "--icount"]).is_err());
+        assert!(
+            !args.qemu_options().net_unrestricted,
+            "restricted by default"
+        );
+        let open = parse(&["--net", "8080", "--net-unrestricted"]).unwrap();
+        assert!(open.qemu_options().net_unrestricted);
+        assert!(parse(&["--net-unrestricted"]).is_err(), "only with --net");
     }
 
     #[test]

@@ -26,6 +26,7 @@ use anyhow::{Context, bail};
 use boot_image::{Captured, Driver, Firmware, Profile, QemuOptions};
 
 pub mod net_client;
+pub mod net_hostile;
 pub mod spec;
 pub mod trace_check;
 pub mod verdict;
@@ -253,8 +254,6 @@ fn boot_and_capture(
         smp: boot.cpus,
         debugcon: stream.map(Path::to_owned),
         net: port,
-        // The test kernels only answer; restricted, QEMU would drop their UDP echoes.
-        net_unrestricted: true,
         extra_args: boot.spec.qemu_args.clone(),
         ..QemuOptions::default()
     };
@@ -275,12 +274,14 @@ fn boot_and_capture(
     let net = boot.spec.net.as_ref().map(|_| CaseResult {
         case: "<net>".into(),
         verdict: match report.lock().unwrap().take() {
-            Some(net_client::Report {
-                outcome: Ok(()), ..
-            }) => Verdict::Passed,
-            Some(net_client::Report {
-                outcome: Err(why), ..
-            }) => Verdict::Failed(why),
+            Some(report) => match report
+                .outcome
+                .clone()
+                .and_then(|()| report.check_echo(&captured.serial))
+            {
+                Ok(()) => Verdict::Passed,
+                Err(why) => Verdict::Failed(why),
+            },
             None => Verdict::Failed(format!(
                 "the client never ran: the kernel never printed `{NET_READY}`"
             )),

@@ -73,10 +73,46 @@ impl From<thread::SpawnError> for Error {
 
 /// Connections accepted since [`start`].
 static ACCEPTED: AtomicU64 = AtomicU64::new(0);
+/// Datagrams echoed since [`start`], and the sum of their digests ([`Echoed`]).
+static ECHOED: AtomicU64 = AtomicU64::new(0);
+static ECHOED_DIGEST: AtomicU64 = AtomicU64::new(0);
 
 /// Connections accepted so far.
 pub fn accepted() -> u64 {
     ACCEPTED.load(Ordering::Relaxed)
+}
+
+/// What the UDP echo answered: how many datagrams, and the wrapping sum of each one's
+/// [`digest`] (order does not matter). QEMU's restricted user network drops the
+/// guest's UDP datagrams on their way out, answers included, so this is how a client
+/// on the host learns what the echo received and answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Echoed {
+    pub datagrams: u64,
+    pub digest: u64,
+}
+
+/// What the UDP echo answered so far (the count first: see [`count_echo`]).
+pub fn echoed() -> Echoed {
+    let datagrams = ECHOED.load(Ordering::Acquire);
+    Echoed {
+        datagrams,
+        digest: ECHOED_DIGEST.load(Ordering::Relaxed),
+    }
+}
+
+/// A datagram's digest: 64-bit FNV-1a.
+pub fn digest(datagram: &[u8]) -> u64 {
+    datagram.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Counts an answered datagram: its digest, then the count with `Release`, so that a
+/// reader whose `Acquire` load sees the count sees the digests of every datagram counted.
+fn count_echo(datagram: &[u8]) {
+    ECHOED_DIGEST.fetch_add(digest(datagram), Ordering::Relaxed);
+    ECHOED.fetch_add(1, Ordering::Release);
 }
 
 /// Starts serving HTTP on port 80 and the UDP echo on port 7, in `mode`; returns once
@@ -100,6 +136,10 @@ pub fn start(mode: Mode) -> Result<(), Error> {
             let echo = executor::block_on(UdpSocket::bind(ECHO_PORT))?;
             spawners[0].spawn(echo_async(echo));
             spawners[0].spawn(accept_tasks(listener, spawners.clone()));
+            // Once a task spawned after those two has run, the executor has taken both
+            // in (and freed what carried them there): the server's memory is all made
+            // by the time `start` returns.
+            let _ = executor::block_on(spawners[0].spawn(async {}));
             core::mem::forget(workers); // they serve for as long as the machine runs
         }
         Mode::Threads => {
@@ -220,7 +260,9 @@ async fn echo_async(socket: UdpSocket) {
     loop {
         match socket.recv_from(&mut datagram).await {
             Ok((len, from)) => {
-                let _ = socket.send_to(&datagram[..len], from).await;
+                if socket.send_to(&datagram[..len], from).await.is_ok() {
+                    count_echo(&datagram[..len]);
+                }
             }
             Err(error) => warn!("echo: {error}"),
         }
@@ -233,7 +275,9 @@ fn echo_blocking(socket: &UdpSocket) {
     loop {
         match socket.recv_from_blocking(&mut datagram) {
             Ok((len, from)) => {
-                let _ = socket.send_to_blocking(&datagram[..len], from);
+                if socket.send_to_blocking(&datagram[..len], from).is_ok() {
+                    count_echo(&datagram[..len]);
+                }
             }
             Err(error) => warn!("echo: {error}"),
         }

@@ -47,7 +47,7 @@ use core::{fmt, net::Ipv4Addr};
 
 pub use stack::{MAX_SOCKETS, Stats, start, stats};
 pub use tcp::{TcpConfig, TcpListener, TcpStream};
-pub use udp::UdpSocket;
+pub use udp::{MAX_DATAGRAM, UdpSocket};
 
 /// The guest's address: QEMU's user network gives its guest this one.
 pub const ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
@@ -73,7 +73,8 @@ pub enum Error {
     OutOfSockets,
     /// The heap could not provide a socket's buffers.
     OutOfMemory,
-    /// A datagram larger than the socket's buffer, or one that did not fit the caller's.
+    /// A datagram larger than one frame carries (to send), or than the caller's buffer
+    /// (received: it is dropped).
     Truncated,
     /// The destination cannot be reached (no route, an unspecified address).
     Unaddressable,
@@ -89,7 +90,7 @@ impl fmt::Display for Error {
             Self::Shutdown => "the connection is shut down for writing",
             Self::OutOfSockets => "out of sockets",
             Self::OutOfMemory => "out of memory for socket buffers",
-            Self::Truncated => "datagram truncated",
+            Self::Truncated => "datagram too large",
             Self::Unaddressable => "destination unreachable",
         })
     }

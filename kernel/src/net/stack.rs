@@ -4,8 +4,9 @@
 //! **The poll task** runs on a thread of its own (`net`). Each round it clears the
 //! `work` event, applies the requests sockets queued without the lock (closes, aborts:
 //! a drop cannot wait for a lock), polls the interface, removes the sockets nobody owns
-//! any more once they are closed, and asks smoltcp when it next needs polling
-//! (`poll_delay`). Then it waits for the event (the device's interrupt, or a socket call
+//! any more once they are closed (and resets those that took longer to close than their
+//! owner allowed, [`TcpConfig::close_timeout`](super::TcpConfig)), and asks smoltcp
+//! when it next needs polling (`poll_delay`, or an orphan's deadline if sooner). Then it waits for the event (the device's interrupt, or a socket call
 //! that gave it work) or that deadline, whichever comes first. `work` is cleared
 //! *before* the round looks at anything, and the wait is made before the round starts,
 //! so a `set` during the round makes the wait end at once: nothing that happens while
@@ -48,8 +49,9 @@ const RETRY: Duration = Duration::from_millis(1);
 pub(super) enum Request {
     /// Send FIN once the data written so far has gone: the owner keeps the socket.
     Shutdown(SocketHandle),
-    /// The owner dropped the TCP socket: close it gracefully, then remove it.
-    ReleaseTcp(SocketHandle),
+    /// The owner dropped the TCP socket: close it gracefully, then remove it; reset it if
+    /// it has not closed within the duration.
+    ReleaseTcp(SocketHandle, Duration),
     /// The owner dropped the TCP socket while failing: reset the connection, remove it.
     AbortTcp(SocketHandle),
     /// The owner dropped the UDP socket: remove it.
@@ -72,8 +74,9 @@ pub(crate) struct Stack {
     iface: Interface,
     nic: Nic,
     pub(super) sockets: SocketSet<'static>,
-    /// Sockets whose owner is gone: removed once closed.
-    orphans: Vec<SocketHandle>,
+    /// Sockets whose owner is gone, each with the time by which it must have closed:
+    /// removed once closed, reset at that time if still open.
+    orphans: Vec<(SocketHandle, SmolInstant)>,
     /// Listeners by id (a dropped one leaves `None`, reused by the next).
     pub(super) listeners: Vec<Option<Listener>>,
     /// Set by a call that gave the poll task work: see [`Stack::poke`].
@@ -89,7 +92,7 @@ pub(crate) struct Shared {
     /// Requests from socket drops (lock-free: a drop never waits). Room for
     /// [`REQUESTS`]: every socket has at most two outstanding (a shutdown, then its
     /// release), so it never fills.
-    requests: ArrayQueue<Request>,
+    pub(super) requests: ArrayQueue<Request>,
 }
 
 static SHARED: Once<Result<&'static Shared, Error>> = Once::new();
@@ -190,16 +193,17 @@ impl Stack {
     /// One round: requests, the interface, orphans. Returns when smoltcp next wants
     /// polling, and whether the round changed any socket.
     fn poll(&mut self, requests: &ArrayQueue<Request>) -> (Option<Duration>, bool) {
-        while let Some(request) = requests.pop() {
-            self.apply(request);
-        }
+        self.apply_requests(requests);
         let now = now();
         let changed = self.iface.poll(now, &mut self.nic, &mut self.sockets);
-        self.remove_closed_orphans();
+        let next_deadline = self.tend_orphans(now);
         self.nic.driver().reclaim();
         let delay = self
             .iface
             .poll_delay(now, &self.sockets)
+            .into_iter()
+            .chain(next_deadline.map(|deadline| deadline - now))
+            .min()
             .map(|delay| Duration::from_micros(delay.total_micros()));
         (
             delay,
@@ -207,10 +211,20 @@ impl Stack {
         )
     }
 
+    /// Applies the requests queued so far. The poll task does it every round; a bind
+    /// does it first too, so that a port whose socket was just dropped is free again
+    /// (the drop queued its release before the binding code ran).
+    pub(super) fn apply_requests(&mut self, requests: &ArrayQueue<Request>) {
+        while let Some(request) = requests.pop() {
+            self.apply(request);
+        }
+    }
+
     fn apply(&mut self, request: Request) {
+        let now = now();
         match request {
             Request::Shutdown(handle) => self.sockets.get_mut::<tcp::Socket>(handle).close(),
-            Request::ReleaseTcp(handle) => {
+            Request::ReleaseTcp(handle, close_timeout) => {
                 let socket = self.sockets.get_mut::<tcp::Socket>(handle);
                 // Unread data means the peer's request was not taken: reset, as Linux does.
                 if socket.recv_queue() > 0 {
@@ -218,11 +232,11 @@ impl Stack {
                 } else {
                     socket.close();
                 }
-                self.orphans.push(handle);
+                self.orphans.push((handle, now + to_smoltcp(close_timeout)));
             }
             Request::AbortTcp(handle) => {
                 self.sockets.get_mut::<tcp::Socket>(handle).abort();
-                self.orphans.push(handle);
+                self.orphans.push((handle, now));
             }
             Request::ReleaseUdp(handle) => drop(self.sockets.remove(handle)),
             Request::CloseListener(id) => {
@@ -230,24 +244,34 @@ impl Stack {
                 for handle in listener.backlog {
                     // Listening: closed at once. Connected but never accepted: reset.
                     self.sockets.get_mut::<tcp::Socket>(handle).abort();
-                    self.orphans.push(handle);
+                    self.orphans.push((handle, now));
                 }
             }
         }
     }
 
     /// Removes the orphans that are closed and have nothing left to send (an abort's
-    /// reset goes out in the poll after it: until then the socket keeps its endpoint).
-    fn remove_closed_orphans(&mut self) {
+    /// reset goes out in the poll after it: until then the socket keeps its endpoint),
+    /// and resets those past their deadline: a peer that never closes its side (FIN-WAIT-2
+    /// has no timer of its own) or never acknowledges would otherwise keep the socket and
+    /// its buffers forever. Returns the earliest deadline still ahead.
+    fn tend_orphans(&mut self, now: SmolInstant) -> Option<SmolInstant> {
         let sockets = &mut self.sockets;
-        self.orphans.retain(|&handle| {
-            let socket = sockets.get::<tcp::Socket>(handle);
-            let gone = socket.state() == tcp::State::Closed && socket.local_endpoint().is_none();
-            if gone {
+        let mut next = None;
+        self.orphans.retain(|&(handle, deadline)| {
+            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            if socket.state() == tcp::State::Closed && socket.local_endpoint().is_none() {
                 sockets.remove(handle);
+                return false;
             }
-            !gone
+            if deadline <= now {
+                socket.abort();
+            } else {
+                next = Some(next.map_or(deadline, |next: SmolInstant| next.min(deadline)));
+            }
+            true
         });
+        next
     }
 
     /// Adds a socket, or says why not.
@@ -298,6 +322,13 @@ impl Shared {
         // the event before it) pops the request.
         self.work.set();
     }
+}
+
+/// `duration` as smoltcp's, at most 2^40 us (12 days: far enough to mean "never", near
+/// enough that adding it to an instant cannot overflow).
+pub(super) fn to_smoltcp(duration: Duration) -> smoltcp::time::Duration {
+    let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+    smoltcp::time::Duration::from_micros(micros.min(1 << 40))
 }
 
 /// smoltcp's clock: Spindle's monotonic one.

@@ -9,8 +9,17 @@
 //!
 //! **Closing.** Dropping a stream closes it gracefully (FIN after the data written), or
 //! resets it (RST) if the peer's data was left unread or the owner is unwinding a panic:
-//! a handler that panicked resets its connection only. [`TcpStream::shutdown`] sends FIN
-//! and keeps the stream readable.
+//! a handler that panicked resets its connection only. A dropped stream that has not
+//! closed within [`TcpConfig::close_timeout`] (a peer that never closes its side, or
+//! never takes the data) is reset then. [`TcpStream::shutdown`] sends FIN and keeps the
+//! stream readable.
+//!
+//! **Many tasks, one listener.** smoltcp keeps one waker per socket and direction: a
+//! second task registering on a socket silently replaces the first, which would then
+//! never wake. So accepts on one listener take turns ([`TcpListener::accept`] holds the
+//! listener's `accepting` lock while it waits): tasks on any number of executors may
+//! accept from one listener, each connection goes to one of them, and one that is
+//! cancelled passes its turn on. A stream's calls take `&mut self`: one at a time.
 
 use alloc::vec::Vec;
 use core::{net::SocketAddrV4, task::Poll, time::Duration};
@@ -24,9 +33,9 @@ use smoltcp::{
 use super::{
     Error,
     op::with_stack,
-    stack::{self, Listener, Request, Shared, Stack},
+    stack::{self, Listener, Request, Shared, Stack, to_smoltcp},
 };
-use crate::{executor, thread};
+use crate::{executor, sync::Mutex, thread};
 
 /// How a listener's sockets are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +52,17 @@ pub struct TcpConfig {
     pub ack_delay: Option<Duration>,
     /// A connection whose peer acknowledges nothing this long is reset (`None`: never).
     pub timeout: Option<Duration>,
+    /// How long a dropped stream may take to close (send what was written, exchange
+    /// FINs) before it is reset and its memory freed, whatever the peer does: Linux's
+    /// `tcp_fin_timeout` for connections nobody owns any more.
+    pub close_timeout: Duration,
 }
 
 impl Default for TcpConfig {
     /// For request/response: ACKs and small writes go out at once (no Nagle, no delayed
     /// ACK: each would add a round trip's wait to a response), 16 KiB each way (a
-    /// connection in TIME-WAIT still holds its buffers for 10 s), a backlog of 16.
+    /// connection in TIME-WAIT still holds its buffers for 10 s), a backlog of 16, 60 s
+    /// to close (as Linux).
     fn default() -> Self {
         Self {
             backlog: 16,
@@ -57,6 +71,7 @@ impl Default for TcpConfig {
             nagle: false,
             ack_delay: None,
             timeout: Some(Duration::from_secs(30)),
+            close_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -67,6 +82,9 @@ pub struct TcpListener {
     shared: &'static Shared,
     id: usize,
     port: u16,
+    close_timeout: Duration,
+    /// Held by the accept under way: accepts take turns (see the module docs).
+    accepting: Mutex<()>,
 }
 
 impl TcpListener {
@@ -88,8 +106,18 @@ impl TcpListener {
         if port == 0 || config.backlog == 0 {
             return Err(Error::InvalidPort);
         }
-        let id = with_stack(shared, |stack, _| Poll::Ready(listen(stack, port, config))).await?;
-        Ok(Self { shared, id, port })
+        let id = with_stack(shared, |stack, _| {
+            stack.apply_requests(&shared.requests);
+            Poll::Ready(listen(stack, port, config))
+        })
+        .await?;
+        Ok(Self {
+            shared,
+            id,
+            port,
+            close_timeout: config.close_timeout,
+            accepting: Mutex::new(()),
+        })
     }
 
     /// [`bind`](Self::bind) for a thread: parks it until done.
@@ -106,12 +134,15 @@ impl TcpListener {
     }
 
     /// The next connection. Waits for one; a connection that was reset before it was
-    /// accepted is still handed out (its first read says so).
+    /// accepted is still handed out (its first read says so). Tasks accepting from the
+    /// same listener take turns (see the module docs); dropping the future gives up the
+    /// turn and takes no connection.
     ///
     /// # Errors
     /// [`Error::OutOfSockets`] or [`Error::OutOfMemory`] if no socket could be kept
     /// listening and none is connected.
     pub async fn accept(&self) -> Result<TcpStream, Error> {
+        let _turn = self.accepting.lock_async().await;
         let id = self.id;
         let stream = with_stack(self.shared, |stack, cx| {
             let listener = stack.listeners[id].as_mut().expect("a live listener");
@@ -141,7 +172,7 @@ impl TcpListener {
             }
         })
         .await?;
-        Ok(TcpStream::new(self.shared, stream))
+        Ok(TcpStream::new(self.shared, stream, self.close_timeout))
     }
 
     /// [`accept`](Self::accept) for a thread: parks it until a connection comes.
@@ -229,10 +260,6 @@ pub(super) fn zeroed(len: usize) -> Option<Vec<u8>> {
     Some(buffer)
 }
 
-fn to_smoltcp(duration: Duration) -> smoltcp::time::Duration {
-    smoltcp::time::Duration::from_micros(duration.as_micros() as u64)
-}
-
 /// A TCP connection.
 #[derive(Debug)]
 pub struct TcpStream {
@@ -240,14 +267,17 @@ pub struct TcpStream {
     handle: SocketHandle,
     /// Set by [`shutdown`](Self::shutdown).
     shut_down: bool,
+    /// [`TcpConfig::close_timeout`], for the drop.
+    close_timeout: Duration,
 }
 
 impl TcpStream {
-    fn new(shared: &'static Shared, handle: SocketHandle) -> Self {
+    fn new(shared: &'static Shared, handle: SocketHandle, close_timeout: Duration) -> Self {
         Self {
             shared,
             handle,
             shut_down: false,
+            close_timeout,
         }
     }
 
@@ -384,7 +414,7 @@ impl Drop for TcpStream {
         let request = if thread::panicking() {
             Request::AbortTcp(self.handle)
         } else {
-            Request::ReleaseTcp(self.handle)
+            Request::ReleaseTcp(self.handle, self.close_timeout)
         };
         self.shared.request(request);
     }

@@ -1,4 +1,9 @@
 //! UDP: [`UdpSocket`], datagrams to and from one local port.
+//!
+//! smoltcp keeps one waker per socket and direction, so tasks sharing a socket take
+//! turns to receive, and to send (each direction has a lock held while the call
+//! waits): a second task would otherwise replace the first one's waker, and the first
+//! would never wake (see `tcp`'s module docs).
 
 use alloc::vec::Vec;
 use core::{net::SocketAddrV4, task::Poll};
@@ -15,10 +20,14 @@ use super::{
     stack::{self, Request, Shared, Stack},
     tcp::zeroed,
 };
-use crate::executor;
+use crate::{drivers::virtio_net, executor, sync::Mutex};
 
 /// Datagrams each way a socket holds.
 const DATAGRAMS: usize = 32;
+/// The largest datagram one Ethernet frame carries: the device's frame less the
+/// Ethernet (14), IPv4 (20) and UDP (8) headers. The stack does not fragment (nor
+/// reassemble): a larger one could never be sent.
+pub const MAX_DATAGRAM: usize = virtio_net::MAX_FRAME - 14 - 20 - 8;
 /// Payload bytes each way a socket holds (room for several full-sized datagrams).
 const PAYLOAD_BYTES: usize = 16 * 1024;
 
@@ -27,6 +36,9 @@ const PAYLOAD_BYTES: usize = 16 * 1024;
 pub struct UdpSocket {
     shared: &'static Shared,
     handle: SocketHandle,
+    /// Held by the receive, and by the send, under way (see the module docs).
+    receiving: Mutex<()>,
+    sending: Mutex<()>,
 }
 
 impl UdpSocket {
@@ -40,8 +52,18 @@ impl UdpSocket {
         if port == 0 {
             return Err(Error::InvalidPort);
         }
-        let handle = with_stack(shared, |stack, _| Poll::Ready(bind(stack, port))).await?;
-        Ok(Self { shared, handle })
+        let handle = with_stack(shared, |stack, _| {
+            // A socket just dropped frees its port here, not a poll later.
+            stack.apply_requests(&shared.requests);
+            Poll::Ready(bind(stack, port))
+        })
+        .await?;
+        Ok(Self {
+            shared,
+            handle,
+            receiving: Mutex::new(()),
+            sending: Mutex::new(()),
+        })
     }
 
     /// [`bind`](Self::bind) for a thread: parks it until done.
@@ -55,16 +77,17 @@ impl UdpSocket {
     /// Sends `datagram` to `to`, waiting for room in the send buffer.
     ///
     /// # Errors
-    /// [`Error::Truncated`] if it is larger than the send buffer could ever hold;
+    /// [`Error::Truncated`] if it is larger than one frame carries ([`MAX_DATAGRAM`]);
     /// [`Error::Unaddressable`] for an unspecified address or port.
     pub async fn send_to(&self, datagram: &[u8], to: SocketAddrV4) -> Result<(), Error> {
+        if datagram.len() > MAX_DATAGRAM {
+            return Err(Error::Truncated);
+        }
+        let _turn = self.sending.lock_async().await;
         let handle = self.handle;
         let endpoint = IpEndpoint::new(IpAddress::Ipv4(*to.ip()), to.port());
         with_stack(self.shared, |stack, cx| {
             let socket = stack.udp(handle);
-            if datagram.len() > socket.payload_send_capacity() {
-                return Poll::Ready(Err(Error::Truncated));
-            }
             match socket.send_slice(datagram, endpoint) {
                 Ok(()) => {
                     stack.poke();
@@ -86,6 +109,7 @@ impl UdpSocket {
     /// # Errors
     /// [`Error::Truncated`] if it did not fit in `buf` (it is dropped).
     pub async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddrV4), Error> {
+        let _turn = self.receiving.lock_async().await;
         let handle = self.handle;
         with_stack(self.shared, |stack, cx| {
             let socket = stack.udp(handle);
