@@ -1,11 +1,12 @@
 //! The `hostile` network client (`//@ net: hostile`), against the server of
 //! `tests/kernels/src/bin/net_hostile.rs`, which answers a first line: `hello` (which
 //! CPU serves it, then closes), `echo`, `flood` (writes until the connection dies),
-//! `victim` (its task is aborted while blocked in `read`), `oom` (fills the guest's heap
-//! until told). Each step says what it expects; every wait has a deadline, so a wedged
-//! server fails the step instead of hanging the suite. Connections the client leaves
-//! open on purpose (stalled, never closed) are held until the boot ends
-//! ([`Report::held`]).
+//! `victim` (its task is aborted while blocked in `read`), `oom` (fills the guest's
+//! heap until told), `shutdown`, `reset` (uses the connection after the client reset
+//! it), `quiet` (stops accepting). Each step says what it expects; every wait has a
+//! deadline, so a wedged server fails the step instead of hanging the suite.
+//! Connections the client leaves open on purpose (stalled, never closed) are held until
+//! the boot ends ([`Report::held`]).
 
 use std::{
     collections::BTreeSet,
@@ -64,8 +65,12 @@ impl Hostile {
             .map_err(|e| format!("{AT_ONCE} connections at once: {e}"))?;
         self.with_the_heap_full()
             .map_err(|e| format!("connections while the heap is full: {e}"))?;
+        self.shut_down().map_err(|e| format!("a shutdown: {e}"))?;
+        self.resetting()
+            .map_err(|e| format!("connections reset by the client: {e}"))?;
         self.hello().map_err(|e| format!("the last hello: {e}"))?;
-        Ok(())
+        self.backlog_left_behind()
+            .map_err(|e| format!("a listener dropped with its backlog: {e}"))
     }
 
     fn connect(&mut self) -> Result<TcpStream, String> {
@@ -216,6 +221,47 @@ impl Hostile {
         let freed = read_line(&mut hoarder)?;
         expect(freed == "freed", || format!("answer {freed:?}"))?;
         self.hello().map(drop)
+    }
+
+    /// The server shuts its side down (the end comes, with nothing before it) and still
+    /// reads what comes.
+    fn shut_down(&mut self) -> Result<(), String> {
+        let mut stream = self.connect()?;
+        send(&mut stream, b"shutdown\n")?;
+        let rest = read_to_end(&mut stream).map_err(|e| format!("read: {e}"))?;
+        expect(rest.is_empty(), || {
+            format!("got {rest:?} after the shutdown")
+        })?;
+        send(&mut stream, b"still\n")
+    }
+
+    /// Two connections closed with the server's line unread, which makes the close a
+    /// reset: the guest checks that its reads and writes then say so.
+    fn resetting(&mut self) -> Result<(), String> {
+        for _ in 0..2 {
+            let mut stream = self.connect()?;
+            send(&mut stream, b"reset\n")?;
+            let mut unread = [0; 1];
+            // Waits for the line without taking it.
+            let arrived = stream.peek(&mut unread).map_err(|e| format!("peek: {e}"))?;
+            expect(arrived == 1, || "closed instead of a line".into())?;
+        }
+        Ok(())
+    }
+
+    /// The server stops accepting; three connections then wait in its backlog, held
+    /// open, until the guest drops the listener with them (it then checks every socket
+    /// came back).
+    fn backlog_left_behind(&mut self) -> Result<(), String> {
+        let mut quiet = self.connect()?;
+        send(&mut quiet, b"quiet\n")?;
+        let line = read_line(&mut quiet)?;
+        expect(line == "quiet", || format!("answer {line:?}"))?;
+        for _ in 0..3 {
+            let stream = self.connect()?;
+            self.report.held.push(stream);
+        }
+        Ok(())
     }
 
     /// One `hello`, served: returns the CPU that served it.

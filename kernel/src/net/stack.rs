@@ -6,12 +6,13 @@
 //! a drop cannot wait for a lock), polls the interface, removes the sockets nobody owns
 //! any more once they are closed (and resets those that took longer to close than their
 //! owner allowed, [`TcpConfig::close_timeout`](super::TcpConfig)), and asks smoltcp
-//! when it next needs polling (`poll_delay`, or an orphan's deadline if sooner). Then it waits for the event (the device's interrupt, or a socket call
-//! that gave it work) or that deadline, whichever comes first. `work` is cleared
-//! *before* the round looks at anything, and the wait is made before the round starts,
-//! so a `set` during the round makes the wait end at once: nothing that happens while
-//! the round runs is missed (`sync::Event` releases a wait made before a `set`, even
-//! if the event was reset in between).
+//! when it next needs polling (`poll_delay`, or an orphan's deadline if sooner). Then
+//! it waits for the event (the device's interrupt, or a socket call that gave it work)
+//! or that deadline, whichever comes first. `work` is cleared *before* the round looks
+//! at anything, and the wait is made before the round starts, so a `set` during the
+//! round makes the wait end at once: nothing that happens while the round runs is
+//! missed (`sync::Event` releases a wait made before a `set`, even if the event was
+//! reset in between).
 
 use alloc::{boxed::Box, vec::Vec};
 use core::time::Duration;

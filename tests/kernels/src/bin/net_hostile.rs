@@ -47,8 +47,17 @@ static RECEIVED: AtomicU64 = AtomicU64::new(0);
 static RECEIVED_DIGEST: AtomicU64 = AtomicU64::new(0);
 /// Connections the one-shot acceptors took.
 static ACCEPTED_ONCE: AtomicU64 = AtomicU64::new(0);
-/// Tells the supervisor to stop restarting the accept loop.
+/// Tells the supervisor to stop restarting the accept loop; it says when it has.
 static STOP: AtomicBool = AtomicBool::new(false);
+static STOPPED: AtomicBool = AtomicBool::new(false);
+/// `shutdown` connections that refused a write after the shutdown and read on.
+static SHUT_DOWN_RIGHT: AtomicU64 = AtomicU64::new(0);
+/// `reset` connections on which a read, a write and a read after the peer's reset each
+/// said so.
+static RESETS_SEEN: AtomicU64 = AtomicU64::new(0);
+/// What the client sends of each (`tests/src/net_hostile.rs`).
+const SHUTDOWNS: u64 = 1;
+const RESETS: u64 = 2;
 
 /// The connection tasks, to abort those still serving once the client is done.
 type Tracked = Arc<IrqSpinLock<Vec<TaskHandle<()>>>>;
@@ -130,6 +139,16 @@ fn survives_a_hostile_client() {
         RECEIVED.load(Ordering::Acquire),
         RECEIVED_DIGEST.load(Ordering::Relaxed)
     );
+    assert_eq!(
+        SHUT_DOWN_RIGHT.load(Ordering::Relaxed),
+        SHUTDOWNS,
+        "shut down"
+    );
+    assert_eq!(
+        RESETS_SEEN.load(Ordering::Relaxed),
+        RESETS,
+        "use after a reset"
+    );
     assert_eq!(drained.sockets, before.sockets, "sockets left: {drained:?}");
     assert_eq!(drained.orphans, 0, "{drained:?}");
     assert_heap_back_to(memory);
@@ -171,7 +190,7 @@ fn supervise(listener: &Arc<TcpListener>, spawners: &Arc<Vec<Spawner>>, tracked:
     let mut random = time::now().as_nanos() | 1;
     for turn in (0..spawners.len()).cycle() {
         if STOP.load(Ordering::Relaxed) {
-            return;
+            break;
         }
         let accept = accept_loop(listener.clone(), spawners.clone(), tracked.clone());
         let Ok(task) = spawners[turn].try_spawn(accept) else {
@@ -185,6 +204,7 @@ fn supervise(listener: &Arc<TcpListener>, spawners: &Arc<Vec<Spawner>>, tracked:
         task.abort();
         let _ = block_on(task);
     }
+    STOPPED.store(true, Ordering::Release);
 }
 
 /// Accepts connections and deals them out as tasks to the executors in turn.
@@ -209,8 +229,8 @@ async fn accept_loop(listener: Arc<TcpListener>, spawners: Arc<Vec<Spawner>>, tr
 
 /// Serves one connection as its first line says, on the executor `here` runs.
 async fn serve(mut stream: TcpStream, here: Spawner) {
-    let command = command(&mut stream).await;
-    match command.as_ref().map(Command::as_bytes) {
+    let first = command(&mut stream).await;
+    match first.as_ref().map(Command::as_bytes) {
         Some(b"hello") => {
             let _ = stream.write_all(&cpu_line(b"hello cpu ")).await;
         }
@@ -234,9 +254,47 @@ async fn serve(mut stream: TcpStream, here: Spawner) {
             let _ = reader.await;
         }
         Some(b"oom") => hoard_until_told(stream).await,
+        Some(b"shutdown") => {
+            stream.shutdown();
+            let refused = stream.write(b"x").await == Err(net::Error::Shutdown);
+            if refused && command(&mut stream).await.is_some() {
+                SHUT_DOWN_RIGHT.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Some(b"reset") => use_after_reset(stream).await,
+        Some(b"quiet") => {
+            // No more accepts: what connects now waits in the backlog until the
+            // listener is dropped with it.
+            STOP.store(true, Ordering::Relaxed);
+            while !STOPPED.load(Ordering::Acquire) {
+                executor::sleep(Duration::from_millis(5)).await;
+            }
+            let _ = stream.write_all(b"quiet\n").await;
+        }
         _ => {
             let _ = stream.write_all(b"what\n").await;
         }
+    }
+}
+
+/// Writes a line the peer will not read, so that its close is a reset: then a read, a
+/// write and a read again must each say `ConnectionReset` (not wedge, not panic).
+async fn use_after_reset(mut stream: TcpStream) {
+    let mut scratch = [0; 16];
+    if stream.write_all(b"unread\n").await.is_err() {
+        return;
+    }
+    let reset = loop {
+        match stream.read(&mut scratch).await {
+            Ok(1..) => {}
+            ended => break ended,
+        }
+    };
+    let wrote = stream.write(b"late\n").await;
+    let again = stream.read(&mut scratch).await;
+    let reset_seen = Err(net::Error::ConnectionReset);
+    if reset == reset_seen && wrote == reset_seen && again == reset_seen {
+        RESETS_SEEN.fetch_add(1, Ordering::Relaxed);
     }
 }
 
