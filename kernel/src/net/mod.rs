@@ -65,6 +65,9 @@ pub enum Error {
     AddrInUse,
     /// Port 0 (or another port no socket can take).
     InvalidPort,
+    /// A [`TcpConfig`] no socket can have: a backlog or a buffer of 0, or a receive
+    /// buffer over 1 GiB (TCP's largest window).
+    InvalidConfig,
     /// The peer reset the connection, or it was aborted.
     ConnectionReset,
     /// This side shut the connection down for writing.
@@ -86,6 +89,7 @@ impl fmt::Display for Error {
             Self::NoDevice => "no network device",
             Self::AddrInUse => "address in use",
             Self::InvalidPort => "invalid port",
+            Self::InvalidConfig => "invalid socket configuration",
             Self::ConnectionReset => "connection reset",
             Self::Shutdown => "the connection is shut down for writing",
             Self::OutOfSockets => "out of sockets",
@@ -104,7 +108,7 @@ impl embedded_io_async::Error for Error {
         match self {
             Self::NoDevice | Self::Unaddressable => ErrorKind::NotConnected,
             Self::AddrInUse => ErrorKind::AddrInUse,
-            Self::InvalidPort => ErrorKind::InvalidInput,
+            Self::InvalidPort | Self::InvalidConfig => ErrorKind::InvalidInput,
             Self::ConnectionReset => ErrorKind::ConnectionReset,
             Self::Shutdown => ErrorKind::BrokenPipe,
             Self::OutOfSockets | Self::OutOfMemory => ErrorKind::OutOfMemory,

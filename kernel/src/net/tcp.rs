@@ -58,6 +58,21 @@ pub struct TcpConfig {
     pub close_timeout: Duration,
 }
 
+impl TcpConfig {
+    /// The largest receive buffer: TCP's largest window (RFC 7323), above which smoltcp
+    /// refuses (panics on) a socket.
+    pub const MAX_RX_BUFFER: usize = 1 << 30;
+
+    /// Whether sockets can be made so: a backlog and buffers of at least one (with none,
+    /// a read or a write would wait forever), a receive buffer of at most
+    /// [`MAX_RX_BUFFER`](Self::MAX_RX_BUFFER).
+    fn is_valid(&self) -> bool {
+        self.backlog > 0
+            && self.tx_buffer > 0
+            && (1..=Self::MAX_RX_BUFFER).contains(&self.rx_buffer)
+    }
+}
+
 impl Default for TcpConfig {
     /// For request/response: ACKs and small writes go out at once (no Nagle, no delayed
     /// ACK: each would add a round trip's wait to a response), 16 KiB each way (a
@@ -99,12 +114,15 @@ impl TcpListener {
     /// Listens on `port`, making its sockets as `config` says.
     ///
     /// # Errors
-    /// [`Error::NoDevice`], [`Error::InvalidPort`] (port 0, a backlog of 0),
+    /// [`Error::NoDevice`], [`Error::InvalidPort`] (port 0), [`Error::InvalidConfig`],
     /// [`Error::AddrInUse`], [`Error::OutOfSockets`], [`Error::OutOfMemory`].
     pub async fn bind_with(port: u16, config: TcpConfig) -> Result<Self, Error> {
         let shared = stack::shared()?;
-        if port == 0 || config.backlog == 0 {
+        if port == 0 {
             return Err(Error::InvalidPort);
+        }
+        if !config.is_valid() {
+            return Err(Error::InvalidConfig);
         }
         let id = with_stack(shared, |stack, _| {
             stack.apply_requests(&shared.requests);

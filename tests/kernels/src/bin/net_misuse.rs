@@ -42,14 +42,28 @@ fn a_port_taken_twice_is_addr_in_use() {
         TcpListener::bind_blocking(0, TcpConfig::default()).err(),
         Some(Error::InvalidPort)
     );
-    let no_backlog = TcpConfig {
-        backlog: 0,
-        ..TcpConfig::default()
-    };
-    assert_eq!(
-        TcpListener::bind_blocking(81, no_backlog).err(),
-        Some(Error::InvalidPort)
-    );
+    let default = TcpConfig::default();
+    for config in [
+        TcpConfig {
+            backlog: 0,
+            ..default
+        },
+        TcpConfig {
+            rx_buffer: 0,
+            ..default
+        },
+        TcpConfig {
+            tx_buffer: 0,
+            ..default
+        },
+        TcpConfig {
+            rx_buffer: TcpConfig::MAX_RX_BUFFER + 1,
+            ..default
+        },
+    ] {
+        let listener = TcpListener::bind_blocking(81, config);
+        assert_eq!(listener.err(), Some(Error::InvalidConfig), "{config:?}");
+    }
     assert_eq!(UdpSocket::bind_blocking(0).err(), Some(Error::InvalidPort));
     drop((listener, udp));
 }
