@@ -4,7 +4,8 @@
 //! smoltcp consumes a transmit token *inside* the closure of a receive token (it answers
 //! a packet while it reads it), so both tokens share the driver through a `RefCell`: the
 //! receive token owns its frame and borrows the driver only after the closure, to post
-//! the buffer again; the transmit token borrows it only to send.
+//! the buffer again; the transmit token borrows it only to send. The next frame can be
+//! looked at before smoltcp takes it ([`Peek`]): it is held back until then.
 
 use core::cell::RefCell;
 
@@ -13,18 +14,22 @@ use smoltcp::{
     time::Instant,
 };
 
+use super::ingress::Peek;
 use crate::drivers::virtio_net::{self, RxPacket, VirtioNet};
 
 /// The virtio driver, as a smoltcp device.
 #[derive(Debug)]
 pub(super) struct Nic {
     driver: RefCell<VirtioNet>,
+    /// A frame taken from the driver to be looked at, not yet given to smoltcp.
+    ahead: Option<RxPacket>,
 }
 
 impl Nic {
     pub(super) fn new(driver: VirtioNet) -> Self {
         Self {
             driver: RefCell::new(driver),
+            ahead: None,
         }
     }
 
@@ -33,12 +38,24 @@ impl Nic {
     }
 }
 
+impl Peek for Nic {
+    fn peek(&mut self) -> Option<&[u8]> {
+        if self.ahead.is_none() {
+            self.ahead = self.driver.get_mut().receive();
+        }
+        self.ahead.as_ref().map(RxPacket::frame)
+    }
+}
+
 impl Device for Nic {
     type RxToken<'a> = Rx<'a>;
     type TxToken<'a> = Tx<'a>;
 
     fn receive(&mut self, _now: Instant) -> Option<(Rx<'_>, Tx<'_>)> {
-        let packet = self.driver.get_mut().receive()?;
+        let packet = match self.ahead.take() {
+            Some(packet) => packet,
+            None => self.driver.get_mut().receive()?,
+        };
         Some((
             Rx {
                 driver: &self.driver,

@@ -38,6 +38,7 @@
 //! [`executor::block_on`]: crate::executor::block_on
 
 mod device;
+mod ingress;
 mod op;
 mod stack;
 mod tcp;

@@ -26,7 +26,7 @@ use smoltcp::{
 };
 use spin::Once;
 
-use super::{ADDRESS, Error, GATEWAY, PREFIX_LEN, device::Nic};
+use super::{ADDRESS, Error, GATEWAY, PREFIX_LEN, device::Nic, ingress};
 use crate::{
     drivers::virtio_net::{self, VirtioNet},
     executor,
@@ -196,7 +196,23 @@ impl Stack {
     fn poll(&mut self, requests: &ArrayQueue<Request>) -> (Option<Duration>, bool) {
         self.apply_requests(requests);
         let now = now();
-        let changed = self.iface.poll(now, &mut self.nic, &mut self.sockets);
+        let orphans = &mut self.orphans;
+        let changed = ingress::poll(
+            &mut self.iface,
+            now,
+            &mut self.nic,
+            &mut self.sockets,
+            // A socket in TIME-WAIT that a new connection needs (see `ingress`) goes if
+            // nobody owns it any more (the common case: the server dropped the stream).
+            // One its owner keeps is left: its handle must stay valid, and aborting it
+            // would reset the new connection.
+            |sockets, handle| {
+                if let Some(at) = orphans.iter().position(|&(orphan, _)| orphan == handle) {
+                    orphans.swap_remove(at);
+                    sockets.remove(handle);
+                }
+            },
+        );
         let next_deadline = self.tend_orphans(now);
         self.nic.driver().reclaim();
         let delay = self
