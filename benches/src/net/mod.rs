@@ -106,6 +106,9 @@ pub(crate) struct Measurement {
     pub(crate) qemu_command: String,
     /// The host's 1-minute load average at the end of the run.
     pub(crate) host_load: Option<f64>,
+    /// Connections the host dropped over the run because a listen queue was full: QEMU's
+    /// forwarding socket's, unless something else on the host overflowed one meanwhile.
+    pub(crate) syn_drops: Option<u64>,
 }
 
 impl Measurement {
@@ -196,9 +199,13 @@ fn measure_one(
     }
     load.run(port, WARM_UP_SECONDS, scratch)
         .context("the warm-up run")?;
+    let drops_before = procstat::listen_overflows();
     let before = serving.cpu_time()?;
     let run = load.run(port, plan.seconds, scratch)?;
     let qemu_cpu = serving.cpu_time()?.saturating_sub(before);
+    let syn_drops = procstat::listen_overflows()
+        .zip(drops_before)
+        .map(|(after, before)| after.saturating_sub(before));
     Ok(Measurement {
         server: server.name,
         load,
@@ -206,6 +213,7 @@ fn measure_one(
         qemu_cpu,
         qemu_command: serving.qemu_command.clone(),
         host_load: procstat::load_average(),
+        syn_drops,
     })
 }
 
@@ -256,6 +264,7 @@ pub(crate) mod tests {
             qemu_cpu: Duration::from_secs(15),
             qemu_command: "qemu-system-x86_64 -smp 2".into(),
             host_load: Some(if errors > 0 { 3.5 } else { 1.25 }),
+            syn_drops: Some(u64::from(load.connections) * 2),
         }
     }
 

@@ -3,8 +3,12 @@
 //! clock ticks. The second field is the command name in parentheses, which may itself
 //! hold spaces and parentheses, so fields are counted from the last `)`.
 //!
-//! Also the host's load average (`/proc/loadavg`): on a shared host it says how much the
-//! figures of a run were disturbed.
+//! Also two host-wide counters that explain a run's figures: the load average
+//! (`/proc/loadavg`: on a shared host, how much the run was disturbed), and how many
+//! connections the host's TCP dropped because a listening socket's queue was full
+//! (`ListenOverflows` in `/proc/net/netstat`). QEMU's user network accepts forwarded
+//! connections on a socket with a backlog of one, so a client opening many connections
+//! at once sees some of its SYNs dropped and retried a second later, whatever the guest.
 
 use std::{fs, time::Duration};
 
@@ -46,6 +50,24 @@ fn first_load(text: &str) -> Option<f64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
+/// Connections the host dropped so far because a listen queue was full (every socket of
+/// the host's network namespace), if `/proc/net/netstat` can be read.
+pub(crate) fn listen_overflows() -> Option<u64> {
+    let text = fs::read_to_string("/proc/net/netstat").ok()?;
+    netstat_counter(&text, "TcpExt", "ListenOverflows")
+}
+
+/// The counter `name` of `group` in `/proc/net/netstat`'s text: a line of names
+/// (`TcpExt: SyncookiesSent ...`) followed by a line of values (`TcpExt: 0 ...`).
+fn netstat_counter(text: &str, group: &str, name: &str) -> Option<u64> {
+    let prefix = format!("{group}:");
+    let mut lines = text.lines().filter(|line| line.starts_with(&prefix));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    let index = names.split_whitespace().position(|field| field == name)?;
+    values.split_whitespace().nth(index)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +99,25 @@ mod tests {
         assert_eq!(first_load("11.84 10.89 7.24 5/812 123456\n"), Some(11.84));
         assert_eq!(first_load(""), None);
         assert!(load_average().is_some());
+    }
+
+    #[test]
+    fn finds_a_counter_by_name() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n\
+                    TcpExt: 0 2800 2801\n\
+                    IpExt: InNoRoutes ListenOverflows\n\
+                    IpExt: 7 9\n";
+        assert_eq!(
+            netstat_counter(text, "TcpExt", "ListenOverflows"),
+            Some(2800)
+        );
+        assert_eq!(netstat_counter(text, "IpExt", "ListenOverflows"), Some(9));
+        assert_eq!(netstat_counter(text, "TcpExt", "Nope"), None);
+        assert_eq!(
+            netstat_counter("TcpExt: ListenOverflows\n", "TcpExt", "ListenOverflows"),
+            None
+        );
+        assert!(listen_overflows().is_some());
     }
 
     #[test]

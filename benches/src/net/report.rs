@@ -26,6 +26,7 @@ fn grid(results: &NetResults, markdown: bool) -> Grid {
         ("p99 ms", true),
         ("errors", true),
         ("QEMU CPU µs/req", true),
+        ("SYN drops", true),
         ("req/s ÷ Linux", true),
         ("p99 ÷ Linux", true),
     ];
@@ -53,6 +54,9 @@ fn grid(results: &NetResults, markdown: bool) -> Grid {
                 measurement
                     .cpu_us_per_request()
                     .map_or("-".to_owned(), |cpu| format!("{cpu:.0}")),
+                measurement
+                    .syn_drops
+                    .map_or("-".to_owned(), |drops| drops.to_string()),
                 versus(|measurement| measurement.run.measured.requests_per_second),
                 versus(|measurement| measurement.run.measured.p99_ms),
             ]);
@@ -120,7 +124,11 @@ fn method(results: &NetResults) -> String {
          (HTTP/1.0, the server closes). Latency: from sending the request (ab: from \
          opening the connection) to the end of the response. QEMU CPU: user + system time \
          of the whole QEMU process over the run (vCPUs, device emulation, the user \
-         network), per request.{host_load}",
+         network), per request. SYN drops: connections the host's TCP dropped over the run \
+         because a listen queue was full (`ListenOverflows`, host-wide); QEMU's user \
+         network accepts forwarded connections with a backlog of one, so opening many at \
+         once loses SYNs, which the client retries after a second, whatever the \
+         guest.{host_load}",
         plan.seconds,
         results.generators.join(", "),
     )
@@ -243,6 +251,7 @@ fn run_json(measurement: &Measurement) -> Value {
         "generator_command": measurement.run.command,
         "qemu_command": measurement.qemu_command,
         "host_load_1min": measurement.host_load,
+        "syn_drops": measurement.syn_drops,
     })
 }
 
@@ -276,12 +285,13 @@ mod tests {
                 "2.00",
                 "0",
                 "750",
+                "2",
                 "2.00",
                 "0.50"
             ]
         );
         assert_eq!(grid.rows[1][1], "linux");
-        assert_eq!(grid.rows[1][7..], ["1.00", "1.00"]);
+        assert_eq!(grid.rows[1][8..], ["1.00", "1.00"]);
         assert_eq!(grid.rows[3][5], "1 (timeout 1)");
     }
 
@@ -293,7 +303,7 @@ mod tests {
             .retain(|measurement| measurement.server != YARDSTICK);
         let grid = grid(&results, false);
         assert_eq!(grid.rows.len(), 4);
-        assert!(grid.rows.iter().all(|row| row[7] == "-" && row[8] == "-"));
+        assert!(grid.rows.iter().all(|row| row[8] == "-" && row[9] == "-"));
     }
 
     #[test]
