@@ -3,8 +3,8 @@
 //!
 //! Every server gets the same machine: the CPU model, CPUs and memory of the benchmark
 //! kernels' MTTCG boots ([`options`]; plain TCG with one CPU, never `-icount`, because
-//! QEMU's user network runs on host time), plus one virtio-net device on QEMU's user
-//! network ([`net_args`]). Only the way in differs: a Spindle server boots its disk image,
+//! QEMU's user network runs on host time), plus the runner's virtio-net device on QEMU's
+//! user network (`boot_image::net_args`). Only the way in differs: a Spindle server boots its disk image,
 //! Linux its kernel and initramfs. A server is ready when it answers `GET /` through the
 //! forwarded port: a connection alone proves nothing, since QEMU accepts on the host side
 //! before the guest listens (and then closes the connection it cannot pass on).
@@ -104,31 +104,17 @@ impl Server {
     }
 }
 
-/// The machine of every server with `cpus` CPUs and `port` forwarded.
+/// The machine of every server with `cpus` CPUs and `port` forwarded: the runner's
+/// `--net PORT` (a virtio-net device on QEMU's user network, `restrict=on`, the host's
+/// 127.0.0.1:`port` forwarded to the guest's TCP port 80 and UDP port 7).
 pub(crate) fn options(cpus: u32, port: u16) -> QemuOptions {
     QemuOptions {
         firmware: Firmware::Bios,
         smp: cpus, // several CPUs without icount: `boot_image` picks MTTCG
         icount: false,
-        extra_args: net_args(port),
+        net: Some(port),
         ..QemuOptions::default()
     }
-}
-
-/// A virtio-net device (modern interface only) on QEMU's user network: the guest is
-/// 10.0.2.15 behind QEMU's NAT, `restrict=on` keeps it from reaching anything outside,
-/// and the host's 127.0.0.1:`port` is forwarded to the guest's port 80 (TCP) and 7 (UDP),
-/// on the loopback address only.
-pub(crate) fn net_args(port: u16) -> Vec<String> {
-    vec![
-        "-netdev".into(),
-        format!(
-            "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:80,\
-             hostfwd=udp:127.0.0.1:{port}-:7"
-        ),
-        "-device".into(),
-        "virtio-net-pci,netdev=net0,disable-legacy=on".into(),
-    ]
 }
 
 /// A port on 127.0.0.1 free for both TCP and UDP just now.
@@ -246,13 +232,12 @@ mod tests {
 
     #[test]
     fn the_network_is_forwarded_from_loopback_only() {
-        let args = net_args(18080);
-        assert_eq!(
-            args[1],
-            "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:18080-:80,\
-             hostfwd=udp:127.0.0.1:18080-:7"
-        );
-        assert_eq!(args[3], "virtio-net-pci,netdev=net0,disable-legacy=on");
+        let args = words(boot_image::machine_args(&options(1, 18080)));
+        let forwarded = "hostfwd=tcp:127.0.0.1:18080-:80,hostfwd=udp:127.0.0.1:18080-:7";
+        let netdev = args.iter().find(|arg| arg.starts_with("user,")).unwrap();
+        assert!(netdev.contains("restrict=on"), "{netdev}");
+        assert!(netdev.ends_with(forwarded), "{netdev}");
+        assert!(args.iter().any(|arg| arg.starts_with("virtio-net-pci,")));
     }
 
     #[test]
@@ -281,7 +266,7 @@ mod tests {
         );
         let machine = words(boot_image::machine_args(&options));
         assert!(linux.starts_with(&machine));
-        assert!(linux.ends_with(&net_args(18080)));
+        assert!(machine.contains(&"-netdev".to_owned()));
         assert!(contains(
             &linux,
             &["-kernel", "/k/vmlinuz", "-initrd", "/k/i.cpio"]
