@@ -2,7 +2,9 @@
 //! sends its next request as soon as the last response arrived) and ApacheBench for a new
 //! connection per request (C at a time; the server closes each after its response). Both
 //! run for a fixed time against the forwarded port on 127.0.0.1, with the same per-request
-//! time limit, and end by themselves; a watchdog kills one that does not.
+//! time limit, and end by themselves; a watchdog kills one that does not. A generator
+//! that gives up (ab stops at the first request that outlasts the time limit) or is
+//! killed leaves a run without figures: an aborted run, reported as such.
 
 use std::{
     fmt, fs,
@@ -127,15 +129,25 @@ impl Load {
     }
 
     /// Runs the load against `port` for `seconds` and reads its report; `scratch` is a
-    /// directory for the generator's files.
+    /// directory for the generator's files. A generator that is missing or prints a
+    /// report this cannot read is an error; one that gives up is an aborted [`Run`].
     pub(crate) fn run(&self, port: u16, seconds: u64, scratch: &Path) -> anyhow::Result<Run> {
         let csv = scratch.join("ab-percentiles.csv");
         let _ = fs::remove_file(&csv);
         let mut command = self.command(port, seconds, &csv);
         let shown = crate::run::shell_line(&command);
         let deadline = Duration::from_secs(seconds) + WATCHDOG_GRACE;
-        let report = run_bounded(&mut command, deadline, self.generator)
-            .with_context(|| format!("`{shown}`"))?;
+        let report = match run_bounded(&mut command, deadline, self.generator)
+            .with_context(|| format!("`{shown}`"))?
+        {
+            Ok(report) => report,
+            Err(why) => {
+                return Ok(Run {
+                    command: shown,
+                    measured: Err(why),
+                });
+            }
+        };
         let measured = match self.generator {
             Generator::Wrk => wrk::parse(&report),
             Generator::Ab => fs::read_to_string(&csv)
@@ -145,16 +157,37 @@ impl Load {
         let measured = measured.with_context(|| format!("`{shown}` printed:\n{report}"))?;
         Ok(Run {
             command: shown,
-            measured,
+            measured: Ok(measured),
         })
     }
 }
 
-/// A load's command line and what it measured.
+/// A load's command line and what it measured, or why the generator gave up.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Run {
     pub(crate) command: String,
-    pub(crate) measured: Measured,
+    pub(crate) measured: Result<Measured, String>,
+}
+
+impl Run {
+    /// The figures, unless the run was aborted.
+    pub(crate) fn figures(&self) -> Option<&Measured> {
+        self.measured.as_ref().ok()
+    }
+
+    /// Whether a request failed or the run was aborted.
+    pub(crate) fn failed(&self) -> bool {
+        self.figures()
+            .is_none_or(|measured| measured.errors.total() > 0)
+    }
+
+    /// What went wrong: `none`, the errors by kind, or `aborted: <why>`.
+    pub(crate) fn problems(&self) -> String {
+        match &self.measured {
+            Ok(measured) => measured.errors.to_string(),
+            Err(why) => format!("aborted: {why}"),
+        }
+    }
 }
 
 /// What a generator reports about one run.
@@ -208,13 +241,14 @@ impl fmt::Display for Errors {
     }
 }
 
-/// Runs `command` to its end, at most `limit`, and returns its stdout; a missing program
-/// names the package to install, a failure shows its stderr.
+/// Runs `command` to its end, at most `limit`, and returns its stdout, or why it failed
+/// (its stderr, or that it had to be killed); a missing program is an error naming the
+/// package to install.
 fn run_bounded(
     command: &mut Command,
     limit: Duration,
     generator: Generator,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Result<String, String>> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -236,7 +270,7 @@ fn run_bounded(
         if started.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("still running after {limit:?}: killed");
+            return Ok(Err(format!("still running after {limit:?}: killed")));
         }
         thread::sleep(Duration::from_millis(50));
     };
@@ -247,9 +281,10 @@ fn run_bounded(
     };
     let (stdout, stderr) = (joined(stdout), joined(stderr));
     if !status.success() {
-        bail!("ended with {status}: {}{}", stderr.trim(), stdout.trim());
+        let output = format!("{} {}", stderr.trim(), stdout.trim());
+        return Ok(Err(format!("{status}: {}", output.trim())));
     }
-    Ok(stdout)
+    Ok(Ok(stdout))
 }
 
 /// Reads a child's pipe to its end on a thread of its own, so that neither pipe fills.
@@ -379,9 +414,33 @@ mod tests {
     fn a_generator_that_overruns_is_killed() {
         let mut command = Command::new("sleep");
         command.arg("60");
-        let error = run_bounded(&mut command, Duration::from_millis(200), Generator::Wrk)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(error, "still running after 200ms: killed");
+        let ended = run_bounded(&mut command, Duration::from_millis(200), Generator::Wrk);
+        assert_eq!(
+            ended.unwrap(),
+            Err("still running after 200ms: killed".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_generator_that_gives_up_says_why() {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            "echo 'apr_pollset_poll: The timeout specified has expired' >&2; exit 1",
+        ]);
+        let ended = run_bounded(&mut command, Duration::from_secs(30), Generator::Ab).unwrap();
+        assert_eq!(
+            ended,
+            Err("exit status: 1: apr_pollset_poll: The timeout specified has expired".to_owned())
+        );
+        let run = Run {
+            command: "ab".into(),
+            measured: ended.map(|_| unreachable!("the command failed")),
+        };
+        assert!(run.failed() && run.figures().is_none());
+        assert!(
+            run.problems()
+                .starts_with("aborted: exit status: 1: apr_pollset_poll")
+        );
     }
 }

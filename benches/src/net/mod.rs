@@ -114,7 +114,7 @@ pub(crate) struct Measurement {
 impl Measurement {
     /// QEMU's host CPU time per completed request, in microseconds.
     pub(crate) fn cpu_us_per_request(&self) -> Option<f64> {
-        let requests = self.run.measured.requests;
+        let requests = self.run.figures()?.requests;
         (requests > 0).then(|| self.qemu_cpu.as_secs_f64() * 1e6 / requests as f64)
     }
 }
@@ -139,11 +139,11 @@ impl NetResults {
             .find(|measurement| measurement.server == server && measurement.load == load)
     }
 
-    /// The runs that had failed requests.
+    /// The runs that had failed requests or were aborted.
     pub(crate) fn failed(&self) -> impl Iterator<Item = &Measurement> {
         self.measurements
             .iter()
-            .filter(|measurement| measurement.run.measured.errors.total() > 0)
+            .filter(|measurement| measurement.run.failed())
     }
 }
 
@@ -217,15 +217,19 @@ fn measure_one(
     })
 }
 
-/// The progress line's end: `4123 req/s, p99 12.3 ms`, and the errors if there were any.
+/// The progress line's end: `4123 req/s, p50 1.20 ms, p99 12.30 ms`, and the errors if
+/// there were any; `ABORTED: <why>` for an aborted run.
 fn summary(measurement: &Measurement) -> String {
-    let measured = &measurement.run.measured;
+    let run = &measurement.run;
+    let Some(measured) = run.figures() else {
+        return run.problems().replacen("aborted", "ABORTED", 1);
+    };
     let mut text = format!(
         "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
         measured.requests_per_second, measured.p50_ms, measured.p99_ms
     );
-    if measured.errors.total() > 0 {
-        text.push_str(&format!(", ERRORS: {}", measured.errors));
+    if run.failed() {
+        text.push_str(&format!(", ERRORS: {}", run.problems()));
     }
     text
 }
@@ -252,14 +256,14 @@ pub(crate) mod tests {
             load,
             run: Run {
                 command: format!("{} http://127.0.0.1:1/", load.generator.program()),
-                measured: Measured {
+                measured: Ok(Measured {
                     requests: (rate * seconds) as u64,
                     seconds,
                     requests_per_second: rate,
                     p50_ms: p50,
                     p99_ms: p99,
                     errors: counted,
-                },
+                }),
             },
             qemu_cpu: Duration::from_secs(15),
             qemu_command: "qemu-system-x86_64 -smp 2".into(),
@@ -297,7 +301,7 @@ pub(crate) mod tests {
     fn cpu_per_request_and_failed_runs() {
         let results = sample();
         let first = &results.measurements[0];
-        assert_eq!(first.run.measured.requests, 20_000);
+        assert_eq!(first.run.figures().unwrap().requests, 20_000);
         assert_eq!(first.cpu_us_per_request(), Some(750.0));
         let failed: Vec<String> = results
             .failed()
@@ -319,7 +323,8 @@ pub(crate) mod tests {
                 .find("linux", load)
                 .unwrap()
                 .run
-                .measured
+                .figures()
+                .unwrap()
                 .requests_per_second,
             3000.0
         );
@@ -336,6 +341,12 @@ pub(crate) mod tests {
         assert_eq!(
             summary(&results.measurements[5]),
             "2000 req/s, p50 1.00 ms, p99 4.00 ms, ERRORS: timeout 1"
+        );
+        let mut aborted = results.measurements[0].clone();
+        aborted.run.measured = Err("exit status: 1: apr_pollset_poll".into());
+        assert_eq!(
+            summary(&aborted),
+            "ABORTED: exit status: 1: apr_pollset_poll"
         );
     }
 }

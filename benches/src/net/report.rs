@@ -10,7 +10,10 @@ use std::{fs, path::Path};
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use super::{Measurement, NetResults, load::LOADS};
+use super::{
+    Measurement, NetResults,
+    load::{LOADS, Measured},
+};
 use crate::report::{Grid, format_ratio, markdown, table};
 
 /// The server every other one is compared with.
@@ -37,28 +40,29 @@ fn grid(results: &NetResults, markdown: bool) -> Grid {
             let Some(measurement) = results.find(server, load) else {
                 continue;
             };
-            let measured = &measurement.run.measured;
-            let versus = |value: fn(&Measurement) -> f64| {
-                yardstick
-                    .map(|linux| value(measurement) / value(linux))
-                    .filter(|ratio| ratio.is_finite())
-                    .map_or("-".to_owned(), format_ratio)
+            let figure = |value: fn(&Measured) -> f64| measurement.run.figures().map(value);
+            let versus = |value: fn(&Measured) -> f64| {
+                let linux = yardstick?.run.figures().map(value)?;
+                Some(figure(value)? / linux).filter(|ratio| ratio.is_finite())
+            };
+            let shown = |value: Option<f64>, format: fn(f64) -> String| {
+                value.map_or("-".to_owned(), format)
             };
             rows.push(vec![
                 load.to_string(),
                 (*server).to_owned(),
-                format!("{:.0}", measured.requests_per_second),
-                milliseconds(measured.p50_ms),
-                milliseconds(measured.p99_ms),
+                shown(figure(|m| m.requests_per_second), |rate| {
+                    format!("{rate:.0}")
+                }),
+                shown(figure(|m| m.p50_ms), milliseconds),
+                shown(figure(|m| m.p99_ms), milliseconds),
                 errors_cell(measurement, markdown),
-                measurement
-                    .cpu_us_per_request()
-                    .map_or("-".to_owned(), |cpu| format!("{cpu:.0}")),
+                shown(measurement.cpu_us_per_request(), |cpu| format!("{cpu:.0}")),
                 measurement
                     .syn_drops
                     .map_or("-".to_owned(), |drops| drops.to_string()),
-                versus(|measurement| measurement.run.measured.requests_per_second),
-                versus(|measurement| measurement.run.measured.p99_ms),
+                shown(versus(|m| m.requests_per_second), format_ratio),
+                shown(versus(|m| m.p99_ms), format_ratio),
             ]);
         }
     }
@@ -84,13 +88,25 @@ fn milliseconds(value: f64) -> String {
     }
 }
 
-/// `0`, or the count with its kinds: `12 (timeout 12)`, in bold in Markdown.
+/// `0`, the count with its kinds (`12 (timeout 12)`), or `aborted: <why>`; in bold in
+/// Markdown when not 0.
 fn errors_cell(measurement: &Measurement, markdown: bool) -> String {
-    let errors = &measurement.run.measured.errors;
-    match (errors.total(), markdown) {
-        (0, _) => "0".into(),
-        (total, false) => format!("{total} ({errors})"),
-        (total, true) => format!("**{total}** ({errors})"),
+    let run = &measurement.run;
+    let (lead, rest) = match run.figures() {
+        Some(measured) if measured.errors.total() == 0 => return "0".into(),
+        Some(measured) => (
+            measured.errors.total().to_string(),
+            format!(" ({})", measured.errors),
+        ),
+        None => {
+            let problems = run.problems();
+            let why = problems.trim_start_matches("aborted");
+            ("aborted".to_owned(), why.replace('|', "/"))
+        }
+    };
+    match markdown {
+        true => format!("**{lead}**{rest}"),
+        false => format!("{lead}{rest}"),
     }
 }
 
@@ -152,7 +168,9 @@ fn failures(results: &NetResults, markdown: bool) -> String {
         .map(|measurement| {
             format!(
                 "- {} [{}]: {}\n",
-                measurement.server, measurement.load, measurement.run.measured.errors
+                measurement.server,
+                measurement.load,
+                measurement.run.problems()
             )
         })
         .collect();
@@ -160,7 +178,7 @@ fn failures(results: &NetResults, markdown: bool) -> String {
         return String::new();
     }
     let warning = format!(
-        "{} of {} runs had failed requests:",
+        "{} of {} runs had failed requests or were aborted:",
         failed.len(),
         results.measurements.len()
     );
@@ -228,23 +246,26 @@ pub(crate) fn json(results: &NetResults) -> String {
 }
 
 fn run_json(measurement: &Measurement) -> Value {
-    let measured = &measurement.run.measured;
-    let errors: serde_json::Map<String, Value> = measured
-        .errors
-        .counted()
-        .map(|(kind, count)| (kind.to_owned(), count.into()))
-        .collect();
+    let measured = measurement.run.figures();
+    let errors: Option<serde_json::Map<String, Value>> = measured.map(|measured| {
+        measured
+            .errors
+            .counted()
+            .map(|(kind, count)| (kind.to_owned(), count.into()))
+            .collect()
+    });
     json!({
         "server": measurement.server,
         "generator": measurement.load.generator.program(),
         "connections": measurement.load.connections,
         "keep_alive": measurement.load.generator.keep_alive(),
-        "requests": measured.requests,
-        "seconds": measured.seconds,
-        "requests_per_second": measured.requests_per_second,
-        "p50_ms": measured.p50_ms,
-        "p99_ms": measured.p99_ms,
-        "errors": measured.errors.total(),
+        "aborted": measurement.run.measured.as_ref().err(),
+        "requests": measured.map(|m| m.requests),
+        "seconds": measured.map(|m| m.seconds),
+        "requests_per_second": measured.map(|m| m.requests_per_second),
+        "p50_ms": measured.map(|m| m.p50_ms),
+        "p99_ms": measured.map(|m| m.p99_ms),
+        "errors": measured.map(|m| m.errors.total()),
         "errors_by_kind": errors,
         "qemu_cpu_seconds": measurement.qemu_cpu.as_secs_f64(),
         "qemu_cpu_us_per_request": measurement.cpu_us_per_request(),
@@ -310,15 +331,15 @@ mod tests {
     fn failed_requests_are_shouted() {
         let results = sample();
         let text = text(&results);
-        assert!(text.contains("WARNING: 2 of 8 runs had failed requests:\n"));
+        assert!(text.contains("WARNING: 2 of 8 runs had failed requests or were aborted:\n"));
         assert!(text.contains("- linux [wrk, 64 conn, keep-alive]: timeout 1\n"));
         let markdown = markdown(&results);
         assert!(markdown.contains("| **1** (timeout 1) |"));
-        assert!(markdown.contains("**Warning: 2 of 8 runs had failed requests:**"));
+        assert!(markdown.contains("**Warning: 2 of 8 runs had failed requests or were aborted:**"));
         let mut clean = sample();
         clean
             .measurements
-            .retain(|measurement| measurement.run.measured.errors.total() == 0);
+            .retain(|measurement| !measurement.run.failed());
         assert!(!super::markdown(&clean).contains("Warning"));
         assert!(!super::text(&clean).contains("WARNING"));
     }
@@ -333,6 +354,29 @@ mod tests {
         assert!(text.contains("- `linux`: Linux (linux-image-6.1.0-57-cloud-amd64)\n"));
         assert!(text.contains("| `wrk, 1 conn, keep-alive` | spindle-tasks | 2000 |"));
         assert!(text.contains("QEMU, for `linux`: `qemu-system-x86_64 -smp 2`"));
+    }
+
+    #[test]
+    fn an_aborted_run_has_no_figures_and_says_why() {
+        let mut results = sample();
+        // Linux's keep-alive run with one connection: the table's second row.
+        results.measurements[4].run.measured = Err("exit status: 1: apr_pollset_poll".into());
+        let grid = grid(&results, true);
+        assert_eq!(grid.rows[1][2..5], ["-", "-", "-"]);
+        assert_eq!(
+            grid.rows[1][5],
+            "**aborted**: exit status: 1: apr_pollset_poll"
+        );
+        assert_eq!(grid.rows[1][6], "-", "no CPU per request");
+        assert_eq!(grid.rows[0][8..], ["-", "-"], "nothing to compare with");
+        assert!(text(&results).contains("- linux [wrk, 1 conn, keep-alive]: aborted: exit"));
+        let value: Value = serde_json::from_str(&json(&results)).unwrap();
+        assert_eq!(
+            value["runs"][4]["aborted"],
+            "exit status: 1: apr_pollset_poll"
+        );
+        assert!(value["runs"][4]["requests_per_second"].is_null());
+        assert!(value["runs"][0]["aborted"].is_null());
     }
 
     #[test]
