@@ -281,10 +281,28 @@ fn run_bounded(
     };
     let (stdout, stderr) = (joined(stdout), joined(stderr));
     if !status.success() {
-        let output = format!("{} {}", stderr.trim(), stdout.trim());
-        return Ok(Err(format!("{status}: {}", output.trim())));
+        return Ok(Err(why_it_ended(&status.to_string(), &stderr, &stdout)));
     }
     Ok(Ok(stdout))
+}
+
+/// One line saying why a generator failed: its status, the last line of its stderr and
+/// the last progress note of its stdout (ab: `Total of 695 requests completed`).
+fn why_it_ended(status: &str, stderr: &str, stdout: &str) -> String {
+    let last = |text: &str| {
+        let line = text.lines().rev().find(|line| !line.trim().is_empty());
+        let line = line.unwrap_or_default();
+        line.rsplit("...")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    [status.to_owned(), last(stderr), last(stdout)]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Reads a child's pipe to its end on a thread of its own, so that neither pipe fills.
@@ -431,7 +449,7 @@ mod tests {
         let ended = run_bounded(&mut command, Duration::from_secs(30), Generator::Ab).unwrap();
         assert_eq!(
             ended,
-            Err("exit status: 1: apr_pollset_poll: The timeout specified has expired".to_owned())
+            Err("exit status: 1; apr_pollset_poll: The timeout specified has expired".to_owned())
         );
         let run = Run {
             command: "ab".into(),
@@ -440,7 +458,17 @@ mod tests {
         assert!(run.failed() && run.figures().is_none());
         assert!(
             run.problems()
-                .starts_with("aborted: exit status: 1: apr_pollset_poll")
+                .starts_with("aborted: exit status: 1; apr_pollset_poll")
+        );
+        let stdout = "This is ApacheBench, Version 2.3\nBenchmarking 127.0.0.1 (be patient)\
+                      ...Total of 695 requests completed\n";
+        assert_eq!(
+            why_it_ended(
+                "exit status: 119",
+                "apr_pollset_poll: expired (70007)\n",
+                stdout
+            ),
+            "exit status: 119; apr_pollset_poll: expired (70007); Total of 695 requests completed"
         );
     }
 }
