@@ -28,8 +28,9 @@ the bootloader cannot boot.
 
 --net PORT adds a virtio network card on QEMU's user network: the host's
 127.0.0.1:PORT is forwarded to the guest's TCP port 80 and UDP port 7 (the
-guest is 10.0.2.15 and reaches nothing beyond QEMU's 10.0.2.x). Not with
---icount: the user network runs on host time.
+guest is 10.0.2.15 and reaches nothing beyond QEMU's 10.0.2.x: restrict=on,
+under which QEMU also drops the UDP datagrams the guest sends, echo replies
+included). Not with --icount: the user network runs on host time.
 
 --trace FILE.json builds the kernel with SPINDLE_TRACE=on: it records the
 schedule from boot and streams it out when it powers off or panics (or on
@@ -155,6 +156,7 @@ impl Args {
             kvm: self.kvm,
             debugcon: None,
             net: self.net,
+            net_unrestricted: false,
             extra_args: self.qemu_args.clone(),
         }
     }
@@ -213,6 +215,7 @@ mod tests {
             kvm: true,
             debugcon: None,
             net: None,
+            net_unrestricted: false,
             extra_args: vec!["-d".into(), "int".into()],
         };
         assert_eq!(args.qemu_options(), expected);

@@ -92,7 +92,7 @@ pub fn machine_args(opts: &QemuOptions) -> Vec<OsString> {
         args.extend(debugcon_args(path));
     }
     if let Some(port) = opts.net {
-        args.extend(net_args(port));
+        args.extend(net_args(port, !opts.net_unrestricted));
     }
     args
 }
@@ -101,11 +101,13 @@ pub fn machine_args(opts: &QemuOptions) -> Vec<OsString> {
 /// (slirp), the guest at 10.0.2.15 behind 10.0.2.2. The host's TCP port `port` is
 /// forwarded to the guest's port 80 and its UDP port `port` to the guest's port 7,
 /// bound to 127.0.0.1 only: an empty host address would listen on every interface.
-/// `restrict=on` keeps the guest inside: it reaches nothing beyond QEMU's 10.0.2.x
-/// (connections forwarded in still work).
-pub fn net_args(port: u16) -> Vec<OsString> {
+/// `restrict` (`restrict=on`) keeps the guest inside: it reaches nothing beyond QEMU's
+/// 10.0.2.x (connections forwarded in still work), but its UDP datagrams are all dropped,
+/// answers included (see [`QemuOptions::net_unrestricted`]).
+pub fn net_args(port: u16, restrict: bool) -> Vec<OsString> {
+    let restrict = if restrict { ",restrict=on" } else { "" };
     let netdev = format!(
-        "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:80,hostfwd=udp:127.0.0.1:{port}-:7"
+        "user,id=net0{restrict},hostfwd=tcp:127.0.0.1:{port}-:80,hostfwd=udp:127.0.0.1:{port}-:7"
     );
     [
         "-netdev",
@@ -356,6 +358,13 @@ mod tests {
                 "-device",
                 "virtio-net-pci,netdev=net0,disable-legacy=on",
             ]
+        ));
+        let open = QemuOptions {
+            net_unrestricted: true,
+            ..opts
+        };
+        assert!(args_of(&open).contains(
+            &"user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:8080-:7".to_owned()
         ));
     }
 

@@ -17,5 +17,5 @@ pub use locate::{KvmUnavailable, locate_qemu};
 pub use options::{QemuOptions, minimum_memory_mib};
 pub use outcome::{EXIT_FAILURE_VALUE, EXIT_SUCCESS_VALUE, Outcome};
 pub use run::{
-    Captured, Driver, SerialInput, run_captured, run_driven, run_forwarding, run_interactive,
+    Captured, Drive, Driver, SerialInput, run_captured, run_driven, run_forwarding, run_interactive,
 };

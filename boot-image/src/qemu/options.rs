@@ -33,6 +33,11 @@ pub struct QemuOptions {
     /// A virtio network card on QEMU's user network, with the host's 127.0.0.1:PORT
     /// forwarded to the guest: TCP to port 80, UDP to port 7 (`--net PORT`).
     pub net: Option<u16>,
+    /// Leaves out `restrict=on` from [`net`](Self::net)'s user network. Restricted, the
+    /// guest reaches nothing beyond QEMU's 10.0.2.x, but libslirp then also drops every
+    /// UDP datagram the guest sends (`udp_input`), replies to forwarded ones included: a
+    /// UDP echo cannot answer. For the test kernels, which only ever answer.
+    pub net_unrestricted: bool,
     /// Arguments appended verbatim after everything else.
     pub extra_args: Vec<String>,
 }
@@ -49,6 +54,7 @@ impl Default for QemuOptions {
             kvm: false,
             debugcon: None,
             net: None,
+            net_unrestricted: false,
             extra_args: Vec::new(),
         }
     }

@@ -98,8 +98,11 @@ pub struct Driver {
     /// The output that says the guest is ready for it.
     pub after: String,
     /// The program; its argument is the guest's serial input.
-    pub drive: Box<dyn FnOnce(&mut dyn Write) + Send>,
+    pub drive: Drive,
 }
+
+/// A [`Driver`]'s program.
+pub type Drive = Box<dyn FnOnce(&mut dyn Write) + Send>;
 
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

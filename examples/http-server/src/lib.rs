@@ -91,6 +91,11 @@ pub fn start(mode: Mode) -> Result<(), Error> {
             let spawners: Vec<Spawner> = (0..workers.len() as u32)
                 .filter_map(|cpu| workers.on(cpu).cloned())
                 .collect();
+            // The first task of an executor makes its task table: made now, before the
+            // first connection, which then allocates only what it uses.
+            for spawner in &spawners {
+                let _ = executor::block_on(spawner.spawn(async {}));
+            }
             let listener = executor::block_on(TcpListener::bind(HTTP_PORT))?;
             let echo = executor::block_on(UdpSocket::bind(ECHO_PORT))?;
             spawners[0].spawn(echo_async(echo));
