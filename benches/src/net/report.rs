@@ -134,8 +134,8 @@ fn method(results: &NetResults) -> String {
     };
     format!(
         "Each load ran {} s ({}) against a freshly booted server after a 1 s warm-up, the \
-         guest on {machine} with a virtio-net device on QEMU's user network, its port 80 \
-         forwarded from 127.0.0.1. `GET /` returns the 19-byte `hello from spindle\\n`. \
+         guest on {machine}, with a virtio-net device on QEMU's user network and its port \
+         80 forwarded from 127.0.0.1. `GET /` returns the 19-byte `hello from spindle\\n`. \
          wrk keeps its connections (HTTP/1.1 keep-alive); ab opens a new one per request \
          (HTTP/1.0, the server closes). Latency: from sending the request (ab: from \
          opening the connection) to the end of the response. QEMU CPU: user + system time \
