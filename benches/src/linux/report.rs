@@ -245,7 +245,7 @@ pub(crate) fn markdown(spindle: &Results, linux: &LinuxResults) -> String {
     format!(
         "{}\n\n{}, booted once under icount and {smp_boots} times under MTTCG.\n\n{}\n\
          Linux alone:\n\n{}\n{LEGEND}\n",
-        markdown::provenance_line(spindle),
+        markdown::provenance_line(&spindle.provenance),
         kernel_line(linux),
         markdown::table(&grid(&rows(spindle, linux))),
         markdown::table(&linux_grid(linux)),
