@@ -161,14 +161,7 @@ impl Client {
     }
 
     fn connect(&mut self) -> Result<TcpStream, String> {
-        let stream = TcpStream::connect_timeout(&self.address, PATIENCE)
-            .map_err(|e| format!("connect: {e}"))?;
-        stream
-            .set_read_timeout(Some(PATIENCE))
-            .map_err(|e| e.to_string())?;
-        stream
-            .set_write_timeout(Some(PATIENCE))
-            .map_err(|e| e.to_string())?;
+        let stream = connect(self.address)?;
         self.connections += 1;
         Ok(stream)
     }
@@ -355,6 +348,19 @@ fn read_response(stream: &mut TcpStream) -> Result<Response, String> {
 }
 
 /// The server closed the connection: the next read finds its end.
+/// A connection to `address` whose every read and write waits at most [`PATIENCE`].
+pub(crate) fn connect(address: SocketAddr) -> Result<TcpStream, String> {
+    let stream =
+        TcpStream::connect_timeout(&address, PATIENCE).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(PATIENCE))
+        .map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
 fn expect_closed(stream: &mut TcpStream) -> Result<(), String> {
     let mut buffer = [0; 64];
     match stream.read(&mut buffer) {

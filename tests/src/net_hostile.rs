@@ -12,13 +12,10 @@ use std::{
     collections::BTreeSet,
     io::{ErrorKind, Read, Write},
     net::{SocketAddr, TcpStream, UdpSocket},
-    time::Duration,
 };
 
-use crate::net_client::{Report, digest, expect};
+use crate::net_client::{self, Report, digest, expect};
 
-/// How long one read or write may wait for the guest.
-const PATIENCE: Duration = Duration::from_secs(30);
 /// Datagrams sent to the four one-shot receivers: their sizes.
 const DATAGRAMS: [usize; 4] = [10, 200, 1000, 1472];
 /// Connections opened at once: more than the listener's backlog of 8.
@@ -74,14 +71,7 @@ impl Hostile {
     }
 
     fn connect(&mut self) -> Result<TcpStream, String> {
-        let stream = TcpStream::connect_timeout(&self.address, PATIENCE)
-            .map_err(|e| format!("connect: {e}"))?;
-        stream
-            .set_read_timeout(Some(PATIENCE))
-            .map_err(|e| e.to_string())?;
-        stream
-            .set_write_timeout(Some(PATIENCE))
-            .map_err(|e| e.to_string())?;
+        let stream = net_client::connect(self.address)?;
         self.report.connections += 1;
         Ok(stream)
     }
