@@ -5,9 +5,8 @@
 //! Failed requests are never folded into the other columns: the errors column counts
 //! them, the Markdown puts a non-zero count in bold and lists the runs under the table.
 
-use std::{fs, path::Path};
+use std::path::Path;
 
-use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::{
@@ -278,13 +277,10 @@ fn run_json(measurement: &Measurement) -> Value {
 
 /// Writes `net.md` and `net.json` into `dir`; returns their names.
 pub(crate) fn write_files(results: &NetResults, dir: &Path) -> anyhow::Result<Vec<&'static str>> {
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let files = [("net.md", markdown(results)), ("net.json", json(results))];
-    for (name, text) in &files {
-        let path = dir.join(name);
-        fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(files.iter().map(|&(name, _)| name).collect())
+    crate::report::write_named(
+        dir,
+        &[("net.md", markdown(results)), ("net.json", json(results))],
+    )
 }
 
 #[cfg(test)]
