@@ -370,11 +370,13 @@ pub struct Stats {
     pub dropped_frames: u64,
 }
 
-/// What the stack holds now; `None` before [`start`] (or without a device).
-/// Takes the stack's lock: for threads (a task calls it through `spawn_blocking`).
+/// What the stack holds now, every drop so far applied (a dropped socket or listener is
+/// counted as an orphan, not as its owner's); `None` before [`start`] (or without a
+/// device). Takes the stack's lock: for threads (a task calls it through `spawn_blocking`).
 pub fn stats() -> Option<Stats> {
     let shared = SHARED.get()?.ok()?;
     let mut stack = shared.stack.lock();
+    stack.apply_requests(&shared.requests);
     let time_wait = stack
         .sockets
         .iter()

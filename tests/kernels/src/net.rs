@@ -36,7 +36,7 @@ const DRAIN: Duration = Duration::from_secs(20);
 pub fn serve_the_host_client(mode: Mode) {
     let mut input = SerialInput::open().expect("the serial input");
     http_server::start(mode).expect("the server starts");
-    let before = net::stats().expect("the network is up");
+    let before = settled_stats();
     let memory = heap_in_use();
     spindle::println!("{READY}");
     let [connections, panics, datagrams] = client_done(&block_on(read_line(&mut input)));
@@ -76,6 +76,19 @@ pub fn serve_the_host_client(mode: Mode) {
         drained.other_interrupts,
         drained.dropped_frames
     );
+}
+
+/// What the stack holds once the sockets dropped so far are gone (waited for, bounded
+/// by [`DRAIN`]): a baseline that does not count sockets still closing.
+pub fn settled_stats() -> net::Stats {
+    let deadline = time::now() + DRAIN;
+    loop {
+        let stats = net::stats().expect("the network is up");
+        if stats.orphans == 0 || time::now() > deadline {
+            return stats;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The counts in the client's `net-client: done CONNECTIONS PANICS DATAGRAMS` line (the
