@@ -3,7 +3,8 @@
 //! The document is written by people except for the sections between marker pairs: the
 //! icount/tcg table ([`RESULTS`], the latest `results.md`) and the SMP tables
 //! ([`SMP_RESULTS`], the latest `smp.md`), and with `--linux` the side-by-side tables
-//! ([`LINUX_RESULTS`], the latest `linux.md`). Only those are replaced, so the prose around
+//! ([`LINUX_RESULTS`], the latest `linux.md`), and with `--net` the network figures
+//! ([`NET_RESULTS`], the latest `net.md`). Only those are replaced, so the prose around
 //! them survives every run; a missing file is created with the markers and a placeholder
 //! to write the prose into.
 
@@ -36,12 +37,19 @@ pub(crate) const LINUX_RESULTS: Section = Section {
     end: "<!-- linux-results:end -->",
 };
 
+/// The network figures beside Linux (`./x bench --net`).
+pub(crate) const NET_RESULTS: Section = Section {
+    begin: "<!-- net-results:begin -->",
+    end: "<!-- net-results:end -->",
+};
+
 /// What a new `BENCHMARKS.md` starts with, around the markers.
 const SKELETON: &str = "# Benchmarks\n\n\
     _What is measured, how, and what the numbers mean: to be written._\n\n\
     <!-- results:begin -->\n<!-- results:end -->\n\n\
     <!-- smp-results:begin -->\n<!-- smp-results:end -->\n\n\
-    <!-- linux-results:begin -->\n<!-- linux-results:end -->\n";
+    <!-- linux-results:begin -->\n<!-- linux-results:end -->\n\n\
+    <!-- net-results:begin -->\n<!-- net-results:end -->\n";
 
 /// Replaces each section's generated text in the file at `path` with the text given.
 pub(crate) fn update(path: &Path, sections: &[(Section, String)]) -> anyhow::Result<()> {
@@ -129,6 +137,7 @@ mod tests {
             (RESULTS, "the table\n".to_owned()),
             (SMP_RESULTS, "the smp table\n".to_owned()),
             (LINUX_RESULTS, "the linux table\n".to_owned()),
+            (NET_RESULTS, "the network table\n".to_owned()),
         ];
         update(&path, &sections).unwrap();
         let text = fs::read_to_string(&path).unwrap();
@@ -136,5 +145,6 @@ mod tests {
         assert!(text.contains(&format!("{BEGIN}\n\nthe table\n{END}\n")));
         assert!(text.contains("the smp table\n<!-- smp-results:end -->"));
         assert!(text.contains("the linux table\n<!-- linux-results:end -->"));
+        assert!(text.contains("the network table\n<!-- net-results:end -->"));
     }
 }

@@ -5,6 +5,9 @@
 //! their own ("SMP figures", also in `target/bench/smp.md`). With `--linux` it also boots
 //! Debian's Linux under the same QEMU with a program measuring the same thread figures,
 //! and prints them beside Spindle's (`target/bench/linux.{md,json}`; see [`linux`]).
+//! With `--net` it measures HTTP servers instead of kernels: Spindle's and Linux's in the
+//! same QEMU, loaded from the host by `wrk` and `ab` (`target/bench/net.{md,json}`; see
+//! [`net`]).
 //!
 //! Not part of `./x test`: a run takes minutes, and its numbers are results to look at,
 //! not a verdict. The pieces, in the order a run uses them: [`discover`] (find and build
@@ -16,6 +19,7 @@
 mod benchmarks_md;
 mod discover;
 mod linux;
+mod net;
 mod parse;
 mod provenance;
 mod report;
@@ -34,7 +38,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::{
-    benchmarks_md::{LINUX_RESULTS, RESULTS, SMP_RESULTS},
+    benchmarks_md::{LINUX_RESULTS, NET_RESULTS, RESULTS, SMP_RESULTS},
     discover::KernelSpec,
     linux::LinuxResults,
     provenance::Provenance,
@@ -54,7 +58,7 @@ const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 #[derive(Debug, Parser)]
 #[command(name = "spindle-bench", bin_name = "./x bench")]
 struct Args {
-    /// Only run kernels whose name contains one of these.
+    /// Only run kernels whose name contains one of these (with --net: servers).
     filters: Vec<String>,
     /// Also replace the generated section of BENCHMARKS.md with the results (needs the
     /// whole suite: no filters).
@@ -73,6 +77,21 @@ struct Args {
     /// with apt) under the same QEMU, and show them beside Spindle's.
     #[arg(long)]
     linux: bool,
+    /// Measure HTTP servers instead of kernels: Spindle's (a task per connection, a
+    /// thread per connection) and Linux's, in the same QEMU, loaded from the host by wrk
+    /// (keep-alive) and ab (a connection per request) at 1 and 64 connections.
+    #[arg(long, conflicts_with = "linux")]
+    net: bool,
+    /// With --net: how long each load runs, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10, requires = "net",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    net_seconds: u64,
+    /// With --net: the guests' CPUs (MTTCG when more than one). One by default: QEMU's
+    /// network thread and the load generator need host cores too, and a 2-core host
+    /// running two vCPUs besides them measures its own contention.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "net",
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    net_cpus: u32,
 }
 
 fn main() -> ExitCode {
@@ -95,6 +114,9 @@ fn run(args: &Args, typed: &[String]) -> anyhow::Result<()> {
     let root = Path::new(ROOT)
         .canonicalize()
         .with_context(|| format!("cannot find the workspace at {ROOT}"))?;
+    if args.net {
+        return run_net(args, typed, &root);
+    }
     let kernels = discover::discover(&root, &args.filters)?;
     let provenance = Provenance::collect(&root, typed);
     let target_dir = boot_image::target_dir(&root);
@@ -131,6 +153,40 @@ fn run(args: &Args, typed: &[String]) -> anyhow::Result<()> {
         &out_dir,
         args.update_benchmarks_md,
     )
+}
+
+/// `--net`: every server under every load, then the reports; fails after writing them
+/// if any request failed.
+fn run_net(args: &Args, typed: &[String], root: &Path) -> anyhow::Result<()> {
+    let provenance = Provenance::collect(root, typed);
+    let out_dir = boot_image::target_dir(root).join("bench");
+    let (generators, servers) = net::prepare(root, &out_dir, &args.filters)?;
+    let plan = net::Plan {
+        cpus: args.net_cpus,
+        seconds: args.net_seconds,
+    };
+    let scratch = out_dir.join("net");
+    let results = net::measure(&servers, generators, plan, &scratch, provenance)?;
+    print!("{}", net::report::text(&results));
+    let written = net::report::write_files(&results, &out_dir)?;
+    eprintln!(
+        "wrote {} to {}",
+        written.join(", "),
+        shown(root, &out_dir).display()
+    );
+    if args.update_benchmarks_md {
+        let path = root.join("BENCHMARKS.md");
+        benchmarks_md::update(&path, &[(NET_RESULTS, net::report::markdown(&results))])?;
+        eprintln!("updated {}", path.display());
+    }
+    let failed = results.failed().count();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} runs had failed requests (see the errors column)",
+            results.measurements.len()
+        );
+    }
+    Ok(())
 }
 
 /// Boots each SMP kernel `boots` times in a row under MTTCG. One kernel's boots follow
@@ -235,5 +291,16 @@ mod tests {
         assert!(Args::try_parse_from(["x", "--boots", "0"]).is_err());
         assert!(Args::try_parse_from(["x", "--timeout", "0"]).is_err());
         assert!(Args::try_parse_from(["x", "--nope"]).is_err());
+    }
+
+    #[test]
+    fn net_flags_need_net() {
+        let args = Args::try_parse_from(["x", "--net", "linux", "--net-seconds", "3"]).unwrap();
+        assert!(args.net);
+        assert_eq!(args.filters, ["linux"]);
+        assert_eq!((args.net_seconds, args.net_cpus), (3, 1));
+        assert!(Args::try_parse_from(["x", "--net-cpus", "1"]).is_err());
+        assert!(Args::try_parse_from(["x", "--net", "--linux"]).is_err());
+        assert!(Args::try_parse_from(["x", "--net", "--net-seconds", "0"]).is_err());
     }
 }

@@ -22,7 +22,7 @@ pub use directives::for_each_directive;
 pub use elf::check_kernel_elf;
 pub use image::{Firmware, build_image, image_path};
 pub use qemu::{
-    Captured, EXIT_FAILURE_VALUE, EXIT_SUCCESS_VALUE, Hang, KvmUnavailable, Outcome, QemuOptions,
-    SerialInput, TimeLimit, Usage, command, locate_qemu, machine_args, minimum_memory_mib,
-    run_captured, run_forwarding, run_interactive,
+    Captured, Drive, Driver, EXIT_FAILURE_VALUE, EXIT_SUCCESS_VALUE, Hang, KvmUnavailable, Outcome,
+    QemuOptions, SerialInput, TimeLimit, Usage, command, locate_qemu, machine_args,
+    minimum_memory_mib, net_args, run_captured, run_driven, run_forwarding, run_interactive,
 };

@@ -37,8 +37,8 @@
 //! | 4     | `thread`, `acpi` | kernel threads, the scheduler, wait queues, timers, sleeping; the firmware's CPUs and I/O APICs |
 //! | 5     | `sync`      | mutex, condition variable, semaphore, event, channels           |
 //! | 6     | `executor`  | async executors hosted by threads, tasks, wakers, async time    |
-//! | 7     | `drivers`   | devices: the UART, the PS/2 controller, IRQ-to-waker queues     |
-//! | 8     | `input`     | serial and keyboard input as async streams                      |
+//! | 7     | `drivers`   | devices: the UART, the PS/2 controller, IRQ-to-waker queues, PCI, virtio-net |
+//! | 8     | `input`, `net` | serial and keyboard input as async streams; TCP/IP over the network device |
 //! | 9     | `logger`, `panic` | the `log` backend, the panic report                     |
 //! | 10    | `tracing`, `smp` | turning the schedule trace on and off; starting the other CPUs |
 //! | 11    | `boot`      | bring-up: calls every layer in order                            |
@@ -73,6 +73,7 @@ mod litmus;
 pub mod logger;
 #[allow(unsafe_code)]
 pub mod mm;
+pub mod net;
 mod panic;
 #[allow(unsafe_code)]
 pub mod smp;

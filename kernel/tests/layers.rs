@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["sync"],
     &["executor"],
     &["drivers"],
-    &["input"],
+    &["input", "net"],
     &["logger", "panic"],
     &["tracing", "smp"],
     &["boot", "task"],

@@ -26,6 +26,15 @@ Exit status:
 --memory must be at least 32M with --bios and 64M with UEFI: with less,
 the bootloader cannot boot.
 
+--net PORT adds a virtio network card on QEMU's user network: the host's
+127.0.0.1:PORT is forwarded to the guest's TCP port 80 and UDP port 7 (the
+guest is 10.0.2.15 and reaches nothing beyond QEMU's 10.0.2.x: restrict=on).
+Restricted, QEMU drops every UDP datagram the guest sends (libslirp 4.7's
+udp_input lets only DHCP and TFTP through), echo replies included:
+--net-unrestricted leaves restrict=on out, so that UDP replies reach the
+host, and with it lets the guest reach the host's other ports and the
+outside. Not with --icount: the user network runs on host time.
+
 --trace FILE.json builds the kernel with SPINDLE_TRACE=on: it records the
 schedule from boot and streams it out when it powers off or panics (or on
 the console's `trace dump`; Ctrl-C and --timeout stop QEMU before that).
@@ -81,6 +90,15 @@ pub(crate) struct Args {
     /// Use KVM when the host allows it, else say why and use TCG.
     #[arg(long)]
     kvm: bool,
+    /// Add a virtio network card: the host's 127.0.0.1:PORT goes to the guest's TCP
+    /// port 80 and UDP port 7.
+    #[arg(long, value_name = "PORT", value_parser = port, conflicts_with = "icount")]
+    net: Option<u16>,
+    /// With --net: leave QEMU's user network unrestricted, so that the guest's UDP
+    /// replies reach the host (restricted, QEMU drops them); the guest may then also
+    /// reach the host's other ports and the outside.
+    #[arg(long, requires = "net")]
+    net_unrestricted: bool,
     /// Record the schedule trace and write it to FILE.json, FILE.svg and
     /// FILE.bin after QEMU exits (see below). With --kernel, the kernel
     /// must start tracing itself.
@@ -102,6 +120,14 @@ fn cpu_count(value: &str) -> Result<u32, String> {
         return Err(format!("Spindle runs on at most {MAX_CPUS} CPUs"));
     }
     Ok(cpus)
+}
+
+/// Parses `--net`: a TCP/UDP port, from 1 to 65535.
+fn port(value: &str) -> Result<u16, String> {
+    match value.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err("must be a port number from 1 to 65535".into()),
+    }
 }
 
 /// Parses `--timeout`: a whole number of seconds, at least 1.
@@ -137,6 +163,8 @@ impl Args {
             display: self.display,
             kvm: self.kvm,
             debugcon: None,
+            net: self.net,
+            net_unrestricted: self.net_unrestricted,
             extra_args: self.qemu_args.clone(),
         }
     }
@@ -194,10 +222,29 @@ mod tests {
             display: true,
             kvm: true,
             debugcon: None,
+            net: None,
+            net_unrestricted: false,
             extra_args: vec!["-d".into(), "int".into()],
         };
         assert_eq!(args.qemu_options(), expected);
         assert_eq!(args.timeout(), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn net_takes_a_port_and_refuses_icount() {
+        assert_eq!(parse(&[]).unwrap().qemu_options().net, None);
+        let args = parse(&["--net", "8080"]).unwrap();
+        assert_eq!(args.qemu_options().net, Some(8080));
+        assert!(parse(&["--net", "0"]).is_err());
+        assert!(parse(&["--net", "65536"]).is_err());
+        assert!(parse(&["--net", "8080", "--icount"]).is_err());
+        assert!(
+            !args.qemu_options().net_unrestricted,
+            "restricted by default"
+        );
+        let open = parse(&["--net", "8080", "--net-unrestricted"]).unwrap();
+        assert!(open.qemu_options().net_unrestricted);
+        assert!(parse(&["--net-unrestricted"]).is_err(), "only with --net");
     }
 
     #[test]

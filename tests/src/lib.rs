@@ -23,8 +23,10 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use boot_image::{Captured, Firmware, Profile, QemuOptions, SerialInput};
+use boot_image::{Captured, Driver, Firmware, Profile, QemuOptions};
 
+pub mod net_client;
+pub mod net_hostile;
 pub mod spec;
 pub mod trace_check;
 pub mod verdict;
@@ -201,7 +203,7 @@ struct BootResults {
 fn run_boot(boot: &Boot<'_>, places: &Places) -> BootResults {
     let stream = boot.trace_stream(places);
     match boot_and_capture(boot, places, stream.as_deref()) {
-        Ok(captured) => BootResults {
+        Ok((captured, net)) => BootResults {
             cases: verdict::judge(
                 &captured.outcome,
                 &captured.serial,
@@ -222,6 +224,7 @@ fn run_boot(boot: &Boot<'_>, places: &Places) -> BootResults {
                     .as_deref()
                     .map(|stream| trace_check::judge(stream, &boot.spec.trace_holds)),
             )
+            .chain(net)
             .collect(),
             captured: Some(captured),
         },
@@ -236,31 +239,96 @@ fn run_boot(boot: &Boot<'_>, places: &Places) -> BootResults {
 }
 
 /// Boots the kernel; with `stream`, QEMU writes the debug console port's bytes there.
+/// A `net` kernel gets a network card on a free port and its client, whose verdict is
+/// the `<net>` case.
 fn boot_and_capture(
     boot: &Boot<'_>,
     places: &Places,
     stream: Option<&Path>,
-) -> anyhow::Result<Captured> {
+) -> anyhow::Result<(Captured, Option<CaseResult>)> {
     let kernel = places.elf_dir.join(&boot.spec.name);
     let image = boot_image::image_path(&places.image_dir, &kernel, boot.firmware);
     boot_image::build_image(&kernel, boot.firmware, &image)?;
     if let Some(stream) = stream {
         fresh_stream_file(stream)?;
     }
+    let port = boot.spec.net.as_ref().map(|_| free_port()).transpose()?;
     let options = QemuOptions {
         firmware: boot.firmware,
         smp: boot.cpus,
         debugcon: stream.map(Path::to_owned),
+        net: port,
         extra_args: boot.spec.qemu_args.clone(),
         ..QemuOptions::default()
     };
     let command = boot_image::command(&image, &options)?;
-    let input = boot.spec.serial_input.clone().map(|bytes| SerialInput {
-        bytes,
-        // Typed once the kernel is up and running its cases (its UART is set up).
-        after: "spindle-test: plan".into(),
+    let report = std::sync::Arc::new(Mutex::new(None));
+    let driver = match (&boot.spec.net, port) {
+        (Some(client), Some(port)) => Some(net_driver(client.clone(), port, report.clone())),
+        _ => boot.spec.serial_input.clone().map(|bytes| Driver {
+            after: "spindle-test: plan".into(),
+            drive: Box::new(move |guest: &mut dyn Write| {
+                // Typed once the kernel is up and running its cases (its UART is set up);
+                // a guest that stops early closes the pipe, and the rest does not matter.
+                let _ = guest.write_all(&bytes);
+            }),
+        }),
+    };
+    let captured = boot_image::run_driven(command, boot.spec.time_limit(), driver)?;
+    let net = boot.spec.net.as_ref().map(|_| CaseResult {
+        case: "<net>".into(),
+        verdict: match report.lock().unwrap().take() {
+            Some(report) => match report
+                .outcome
+                .clone()
+                .and_then(|()| report.check_echo(&captured.serial))
+            {
+                Ok(()) => Verdict::Passed,
+                Err(why) => Verdict::Failed(why),
+            },
+            None => Verdict::Failed(format!(
+                "the client never ran: the kernel never printed `{NET_READY}`"
+            )),
+        },
     });
-    boot_image::run_captured(command, boot.spec.time_limit(), input)
+    Ok((captured, net))
+}
+
+/// What a `net` kernel prints when the host's client may start.
+const NET_READY: &str = "net-test: ready";
+
+/// Runs network client `client` against the guest once it is ready, keeps its report
+/// in `report`, and tells the guest it is done (see `net_client`).
+fn net_driver(
+    client: String,
+    port: u16,
+    report: std::sync::Arc<Mutex<Option<net_client::Report>>>,
+) -> Driver {
+    Driver {
+        after: NET_READY.into(),
+        drive: Box::new(move |guest: &mut dyn Write| {
+            let done = net_client::run(&client, port);
+            let _ = guest.write_all(done.done_line().as_bytes());
+            *report.lock().unwrap() = Some(done);
+        }),
+    }
+}
+
+/// A host port free for both TCP and UDP on 127.0.0.1, and not handed out before in this
+/// run (boots run side by side; QEMU binds it only once it starts).
+fn free_port() -> anyhow::Result<u16> {
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    for _ in 0..100 {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = tcp.local_addr()?.port();
+        let udp_free = std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        let mut handed_out = HANDED_OUT.lock().unwrap();
+        if udp_free && !handed_out.contains(&port) {
+            handed_out.push(port);
+            return Ok(port);
+        }
+    }
+    bail!("no free port for the network test")
 }
 
 /// Makes `stream`'s directory and removes an earlier run's file, so that a boot whose

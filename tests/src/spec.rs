@@ -58,6 +58,9 @@ pub struct KernelSpec {
     pub trace_holds: Vec<String>,
     /// Every number of CPUs to boot it with (each with every firmware).
     pub smp: Vec<u32>,
+    /// The host-side network client to run against it (`net: CLIENT`, one of
+    /// [`crate::net_client::CLIENTS`]): the boot gets a network card and a free port.
+    pub net: Option<String>,
 }
 
 impl KernelSpec {
@@ -104,8 +107,12 @@ pub fn parse(name: &str, source: &str) -> anyhow::Result<KernelSpec> {
         check_trace: false,
         trace_holds: Vec::new(),
         smp: vec![1],
+        net: None,
     };
     boot_image::for_each_directive(source, |key, value| apply(&mut spec, key, value))?;
+    if spec.net.is_some() && spec.serial_input.is_some() {
+        bail!("`net` and `serial-input` both type into the serial port: use one");
+    }
     Ok(spec)
 }
 
@@ -140,9 +147,10 @@ fn apply(spec: &mut KernelSpec, key: &str, value: &str) -> anyhow::Result<()> {
                 .map(parse_cpus)
                 .collect::<Result<_, _>>()?
         }
+        "net" => spec.net = Some(parse_net(value)?),
         other => bail!(
             "unknown directive `{other}` (known: firmware, expect-failure, expect-output, \
-             reject-output, timeout, qemu-args, serial-input, trace, trace-holds, smp)"
+             reject-output, timeout, qemu-args, serial-input, trace, trace-holds, smp, net)"
         ),
     }
     if spec.firmwares.is_empty() {
@@ -199,6 +207,16 @@ fn parse_trace(value: &str) -> anyhow::Result<bool> {
     match value {
         "check" => Ok(true),
         other => bail!("unknown trace mode `{other}` (the one mode is `check`)"),
+    }
+}
+
+fn parse_net(value: &str) -> anyhow::Result<String> {
+    match crate::net_client::CLIENTS.contains(&value) {
+        true => Ok(value.to_owned()),
+        false => bail!(
+            "unknown network client `{value}` (known: {})",
+            crate::net_client::CLIENTS.join(", ")
+        ),
     }
 }
 
@@ -263,6 +281,16 @@ mod tests {
     }
 
     #[test]
+    fn net_names_a_known_client_and_excludes_serial_input() {
+        assert_eq!(
+            parse("k", "//@ net: http\n").unwrap().net.as_deref(),
+            Some("http")
+        );
+        assert!(parse("k", "//@ net: ftp\n").is_err());
+        assert!(parse("k", "//@ net: http\n//@ serial-input: x\n").is_err());
+    }
+
+    #[test]
     fn serial_input_escapes_bytes_and_adds_up() {
         let source = "//@ serial-input: pq\\x1b[D\\x7Fs\\r\\n\n//@ serial-input: a\\\\b\\t\\x03\n";
         let spec = parse("k", source).unwrap();
@@ -317,7 +345,7 @@ mod tests {
         let error = format!("{:#}", parse("k", "//@ cpus: 2").unwrap_err());
         assert!(error.contains("unknown directive `cpus`"), "{error}");
         assert!(
-            error.contains("serial-input, trace, trace-holds, smp)"),
+            error.contains("serial-input, trace, trace-holds, smp, net)"),
             "{error}"
         );
     }

@@ -90,7 +90,7 @@ impl Guest<'_> {
 
 /// QEMU's arguments for `options`: the machine a Spindle benchmark kernel gets
 /// (`boot_image::machine_args`), with the kernel and initramfs loaded directly.
-fn args(options: &QemuOptions, vmlinuz: &Path, initramfs: &Path) -> Vec<OsString> {
+pub(crate) fn args(options: &QemuOptions, vmlinuz: &Path, initramfs: &Path) -> Vec<OsString> {
     let mut args = boot_image::machine_args(options);
     args.extend([
         "-kernel".into(),

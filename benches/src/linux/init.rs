@@ -20,12 +20,7 @@ const SOURCE: &str = include_str!("../../linux/init.c");
 
 /// Compiles `/init` in `dir` and writes the initramfs there; returns its path.
 pub(crate) fn build_initramfs(dir: &Path) -> anyhow::Result<PathBuf> {
-    let source = dir.join("init.c");
-    fs::write(&source, SOURCE).with_context(|| format!("cannot write {}", source.display()))?;
-    let executable = dir.join("init");
-    compile(&source, &executable)?;
-    let data =
-        fs::read(&executable).with_context(|| format!("cannot read {}", executable.display()))?;
+    let data = compile_program(dir, "init", SOURCE)?;
     let archive = cpio::archive(&[cpio::File {
         name: "init",
         permissions: 0o755,
@@ -35,6 +30,17 @@ pub(crate) fn build_initramfs(dir: &Path) -> anyhow::Result<PathBuf> {
     fs::write(&initramfs, archive)
         .with_context(|| format!("cannot write {}", initramfs.display()))?;
     Ok(initramfs)
+}
+
+/// Writes `source` to `dir/<name>.c`, compiles it to `dir/<name>` and returns the
+/// executable's bytes.
+pub(super) fn compile_program(dir: &Path, name: &str, source: &str) -> anyhow::Result<Vec<u8>> {
+    let source_path = dir.join(format!("{name}.c"));
+    fs::write(&source_path, source)
+        .with_context(|| format!("cannot write {}", source_path.display()))?;
+    let executable = dir.join(name);
+    compile(&source_path, &executable)?;
+    fs::read(&executable).with_context(|| format!("cannot read {}", executable.display()))
 }
 
 /// `gcc -static -O2 -pthread`; errors name the Debian package that is missing.

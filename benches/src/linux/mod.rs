@@ -13,17 +13,20 @@
 //! Spindle's SMP figures of the same names). [`report`] puts both side by side.
 //!
 //! Everything it needs lands under `target/bench/linux/`: the `.deb`, the extracted
-//! `vmlinuz`, the compiled `init` and the initramfs.
+//! `vmlinuz`, the compiled `init` and the initramfs. `./x bench --net` boots the same
+//! kernel with a server as `/init` instead ([`server`]).
 
 mod boot;
 mod cpio;
 mod init;
 mod package;
 pub(crate) mod report;
+pub(crate) mod server;
 
 use std::{path::Path, time::Duration};
 
 use anyhow::ensure;
+pub(crate) use boot::args as boot_args;
 
 use crate::{
     discover::{KernelSpec, Ratio},

@@ -2,8 +2,10 @@
 //!
 //! `linux-image-cloud-amd64` is a metapackage that depends on the current
 //! `linux-image-<abi>-cloud-amd64`; that one holds `/boot/vmlinuz-<abi>-cloud-amd64`. The
-//! cloud flavour has the 8250 UART, virtio and initramfs support built in and almost no
-//! modules, so it boots in QEMU with nothing but an initramfs holding `/init`.
+//! cloud flavour has the 8250 UART and initramfs support built in, so it boots in QEMU
+//! with nothing but an initramfs holding `/init`. Its virtio drivers are modules
+//! (`CONFIG_VIRTIO_PCI=m`, `CONFIG_VIRTIO_NET=m`): what needs a virtio device takes them
+//! from the same package ([`modules`]) and loads them itself.
 //!
 //! apt does the downloading (`apt-get download`: no root, no install, the archive and
 //! version the machine is configured for). The `.deb` and the kernel extracted from it
@@ -124,11 +126,69 @@ fn newest_deb(dir: &Path, package: &str) -> anyhow::Result<PathBuf> {
 
 /// Writes the `vmlinuz` of `release` from `deb` to `out`.
 fn extract(deb: &Path, release: &str, out: &Path) -> anyhow::Result<()> {
-    let unpacked = out.with_extension("unpacked");
-    let _ = fs::remove_dir_all(&unpacked);
+    let unpacked = unpack(deb, &out.with_extension("unpacked"))?;
+    let inside = unpacked.join(format!("boot/{VMLINUZ_PREFIX}{release}"));
+    fs::copy(&inside, out)
+        .with_context(|| format!("{} has no {}", deb.display(), inside.display()))?;
+    fs::remove_dir_all(&unpacked).with_context(|| format!("cannot remove {}", unpacked.display()))
+}
+
+/// The kernel modules called `names` (`virtio_net`) from `kernel`'s package, each as its
+/// name and contents. They are extracted once into `cache/modules-<release>/`, where
+/// later runs find them.
+pub(crate) fn modules(
+    cache: &Path,
+    kernel: &Kernel,
+    names: &[&str],
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let release = release_of(&kernel.package)?;
+    let dir = cache.join(format!("modules-{release}"));
+    let path = |name: &str| dir.join(format!("{name}.ko"));
+    if !names.iter().all(|name| path(name).is_file()) {
+        let deb = newest_deb(cache, &kernel.package)?;
+        let unpacked = unpack(&deb, &dir.with_extension("unpacked"))?;
+        let tree = unpacked.join(format!("lib/modules/{release}/kernel"));
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for name in names {
+            let found = find_file(&tree, &format!("{name}.ko"))?
+                .with_context(|| format!("{} has no module {name}", deb.display()))?;
+            fs::copy(&found, path(name))
+                .with_context(|| format!("cannot copy {}", found.display()))?;
+        }
+        fs::remove_dir_all(&unpacked)
+            .with_context(|| format!("cannot remove {}", unpacked.display()))?;
+    }
+    names
+        .iter()
+        .map(|name| {
+            let path = path(name);
+            let data =
+                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(((*name).to_owned(), data))
+        })
+        .collect()
+}
+
+/// The file called `name` somewhere under `dir`.
+fn find_file(dir: &Path, name: &str) -> anyhow::Result<Option<PathBuf>> {
+    for path in entries(dir)? {
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name)? {
+                return Ok(Some(found));
+            }
+        } else if file_name(&path) == name {
+            return Ok(Some(path));
+        }
+    }
+    Ok(None)
+}
+
+/// Unpacks `deb` into the directory `into` (emptied first) and returns it.
+fn unpack(deb: &Path, into: &Path) -> anyhow::Result<PathBuf> {
+    let _ = fs::remove_dir_all(into);
     let deb_arg = deb.to_string_lossy();
-    let unpacked_arg = unpacked.to_string_lossy();
-    let output = tool("dpkg-deb", &["-x", &deb_arg, &unpacked_arg], Path::new("."))?;
+    let into_arg = into.to_string_lossy();
+    let output = tool("dpkg-deb", &["-x", &deb_arg, &into_arg], Path::new("."))?;
     if !output.status.success() {
         bail!(
             "dpkg-deb could not unpack {}: {}",
@@ -136,10 +196,7 @@ fn extract(deb: &Path, release: &str, out: &Path) -> anyhow::Result<()> {
             last_line(&output.stderr)
         );
     }
-    let inside = unpacked.join(format!("boot/{VMLINUZ_PREFIX}{release}"));
-    fs::copy(&inside, out)
-        .with_context(|| format!("{} has no {}", deb.display(), inside.display()))?;
-    fs::remove_dir_all(&unpacked).with_context(|| format!("cannot remove {}", unpacked.display()))
+    Ok(into.to_path_buf())
 }
 
 /// The newest kernel already in `cache`, for a run whose apt cannot resolve the package
@@ -252,6 +309,44 @@ mod tests {
             error.starts_with("offline; and no kernel is cached in"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn modules_come_from_the_cache_once_extracted() {
+        let cache = tempfile::tempdir().unwrap();
+        let dir = cache.path().join("modules-6.1.0-57-cloud-amd64");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("virtio.ko"), b"one").unwrap();
+        fs::write(dir.join("virtio_net.ko"), b"two").unwrap();
+        let kernel = Kernel {
+            package: "linux-image-6.1.0-57-cloud-amd64".into(),
+            vmlinuz: cache.path().join("vmlinuz-6.1.0-57-cloud-amd64"),
+        };
+        let found = modules(cache.path(), &kernel, &["virtio_net", "virtio"]).unwrap();
+        assert_eq!(
+            found,
+            [
+                ("virtio_net".to_owned(), b"two".to_vec()),
+                ("virtio".to_owned(), b"one".to_vec())
+            ]
+        );
+        let error = modules(cache.path(), &kernel, &["failover"]).unwrap_err();
+        assert!(
+            error.to_string().contains("no linux-image-6.1.0-57"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn finds_a_file_anywhere_in_a_tree() {
+        let tree = tempfile::tempdir().unwrap();
+        let deep = tree.path().join("drivers/net");
+        fs::create_dir_all(&deep).unwrap();
+        fs::write(deep.join("virtio_net.ko"), b"").unwrap();
+        fs::write(tree.path().join("virtio.ko"), b"").unwrap();
+        let found = find_file(tree.path(), "virtio_net.ko").unwrap().unwrap();
+        assert_eq!(found, deep.join("virtio_net.ko"));
+        assert_eq!(find_file(tree.path(), "failover.ko").unwrap(), None);
     }
 
     #[test]

@@ -8,9 +8,8 @@
 //! taken within its own boots and is steadier). A figure one side did not measure (a
 //! filtered Spindle run, or `pipe_ping_pong`, which Spindle has no pipe for) shows `-`.
 
-use std::{fs, path::Path};
+use std::path::Path;
 
-use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::{CROSS_CPU, LinuxResults, SAME_CPU, boot::CMDLINE};
@@ -245,7 +244,7 @@ pub(crate) fn markdown(spindle: &Results, linux: &LinuxResults) -> String {
     format!(
         "{}\n\n{}, booted once under icount and {smp_boots} times under MTTCG.\n\n{}\n\
          Linux alone:\n\n{}\n{LEGEND}\n",
-        markdown::provenance_line(spindle),
+        markdown::provenance_line(&spindle.provenance),
         kernel_line(linux),
         markdown::table(&grid(&rows(spindle, linux))),
         markdown::table(&linux_grid(linux)),
@@ -304,11 +303,7 @@ pub(crate) fn write_files(
         ("linux.md", markdown(spindle, linux)),
         ("linux.json", json(spindle, linux)),
     ];
-    for (name, text) in &files {
-        let path = dir.join(name);
-        fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(files.iter().map(|&(name, _)| name).collect())
+    crate::report::write_named(dir, &files)
 }
 
 #[cfg(test)]

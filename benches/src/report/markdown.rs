@@ -3,11 +3,14 @@
 //! has no heading of its own: the surrounding document provides one.
 
 use super::{Grid, describe_unit, grid};
-use crate::results::{BASELINE, Results};
+use crate::{
+    provenance::Provenance,
+    results::{BASELINE, Results},
+};
 
 /// The whole section, ending with a newline.
 pub(crate) fn render(results: &Results) -> String {
-    let mut text = provenance_line(results);
+    let mut text = provenance_line(&results.provenance);
     text.push_str("\n\n");
     text.push_str(&table(&grid(results)));
     text.push('\n');
@@ -16,8 +19,7 @@ pub(crate) fn render(results: &Results) -> String {
 }
 
 /// `Measured with ... on commit ... (date; QEMU; host CPU).`
-pub(crate) fn provenance_line(results: &Results) -> String {
-    let provenance = &results.provenance;
+pub(crate) fn provenance_line(provenance: &Provenance) -> String {
     let mut line = format!("Measured with `{}`", provenance.command);
     if let Some(commit) = provenance.short_commit() {
         line.push_str(&format!(" on commit `{commit}`"));

@@ -105,7 +105,6 @@ pub(crate) fn describe_unit(unit: &str) -> String {
 /// Writes `results.json` into `dir`, with `results.md` and `chart.svg` if icount/tcg
 /// kernels ran and `smp.md` if SMP kernels did; returns the names written.
 pub(crate) fn write_files(results: &Results, dir: &Path) -> anyhow::Result<Vec<&'static str>> {
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut files = vec![("results.json", json::render(results))];
     if !results.rows.is_empty() {
         files.push(("results.md", markdown::render(results)));
@@ -114,12 +113,20 @@ pub(crate) fn write_files(results: &Results, dir: &Path) -> anyhow::Result<Vec<&
     if !results.smp.is_empty() {
         files.push(("smp.md", smp::markdown(results)));
     }
-    let names = files.iter().map(|&(name, _)| name).collect();
+    write_named(dir, &files)
+}
+
+/// Writes each `(name, text)` of `files` into `dir` (made if missing); returns the names.
+pub(crate) fn write_named(
+    dir: &Path,
+    files: &[(&'static str, String)],
+) -> anyhow::Result<Vec<&'static str>> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (name, text) in files {
         let path = dir.join(name);
         fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(names)
+    Ok(files.iter().map(|&(name, _)| name).collect())
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub(crate) fn markdown(results: &Results) -> String {
     let smp = &results.smp;
     let mut text = format!(
         "{}\n\n**{}**\n\n",
-        markdown::provenance_line(results),
+        markdown::provenance_line(&results.provenance),
         caption(smp)
     );
     text.push_str(&markdown::table(&figures_grid(smp)));

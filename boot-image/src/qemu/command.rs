@@ -91,7 +91,32 @@ pub fn machine_args(opts: &QemuOptions) -> Vec<OsString> {
     if let Some(path) = &opts.debugcon {
         args.extend(debugcon_args(path));
     }
+    if let Some(port) = opts.net {
+        args.extend(net_args(port, !opts.net_unrestricted));
+    }
     args
+}
+
+/// A virtio network card (modern only: `disable-legacy=on`) on QEMU's user network
+/// (slirp), the guest at 10.0.2.15 behind 10.0.2.2. The host's TCP port `port` is
+/// forwarded to the guest's port 80 and its UDP port `port` to the guest's port 7,
+/// bound to 127.0.0.1 only: an empty host address would listen on every interface.
+/// `restrict` (`restrict=on`) keeps the guest inside: it reaches nothing beyond QEMU's
+/// 10.0.2.x (connections forwarded in still work), but its UDP datagrams are all dropped,
+/// answers included (see [`QemuOptions::net_unrestricted`]).
+pub fn net_args(port: u16, restrict: bool) -> Vec<OsString> {
+    let restrict = if restrict { ",restrict=on" } else { "" };
+    let netdev = format!(
+        "user,id=net0{restrict},hostfwd=tcp:127.0.0.1:{port}-:80,hostfwd=udp:127.0.0.1:{port}-:7"
+    );
+    [
+        "-netdev",
+        &netdev,
+        "-device",
+        "virtio-net-pci,netdev=net0,disable-legacy=on",
+    ]
+    .map(OsString::from)
+    .to_vec()
 }
 
 /// The machine's devices are the ones named here, not QEMU's defaults: those add an
@@ -315,6 +340,32 @@ mod tests {
             let args = args_of(&opts);
             assert!(!args.contains(&"tcg,thread=multi".to_owned()), "{args:?}");
         }
+    }
+
+    #[test]
+    fn net_forwards_the_loopback_port_to_the_guest() {
+        assert!(!args_of(&QemuOptions::default()).contains(&"-netdev".to_owned()));
+        let opts = QemuOptions {
+            net: Some(8080),
+            ..QemuOptions::default()
+        };
+        let args = args_of(&opts);
+        assert!(contains(
+            &args,
+            &[
+                "-netdev",
+                "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:8080-:7",
+                "-device",
+                "virtio-net-pci,netdev=net0,disable-legacy=on",
+            ]
+        ));
+        let open = QemuOptions {
+            net_unrestricted: true,
+            ..opts
+        };
+        assert!(args_of(&open).contains(
+            &"user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:8080-:7".to_owned()
+        ));
     }
 
     #[test]

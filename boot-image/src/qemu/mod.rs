@@ -11,9 +11,11 @@ mod outcome;
 mod run;
 mod signals;
 
-pub use command::{command, machine_args};
+pub use command::{command, machine_args, net_args};
 pub use limit::{Hang, TimeLimit, Usage};
 pub use locate::{KvmUnavailable, locate_qemu};
 pub use options::{QemuOptions, minimum_memory_mib};
 pub use outcome::{EXIT_FAILURE_VALUE, EXIT_SUCCESS_VALUE, Outcome};
-pub use run::{Captured, SerialInput, run_captured, run_forwarding, run_interactive};
+pub use run::{
+    Captured, Drive, Driver, SerialInput, run_captured, run_driven, run_forwarding, run_interactive,
+};

@@ -30,6 +30,15 @@ pub struct QemuOptions {
     /// attaches no such device, and the guest's writes to the port are
     /// ignored.
     pub debugcon: Option<PathBuf>,
+    /// A virtio network card on QEMU's user network, with the host's 127.0.0.1:PORT
+    /// forwarded to the guest: TCP to port 80, UDP to port 7 (`--net PORT`).
+    pub net: Option<u16>,
+    /// Leaves out `restrict=on` from [`net`](Self::net)'s user network: the runner's
+    /// `--net-unrestricted`, off by default (the test harness never sets it). Restricted,
+    /// the guest reaches nothing beyond QEMU's 10.0.2.x, but libslirp then also drops
+    /// every UDP datagram the guest sends (`udp_input` lets only DHCP and TFTP through),
+    /// replies to forwarded ones included: a UDP echo's answer never reaches the host.
+    pub net_unrestricted: bool,
     /// Arguments appended verbatim after everything else.
     pub extra_args: Vec<String>,
 }
@@ -45,6 +54,8 @@ impl Default for QemuOptions {
             display: false,
             kvm: false,
             debugcon: None,
+            net: None,
+            net_unrestricted: false,
             extra_args: Vec::new(),
         }
     }
@@ -61,6 +72,15 @@ impl QemuOptions {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.smp == 0 {
             bail!("invalid CPU count 0: a machine needs at least 1 CPU");
+        }
+        if self.net == Some(0) {
+            bail!("invalid network port 0: the host needs a port to forward");
+        }
+        if self.net.is_some() && self.icount {
+            bail!(
+                "the network and --icount do not mix: QEMU's user network runs on host time \
+                 while the guest's clock counts instructions"
+            );
         }
         let Some(mib) = memory_mib(&self.memory) else {
             bail!(
@@ -177,6 +197,23 @@ mod tests {
             "memory size 48M is too small: a uefi boot needs at least 64M"
         );
         with_memory("64M").validate().unwrap();
+    }
+
+    #[test]
+    fn refuses_a_network_under_icount_and_port_zero() {
+        let net = |port, icount| QemuOptions {
+            net: Some(port),
+            icount,
+            ..QemuOptions::default()
+        };
+        net(8080, false).validate().unwrap();
+        let err = net(8080, true).validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("the network and --icount do not mix"),
+            "{err}"
+        );
+        let err = net(0, false).validate().unwrap_err().to_string();
+        assert!(err.starts_with("invalid network port 0"), "{err}");
     }
 
     #[test]

@@ -76,11 +76,50 @@ pub struct SerialInput {
 /// because `-serial stdio` would otherwise read (and steal) the caller's
 /// stdin. Signals to this process keep their default action.
 pub fn run_captured(
-    mut command: Command,
+    command: Command,
     limit: impl Into<TimeLimit>,
     input: Option<SerialInput>,
 ) -> anyhow::Result<Captured> {
-    let stdin = if input.is_some() {
+    let driver = input.map(|input| Driver {
+        after: input.after,
+        drive: Box::new(move |guest: &mut dyn Write| {
+            // A guest that stops before reading everything closes the pipe; the
+            // unread rest does not matter.
+            let _ = guest.write_all(&input.bytes);
+        }),
+    });
+    run_driven(command, limit, driver)
+}
+
+/// A host-side program that works with the guest while it runs (a network client): it
+/// starts once the guest printed `after`, on a thread of its own, and may type into the
+/// guest's serial port (to tell it the host side is done). The run waits for it.
+pub struct Driver {
+    /// The output that says the guest is ready for it.
+    pub after: String,
+    /// The program; its argument is the guest's serial input.
+    pub drive: Drive,
+}
+
+/// A [`Driver`]'s program.
+pub type Drive = Box<dyn FnOnce(&mut dyn Write) + Send>;
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("after", &self.after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`run_captured`] with a [`Driver`] instead of fixed input. A driver that never got
+/// to start (the guest never printed its marker) is dropped unrun.
+pub fn run_driven(
+    mut command: Command,
+    limit: impl Into<TimeLimit>,
+    driver: Option<Driver>,
+) -> anyhow::Result<Captured> {
+    let stdin = if driver.is_some() {
         Stdio::piped()
     } else {
         Stdio::null()
@@ -91,13 +130,11 @@ pub fn run_captured(
         .stderr(Stdio::piped());
     let mut child = spawn(&mut command)?;
     let (ready_sender, ready) = mpsc::channel();
-    let marker = input.as_ref().map(|input| input.after.clone());
-    let writer = child.stdin.take().zip(input).map(|(mut stdin, input)| {
+    let marker = driver.as_ref().map(|driver| driver.after.clone());
+    let writer = child.stdin.take().zip(driver).map(|(mut stdin, driver)| {
         thread::spawn(move || {
             if ready.recv().is_ok() {
-                // A guest that stops before reading everything closes the
-                // pipe; the unread rest does not matter.
-                let _ = stdin.write_all(&input.bytes);
+                (driver.drive)(&mut stdin);
             }
         })
     });

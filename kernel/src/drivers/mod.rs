@@ -7,6 +7,9 @@
 //! | [`uart16550`] | COM1: the kernel console (`print!`) and serial input          |
 //! | [`ps2`]       | the 8042 PS/2 controller's keyboard port                      |
 //! | [`irq_queue`] | an input device's path from its interrupt handler to one reader |
+//! | [`pci`]       | PCI configuration space through ports 0xCF8/0xCFC; finding functions |
+//! | [`virtio_net`] | the virtio network device (through `virtio-drivers`), its interrupt |
+//! | [`virtio_hal`] | what `virtio-drivers` needs: DMA pages, mapped registers, addresses |
 //!
 //! Port I/O is `unsafe` (any port can be written): each access here says which register
 //! it touches and why that is sound.
@@ -14,5 +17,8 @@
 pub mod irq_queue;
 #[cfg(all(test, feature = "model"))]
 mod models;
+pub mod pci;
 pub mod ps2;
 pub mod uart16550;
+pub mod virtio_hal;
+pub mod virtio_net;

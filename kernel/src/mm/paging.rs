@@ -7,7 +7,7 @@
 //!
 //! ```text
 //!   kernel area + 0        stack slots: 2 MiB each, one level-1 table per slot
-//!   kernel area + 256 GiB  device registers (MMIO), one page each
+//!   kernel area + 256 GiB  device registers (MMIO), each mapping on pages of its own
 //! ```
 //!
 //! A stack slot is exactly the span of one level-1 table, so mapping a stack is filling a
@@ -266,13 +266,35 @@ pub(crate) fn unmap_stack(slot: usize, pages: usize) {
 /// # Errors
 /// [`MapError::OutOfMemory`] if the heap cannot provide the page tables.
 pub(crate) fn map_mmio(physical: PhysAddr) -> Result<VirtAddr, MapError> {
+    map_mmio_range(physical, 1)
+}
+
+/// Maps the `bytes` of device registers from `physical` on (uncached, on consecutive
+/// pages of the kernel area's second half) and returns the virtual address of
+/// `physical`: a device's BAR, or the part of one a driver uses.
+///
+/// # Errors
+/// [`MapError::OutOfMemory`] if the heap cannot provide the page tables; the pages
+/// mapped before stay mapped (device memory: mapping it twice harms nothing).
+pub(crate) fn map_mmio_range(physical: PhysAddr, bytes: u64) -> Result<VirtAddr, MapError> {
     use core::sync::atomic::{AtomicU64, Ordering};
     /// Pages handed out so far from the MMIO half of the kernel area.
     static NEXT_PAGE: AtomicU64 = AtomicU64::new(0);
-    let index = NEXT_PAGE.fetch_add(1, Ordering::Relaxed);
-    let page: Page<Size4KiB> =
-        Page::containing_address(kernel_area() + LEVEL_4_ENTRY_SPAN / 2 + index * PAGE_SIZE);
-    let frame = PhysFrame::containing_address(physical);
+    let first_frame = physical.align_down(PAGE_SIZE);
+    let pages = (physical.as_u64() + bytes.max(1) - first_frame.as_u64()).div_ceil(PAGE_SIZE);
+    let first_index = NEXT_PAGE.fetch_add(pages, Ordering::Relaxed);
+    let mmio_area = kernel_area() + LEVEL_4_ENTRY_SPAN / 2;
+    for page in 0..pages {
+        map_device_page(
+            Page::containing_address(mmio_area + (first_index + page) * PAGE_SIZE),
+            PhysFrame::containing_address(first_frame + page * PAGE_SIZE),
+        )?;
+    }
+    Ok(mmio_area + first_index * PAGE_SIZE + (physical.as_u64() % PAGE_SIZE))
+}
+
+/// Maps one page of device registers, uncached.
+fn map_device_page(page: Page<Size4KiB>, frame: PhysFrame) -> Result<(), MapError> {
     let flags = data_flags() | PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH;
     // At most three new tables below the level-4 entry; allocated before locking.
     let mut spares = Spares([
@@ -286,15 +308,17 @@ pub(crate) fn map_mmio(physical: PhysAddr) -> Result<VirtAddr, MapError> {
         // existing reference can observe the change; the frame is device memory.
         unsafe { tables.mapper.map_to(page, frame, flags, &mut spares) }
     };
+    drop(spares); // the unused ones go back to the heap, after the lock
     match mapping {
-        Ok(flush) => flush.flush(),
-        Err(MapToError::FrameAllocationFailed) => return Err(MapError::OutOfMemory),
+        Ok(flush) => {
+            flush.flush();
+            Ok(())
+        }
+        Err(MapToError::FrameAllocationFailed) => Err(MapError::OutOfMemory),
         Err(MapToError::PageAlreadyMapped(_) | MapToError::ParentEntryHugePage) => {
-            return Err(MapError::AlreadyMapped);
+            Err(MapError::AlreadyMapped)
         }
     }
-    drop(spares); // the unused ones go back to the heap, after the lock
-    Ok(page.start_address() + (physical.as_u64() % PAGE_SIZE))
 }
 
 /// Maps the page at `physical` (below 1 MiB) at the same virtual address, writable and

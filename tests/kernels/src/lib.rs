@@ -26,6 +26,7 @@ pub mod input;
 extern crate alloc;
 
 pub mod memory;
+pub mod net;
 pub mod preemption;
 
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -1,13 +1,17 @@
 //! Hardware interrupt handlers: a table from vector to handler, filled by the layers
 //! above (the scheduler's timer tick, device drivers).
 //!
-//! The end-of-interrupt is sent *before* the handler runs: a handler may switch threads
-//! (the timer tick preempts), and the interrupted thread may not run again for a while;
-//! an EOI left pending until then would block every further interrupt. All of Spindle's
-//! interrupt sources are edge-triggered, for which an early EOI is correct. (A line the
-//! firmware made level-triggered would still work through the I/O APIC, with one extra
-//! handler call: the early EOI lets the still-asserted line in again, and it is taken
-//! after the handler quieted the device.)
+//! **The end-of-interrupt** is sent before the exit hook, which may switch threads (the
+//! timer tick preempts): the interrupted thread may not run again for a while, and an
+//! EOI left pending until then would block every further interrupt. For an
+//! edge-triggered source it is sent *before* the handler, so that an edge the device
+//! raises while its handler drains it is a fresh interrupt. For a line the I/O APIC
+//! takes as level-triggered (the MADT makes QEMU's PCI lines so) it is sent *after* the
+//! handler: the EOI clears the line's remote IRR, and a line still asserted then is
+//! delivered again. Sent before the handler lowered the line (by reading its device's
+//! status), it would bring one more interrupt with nothing to do; sent after, the line
+//! comes back only if a device raised it again, which is a real interrupt. (The 8259
+//! path keeps the early EOI for every line.)
 //!
 //! **Legacy (ISA) IRQ lines.** [`route_legacy_irq`] connects one line to a handler, by
 //! one of two paths, chosen at boot:
@@ -52,6 +56,8 @@
 //!    (bytes read from the device and queued) before everything the line's next handler
 //!    does, on whichever CPU. The device's registers are port I/O or uncached MMIO,
 //!    which the CPU keeps in program order.
+
+use core::sync::atomic::{AtomicU16, Ordering};
 
 use super::{
     TrapFrame, apic, cpu_local, fn_slot::FnSlot, ioapic, pic, spinlock::IrqSpinLock, vectors,
@@ -99,8 +105,9 @@ pub fn set_handler(vector: u8, handler: Handler) {
 /// handler runs on (whose [`trap_count`] counts the interrupts): [`vectors::IO_APIC_FIRST`]
 /// ` + line` through the I/O APIC, on the CPU [`set_irq_cpu`] chose, or
 /// [`vectors::PIC_FIRST`]` + line` through the 8259, on the boot CPU (see the module
-/// docs). The handler runs after the EOI, as every handler does, so a device that raises
-/// its line again while the handler drains it gives a fresh edge and a fresh interrupt.
+/// docs). An edge-triggered line's handler runs after the EOI, so a device that raises
+/// its line again while the handler drains it gives a fresh edge and a fresh interrupt;
+/// a level-triggered one's runs before it (see the module docs).
 ///
 /// An edge that came while the line was masked is delivered on unmasking by the 8259 but
 /// lost by an I/O APIC: a driver routes the line first and then lets its device
@@ -123,6 +130,9 @@ pub fn route_legacy_irq(line: u8, handler: Handler) -> u8 {
     }
     let vector = vectors::IO_APIC_FIRST + line;
     set_handler(vector, handler);
+    if ioapic::isa_trigger(line) == ioapic::Trigger::Level {
+        LEVEL_LINES.fetch_or(1 << line, Ordering::Relaxed);
+    }
     let mut lines = LEGACY_LINES.lock();
     let (cpu, apic_id) = (lines.cpu[usize::from(line)], lines.apic_id(line));
     ioapic::route_isa(line, vector, apic_id);
@@ -214,6 +224,12 @@ static LEGACY_LINES: IrqSpinLock<LegacyLines> = IrqSpinLock::new(LegacyLines {
     routed: 0,
 });
 
+/// Bit `n`: ISA line `n` is level-triggered at the I/O APIC (its EOI follows its
+/// handler: see the module docs). Set before the line is unmasked (`route_legacy_irq`),
+/// read when it interrupts: x86 makes stores visible in program order, so the bit is
+/// visible before the unmasking store, and the line interrupts only after that.
+static LEVEL_LINES: AtomicU16 = AtomicU16::new(0);
+
 /// Held around the handler of each ISA line the I/O APIC delivers, by the CPU running
 /// it: one handler per line at a time (see the module docs).
 static LINE_HANDLERS: [IrqSpinLock<()>; 16] = [const { IrqSpinLock::new(()) }; 16];
@@ -236,13 +252,10 @@ pub(super) fn dispatch(frame: &mut TrapFrame, vector: u8) -> bool {
     let Some(handler) = HANDLERS[usize::from(vector)].get() else {
         return false;
     };
-    // The 8259's vectors are acknowledged there (the virtual wire bypasses the local
-    // APIC's in-service logic); everything else, the I/O APIC's included, came through
-    // the local APIC.
-    if vector < vectors::APIC_FIRST {
-        pic::end_of_interrupt(vector);
-    } else {
-        apic::end_of_interrupt();
+    let line = io_apic_line(vector);
+    let level = line.is_some_and(|line| LEVEL_LINES.load(Ordering::Relaxed) & (1 << line) != 0);
+    if !level {
+        end_of_interrupt(vector);
     }
     // The handler is interrupt context (it must not allocate or block); the exit hook
     // that follows is not: it may switch to another thread, which resumes in thread
@@ -250,7 +263,7 @@ pub(super) fn dispatch(frame: &mut TrapFrame, vector: u8) -> bool {
     cpu_local::enter_interrupt();
     // The trace's entry and exit records go inside the line's lock, so that it never
     // shows a line's handler running on two CPUs at once.
-    let one_at_a_time = io_apic_line(vector).map(|line| LINE_HANDLERS[line].lock());
+    let one_at_a_time = line.map(|line| LINE_HANDLERS[line].lock());
     if cpu_local::tracing() {
         observe(vector, true);
     }
@@ -259,11 +272,26 @@ pub(super) fn dispatch(frame: &mut TrapFrame, vector: u8) -> bool {
         observe(vector, false);
     }
     drop(one_at_a_time);
+    if level {
+        // After the handler's device access, which is uncached and so done by now: the
+        // line is low unless the device raised it again (see the module docs).
+        end_of_interrupt(vector);
+    }
     cpu_local::leave_interrupt();
     if let Some(hook) = EXIT_HOOK.get() {
         hook();
     }
     true
+}
+
+/// Acknowledges `vector`: the 8259's at the 8259 (the virtual wire bypasses the local
+/// APIC's in-service logic), everything else, the I/O APIC's included, at the local APIC.
+fn end_of_interrupt(vector: u8) {
+    if vector < vectors::APIC_FIRST {
+        pic::end_of_interrupt(vector);
+    } else {
+        apic::end_of_interrupt();
+    }
 }
 
 /// Tells the observer (out of line: only while tracing) and notes the vector for the

@@ -183,6 +183,16 @@ pub(super) fn route_isa(line: u8, vector: u8, apic_id: u32) {
     });
 }
 
+/// How ISA IRQ `line` triggers (the MADT's override, or the ISA default: edge).
+///
+/// # Panics
+/// As [`route_isa`].
+pub(super) fn isa_trigger(line: u8) -> Trigger {
+    let mut trigger = Trigger::Edge;
+    with_isa_input(line, |_, _, route| trigger = route.trigger);
+    trigger
+}
+
 /// Sends ISA IRQ `line`, routed already, to the CPU whose local APIC ID is `apic_id`
 /// from its next interrupt on. Only the entry's high half is written: one 32-bit write,
 /// so the line never goes masked and an edge arriving meanwhile is not lost (an I/O

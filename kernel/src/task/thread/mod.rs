@@ -74,7 +74,7 @@ pub use spawn::{
 };
 pub use stats::{CpuStats, cpu_stats, switch_count, tick_hz, ticks, timer_interrupts, wake_count};
 pub use table::{table_contention, thread_count, threads};
-pub use unwind::{Backtrace, MESSAGE_CAPACITY, PanicReport, contained_panics};
+pub use unwind::{Backtrace, MESSAGE_CAPACITY, PanicReport, contained_panics, panicking};
 pub use wait_queue::{AsyncWaiter, WaitQueue};
 
 use self::per_cpu::this_cpu;

@@ -580,6 +580,18 @@ pub(crate) struct PanickingThread {
     pub(crate) stack_left: Option<u64>,
 }
 
+/// Whether the calling thread is unwinding a panic: the destructors running are those
+/// of the frames a contained panic leaves (as `std::thread::panicking`). A value that
+/// ends something gracefully when dropped can tell it is dropped by a failure instead (a
+/// network stream then resets its connection rather than closing it).
+pub fn panicking() -> bool {
+    #[cfg(target_os = "none")]
+    return panicking_thread().is_some_and(|thread| thread.unwinding);
+    // On the host (unit tests) no kernel thread exists.
+    #[cfg(not(target_os = "none"))]
+    return false;
+}
+
 /// The thread the caller runs on, or `None` before the scheduler runs on this CPU.
 #[cfg(target_os = "none")]
 pub(crate) fn panicking_thread() -> Option<PanickingThread> {
