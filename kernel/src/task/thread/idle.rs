@@ -62,7 +62,7 @@ pub(super) fn idle_loop() -> ! {
         // Cleared before the queue is checked: a waker queues first and kicks after.
         cpu.wakeup.clear();
         if !cpu.queue(&irq).is_empty() || scheduler::pull(cpu, &irq) {
-            // (`schedule` calls `leaving` for the idle thread.)
+            // (Switching away from the idle thread calls `leaving`.)
             scheduler::schedule(&irq, Reason::Yield);
             continue;
         }
@@ -95,10 +95,11 @@ fn poll(cpu: &Cpu) -> bool {
     cpu.wakeup.stop_polling()
 }
 
-/// The idle thread stops idling (to schedule, or switched away from inside the interrupt
-/// that ended its halt): ends the halt's accounting and catches up with the TLB flushes
-/// it skipped. Interrupts are off.
-pub(super) fn leaving(cpu: &Cpu) {
-    cpu.end_halt(tsc::read());
+/// The idle thread is switched away from (from its loop, or inside the interrupt that
+/// ended its halt), `now` being the TSC: ends the halt's accounting and catches up with
+/// the TLB flushes it skipped. Interrupts are off. (A `schedule` that picks the idle
+/// thread again leaves it idle: its loop goes on as before.)
+pub(super) fn leaving(cpu: &Cpu, now: u64) {
+    cpu.end_halt(now);
     mm::tlb::leave_idle();
 }

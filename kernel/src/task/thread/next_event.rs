@@ -87,13 +87,17 @@ pub(super) fn on_timer(_frame: &mut crate::arch::TrapFrame) {
     mm::tlb::catch_up();
     trace::follow_global_switch();
     let now = time::now().as_nanos();
-    loop {
-        // One at a time, waking outside the wheel's lock.
-        let Some(expiry) = cpu.timers.lock().expire(now) else {
-            break;
+    // One at a time, waking outside the wheel's lock; the lock that finds nothing more
+    // due reads the next deadline too. It stays right until `rearm` below: only this CPU
+    // arms timers on its wheel, and its interrupts are off (see "Arming points").
+    let next_deadline = loop {
+        let mut timers = cpu.timers.lock();
+        let Some(expiry) = timers.expire(now) else {
+            break timers.next_deadline();
         };
+        drop(timers);
         expiry.fire();
-    }
+    };
     if !ONE_SHOT.load(Ordering::Relaxed) {
         slice_tick(cpu, &irq);
         return;
@@ -112,7 +116,7 @@ pub(super) fn on_timer(_frame: &mut crate::arch::TrapFrame) {
             slice_tick(cpu, &irq);
         }
     }
-    rearm(cpu, now);
+    rearm(cpu, next_deadline, now);
 }
 
 /// Charges the running thread a tick of its slice, and now and then gives a queued
@@ -141,10 +145,9 @@ fn charge_slice_tick(cpu: &Cpu, current: &Thread) {
     }
 }
 
-/// Arms this CPU's timer for the earliest of its next timer deadline and its next slice
-/// tick (nothing if neither), `now` being the clock's reading.
-fn rearm(cpu: &Cpu, now: u64) {
-    let deadline = cpu.timers.lock().next_deadline();
+/// Arms this CPU's timer for the earliest of its next timer `deadline` and its next
+/// slice tick (nothing if neither), `now` being the clock's reading.
+fn rearm(cpu: &Cpu, deadline: Option<u64>, now: u64) {
     let slice = cpu
         .slice_timer
         .load(Ordering::Relaxed)
@@ -157,12 +160,18 @@ fn rearm(cpu: &Cpu, now: u64) {
 }
 
 /// Arms this CPU's timer for `at` (ns on the clock; `None`: stops it), unless it is
-/// armed for that already.
+/// armed for that already (the common case at a timer interrupt: kept inline).
+#[inline]
 fn arm_for(cpu: &Cpu, at: Option<u64>, now: u64) {
     let armed_for = at.unwrap_or(NOT_ARMED);
-    if cpu.timer_armed_for.load(Ordering::Relaxed) == armed_for {
-        return;
+    if cpu.timer_armed_for.load(Ordering::Relaxed) != armed_for {
+        program(cpu, at, armed_for, now);
     }
+}
+
+/// The slow half of [`arm_for`]: programs the hardware.
+#[inline(never)]
+fn program(cpu: &Cpu, at: Option<u64>, armed_for: u64, now: u64) {
     cpu.timer_armed_for.store(armed_for, Ordering::Relaxed);
     timer::arm_in(at.map(|at| at.saturating_sub(now)));
     if trace::enabled() {

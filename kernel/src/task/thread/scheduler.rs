@@ -430,7 +430,6 @@ pub(super) fn schedule(irq: &InterruptsDisabled, reason: Reason) {
                 // Never queued, but `Ready` between its turns like everyone else.
                 prev.run_state
                     .advance(ThreadState::Running, ThreadState::Ready);
-                super::idle::leaving(cpu);
             }
             !prev.is_idle
         }
@@ -584,7 +583,11 @@ fn switch_to(cpu: &Cpu, next: Arc<Thread>, reason: Reason, lent: bool, irq: &Int
     // SAFETY: interrupts are off and this is the current CPU; no reference from
     // `Cpu::current` is used past this point (see `schedule`).
     let prev = unsafe { cpu.replace_current(next) };
-    cpu.charge_cpu_time(&prev, tsc::read());
+    let now = tsc::read();
+    cpu.charge_cpu_time(&prev, now);
+    if prev.is_idle {
+        super::idle::leaving(cpu, now);
+    }
     let next = cpu.current(irq);
     cpu.set_running(next);
     // First: everything the CPU that switched `next` out did to it is visible after this.

@@ -233,6 +233,13 @@ impl<E> TimerWheel<E> {
     /// when nothing more is due. Call it until it returns `None`.
     pub fn expire(&mut self, now: u64) -> Option<E> {
         let now_slot = now / self.period;
+        if self.earliest_exact && now < self.earliest {
+            // Nothing is due (the common last call, and every call with nothing armed).
+            // No node is in a slot before `now_slot` either (a node's slot is at least
+            // its deadline's), so those need no walk, now or later.
+            self.next_slot = self.next_slot.max(now_slot);
+            return None;
+        }
         if now_slot >= self.next_slot + BUCKETS as u64 {
             // Far behind: the last lap's worth of slots visits every bucket once.
             self.next_slot = now_slot + 1 - BUCKETS as u64;
@@ -427,5 +434,56 @@ mod tests {
         assert_eq!(expire_all(&mut wheel, 7 * MS + 500_000), ["early"]);
         assert_eq!(expire_all(&mut wheel, 7 * MS + 899_999), [] as [&str; 0]);
         assert_eq!(expire_all(&mut wheel, 8 * MS + 100), ["late"]);
+    }
+
+    /// Random arming, disarming and expiring (deadlines up to two laps ahead, time
+    /// moving by up to a lap) against a list: what is due fires at the first expiry after
+    /// its deadline, nothing fires early, and the next deadline is always the least armed.
+    #[test]
+    fn random_use_matches_a_plain_list() {
+        const NAMES: [&str; 16] = [
+            "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut random = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        let mut wheel = TimerWheel::new(MS);
+        let nodes: Vec<_> = NAMES.iter().map(|_| node()).collect();
+        let mut armed: Vec<Option<u64>> = vec![None; NAMES.len()];
+        let mut now = 0;
+        for _ in 0..20_000 {
+            let i = random(NAMES.len() as u64) as usize;
+            match (random(3), armed[i]) {
+                (0, None) => {
+                    let at = now + random(2 * BUCKETS as u64 * MS);
+                    arm(&mut wheel, &nodes[i], at, NAMES[i]);
+                    armed[i] = Some(at);
+                }
+                (1, Some(_)) => {
+                    // SAFETY: armed in this wheel, which the test owns.
+                    assert_eq!(unsafe { wheel.disarm(nodes[i].as_ref()) }, Some(NAMES[i]));
+                    armed[i] = None;
+                }
+                _ => {
+                    now += random(BUCKETS as u64 * MS / 4);
+                    let mut fired = expire_all(&mut wheel, now);
+                    fired.sort_unstable();
+                    let mut due: Vec<&str> = (0..NAMES.len())
+                        .filter(|&j| armed[j].is_some_and(|at| at <= now))
+                        .map(|j| NAMES[j])
+                        .collect();
+                    due.sort_unstable();
+                    assert_eq!(fired, due, "at {now}");
+                    for j in 0..NAMES.len() {
+                        armed[j] = armed[j].filter(|&at| at > now);
+                    }
+                }
+            }
+            assert_eq!(wheel.next_deadline(), armed.iter().flatten().copied().min());
+        }
     }
 }

@@ -75,19 +75,24 @@ fn ten_thousand_tasks_ping_pong_through_channels() {
 /// one tick period they fire in the order they were armed).
 fn the_timer_interrupt_wakes_sleeping_tasks_in_order() {
     static ORDER: IrqSpinLock<Vec<u64>> = IrqSpinLock::new(Vec::new());
+    static POLLED_LATE: IrqSpinLock<Vec<u64>> = IrqSpinLock::new(Vec::new());
     let executor = Executor::new("sleepers", 16);
-    let start = time::now();
+    // Deadlines from one instant, 20 ms ahead: their order must not depend on how far
+    // apart the executor happens to poll the five tasks the first time.
+    let start = time::now() + Duration::from_millis(20);
     let handles: Vec<_> = [10u64, 2, 8, 4, 6]
         .into_iter()
         .map(|millis| {
             executor.spawn(async move {
-                // Deadlines from one instant: their order must not depend on how far
-                // apart the executor happens to poll the five tasks the first time.
-                executor::sleep_until(start + Duration::from_millis(millis)).await;
-                assert!(
-                    start.elapsed() >= Duration::from_millis(millis),
-                    "woke early"
-                );
+                let deadline = start + Duration::from_millis(millis);
+                // A task first polled after its deadline (a host that took the vCPU away
+                // for 20 ms) finishes in that poll: no timer wakes it, so it has no place
+                // in the order checked.
+                if time::now() >= deadline {
+                    POLLED_LATE.lock().push(millis);
+                }
+                executor::sleep_until(deadline).await;
+                assert!(time::now() >= deadline, "woke early");
                 ORDER.lock().push(millis);
             })
         })
@@ -97,7 +102,24 @@ fn the_timer_interrupt_wakes_sleeping_tasks_in_order() {
             handle.await.unwrap();
         }
     });
-    assert_eq!(*ORDER.lock(), [2, 4, 6, 8, 10]);
+    let late = POLLED_LATE.lock().clone();
+    let by_timer: Vec<u64> = ORDER
+        .lock()
+        .iter()
+        .copied()
+        .filter(|millis| !late.contains(millis))
+        .collect();
+    let expected: Vec<u64> = [2, 4, 6, 8, 10]
+        .into_iter()
+        .filter(|millis| !late.contains(millis))
+        .collect();
+    assert_eq!(
+        by_timer, expected,
+        "first polled after their deadline: {late:?}"
+    );
+    if !late.is_empty() {
+        spindle::println!("note: first polled after their deadline: {late:?}");
+    }
 }
 
 /// A thread sends to a task over a channel (the task awaits), the task answers over a
