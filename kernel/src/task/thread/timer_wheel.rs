@@ -478,8 +478,8 @@ mod tests {
                         .collect();
                     due.sort_unstable();
                     assert_eq!(fired, due, "at {now}");
-                    for j in 0..NAMES.len() {
-                        armed[j] = armed[j].filter(|&at| at > now);
+                    for at in &mut armed {
+                        *at = at.filter(|&at| at > now);
                     }
                 }
             }
