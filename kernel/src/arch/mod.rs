@@ -27,9 +27,11 @@ mod x86_64;
 
 #[cfg(target_os = "none")]
 pub use self::x86_64::fault;
+#[cfg(feature = "diag")]
+pub use self::x86_64::last_interrupt_entry_tsc;
 pub use self::x86_64::{
     FaultReporter, IrqSpinLock, IrqSpinLockGuard, IrqsOffGuard, RawIrqSpinLock, TrapFrame, apic,
     backtrace, contention, context, cpu, cpu_local, debug_port, debugcon, fpu, init, interrupts,
-    ioapic, last_interrupt_entry_tsc, lock_irqs_off, qemu, set_fault_reporter, smp, stop, symbols,
-    timer, trap_count, try_lock_irqs_off, tsc, unwind_tables, vectors,
+    ioapic, lock_irqs_off, qemu, set_fault_reporter, smp, stop, symbols, timer, trap_count,
+    try_lock_irqs_off, tsc, unwind_tables, vectors,
 };

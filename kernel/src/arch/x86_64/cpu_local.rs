@@ -9,8 +9,9 @@
 //!   blocks or yields while it holds one;
 //!
 //! two facts the trace stamps its records with (the vector of the interrupt being
-//! handled, and the CPU's index), and whether the trace records on this CPU: a trace
-//! point tests that with one `gs`-relative compare.
+//! handled, and the CPU's index), whether the trace records on this CPU (a trace point
+//! tests that with one `gs`-relative compare), and how many times each vector was taken
+//! on this CPU (one `gs`-relative `inc` per trap; [`trap_count`] sums every CPU's).
 //!
 //! Every access is one `gs`-relative instruction, so it cannot be split by a migration to
 //! another CPU (an increment is a single `inc`, which an interrupt cannot cut in half).
@@ -53,9 +54,16 @@ pub fn mark_online() {
 
 #[cfg(target_os = "none")]
 mod kernel {
-    use core::{arch::asm, cell::UnsafeCell, mem::offset_of};
+    use core::{
+        arch::asm,
+        cell::UnsafeCell,
+        mem::offset_of,
+        sync::atomic::{AtomicPtr, AtomicU64, Ordering},
+    };
 
     use x86_64::{VirtAddr, registers::model_specific::GsBase};
+
+    use super::MAX_CPUS;
 
     /// What GS points at. Only its own CPU touches it, through `gs`-relative instructions.
     #[repr(C)]
@@ -66,6 +74,9 @@ mod kernel {
         vector: UnsafeCell<u32>,
         index: UnsafeCell<u32>,
         tracing: UnsafeCell<u32>,
+        /// Traps taken by vector. Written only by this CPU's `inc`; other CPUs read it
+        /// (atomically: an aligned quadword written by one instruction is never torn).
+        trap_counts: [AtomicU64; 256],
     }
 
     /// Soundness requirement: the `gs:[offset]` operands below name these fields.
@@ -76,7 +87,15 @@ mod kernel {
         assert!(offset_of!(Block, vector) == 16);
         assert!(offset_of!(Block, index) == 20);
         assert!(offset_of!(Block, tracing) == 24);
+        assert!(offset_of!(Block, trap_counts) == TRAP_COUNTS_OFFSET);
     };
+
+    /// Where `trap_counts` starts in the block (named in `count_trap`'s operand).
+    const TRAP_COUNTS_OFFSET: usize = 32;
+
+    /// Every CPU's block, by index, for [`trap_count`]: set before the CPU starts.
+    static BLOCKS: [AtomicPtr<Block>; MAX_CPUS] =
+        [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
 
     // SAFETY: each block is used by exactly one CPU (the one whose GS base points at it),
     // so its cells are never accessed concurrently.
@@ -89,10 +108,12 @@ mod kernel {
         vector: UnsafeCell::new(0),
         index: UnsafeCell::new(0),
         tracing: UnsafeCell::new(0),
+        trap_counts: [const { AtomicU64::new(0) }; 256],
     };
 
     /// Points this (the boot) CPU's GS base at its block. First thing `arch::init` does.
     pub(in crate::arch) fn init_boot_cpu() {
+        BLOCKS[0].store((&raw const BOOT_CPU).cast_mut(), Ordering::Release);
         GsBase::write(VirtAddr::from_ptr(&BOOT_CPU));
     }
 
@@ -102,14 +123,17 @@ mod kernel {
 
     impl CpuBlock {
         pub(in crate::arch) fn new(index: u32) -> &'static CpuBlock {
-            alloc::boxed::Box::leak(alloc::boxed::Box::new(CpuBlock(Block {
+            let block = alloc::boxed::Box::leak(alloc::boxed::Box::new(CpuBlock(Block {
                 data: UnsafeCell::new(core::ptr::null()),
                 interrupt_depth: UnsafeCell::new(0),
                 spinlocks_held: UnsafeCell::new(0),
                 vector: UnsafeCell::new(0),
                 index: UnsafeCell::new(index),
                 tracing: UnsafeCell::new(0),
-            })))
+                trap_counts: [const { AtomicU64::new(0) }; 256],
+            })));
+            BLOCKS[index as usize % MAX_CPUS].store(&raw mut block.0, Ordering::Release);
+            block
         }
 
         /// Points this CPU's GS base at the block: the first thing a starting CPU does
@@ -197,6 +221,35 @@ mod kernel {
         index
     }
 
+    /// Counts a trap of `vector` on this CPU.
+    #[inline(always)]
+    pub(in crate::arch) fn count_trap(vector: u8) {
+        // SAFETY: one instruction on this CPU's own block, inside `trap_counts` (the
+        // vector is below 256, the array's length).
+        unsafe {
+            asm!(
+                "inc qword ptr gs:[{offset} + {vector} * 8]",
+                offset = const TRAP_COUNTS_OFFSET,
+                vector = in(reg) usize::from(vector),
+                options(nostack)
+            );
+        }
+    }
+
+    /// How many times `vector` (exception or interrupt) was taken since boot, on every
+    /// CPU.
+    pub fn trap_count(vector: u8) -> u64 {
+        BLOCKS
+            .iter()
+            .map(|block| block.load(Ordering::Acquire))
+            .filter(|block| !block.is_null())
+            // SAFETY: a block, once made, is never freed (a CPU, once up, stays up), and
+            // its counters are atomics.
+            .map(|block| unsafe { &(*block).trap_counts[usize::from(vector)] })
+            .map(|count| count.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Counts leaving it.
     pub(in crate::arch) fn leave_interrupt() {
         // SAFETY: one instruction on this CPU's own block.
@@ -276,6 +329,13 @@ mod host {
     }
 
     pub(in crate::arch) fn leave_interrupt() {}
+
+    pub(in crate::arch) fn count_trap(_vector: u8) {}
+
+    /// No traps on the host.
+    pub fn trap_count(_vector: u8) -> u64 {
+        0
+    }
 
     /// Host builds have no per-CPU data.
     pub fn install(_data: *const ()) {}

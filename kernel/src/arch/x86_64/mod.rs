@@ -36,12 +36,15 @@ pub mod tsc;
 pub mod unwind_tables;
 pub mod vectors;
 
+pub use cpu_local::trap_count;
 pub use exception::{FaultReporter, set_fault_reporter};
 pub use spinlock::{
     IrqSpinLock, IrqSpinLockGuard, IrqsOffGuard, RawIrqSpinLock, contention, lock_irqs_off,
     try_lock_irqs_off,
 };
-pub use trap::{TrapFrame, last_interrupt_entry_tsc, trap_count};
+pub use trap::TrapFrame;
+#[cfg(feature = "diag")]
+pub use trap::last_interrupt_entry_tsc;
 
 /// Brings up this CPU: its per-CPU block (spinlocks count themselves in it), the GDT
 /// with its TSS and IST stack, the IDT covering all 256 vectors, the 8259 pair remapped

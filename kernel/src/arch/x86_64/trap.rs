@@ -3,12 +3,11 @@
 //! `trap_entry` builds a [`TrapFrame`] on the current stack for every vector and calls
 //! [`trap_dispatch`]; whatever the dispatcher leaves in the frame is what `iretq` resumes.
 
-use core::{
-    mem::{offset_of, size_of},
-    sync::atomic::{AtomicU64, Ordering},
-};
+use core::mem::{offset_of, size_of};
+#[cfg(feature = "diag")]
+use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::{exception, interrupts, pic, vectors};
+use super::{cpu_local, exception, interrupts, pic, vectors};
 
 /// The registers of an interrupted context, as the trap entry path leaves them on the
 /// stack: general registers pushed by software (r15 at the lowest address), then the
@@ -57,27 +56,23 @@ const _: () = {
     assert!(offset_of!(TrapFrame, ss) == 21 * 8);
 };
 
-/// How many times each vector was taken since boot.
-static TRAP_COUNTS: [AtomicU64; 256] = [const { AtomicU64::new(0) }; 256];
-
-/// The TSC when the latest hardware interrupt entered the dispatcher (for latency
-/// measurements: "from interrupt entry to ...").
+/// The TSC when the latest hardware interrupt entered the dispatcher, on any CPU: a
+/// benchmark hook ("from interrupt entry to ..."), built only with the `diag` feature so
+/// that no product kernel pays an `rdtsc` and a shared store per interrupt.
+#[cfg(feature = "diag")]
 static LAST_INTERRUPT_ENTRY: AtomicU64 = AtomicU64::new(0);
 
 /// The TSC when the latest hardware interrupt (vector 32 or above) was dispatched.
+#[cfg(feature = "diag")]
 pub fn last_interrupt_entry_tsc() -> u64 {
     LAST_INTERRUPT_ENTRY.load(Ordering::Relaxed)
-}
-
-/// How many times `vector` (exception or interrupt) was taken since boot.
-pub fn trap_count(vector: u8) -> u64 {
-    TRAP_COUNTS[usize::from(vector)].load(Ordering::Relaxed)
 }
 
 /// Entered from the assembly trap path with interrupts disabled.
 pub(super) extern "sysv64" fn trap_dispatch(frame: &mut TrapFrame) {
     let vector = (frame.vector & 0xff) as u8;
-    TRAP_COUNTS[usize::from(vector)].fetch_add(1, Ordering::Relaxed);
+    cpu_local::count_trap(vector);
+    #[cfg(feature = "diag")]
     if vector >= vectors::FIRST_INTERRUPT {
         LAST_INTERRUPT_ENTRY.store(super::tsc::read(), Ordering::Relaxed);
     }
