@@ -11,7 +11,7 @@
 //!
 //! Not part of `./x test`: a run takes minutes, and its numbers are results to look at,
 //! not a verdict. The pieces, in the order a run uses them: [`discover`] (find and build
-//! the kernels), [`run`] (boot one, judge it), [`parse`] (its serial lines), [`results`]
+//! the kernels), [`run()`] (boot one, judge it), [`parse`] (its serial lines), [`results`]
 //! (icount and tcg side by side), [`smp`] (SMP figures over boots), [`provenance`]
 //! (commit, date, QEMU, host), [`report`] (tables, JSON, Markdown, SVG) and
 //! [`benchmarks_md`].

@@ -4,7 +4,7 @@
 //! frame around it (`thread_entry`; the executor's poll): the destructors of the frames in
 //! between run (guards release their locks), the thread ends or the task is dropped, and
 //! its handle yields the [`PanicReport`](crate::thread::PanicReport). Nothing else is
-//! disturbed. Whether a panic may unwind is decided here, in [`containment`], and only
+//! disturbed. Whether a panic may unwind is decided here, in `containment`, and only
 //! here; the mechanism (the per-thread record, raising, catching) is `thread::unwind`.
 //!
 //! Every other panic is fatal, with one format for every kernel binary (default, test and

@@ -559,7 +559,7 @@ impl Trace {
     }
 
     /// Merges the per-CPU sequences by timestamp, keeping each CPU's own order (even
-    /// where its timestamps go backwards, which [`check`](crate::check) reports) and,
+    /// where its timestamps go backwards, which [`check`](crate::check()) reports) and,
     /// between equal timestamps, the stream's order.
     fn merge(&mut self, per_cpu: Vec<Vec<Pending>>) {
         let mut queues: Vec<std::vec::IntoIter<Pending>> =

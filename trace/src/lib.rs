@@ -16,9 +16,9 @@
 //! All integers are little-endian. A ring that overflowed says so with a
 //! [`Kind::Dropped`] record (how many were lost) before what it kept.
 //!
-//! **Host side** (feature `std`): [`decode`] turns a stream into a [`Trace`] ([`load`]
+//! **Host side** (feature `std`): [`decode()`] turns a stream into a [`Trace`] ([`load()`]
 //! reads it from a file first, and [`summary`] says in a line what it holds);
-//! [`check`] tests the scheduler's invariants on it; [`Timeline`] pairs its events
+//! [`check()`] tests the scheduler's invariants on it; [`Timeline`] pairs its events
 //! into runs, polls and wakes; [`write_perfetto`] and [`write_svg`] draw it (for
 //! ui.perfetto.dev, and as a picture), [`write_files`] writes both all-or-nothing. The
 //! `spindle-trace` binary wraps these for the command line:

@@ -68,7 +68,7 @@ impl QemuOptions {
     /// checks too; callers that do slow work before booting (building a
     /// kernel) check first.
     ///
-    /// [`command`]: super::command
+    /// [`command`]: super::command()
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.smp == 0 {
             bail!("invalid CPU count 0: a machine needs at least 1 CPU");

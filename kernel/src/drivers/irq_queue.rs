@@ -74,7 +74,7 @@ pub struct IrqQueue {
     vector: AtomicU8,
     /// [`InputStats::handler_cpus`].
     handler_cpus: AtomicU64,
-    /// Set by a handler that [held input back](Source::hold_back) in the device.
+    /// Set by a handler that [held input back](IrqQueue::hold_back) in the device.
     held_back: AtomicBool,
     /// Lets the device deliver again; run by the reader after it made room.
     resume: fn(),

@@ -3,7 +3,7 @@
 //!
 //! There is no IOMMU and no bounce buffer: devices see physical memory as it is.
 //! - **DMA memory** (the virtqueues) is whole zeroed pages from the heap, the kernel's
-//!   frame allocator ([`PageBlock`]): physically contiguous, since the heap is made of
+//!   frame allocator (`PageBlock`): physically contiguous, since the heap is made of
 //!   the physical-memory window's contiguous regions.
 //! - **A buffer handed to the device** is shared by its physical address. Every buffer
 //!   the network driver hands over is a heap block, which lies in the physical-memory

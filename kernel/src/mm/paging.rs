@@ -15,8 +15,8 @@
 //! freeing the table: no page-by-page walks, and every page table of a stack goes back to
 //! the heap with it.
 //!
-//! **The level-2 tables above the slots are made once, at [`init`], in one block,** for as
-//! many slots as the heap could ever hold stacks at once ([`stack_slots`]); mapping a stack
+//! **The level-2 tables above the slots are made once, at `init`, in one block,** for as
+//! many slots as the heap could ever hold stacks at once (`stack_slots`); mapping a stack
 //! never allocates one. Why: a table made on demand would sit wherever the heap happened to
 //! be filled to when the slot count first crossed a multiple of 512, and stay there, a
 //! 4 KiB island in free memory. After a spawn/exit churn that filled the heap, such tables

@@ -16,7 +16,7 @@
 //! **How a packet reaches a task.** The device writes a received frame into a buffer the
 //! driver posted and raises its interrupt; the handler (`drivers::virtio_net`) reads the
 //! device's ISR register, which lowers the line, and sets the stack's event
-//! ([`Stack`](stack)'s `work`). The stack's task, on its own thread (`net`), wakes,
+//! (`stack::Stack`'s `work`). The stack's task, on its own thread (`net`), wakes,
 //! takes the stack's lock and polls smoltcp: the frame goes up through Ethernet, IP
 //! and TCP into the socket's receive buffer, and smoltcp wakes the waker the socket's
 //! reader registered. The reader's task takes the lock and copies the bytes out. The

@@ -223,7 +223,7 @@ pub(super) fn set_count(count: u32) {
     write(TIMER_INITIAL_COUNT, count);
 }
 
-/// Whether CPUID.01H:ECX[24] reports the TSC-deadline timer mode (QEMU's TCG does not;
+/// Whether `CPUID.01H:ECX[24]` reports the TSC-deadline timer mode (QEMU's TCG does not;
 /// KVM on hardware that has it does).
 pub fn has_tsc_deadline() -> bool {
     CpuId::new()

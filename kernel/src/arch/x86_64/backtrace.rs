@@ -22,7 +22,7 @@ use core::fmt;
 
 use super::{image, symbols};
 
-/// Frames a [`Backtrace`] keeps; the walk goes on (counting) up to [`MAX_WALK`].
+/// Frames a [`Backtrace`] keeps; the walk goes on (counting) up to `MAX_WALK`.
 pub const CAPACITY: usize = 32;
 /// Frames a walk visits at most: a corrupted chain could otherwise loop.
 #[cfg(any(target_os = "none", test))]

@@ -41,7 +41,7 @@
 //!    local APIC accepted while that CPU had interrupts off runs its handler after the
 //!    move, beside the new CPU's.
 //! 2. Instead the dispatcher holds a lock per I/O APIC line around the line's handler
-//!    ([`LINE_HANDLERS`]): whatever a move's timing, two CPUs never run one line's
+//!    (`LINE_HANDLERS`): whatever a move's timing, two CPUs never run one line's
 //!    handler at once, a driver keeps a single drainer, and the move stays one register
 //!    write that never masks the line, so no edge is lost and no driver needs a hook.
 //!    (The 8259's lines reach only the boot CPU: nothing to lock.)

@@ -8,7 +8,7 @@
 //! The timer only *fires*; time is always the TSC's. Both rates are known to some ppm
 //! when measured, so a one-shot count could come out a little short and fire before the
 //! deadline: the timer is armed later by the two rates' uncertainties (at most
-//! [`MAX_MARGIN_NS`]), and an interrupt that still comes early finds nothing due and arms
+//! `MAX_MARGIN_NS`), and an interrupt that still comes early finds nothing due and arms
 //! the timer again for what is left.
 
 use core::{
@@ -289,7 +289,7 @@ pub(crate) fn calibrate(apic_registers: Option<VirtAddr>) -> Calibration {
 /// each window keeps interrupts off for a few milliseconds.
 ///
 /// # Panics
-/// As [`calibrate`].
+/// As `calibrate`.
 pub fn calibrate_tsc() -> Calibration {
     calibrate(None)
 }

@@ -39,7 +39,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 /// Lets the executor run other ready tasks before this one continues. (A thread calls
-/// [`thread::yield_now`](crate::thread::yield_now) instead.)
+/// [`thread::yield_now`] instead.)
 ///
 /// ```no_run
 /// # use spindle::executor;

@@ -22,7 +22,7 @@
 //! adds them up). The
 //! table and the listing grow in fixed blocks (`chunks`), never by doubling.
 //!
-//! Also here: [`ExecutorThread`] (a thread of its own running an executor), [`block_on`]
+//! Also here: [`ExecutorThread`] (a thread of its own running an executor), [`block_on()`]
 //! for any thread, [`yield_now`], async time ([`sleep`],
 //! [`timeout`], [`interval`]), [`spawn_blocking`], [`Workers`] (an executor per CPU, on
 //! pinned threads), and the task listing ([`tasks`]).

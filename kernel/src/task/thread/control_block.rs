@@ -356,7 +356,7 @@ impl Thread {
         drop(stack); // after the lock: a stack goes back to the cache or the heap
     }
 
-    /// Makes a [`park`](super::park) by this thread return: at once if it is parked,
+    /// Makes a [`park`](super::park()) by this thread return: at once if it is parked,
     /// otherwise the next time it parks. Callable from interrupt handlers.
     pub fn unpark(self: &Arc<Self>) {
         if matches!(self.run_state.unpark(), State::Blocking | State::Blocked) {
@@ -365,7 +365,7 @@ impl Thread {
     }
 
     /// Asks the thread to stop: [`should_stop`](super::should_stop) returns `true` for it
-    /// from now on, and a [`park`](super::park) returns. The thread decides when to stop.
+    /// from now on, and a [`park`](super::park()) returns. The thread decides when to stop.
     pub fn request_stop(self: &Arc<Self>) {
         // Release, then the unpark's read-modify-write: a thread that sees the token
         // (or is woken) sees the request.
@@ -476,7 +476,7 @@ pub struct ThreadLabel<'a>(&'a Thread);
 
 /// The async task a thread polls, as failure reports name it: `task 7 'reader' of
 /// executor 'console'`. An executor publishes one around each poll
-/// ([`OnThread::polling`]); a panic or CPU exception inside the poll reads it.
+/// (`OnThread::polling`); a panic or CPU exception inside the poll reads it.
 #[derive(Debug, Clone, Copy)]
 pub struct PollNote<'a> {
     /// The task's id.

@@ -4,10 +4,10 @@
 //!
 //! | call | does |
 //! |---|---|
-//! | [`spawn`], [`Builder`] | create a thread (name, stack size, priority, FPU opt-in) |
+//! | [`spawn()`], [`Builder`] | create a thread (name, stack size, priority, FPU opt-in) |
 //! | [`JoinHandle::join`] | wait for it and take its result (consumes the handle) |
-//! | [`yield_now`], [`sleep`], [`sleep_until`] | give up the CPU, for a while |
-//! | [`park`], [`Thread::unpark`] | block until unparked (an early unpark is kept) |
+//! | [`yield_now`], [`sleep()`], [`sleep_until`] | give up the CPU, for a while |
+//! | [`park()`], [`Thread::unpark`] | block until unparked (an early unpark is kept) |
 //! | [`Thread::request_stop`], [`should_stop`] | cooperative stop, like `kthread_stop` |
 //! | [`exit`] | end the calling thread now |
 //! | [`current`], [`threads`] | who is running; a listing of every thread |

@@ -90,7 +90,7 @@ pub enum JoinError {
     /// The thread's code panicked: the panic unwound the thread's stack (its destructors
     /// ran, the locks it held were released) and ended the thread.
     Panicked(PanicReport),
-    /// The thread ended through [`exit`](super::exit) instead of returning.
+    /// The thread ended through [`exit`] instead of returning.
     Exited,
     /// A thread cannot join itself (it would wait forever).
     JoinSelf,
@@ -448,7 +448,7 @@ impl<T> JoinHandle<T> {
     ///
     /// # Panics
     /// If the thread panicked (passing the panic on, as `std`'s `join().unwrap()` does:
-    /// the message is the thread's report), ended through [`exit`](super::exit) (so there
+    /// the message is the thread's report), ended through [`exit`] (so there
     /// is no result), or if a thread joins itself; [`try_join`](Self::try_join) returns
     /// those as errors. In debug builds, if it has to wait inside an async task (use
     /// [`join_async`](Self::join_async) there).

@@ -8,7 +8,7 @@
 //! - every thread's control block holds a [`PanicRecord`]: the exception header the
 //!   unwinder works with, and the report (message and location formatted into fixed
 //!   buffers, truncated if they do not fit), written by the panicking thread itself;
-//! - [`raise`] hands the thread's own header to the unwinder (`unwinding`'s
+//! - `raise` hands the thread's own header to the unwinder (`unwinding`'s
 //!   `begin_panic`), which runs the destructors of every frame up to the nearest
 //!   [`catch`]: `thread_entry` around a spawned thread's closure, and the executor around
 //!   each poll of a task (`executor::cell`);
@@ -270,7 +270,7 @@ pub(super) struct PanicRecord {
     /// and cleanup in `begin_panic`, its private words when the search starts) first.
     #[cfg(target_os = "none")]
     exception: UnsafeCell<MaybeUninit<unwinding::abi::UnwindException>>,
-    /// Written by [`begin`] before anything reads it (a catch, or a handle once the thread
+    /// Written by `begin` before anything reads it (a catch, or a handle once the thread
     /// ended by panic); uninitialised until then, so that a spawn writes none of its bytes.
     report: UnsafeCell<MaybeUninit<Report>>,
     /// Between a contained panic's start and the end of its catcher's cleanup.
