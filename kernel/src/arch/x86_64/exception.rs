@@ -10,8 +10,8 @@ use x86_64::registers::control::Cr2;
 use super::{
     TrapFrame,
     backtrace::{self, Backtrace},
-    debug_port,
-    fn_slot::FnSlot,
+    debug_port, exception_names,
+    fn_slot::{self, FnSlot},
     qemu,
     stop::{self, Claim},
     vectors,
@@ -22,42 +22,6 @@ const DEVICE_NOT_AVAILABLE: u64 = vectors::DEVICE_NOT_AVAILABLE as u64;
 const DOUBLE_FAULT: u64 = vectors::DOUBLE_FAULT as u64;
 const NMI: u64 = vectors::NMI as u64;
 const PAGE_FAULT: u64 = vectors::PAGE_FAULT as u64;
-
-/// Mnemonic and name of each exception vector (Intel SDM vol. 3, table 6-1).
-const EXCEPTIONS: [(&str, &str); 32] = [
-    ("#DE", "Divide Error"),
-    ("#DB", "Debug"),
-    ("NMI", "Non-Maskable Interrupt"),
-    ("#BP", "Breakpoint"),
-    ("#OF", "Overflow"),
-    ("#BR", "Bound Range Exceeded"),
-    ("#UD", "Invalid Opcode"),
-    ("#NM", "Device Not Available"),
-    ("#DF", "Double Fault"),
-    ("--", "Coprocessor Segment Overrun"),
-    ("#TS", "Invalid TSS"),
-    ("#NP", "Segment Not Present"),
-    ("#SS", "Stack-Segment Fault"),
-    ("#GP", "General Protection"),
-    ("#PF", "Page Fault"),
-    ("--", "Reserved"),
-    ("#MF", "x87 Floating-Point Error"),
-    ("#AC", "Alignment Check"),
-    ("#MC", "Machine Check"),
-    ("#XM", "SIMD Floating-Point"),
-    ("#VE", "Virtualization"),
-    ("#CP", "Control Protection"),
-    ("--", "Reserved"),
-    ("--", "Reserved"),
-    ("--", "Reserved"),
-    ("--", "Reserved"),
-    ("--", "Reserved"),
-    ("--", "Reserved"),
-    ("#HV", "Hypervisor Injection"),
-    ("#VC", "VMM Communication"),
-    ("#SX", "Security"),
-    ("--", "Reserved"),
-];
 
 /// Handles exception `frame.vector` (< 32).
 pub(super) fn handle(frame: &mut TrapFrame) {
@@ -87,17 +51,12 @@ fn take_over(_frame: &mut TrapFrame) -> Result<(), Option<&'static str>> {
     Err(None)
 }
 
-/// The mnemonic and name of exception `vector` (< 32).
-pub(super) fn name(vector: u8) -> (&'static str, &'static str) {
-    EXCEPTIONS
-        .get(usize::from(vector))
-        .copied()
-        .unwrap_or(("--", "Reserved"))
-}
-
 /// Adds context to fault reports: given the faulting address (CR2), describes what was
 /// running (the layer above knows threads and their stacks).
 pub type FaultReporter = fn(&mut dyn fmt::Write, u64) -> fmt::Result;
+
+// SAFETY: a function pointer type.
+unsafe impl fn_slot::FnPointer for FaultReporter {}
 
 static FAULT_REPORTER: FnSlot<FaultReporter> = FnSlot::empty();
 
@@ -150,7 +109,7 @@ impl Display for Report<'_> {
         let frame = self.frame;
         match u8::try_from(frame.vector) {
             Ok(vector) if vector < vectors::FIRST_INTERRUPT => {
-                let (mnemonic, name) = name(vector);
+                let (mnemonic, name) = exception_names::name(vector);
                 writeln!(
                     f,
                     "\nCPU EXCEPTION: {name} ({mnemonic}, vector {vector}), error code {:#x}",
@@ -163,7 +122,11 @@ impl Display for Report<'_> {
             writeln!(f, "  cr2 (faulting address) {:#018x}", Cr2::read_raw())?;
         }
         if frame.vector == PAGE_FAULT {
-            writeln!(f, "  access: {}", PageFaultCause(frame.error_code))?;
+            writeln!(
+                f,
+                "  access: {}",
+                exception_names::PageFaultCause(frame.error_code)
+            )?;
         }
         if !self.note.is_empty() {
             writeln!(f, "  {}", self.note)?;
@@ -200,29 +163,4 @@ fn write_registers(f: &mut fmt::Formatter<'_>, frame: &TrapFrame) -> fmt::Result
         writeln!(f)?;
     }
     Ok(())
-}
-
-/// The page-fault error code, decoded.
-pub(super) struct PageFaultCause(pub(super) u64);
-
-impl Display for PageFaultCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bit = |n: u32| self.0 & (1 << n) != 0;
-        let presence = if bit(0) {
-            "protection violation"
-        } else {
-            "page not present"
-        };
-        let access = match (bit(4), bit(1)) {
-            (true, _) => "instruction fetch",
-            (false, true) => "write",
-            (false, false) => "read",
-        };
-        let mode = if bit(2) { "user" } else { "kernel" };
-        write!(f, "{access}, {presence}, {mode} mode")?;
-        if bit(3) {
-            write!(f, ", reserved bit set in a page-table entry")?;
-        }
-        Ok(())
-    }
 }

@@ -35,7 +35,11 @@ use core::{
 
 use x86_64::registers::control::Cr2;
 
-use super::{TrapFrame, exception, fn_slot::FnSlot, symbols, vectors};
+use super::{
+    TrapFrame, exception_names,
+    fn_slot::{self, FnSlot},
+    symbols, vectors,
+};
 
 /// The exceptions that may become a panic of the thread that raised them.
 const CONTAINABLE: [u8; 4] = [
@@ -63,6 +67,9 @@ pub struct Fault {
 /// Decides whether a [`Fault`] becomes a panic of the interrupted thread: `Ok`, or why
 /// not (for the report's `not contained:` line).
 pub type FaultContainment = fn(&Fault) -> Result<(), &'static str>;
+
+// SAFETY: a function pointer type.
+unsafe impl fn_slot::FnPointer for FaultContainment {}
 
 static CONTAINMENT: FnSlot<FaultContainment> = FnSlot::empty();
 
@@ -155,7 +162,7 @@ struct Described<'a>(&'a Fault);
 impl Display for Described<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let fault = self.0;
-        let (mnemonic, name) = exception::name(fault.vector);
+        let (mnemonic, name) = exception_names::name(fault.vector);
         write!(f, "{name} ({mnemonic}) at {:#x}", fault.rip)?;
         if let Some(symbol) = symbols::lookup(fault.rip as usize) {
             write!(f, " in {symbol}")?;
@@ -164,7 +171,7 @@ impl Display for Described<'_> {
             vectors::PAGE_FAULT => write!(
                 f,
                 ": {}, address {:#x}",
-                exception::PageFaultCause(fault.error_code),
+                exception_names::PageFaultCause(fault.error_code),
                 fault.address
             ),
             vectors::GENERAL_PROTECTION => write!(f, ", error code {:#x}", fault.error_code),

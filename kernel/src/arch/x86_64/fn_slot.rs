@@ -8,30 +8,17 @@ use core::{
     sync::atomic::{AtomicPtr, Ordering},
 };
 
-use super::{
-    FaultReporter,
-    interrupts::{Handler, Observer},
-};
-
-/// The function pointer types a slot may hold (sealed: exactly these).
+/// The function pointer types a slot may hold: each is declared so beside its own
+/// definition (`interrupts::Handler`, `exception::FaultReporter`, ...), so that this file
+/// depends on none of its users.
 ///
 /// # Safety
-/// Implementors are function pointer types: one word, the function's address.
+/// Implementors are function pointer types: one word, the function's address (never
+/// null).
 pub(crate) unsafe trait FnPointer: Copy {}
 
-// SAFETY: all three are function pointer types.
+// SAFETY: a function pointer type.
 unsafe impl FnPointer for fn() {}
-// SAFETY: as above.
-unsafe impl FnPointer for Handler {}
-// SAFETY: as above.
-unsafe impl FnPointer for FaultReporter {}
-// SAFETY: as above.
-unsafe impl FnPointer for Observer {}
-// SAFETY: as above.
-#[cfg(target_os = "none")]
-unsafe impl FnPointer for super::fault::FaultContainment {}
-// SAFETY: as above.
-unsafe impl FnPointer for super::smp::ApMain {}
 
 /// An optional function pointer of type `F`.
 #[derive(Debug)]

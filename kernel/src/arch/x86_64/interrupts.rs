@@ -60,13 +60,20 @@
 use core::sync::atomic::{AtomicU16, Ordering};
 
 use super::{
-    TrapFrame, apic, cpu_local, fn_slot::FnSlot, ioapic, pic, spinlock::IrqSpinLock, vectors,
+    TrapFrame, apic, cpu_local,
+    fn_slot::{self, FnSlot},
+    ioapic, pic,
+    spinlock::IrqSpinLock,
+    vectors,
 };
 
 /// A hardware interrupt handler. It runs with interrupts disabled, on the interrupted
 /// thread's stack; it must not block or switch threads (the exit hook that follows it
 /// does the switching).
 pub type Handler = fn(&mut TrapFrame);
+
+// SAFETY: a function pointer type.
+unsafe impl fn_slot::FnPointer for Handler {}
 
 static HANDLERS: [FnSlot<Handler>; 256] = [const { FnSlot::empty() }; 256];
 
@@ -79,6 +86,9 @@ static OBSERVER: FnSlot<Observer> = FnSlot::empty();
 
 /// Watches interrupt handlers: `(vector, starting)`.
 pub type Observer = fn(u8, bool);
+
+// SAFETY: a function pointer type.
+unsafe impl fn_slot::FnPointer for Observer {}
 
 /// Installs (or, with `None`, removes) the function told when each interrupt handler
 /// starts and ends, while this CPU traces (`cpu_local::tracing`): otherwise the cost is

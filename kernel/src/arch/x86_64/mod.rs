@@ -12,6 +12,7 @@ pub mod cpu_local;
 pub mod debug_port;
 pub mod debugcon;
 mod exception;
+mod exception_names;
 #[cfg(target_os = "none")]
 pub mod fault;
 mod fn_slot;

@@ -32,7 +32,11 @@ use core::{
 
 use x86_64::registers::control::Cr3;
 
-use super::{apic, cpu_local, fn_slot::FnSlot, fpu, gdt, idt, tsc};
+use super::{
+    apic, cpu_local,
+    fn_slot::{self, FnSlot},
+    fpu, gdt, idt, tsc,
+};
 
 /// Where the trampoline runs: the start-up IPI's vector 0x08 means physical 0x8000.
 pub const TRAMPOLINE_PAGE: u64 = 0x8000;
@@ -43,6 +47,9 @@ pub const LOW_PML4_PAGE: u64 = 0x9000;
 /// What the layer above runs on a started AP once its CPU state is set up: it receives
 /// the CPU's index and makes the CPU schedule threads. It never returns.
 pub type ApMain = fn(u32) -> !;
+
+// SAFETY: a function pointer type.
+unsafe impl fn_slot::FnPointer for ApMain {}
 
 static AP_MAIN: FnSlot<ApMain> = FnSlot::empty();
 
