@@ -5,7 +5,9 @@
 //! | driver        | device                                                        |
 //! |---------------|---------------------------------------------------------------|
 //! | [`uart16550`] | COM1: the kernel console (`print!`) and serial input          |
+//! | [`uart_input`] | the UART's receive interrupt: handler, queue, back-pressure  |
 //! | [`ps2`]       | the 8042 PS/2 controller's keyboard port                      |
+//! | [`ps2_input`] | the keyboard's interrupt: handler and scancode queue          |
 //! | [`irq_queue`] | an input device's path from its interrupt handler to one reader |
 //! | [`pci`]       | PCI configuration space through ports 0xCF8/0xCFC; finding functions |
 //! | [`virtio_net`] | the virtio network device (through `virtio-drivers`), its interrupt |
@@ -19,6 +21,8 @@ pub mod irq_queue;
 mod models;
 pub mod pci;
 pub mod ps2;
+pub mod ps2_input;
 pub mod uart16550;
+pub mod uart_input;
 pub mod virtio_hal;
 pub mod virtio_net;

@@ -1,7 +1,7 @@
 //! Keys from the PS/2 keyboard, as a [`Stream`] of [`DecodedKey`].
 //!
-//! The IRQ 1 handler only moves the raw scancode into the queue (through
-//! [`inject_scancode`]); decoding (scancode set 1, US layout, modifier state) happens in
+//! The IRQ 1 handler (`drivers::ps2_input`) only moves the raw scancode into the queue
+//! (through [`inject_scancode`]); decoding (scancode set 1, US layout, modifier state) happens in
 //! the reader's `poll_next`, so the decoder's state belongs to the stream and needs no
 //! lock.
 
@@ -15,16 +15,11 @@ use futures_util::Stream;
 pub use pc_keyboard::{DecodedKey, KeyCode};
 use pc_keyboard::{HandleControl, PS2Keyboard, ScancodeSet1, layouts::Us104Key};
 
-use crate::{
-    arch::{TrapFrame, interrupts},
-    drivers::{
-        irq_queue::{InputStats, IrqQueue, OpenError, Reader},
-        ps2,
-    },
+pub use crate::drivers::ps2_input::inject_scancode;
+use crate::drivers::{
+    irq_queue::{InputStats, OpenError, Reader},
+    ps2_input,
 };
-
-/// A keyboard cannot be told to wait: a full queue drops (and counts) scancodes.
-static SOURCE: IrqQueue = IrqQueue::new(|| {});
 
 /// Decoded key presses, in order, as an endless stream: `DecodedKey::Unicode` for keys
 /// that type a character (shift and caps lock applied, Ctrl+letter as the control
@@ -38,13 +33,13 @@ pub struct Keyboard {
 
 impl Keyboard {
     /// Opens the keyboard. The first open ever sets the PS/2 controller up (keyboard
-    /// interrupt on, set-1 translation; see [`ps2::enable_keyboard_interrupt`]) and
+    /// interrupt on, set-1 translation; see `drivers::ps2::enable_keyboard_interrupt`) and
     /// routes IRQ 1. Each `Keyboard` starts with no modifier held.
     ///
     /// # Errors
     /// [`OpenError::InUse`] while another `Keyboard` is alive.
     pub fn open() -> Result<Self, OpenError> {
-        SOURCE.open(start_device).map(|reader| Self {
+        ps2_input::open().map(|reader| Self {
             reader,
             decoder: PS2Keyboard::new(
                 ScancodeSet1::new(),
@@ -82,33 +77,7 @@ impl core::fmt::Debug for Keyboard {
     }
 }
 
-/// Queues a set-1 scancode as if the keyboard had sent it, and wakes the reader: the one
-/// entry point of keyboard input, used by the IRQ 1 handler for every byte the
-/// controller delivers. Callable from any thread or handler; never blocks or allocates.
-/// A scancode that finds the queue full, or comes before the first [`Keyboard::open`]
-/// created it, is dropped and counted in [`stats`].
-pub fn inject_scancode(scancode: u8) {
-    SOURCE.push(scancode);
-}
-
 /// Counters for the keyboard since boot (`received` includes injected scancodes).
 pub fn stats() -> InputStats {
-    SOURCE.stats()
-}
-
-/// Routes IRQ 1, then lets the controller interrupt: a scancode waiting from then on
-/// raises an edge on an unmasked line (an I/O APIC forgets one that came while its input
-/// was masked, which would leave the controller's output buffer full for good).
-fn start_device() -> u8 {
-    let vector = interrupts::route_legacy_irq(ps2::KEYBOARD_IRQ, on_interrupt);
-    if ps2::enable_keyboard_interrupt().is_err() {
-        log::warn!("no PS/2 controller answered: the keyboard gets injected scancodes only");
-    }
-    vector
-}
-
-fn on_interrupt(_frame: &mut TrapFrame) {
-    if let Some(scancode) = ps2::try_read_keyboard() {
-        inject_scancode(scancode);
-    }
+    ps2_input::stats()
 }

@@ -13,7 +13,8 @@
 //! allocator: the queue is a fixed-size lock-free ring (`crossbeam_queue::ArrayQueue`)
 //! allocated when the first stream is opened. What does not fit never makes the handler
 //! wait or the queue grow: a keyboard scancode is dropped and counted, and serial bytes
-//! are left in the UART, which makes the sender wait (back-pressure; see [`serial`]).
+//! are left in the UART, which makes the sender wait (back-pressure; see
+//! `drivers::uart_input`).
 //! The wake is an `AtomicWaker`, which never blocks either. (The ring's operations
 //! briefly wait for each other, so each runs with interrupts off; see `drivers::irq_queue`
 //! for why that matters.)
