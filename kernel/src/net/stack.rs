@@ -69,7 +69,10 @@ pub(super) struct Listener {
     /// Sockets listening or connected-but-not-accepted, in the order they were made.
     pub(super) backlog: Vec<SocketHandle>,
     /// The waker of the accept waiting for a connection, for sockets made while it
-    /// waits (smoltcp wakes it when one is connected).
+    /// waits (smoltcp wakes it when one is connected). Set by the accept and read by
+    /// the poll task both under the stack's lock, as smoltcp's own wakers (`op`): a
+    /// socket made before the accept looked was registered by it, one made after gets
+    /// this waker, so no connection goes unseen.
     pub(super) waker: Option<Waker>,
 }
 
