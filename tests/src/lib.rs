@@ -25,6 +25,7 @@ use std::{
 use anyhow::{Context, bail};
 use boot_image::{Captured, Driver, Firmware, Profile, QemuOptions};
 
+pub mod net_backlog;
 pub mod net_client;
 pub mod net_hostile;
 pub mod spec;

@@ -19,7 +19,7 @@ use std::{
 };
 
 /// The clients a `net` directive may name.
-pub const CLIENTS: &[&str] = &["http", "http-short", "hostile"];
+pub const CLIENTS: &[&str] = &["http", "http-short", "hostile", "backlog"];
 
 /// How long one read or write may wait for the guest.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -99,8 +99,10 @@ pub(crate) fn digest(datagram: &[u8]) -> u64 {
 
 /// Runs client `name` against the guest behind 127.0.0.1:`port`.
 pub fn run(name: &str, port: u16) -> Report {
-    if name == "hostile" {
-        return crate::net_hostile::run(port);
+    match name {
+        "hostile" => return crate::net_hostile::run(port),
+        "backlog" => return crate::net_backlog::run(port),
+        _ => {}
     }
     let mut client = Client {
         address: SocketAddr::from(([127, 0, 0, 1], port)),

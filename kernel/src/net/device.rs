@@ -45,6 +45,16 @@ impl Peek for Nic {
         }
         self.ahead.as_ref().map(RxPacket::frame)
     }
+
+    fn discard(&mut self) {
+        if let Some(packet) = self
+            .ahead
+            .take()
+            .or_else(|| self.driver.get_mut().receive())
+        {
+            self.driver.get_mut().recycle(packet);
+        }
+    }
 }
 
 impl Device for Nic {

@@ -15,7 +15,7 @@
 //! reset in between).
 
 use alloc::{boxed::Box, vec::Vec};
-use core::time::Duration;
+use core::{task::Waker, time::Duration};
 
 use crossbeam_queue::ArrayQueue;
 use smoltcp::{
@@ -26,7 +26,7 @@ use smoltcp::{
 };
 use spin::Once;
 
-use super::{ADDRESS, Error, GATEWAY, PREFIX_LEN, device::Nic, ingress};
+use super::{ADDRESS, Error, GATEWAY, PREFIX_LEN, device::Nic, ingress, tcp::make_room};
 use crate::{
     drivers::virtio_net::{self, VirtioNet},
     executor,
@@ -68,6 +68,12 @@ pub(super) struct Listener {
     pub(super) config: super::TcpConfig,
     /// Sockets listening or connected-but-not-accepted, in the order they were made.
     pub(super) backlog: Vec<SocketHandle>,
+    /// The waker of the accept waiting for a connection, for sockets made while it
+    /// waits (smoltcp wakes it when one is connected). Set by the accept and read by
+    /// the poll task both under the stack's lock, as smoltcp's own wakers (`op`): a
+    /// socket made before the accept looked was registered by it, one made after gets
+    /// this waker, so no connection goes unseen.
+    pub(super) waker: Option<Waker>,
 }
 
 /// The stack, under [`Shared::stack`]'s lock.
@@ -82,6 +88,50 @@ pub(crate) struct Stack {
     pub(super) listeners: Vec<Option<Listener>>,
     /// Set by a call that gave the poll task work: see [`Stack::poke`].
     poke: bool,
+    /// Connection requests dropped for a full backlog ([`Stats::held_off`]).
+    held_off: u64,
+}
+
+/// The stack's answers to connection requests before smoltcp sees them (see `ingress`).
+pub(super) struct Gate<'s> {
+    pub(super) orphans: &'s mut Vec<(SocketHandle, SmolInstant)>,
+    pub(super) listeners: &'s mut [Option<Listener>],
+    pub(super) held_off: &'s mut u64,
+}
+
+impl ingress::Requests<'static> for Gate<'_> {
+    /// A socket in TIME-WAIT that a new connection needs goes if nobody owns it any more
+    /// (the common case: the server dropped the stream). One its owner keeps is left: its
+    /// handle must stay valid, and aborting it would reset the new connection.
+    fn end(&mut self, sockets: &mut SocketSet<'static>, handle: SocketHandle) {
+        if let Some(at) = self
+            .orphans
+            .iter()
+            .position(|&(orphan, _)| orphan == handle)
+        {
+            self.orphans.swap_remove(at);
+            sockets.remove(handle);
+        }
+    }
+
+    /// A request for a listener with room in its backlog gets a socket listening for
+    /// it now (an accept makes only a few ahead, [`super::tcp`]). One for a listener
+    /// whose backlog is full of connections not yet accepted waits, as on Linux: an
+    /// accept will soon make room, and the client sends its request again. A port
+    /// nobody listens on, or a listener that could not get a socket (out of memory or
+    /// sockets), refuses it (smoltcp's reset).
+    fn admit(&mut self, sockets: &mut SocketSet<'static>, port: u16) -> bool {
+        let Some(listener) = self.listeners.iter_mut().flatten().find(|l| l.port == port) else {
+            return true;
+        };
+        if listener.backlog.len() >= listener.config.backlog {
+            *self.held_off += 1;
+            return false;
+        }
+        // Without a socket, smoltcp refuses the request: nothing better can be done.
+        let _ = make_room(listener, sockets);
+        true
+    }
 }
 
 /// The stack and what reaches its task.
@@ -188,6 +238,7 @@ impl Stack {
             orphans: Vec::with_capacity(MAX_SOCKETS),
             listeners: Vec::new(),
             poke: false,
+            held_off: 0,
         }
     }
 
@@ -196,21 +247,15 @@ impl Stack {
     fn poll(&mut self, requests: &ArrayQueue<Request>) -> (Option<Duration>, bool) {
         self.apply_requests(requests);
         let now = now();
-        let orphans = &mut self.orphans;
         let changed = ingress::poll(
             &mut self.iface,
             now,
             &mut self.nic,
             &mut self.sockets,
-            // A socket in TIME-WAIT that a new connection needs (see `ingress`) goes if
-            // nobody owns it any more (the common case: the server dropped the stream).
-            // One its owner keeps is left: its handle must stay valid, and aborting it
-            // would reset the new connection.
-            |sockets, handle| {
-                if let Some(at) = orphans.iter().position(|&(orphan, _)| orphan == handle) {
-                    orphans.swap_remove(at);
-                    sockets.remove(handle);
-                }
+            &mut Gate {
+                orphans: &mut self.orphans,
+                listeners: &mut self.listeners,
+                held_off: &mut self.held_off,
             },
         );
         let next_deadline = self.tend_orphans(now);
@@ -296,10 +341,7 @@ impl Stack {
         &mut self,
         socket: S,
     ) -> Result<SocketHandle, Error> {
-        if self.sockets.iter().count() >= MAX_SOCKETS {
-            return Err(Error::OutOfSockets);
-        }
-        Ok(self.sockets.add(socket))
+        add(&mut self.sockets, socket)
     }
 
     /// Notes that the call under way gave the poll task work (data to send, a window to
@@ -341,6 +383,17 @@ impl Shared {
     }
 }
 
+/// Adds a socket to `sockets`, or says why not.
+pub(super) fn add<S: smoltcp::socket::AnySocket<'static>>(
+    sockets: &mut SocketSet<'static>,
+    socket: S,
+) -> Result<SocketHandle, Error> {
+    if sockets.iter().count() >= MAX_SOCKETS {
+        return Err(Error::OutOfSockets);
+    }
+    Ok(sockets.add(socket))
+}
+
 /// `duration` as smoltcp's, at most 2^40 us (12 days: far enough to mean "never", near
 /// enough that adding it to an instant cannot overflow).
 pub(super) fn to_smoltcp(duration: Duration) -> smoltcp::time::Duration {
@@ -368,6 +421,9 @@ pub struct Stats {
     pub other_interrupts: u64,
     /// Frames dropped for want of a transmit buffer.
     pub dropped_frames: u64,
+    /// Connection requests (SYNs) dropped because their listener's backlog was full of
+    /// connections not yet accepted: the client sends them again.
+    pub held_off: u64,
 }
 
 /// What the stack holds now, every drop so far applied (a dropped socket or listener is
@@ -392,5 +448,6 @@ pub fn stats() -> Option<Stats> {
         interrupts: counters.device,
         other_interrupts: counters.other,
         dropped_frames: stack.nic.driver().dropped(),
+        held_off: stack.held_off,
     })
 }

@@ -1,11 +1,16 @@
 //! TCP: [`TcpListener`] (a backlog of listening sockets per port) and [`TcpStream`].
 //!
 //! **The backlog.** smoltcp has no listen queue: a listening socket becomes the
-//! connection. So a listener keeps [`TcpConfig::backlog`] sockets listening on its port;
-//! an accept hands out one that got connected and puts a fresh listening socket in its
-//! place. The handed-out socket, once closed, may sit in TIME-WAIT for 10 s: it is no
-//! longer the listener's, so that never holds accepts back. A closed stream's socket is
-//! removed by the stack once it is fully closed.
+//! connection. So a listener keeps sockets listening on its port, up to
+//! [`TcpConfig::backlog`] of them listening or connected and not yet accepted: an accept
+//! hands out one that got connected and puts a fresh listening socket in its place. Only
+//! the first [`MADE_AHEAD`] are made ahead (each holds its buffers); when a connection
+//! request finds none listening, the stack makes one for it on the spot if the backlog
+//! has room ([`make_room`]), and drops the request if not, as Linux does, so that the
+//! client sends it again rather than being refused (`ingress`). The handed-out socket,
+//! once closed, may sit in TIME-WAIT for 10 s: it is no longer the listener's, so that
+//! never holds accepts back. A closed stream's socket is removed by the stack once it
+//! is fully closed.
 //!
 //! **Closing.** Dropping a stream closes it gracefully (FIN after the data written), or
 //! resets it (RST) if the peer's data was left unread or the owner is unwinding a panic:
@@ -25,7 +30,7 @@ use alloc::vec::Vec;
 use core::{net::SocketAddrV4, task::Poll, time::Duration};
 
 use smoltcp::{
-    iface::SocketHandle,
+    iface::{SocketHandle, SocketSet},
     socket::tcp::{self, RecvError, SendError, State},
     wire::IpAddress,
 };
@@ -37,10 +42,17 @@ use super::{
 };
 use crate::{executor, sync::Mutex, thread};
 
+/// The most listening sockets a listener makes ahead of connection requests: enough for
+/// a burst that comes before the accepting task runs, without the buffers of a whole
+/// backlog waiting unused; the rest are made as requests come.
+pub(super) const MADE_AHEAD: usize = 16;
+
 /// How a listener's sockets are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpConfig {
-    /// Sockets kept listening: connections the peer may open before one is accepted.
+    /// Connections that may wait to be accepted (being opened, or open): a request
+    /// beyond them is dropped, and the client sends it again. Sockets for up to
+    /// [`MADE_AHEAD`] of them are made ahead, the rest as requests come.
     pub backlog: usize,
     /// Receive buffer per connection, in bytes (the window advertised).
     pub rx_buffer: usize,
@@ -76,11 +88,11 @@ impl TcpConfig {
 impl Default for TcpConfig {
     /// For request/response: ACKs and small writes go out at once (no Nagle, no delayed
     /// ACK: each would add a round trip's wait to a response), 16 KiB each way (a
-    /// connection in TIME-WAIT still holds its buffers for 10 s), a backlog of 16, 60 s
-    /// to close (as Linux).
+    /// connection in TIME-WAIT still holds its buffers for 10 s), a backlog of 128
+    /// (Linux's `SOMAXCONN` until 5.4), 60 s to close (as Linux).
     fn default() -> Self {
         Self {
-            backlog: 16,
+            backlog: 128,
             rx_buffer: 16 * 1024,
             tx_buffer: 16 * 1024,
             nagle: false,
@@ -178,16 +190,18 @@ impl TcpListener {
                 stack.tcp(handle).register_recv_waker(cx.waker());
             }
             let backlog_empty = backlog.is_empty();
-            stack.listeners[id]
-                .as_mut()
-                .expect("a live listener")
-                .backlog = backlog;
-            match (accepted, refill) {
+            let outcome = match (accepted, refill) {
                 (Some(handle), _) => Poll::Ready(Ok(handle)),
                 // Nothing listens, so nothing will connect: say why.
                 (None, Err(error)) if backlog_empty => Poll::Ready(Err(error)),
                 (None, _) => Poll::Pending,
-            }
+            };
+            let listener = stack.listeners[id].as_mut().expect("a live listener");
+            listener.backlog = backlog;
+            // For sockets the stack makes while this waits (`make_room`); forgotten
+            // once done, so that it keeps no task alive.
+            listener.waker = outcome.is_pending().then(|| cx.waker().clone());
+            outcome
         })
         .await?;
         Ok(TcpStream::new(self.shared, stream, self.close_timeout))
@@ -213,7 +227,12 @@ fn listen(stack: &mut Stack, port: u16, config: TcpConfig) -> Result<usize, Erro
     if stack.listeners.iter().flatten().any(|l| l.port == port) {
         return Err(Error::AddrInUse);
     }
+    // Room for the whole backlog at once (a handle each): sockets made as requests come
+    // then allocate nothing else, so the listener's memory does not grow with traffic.
     let mut backlog = Vec::new();
+    backlog
+        .try_reserve_exact(config.backlog.min(stack::MAX_SOCKETS))
+        .map_err(|_| Error::OutOfMemory)?;
     if let Err(error) = refill(stack, &mut backlog, port, config) {
         for handle in backlog {
             stack.sockets.remove(handle);
@@ -224,6 +243,7 @@ fn listen(stack: &mut Stack, port: u16, config: TcpConfig) -> Result<usize, Erro
         port,
         config,
         backlog,
+        waker: None,
     });
     let id = match stack.listeners.iter().position(Option::is_none) {
         Some(free) => {
@@ -239,23 +259,60 @@ fn listen(stack: &mut Stack, port: u16, config: TcpConfig) -> Result<usize, Erro
     Ok(id)
 }
 
-/// Adds listening sockets until `backlog` holds `config.backlog`. An error means it
-/// holds fewer (perhaps none).
+/// Adds listening sockets until `backlog` holds as many as are made ahead
+/// ([`MADE_AHEAD`], at most `config.backlog`). An error means it holds fewer (perhaps
+/// none). Beyond that many, listening sockets go: one made for a request whose opening
+/// was reset listens again, and would otherwise keep its buffers.
 fn refill(
     stack: &mut Stack,
     backlog: &mut Vec<SocketHandle>,
     port: u16,
     config: TcpConfig,
 ) -> Result<(), Error> {
-    while backlog.len() < config.backlog {
-        let mut socket = new_socket(&config).ok_or(Error::OutOfMemory)?;
-        socket
-            .listen(port)
-            .expect("a fresh socket listens on a non-zero port");
+    let ahead = config.backlog.min(MADE_AHEAD);
+    while backlog.len() > ahead {
+        let Some(at) = backlog
+            .iter()
+            .rposition(|&handle| stack.tcp(handle).state() == State::Listen)
+        else {
+            break;
+        };
+        stack.sockets.remove(backlog.remove(at));
+    }
+    while backlog.len() < ahead {
+        let socket = listening_socket(port, &config)?;
         backlog.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
         backlog.push(stack.add(socket)?);
     }
     Ok(())
+}
+
+/// Adds one listening socket to `listener`'s backlog, beyond those made ahead: the
+/// stack's answer to a connection request that found none listening (the caller checks
+/// that the backlog has room). The waiting accept, if any, is woken when it connects.
+pub(super) fn make_room(
+    listener: &mut Listener,
+    sockets: &mut SocketSet<'static>,
+) -> Result<(), Error> {
+    let mut socket = listening_socket(listener.port, &listener.config)?;
+    if let Some(waker) = &listener.waker {
+        socket.register_recv_waker(waker);
+    }
+    listener
+        .backlog
+        .try_reserve(1)
+        .map_err(|_| Error::OutOfMemory)?;
+    listener.backlog.push(stack::add(sockets, socket)?);
+    Ok(())
+}
+
+/// A socket made as `config` says, listening on `port`.
+fn listening_socket(port: u16, config: &TcpConfig) -> Result<tcp::Socket<'static>, Error> {
+    let mut socket = new_socket(config).ok_or(Error::OutOfMemory)?;
+    socket
+        .listen(port)
+        .expect("a fresh socket listens on a non-zero port");
+    Ok(socket)
 }
 
 /// A socket with `config`'s buffers and settings, or `None` without memory for them.

@@ -41,7 +41,12 @@ pub fn serve_the_host_client(mode: Mode) {
     spindle::println!("{READY}");
     let [connections, panics, datagrams] = client_done(&block_on(read_line(&mut input)));
     crate::expect_contained_panics(panics);
-    assert_eq!(http_server::accepted(), connections, "connections accepted");
+    assert_eq!(
+        http_server::accepted(),
+        connections,
+        "connections accepted; {:?}",
+        net::stats()
+    );
     // Sockets leave TIME-WAIT, the threads that served end and are reaped, and the echo
     // answers, in their own time: wait (boundedly) for all three, then compare.
     let deadline = time::now() + DRAIN;
