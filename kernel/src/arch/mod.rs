@@ -20,8 +20,21 @@
 //! - [`TrapFrame`], [`trap_count`], [`set_fault_reporter`]: the interrupted context, how
 //!   often each vector fired, and a hook that adds the current thread to fault reports.
 //!
-//! `arch` calls upward only through slots it is given at run time (interrupt handlers,
-//! the preemption hook, the fault reporter): it depends on no other kernel module.
+//! `arch` calls upward only through slots it is given at run time: it depends on no
+//! other kernel module. Every such hook, who installs it and when `arch` calls it:
+//!
+//! | hook (set with) | installed by | called |
+//! |---|---|---|
+//! | a vector's handler (`interrupts::set_handler`, `route_legacy_irq`) | the scheduler (reschedule IPI), `timer::start` (the thread layer's `on_timer`), drivers (`uart_input`, `ps2_input`, `virtio_net`) | on that vector, on the CPU it arrives at, interrupts off |
+//! | the exit hook (`interrupts::set_exit_hook`) | the scheduler (`preempt_on_interrupt_exit`) | after every hardware interrupt's handler: where preemption happens |
+//! | the observer (`interrupts::set_observer`) | the trace, while it records | as each handler starts and ends |
+//! | the fault reporter ([`set_fault_reporter`]) | the thread layer | in a fatal exception report: adds the running thread |
+//! | the containment rule (`fault::set_fault_containment`) | `panic` | on a CPU exception: whether it becomes a panic of the thread |
+//! | the AP main (`smp::set_ap_main`) | `smp` (the kernel's) | on each started CPU, once its `arch` state is up |
+//! | the shutdown hook (`qemu::set_shutdown_hook`) | the trace | just before QEMU is told to exit |
+//!
+//! Each is one atomic word (`x86_64/fn_slot.rs`): installing takes no lock, and an
+//! interrupt path reads it with one load.
 
 mod x86_64;
 
