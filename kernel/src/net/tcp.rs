@@ -52,7 +52,7 @@ pub(super) const MADE_AHEAD: usize = 16;
 pub struct TcpConfig {
     /// Connections that may wait to be accepted (being opened, or open): a request
     /// beyond them is dropped, and the client sends it again. Sockets for up to
-    /// [`MADE_AHEAD`] of them are made ahead, the rest as requests come.
+    /// `MADE_AHEAD` of them are made ahead, the rest as requests come.
     pub backlog: usize,
     /// Receive buffer per connection, in bytes (the window advertised).
     pub rx_buffer: usize,
