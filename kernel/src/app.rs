@@ -19,6 +19,9 @@
 //!
 //! The README's "Your own kernel" section has the whole recipe (`Cargo.toml`,
 //! `.cargo/config.toml`, running and testing), and `examples/hello-spindle` follows it.
+//!
+//! **Checked by:** every test kernel (each is an application on `main!`); `boot`, `panic`
+//! for the exit status.
 
 use core::fmt::Debug;
 

@@ -19,6 +19,9 @@
 //!
 //! The feature replaces the atomics of every static too, which work only inside a model:
 //! a build with `model` runs the models and nothing else.
+//!
+//! **Checked by:** the models it switches to shuttle's atomics (`./x test` runs them:
+//! `task/{thread,sync,executor}/models.rs`, `drivers/models.rs`).
 
 #[cfg(not(all(feature = "model", not(target_os = "none"))))]
 pub(crate) use core::sync::atomic::{

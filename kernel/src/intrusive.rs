@@ -15,6 +15,9 @@
 //!    lock that guards the list (the list is only reachable through that lock).
 //!
 //! `Links` and `List` are plain data under those rules: no atomics, no lock of their own.
+//!
+//! **Checked by:** host tests below; through its users, the wait-queue and inbox models
+//! (`task/*/models.rs`).
 #![allow(unsafe_code)]
 
 use core::{

@@ -16,6 +16,8 @@
 //! ```
 //! spindle::logger::set_level(log::LevelFilter::Debug); // thread spawns, exits, ...
 //! ```
+//!
+//! **Checked by:** host tests below; test kernel `log_level`.
 
 use log::{LevelFilter, Log, Metadata, Record};
 

@@ -13,6 +13,11 @@
 //! exiting with the failure status. The report is written without taking the serial
 //! lock, which the panicking code may hold. On several CPUs the first to fail stops the
 //! others (`arch::stop`).
+//!
+//! **Checked by:** test kernels `panic`, `panic_containment`, `panic_escapes`,
+//! `panic_in_irq_handler`, `panic_on_a_small_stack`, `panic_through_extern_c`,
+//! `panic_while_unwinding`, `panic_with_spinlock_held`, `panic_dropping_a_task`,
+//! `fault_containment`, `task_panic`, `task_page_fault`, `smp_panic`.
 
 use core::sync::atomic::{AtomicU8, Ordering};
 

@@ -10,6 +10,9 @@
 //! A CPU that does not run the start-up code in time is reported, put back into reset
 //! (so it cannot run the trampoline later with the next CPU's data) and skipped; one that
 //! runs it but does not come online is reported and skipped. Neither stops the others.
+//!
+//! **Checked by:** test kernels `smp_boot`, `smp_stress`, `smp_soak`, `smp_scale`,
+//! `smp_panic`.
 
 use core::ops::Range;
 

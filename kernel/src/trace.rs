@@ -12,6 +12,10 @@
 //! hold to the host through QEMU's debug console port (`arch::debugcon`), as a
 //! [`Header`] and records, reporting drops with a `Dropped` record. The host side
 //! (`spindle-trace`) turns the stream into a Perfetto file and an SVG timeline.
+//!
+//! **Checked by:** test kernel `trace` (at 1 and 4 CPUs, `//@ trace: check`: the harness
+//! decodes the stream and checks the scheduler's invariants, `tests/src/trace_check.rs`),
+//! and the trace crate's host tests.
 
 use alloc::{boxed::Box, vec::Vec};
 use core::{

@@ -6,6 +6,8 @@
 //! for everything in the picture. `boot` starts a trace when the kernel was built with
 //! `SPINDLE_TRACE=on` (`cargo run -- --trace FILE` does that); the console's
 //! `trace on|off|dump` captures a window of an interactive session.
+//!
+//! **Checked by:** test kernel `trace` (switching it on and off on every CPU).
 
 pub use crate::trace::{TraceError, dump, mark};
 use crate::{executor, thread, time, trace};

@@ -35,6 +35,13 @@
 //!
 //! Each is one atomic word (`x86_64/fn_slot.rs`): installing takes no lock, and an
 //! interrupt path reads it with one load.
+//!
+//! **Checked by:** host tests in
+//! `x86_64/{backtrace,timer,symbols,calibration,stated_rates}.rs`; test kernels `boot`,
+//! `breakpoint`, `page_fault`, `fault_in_guard_page`, `fault_in_irq_handler`, `fpu`,
+//! `fpu_denied`, `irq_routing`, `irq_block`, `clock`, `smp_boot`, `smp_panic`,
+//! `stack_overflow`, `preemption_pit`, `serial_input_pit`, `keyboard_pit` (the 8259/PIT
+//! path); `tests/layers.rs` (no upward reference).
 
 mod x86_64;
 

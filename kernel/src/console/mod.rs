@@ -11,6 +11,9 @@
 //! happens under the port lock (the hooks are called under it, the console's own edits
 //! go through [`uart16550::write_input_line`]), so the editor's own lock is never
 //! contended; it only makes the static shareable.
+//!
+//! **Checked by:** host tests in `line.rs` and `line/tests.rs`; test kernel `console`
+//! (commands typed over serial).
 
 use core::fmt::Write;
 

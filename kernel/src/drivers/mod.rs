@@ -15,6 +15,10 @@
 //!
 //! Port I/O is `unsafe` (any port can be written): each access here says which register
 //! it touches and why that is sound.
+//!
+//! **Checked by:** host tests in `uart16550.rs`, models in `models.rs` (the IRQ queue's
+//! hand-off); test kernels `serial_input`, `serial_input_pit`, `serial_irq_moves`,
+//! `keyboard`, `keyboard_pit`, `console`, and the `net_*` kernels (PCI, virtio-net).
 
 pub mod irq_queue;
 #[cfg(all(test, feature = "model"))]

@@ -4,6 +4,10 @@
 //! is made of the usable parts of that window and owns all of it: kernel stacks and page
 //! tables are heap blocks of whole pages (`frames`), and go back to the heap when freed.
 //! Page tables are walked and edited through the same window.
+//!
+//! **Checked by:** host tests in `paging.rs`; test kernels `heap`, `full_heap`,
+//! `memory_returns`, `memory_after_churn`, `exit_leak`, `thread_stack_overflow`,
+//! `stack_overflow`, `hostile_exhaustion`, `spawn_failure`.
 
 use core::ops::Range;
 

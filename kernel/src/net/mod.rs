@@ -36,6 +36,10 @@
 //! network defaults (static: no DHCP).
 //!
 //! [`executor::block_on`]: crate::executor::block_on
+//!
+//! **Checked by:** host tests in `ingress.rs` (smoltcp over a loopback device); test
+//! kernels `net_http`, `net_http_threads`, `net_misuse`, `net_hostile`, `net_backlog`, each
+//! with a host client (`tests/src/net_*.rs`).
 
 mod device;
 mod ingress;

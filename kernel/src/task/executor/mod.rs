@@ -63,6 +63,11 @@
 //! waking and poll bookkeeping), `ready_queue` (the lock-free queue wakers push to),
 //! `host` (what an executor needs from its thread), `join`, `block_on`, `blocking`,
 //! `time`, `hosted` (`ExecutorThread`), `workers`, `registry` (listing).
+//!
+//! **Checked by:** host tests in `tests.rs`, `task.rs`, `chunks.rs`, `ready_queue.rs`,
+//! models in `models.rs`; test kernels `executor`, `executor_drop`, `abort_first_poll`,
+//! `poll_note`, `task_groups`, `task_memory`, `task_panic`, `blocking_in_task`,
+//! `embassy_time`, `hostile_aborts`, `hostile_cancellation`, `hostile_mesh`.
 
 mod block_on;
 mod blocking;

@@ -18,6 +18,10 @@
 //! [`Semaphore::release`], [`Condvar::notify_one`]/[`notify_all`](Condvar::notify_all),
 //! [`try_send`](channel::Sender::try_send)/[`try_recv`](channel::Receiver::try_recv) —
 //! are callable from interrupt handlers; the blocking halves are for threads only.
+//!
+//! **Checked by:** host tests in `mutex.rs`, `semaphore.rs`, `event.rs`, models in
+//! `models.rs`; test kernels `mutex`, `mutex_relock`, `channel`, `async_sync`,
+//! `event_handoff`, `blocking_lock_in_task`, `hostile_waits`.
 
 pub mod channel;
 mod condvar;

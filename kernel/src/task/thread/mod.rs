@@ -30,6 +30,12 @@
 //! `setup` brings the scheduler up on the boot CPU and then on each other CPU.
 //! `run_queue`, `timer_wheel` and `cpu_set` are portable and host-tested; `policy` holds
 //! the scheduling decisions, host-tested too.
+//!
+//! **Checked by:** host tests in `run_queue.rs`, `policy.rs`, `timer_wheel.rs`,
+//! `cpu_set.rs`, `run_state.rs`, `wait_queue.rs`, `reaping.rs`, `unwind.rs`, models in
+//! `models.rs`; test kernels `threads`, `park`, `park_storm`, `lost_wakeup`, `sleep`,
+//! `preemption`, `starvation`, `tickless`, `affinity_retarget`, `wait_entries`,
+//! `spawn_failure`, `exit_leak`, `hostile_*`, `smp_*`.
 
 use alloc::sync::Arc;
 
