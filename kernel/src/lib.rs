@@ -68,8 +68,6 @@ pub mod boot;
 pub mod drivers;
 pub mod input;
 pub mod intrusive;
-#[cfg(test)]
-mod litmus;
 pub mod logger;
 #[allow(unsafe_code)]
 pub mod mm;
@@ -80,6 +78,8 @@ pub mod smp;
 mod task;
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+use testing::litmus;
 pub mod time;
 pub mod trace;
 pub mod tracing;

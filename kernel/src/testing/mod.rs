@@ -1,4 +1,5 @@
-//! Helpers shared by the kernel's host unit tests.
+//! Helpers shared by the kernel's host unit tests (built only for them): wakers that
+//! count, the litmus harness ([`litmus`]) and the model checker's runner ([`model`]).
 
 use std::{
     sync::{
@@ -35,5 +36,6 @@ pub(crate) fn counting_waker() -> (Arc<WakeCount>, Waker) {
     (Arc::clone(&count), Waker::from(count))
 }
 
+pub(crate) mod litmus;
 #[cfg(feature = "model")]
 pub(crate) mod model;
