@@ -24,6 +24,8 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+pub mod throughput;
+
 pub use bootloader_api;
 pub use spindle;
 use spindle::{

@@ -310,10 +310,12 @@ fn stats() {
         (
             "lock waits",
             format!(
-                "heap {}, page tables {}, stack cache {}, stack slots {}, thread table {}",
+                "heap {}, page tables {}, stack caches {}, small-block caches {}, stack slots {}, \
+                 thread table {}",
                 locks.heap,
                 locks.page_tables,
                 locks.stack_cache,
+                locks.small_blocks,
                 locks.stack_slots,
                 thread::table_contention()
             ),

@@ -7,7 +7,11 @@
 //! the classic "preempted while holding the allocator lock" deadlock cannot happen.
 //! Allocation failure is reported as a null pointer, as `GlobalAlloc` requires; fallible
 //! APIs (`try_reserve`, `Box::try_new`) turn it into an error value. Before reporting a
-//! failure the heap asks the stack cache to give back what it holds, and tries again.
+//! failure the heap asks every cache (stacks, small blocks) to give back what it holds,
+//! and tries again.
+//!
+//! Small blocks (`small`) are served from a per-CPU cache in front of the lock, so that
+//! spawning and joining on several CPUs at once does not meet on it.
 //!
 //! **Where memory may be allocated.** Only in thread context: never in an interrupt
 //! handler (debug builds check this on every allocation and panic naming the rule).
@@ -20,14 +24,16 @@
 use core::{
     alloc::{GlobalAlloc, Layout},
     ops::Range,
+    ptr::NonNull,
 };
 
-use talc::{ErrOnOom, Span, Talc, Talck};
+use talc::{ErrOnOom, Span, Talc};
 use x86_64::VirtAddr;
 
-use crate::arch::{RawIrqSpinLock, cpu_local};
+use super::small::{self, Class};
+use crate::arch::cpu_local;
 
-static TALC: Talck<RawIrqSpinLock, ErrOnOom> = Talc::new(ErrOnOom).lock();
+static TALC: small::Heap = Talc::new(ErrOnOom).lock();
 
 /// How often an allocation or free found the heap's lock taken (see `arch::contention`).
 pub(super) fn lock_contention() -> u32 {
@@ -41,31 +47,69 @@ struct KernelHeap;
 #[cfg_attr(target_os = "none", global_allocator)]
 static HEAP: KernelHeap = KernelHeap;
 
-// SAFETY: every method forwards to `talc`'s `GlobalAlloc`, with the same arguments and
-// contracts; a retry after reclaiming is just a second, independent call.
+// SAFETY: a layout with a size class is always allocated from and freed to `talc` with
+// the class's layout (which holds it: at least as large, as aligned), whether through the
+// per-CPU lists or not (`small`'s invariant); any other layout is forwarded to `talc`'s
+// `GlobalAlloc` as it is. A retry after reclaiming is just a second, independent call.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         check_allocation_context();
-        // SAFETY: forwarded from the caller.
-        retry_after_reclaim(|| unsafe { TALC.alloc(layout) })
+        match Class::of(layout) {
+            Some(class) => retry_after_reclaim(|| small::alloc(&TALC, class)),
+            // SAFETY: forwarded from the caller.
+            None => retry_after_reclaim(|| unsafe { TALC.alloc(layout) }),
+        }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         check_allocation_context();
-        // SAFETY: forwarded from the caller.
-        retry_after_reclaim(|| unsafe { TALC.alloc_zeroed(layout) })
+        match Class::of(layout) {
+            Some(class) => {
+                let block = retry_after_reclaim(|| small::alloc(&TALC, class));
+                if !block.is_null() {
+                    // SAFETY: a fresh block of at least `layout.size()` bytes.
+                    unsafe { block.write_bytes(0, layout.size()) };
+                }
+                block
+            }
+            // SAFETY: forwarded from the caller.
+            None => retry_after_reclaim(|| unsafe { TALC.alloc_zeroed(layout) }),
+        }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         check_allocation_context();
+        // SAFETY: `GlobalAlloc::realloc`'s contract: the new size, rounded up to the
+        // alignment, does not overflow.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        if Class::of(layout).is_some() || Class::of(new_layout).is_some() {
+            // A class's block cannot change size in place: move it (this also keeps a
+            // block out of `talc.realloc`, which would keep talc's layout for it).
+            // SAFETY: forwarded from the caller; `alloc` and `dealloc` above keep the
+            // classes' invariant.
+            let block = unsafe { self.alloc(new_layout) };
+            if !block.is_null() {
+                // SAFETY: both blocks hold the smaller of the two sizes and are distinct;
+                // `ptr` is the caller's block of `layout`, not used after this.
+                unsafe {
+                    block.copy_from_nonoverlapping(ptr, layout.size().min(new_size));
+                    self.dealloc(ptr, layout);
+                }
+            }
+            return block;
+        }
         // SAFETY: forwarded from the caller; a failed realloc leaves `ptr` untouched, so
         // the retry sees the same block.
         retry_after_reclaim(|| unsafe { TALC.realloc(ptr, layout, new_size) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded from the caller.
-        unsafe { TALC.dealloc(ptr, layout) }
+        match (Class::of(layout), NonNull::new(ptr)) {
+            // SAFETY: forwarded from the caller: a block of this layout, so of this class.
+            (Some(class), Some(block)) => unsafe { small::free(&TALC, class, block) },
+            // SAFETY: forwarded from the caller.
+            _ => unsafe { TALC.dealloc(ptr, layout) },
+        }
     }
 }
 
@@ -77,14 +121,25 @@ fn check_allocation_context() {
     );
 }
 
-/// Runs `allocate`; if it fails and the stack cache gave memory back, runs it again.
+/// Runs `allocate`; if it fails and a cache gave memory back, runs it again.
 fn retry_after_reclaim(allocate: impl Fn() -> *mut u8) -> *mut u8 {
     let block = allocate();
-    if block.is_null() && super::stack::release_cache() > 0 {
+    if block.is_null() && release_caches() > 0 {
         allocate()
     } else {
         block
     }
+}
+
+/// Gives what every cache holds back to the heap (stacks first: they are the larger
+/// part); returns how many blocks and stacks came back.
+pub(super) fn release_caches() -> usize {
+    super::stack::release_cache() + small::release(&TALC)
+}
+
+/// Small blocks in the per-CPU caches, and their bytes (allocated, for the heap).
+pub(super) fn cached_small() -> (usize, usize) {
+    small::cached()
 }
 
 /// A snapshot of the heap's counters.

@@ -17,7 +17,9 @@ use x86_64::{PhysAddr, VirtAddr};
 
 pub(crate) mod frames;
 pub mod heap;
+mod local;
 pub mod paging;
+mod small;
 pub mod stack;
 pub mod tlb;
 
@@ -83,9 +85,11 @@ pub fn kernel_file(boot_info: &BootInfo) -> &'static [u8] {
 
 /// The kernel's memory: what is in use, and what a cache holds ready for reuse.
 ///
-/// `bytes` and `allocations` leave the stack cache out (it gives its memory back as soon
-/// as the heap runs short), so they return to where they were once everything a piece of
-/// code allocated is freed: what leak checks compare.
+/// `bytes` and `allocations` leave the caches out (the stack caches and the small-block
+/// caches, which give their memory back as soon as the heap runs short), so they return
+/// to where they were once everything a piece of code allocated is freed: what leak
+/// checks compare. The caches are per CPU and read one after the other, so the figures
+/// are exact while nothing allocates or frees meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     /// Heap bytes allocated, the stack cache excluded.
@@ -96,6 +100,10 @@ pub struct Usage {
     pub cached_stacks: usize,
     /// Heap bytes those stacks hold (their pages and page tables).
     pub cached_bytes: usize,
+    /// Free small blocks in the per-CPU caches (`small`).
+    pub cached_blocks: usize,
+    /// Heap bytes those blocks hold.
+    pub cached_block_bytes: usize,
     /// Heap bytes free.
     pub free_bytes: usize,
 }
@@ -108,8 +116,11 @@ pub struct LockContention {
     pub heap: u32,
     /// The kernel area's page tables (mapping and unmapping stacks).
     pub page_tables: u32,
-    /// The cache of ready stacks (every spawn and exit).
+    /// The per-CPU caches of ready stacks (every spawn and exit), all CPUs together.
     pub stack_cache: u32,
+    /// The per-CPU caches of small blocks (most allocations and frees), all CPUs
+    /// together.
+    pub small_blocks: u32,
     /// The stack slot map (a spawn or exit the cache does not serve).
     pub stack_slots: u32,
 }
@@ -121,6 +132,7 @@ pub fn lock_contention() -> LockContention {
         heap: heap::lock_contention(),
         page_tables: paging::lock_contention(),
         stack_cache,
+        small_blocks: small::lock_contention(),
         stack_slots,
     }
 }
@@ -128,13 +140,16 @@ pub fn lock_contention() -> LockContention {
 /// The kernel's memory right now.
 pub fn usage() -> Usage {
     let (cached_stacks, cached_bytes) = stack::cached();
+    let (cached_blocks, cached_block_bytes) = heap::cached_small();
     let heap = heap::stats();
     Usage {
-        bytes: heap.allocated_bytes - cached_bytes,
+        bytes: heap.allocated_bytes - cached_bytes - cached_block_bytes,
         // Each cached stack is two heap blocks: its pages and its page table.
-        allocations: heap.allocation_count - 2 * cached_stacks,
+        allocations: heap.allocation_count - 2 * cached_stacks - cached_blocks,
         cached_stacks,
         cached_bytes,
+        cached_blocks,
+        cached_block_bytes,
         free_bytes: heap.available_bytes,
     }
 }
@@ -142,5 +157,5 @@ pub fn usage() -> Usage {
 /// Gives every cache's memory back to the heap (the heap does this by itself before it
 /// reports running out).
 pub fn reclaim() {
-    stack::release_cache();
+    heap::release_caches();
 }

@@ -6,11 +6,15 @@
 //! off the bottom faults on a guard at least one page deep, and the double-fault handler
 //! names the thread.
 //!
-//! Dropping a stack first offers it to the cache: up to [`CACHE_CAPACITY`] stacks stay
-//! mapped, ready for the next spawn of the same size (spawning then maps nothing). A stack
-//! the cache does not take is unmapped, and its memory and page table go back to the
-//! heap. When the heap runs dry it empties the cache before failing
-//! ([`release_cache`]); [`super::usage`] reports the cache apart from what is in use.
+//! Dropping a stack first offers it to the cache of the CPU it is dropped on: up to
+//! [`CACHE_CAPACITY`] stacks per CPU stay mapped, ready for the next spawn of the same
+//! size there (spawning then maps nothing and takes no lock another CPU takes: see
+//! `local`). A stack the cache does not take is unmapped, and its memory and page table
+//! go back to the heap. A cached stack is a mapped slot like any other, whichever CPU's
+//! cache holds it, so a stack dropped on one CPU may serve a spawn on another after a
+//! move between CPUs without any flush. When the heap runs dry it empties every cache
+//! before failing ([`release_cache`]); [`super::usage`] reports the caches apart from
+//! what is in use.
 //!
 //! Slots are found in a bitmap of every slot of the kernel area (static: taking or
 //! returning one never allocates), lowest first, among the slots that have page tables
@@ -29,6 +33,7 @@ use x86_64::{PhysAddr, VirtAddr};
 use super::{
     PAGE_SIZE,
     frames::PageBlock,
+    local::{self, MAX_CPUS, PerCpu},
     paging::{self, MapError, STACK_SLOT_SIZE, STACK_SLOTS},
     tlb,
 };
@@ -37,7 +42,7 @@ use crate::arch::IrqSpinLock;
 /// The largest stack a slot can hold while keeping at least one guard page.
 pub const MAX_STACK_SIZE: usize = (STACK_SLOT_SIZE - PAGE_SIZE) as usize;
 
-/// Stacks the cache keeps at most.
+/// Stacks each CPU's cache keeps at most.
 pub const CACHE_CAPACITY: usize = 8;
 
 /// Why a stack could not be made.
@@ -159,21 +164,22 @@ fn release(mapped: Mapped) {
     drop(unsafe { PageBlock::from_phys(mapped.memory, mapped.pages) });
 }
 
-/// Ready stacks, kept mapped.
-static CACHE: IrqSpinLock<[Option<Mapped>; CACHE_CAPACITY]> =
-    IrqSpinLock::new([None; CACHE_CAPACITY]);
+/// Ready stacks, kept mapped: one cache per CPU.
+static CACHES: PerCpu<Shelf> = [const { IrqSpinLock::new([None; CACHE_CAPACITY]) }; MAX_CPUS];
+
+/// One CPU's ready stacks.
+type Shelf = [Option<Mapped>; CACHE_CAPACITY];
 
 fn take_cached(pages: usize) -> Option<Mapped> {
-    CACHE
-        .lock()
+    local::lock_local(&CACHES)
         .iter_mut()
         .find(|entry| entry.is_some_and(|mapped| mapped.pages == pages))
         .and_then(Option::take)
 }
 
-/// Keeps `mapped` in the cache, or hands it back if the cache is full.
+/// Keeps `mapped` in this CPU's cache, or hands it back if that cache is full.
 fn offer_to_cache(mapped: Mapped) -> Result<(), Mapped> {
-    let mut cache = CACHE.lock();
+    let mut cache = local::lock_local(&CACHES);
     match cache.iter_mut().find(|entry| entry.is_none()) {
         Some(entry) => {
             *entry = Some(mapped);
@@ -183,42 +189,51 @@ fn offer_to_cache(mapped: Mapped) -> Result<(), Mapped> {
     }
 }
 
-/// Unmaps every cached stack and gives its memory back to the heap; returns how many.
+/// Unmaps every cached stack of every CPU and gives its memory back to the heap; returns
+/// how many.
 ///
-/// Called by the heap when an allocation fails, from wherever that allocation was made:
-/// so it only tries the cache's lock, and does nothing if it is taken.
+/// Called by the heap when an allocation fails, from wherever that allocation was made
+/// (possibly while this CPU holds its own cache's lock): so it only tries each cache's
+/// lock, and passes over a cache whose lock is taken.
 pub fn release_cache() -> usize {
     let mut released = 0;
-    loop {
-        let Some(mut cache) = CACHE.try_lock() else {
-            return released;
-        };
-        let Some(mapped) = cache.iter_mut().find_map(Option::take) else {
-            return released;
-        };
-        drop(cache);
-        release(mapped);
-        released += 1;
+    for cache in &CACHES {
+        loop {
+            let Some(mut shelf) = cache.try_lock() else {
+                break;
+            };
+            let Some(mapped) = shelf.iter_mut().find_map(Option::take) else {
+                break;
+            };
+            drop(shelf);
+            release(mapped);
+            released += 1;
+        }
     }
+    released
 }
 
-/// How often the stack cache's and the slot map's locks were found taken.
+/// How often the stack caches' (all CPUs together) and the slot map's locks were found
+/// taken.
 pub(super) fn lock_contention() -> (u32, u32) {
-    (
-        crate::arch::contention(&CACHE),
-        crate::arch::contention(&SLOTS),
-    )
+    (local::contention(&CACHES), crate::arch::contention(&SLOTS))
 }
 
-/// Stacks in the cache and the bytes they hold (stack pages and the slot's page table).
+/// Stacks in the caches and the bytes they hold (stack pages and the slot's page table).
+///
+/// Each CPU's cache is read under its lock, one after the other: exact when no stack is
+/// spawned or dropped meanwhile (what a leak check measures), a moment's approximation
+/// otherwise.
 pub fn cached() -> (usize, usize) {
-    CACHE
-        .lock()
-        .iter()
-        .flatten()
-        .fold((0, 0), |(stacks, bytes), mapped| {
-            (stacks + 1, bytes + (mapped.pages + 1) * PAGE_SIZE as usize)
-        })
+    CACHES.iter().fold((0, 0), |totals, cache| {
+        cache
+            .lock()
+            .iter()
+            .flatten()
+            .fold(totals, |(stacks, bytes), mapped| {
+                (stacks + 1, bytes + (mapped.pages + 1) * PAGE_SIZE as usize)
+            })
+    })
 }
 
 const WORDS: usize = STACK_SLOTS / 64;

@@ -8,7 +8,11 @@
 //! runner boots this kernel several times and reports medians and spread.
 //@ smp: 2
 //@ ratio: smp_thread_wake_cross_cpu / smp_thread_wake_same_cpu
+//@ ratio: smp_thread_wake_cross_cpu_busy / smp_thread_wake_same_cpu
 //@ ratio: smp_thread_wake_cross_cpu_halting / smp_thread_wake_cross_cpu
+//@ ratio: smp_thread_wake_cross_cpu / smp_cache_line_one_way
+//@ ratio: smp_thread_wake_cross_cpu_busy / smp_cache_line_one_way
+//@ ratio: smp_thread_wake_same_cpu / smp_cache_line_one_way
 //@ ratio: smp_task_wake_cross_cpu / smp_task_wake_same_cpu
 //@ ratio: smp_ipi_one_way_idle / smp_thread_wake_cross_cpu
 //@ ratio: smp_ipi_one_way_idle / smp_ipi_one_way_busy
@@ -28,7 +32,7 @@ use spindle::{
     arch::{TrapFrame, apic, cpu, interrupts, vectors},
     executor::Executor,
     sync::oneshot,
-    thread::{self, Builder, CpuSet, Thread, ThreadState},
+    thread::{self, Builder, CpuSet, Priority, Thread, ThreadState},
 };
 use spindle_bench::{Recorder, end, overhead, start};
 
@@ -76,28 +80,56 @@ impl Turn {
 }
 
 /// Two threads hand a turn to each other with `unpark` and block in `park`, first both on
-/// CPU 0, then one on CPU 0 and one on CPU 1, then so again with the idle CPU halting at
-/// once instead of polling first (`thread::set_idle_poll`: the waker then sends an IPI
-/// that wakes a halted vCPU). One sample is one hand-off: from the waker's stamp before
-/// `unpark` to the woken thread's stamp after its `park` returned.
+/// CPU 0, then one on CPU 0 and one on CPU 1 (the CPU a player leaves idles, polling
+/// first: see `thread::set_idle_poll`), then so with both CPUs *busy* (a spinning thread
+/// of the lowest priority on each, which the woken player preempts: the wake is an IPI to
+/// a running vCPU), then with the idle CPU halting at once instead of polling (the waker
+/// then sends an IPI that wakes a halted vCPU). One sample is one hand-off: from the
+/// waker's stamp before `unpark` to the woken thread's stamp after its `park` returned.
 fn thread_wake() {
     let overhead = overhead();
     let poll = thread::idle_poll();
-    for (name, second_cpu, poll) in [
-        ("smp_thread_wake_same_cpu", HERE, poll),
-        ("smp_thread_wake_cross_cpu", THERE, poll),
+    for (name, second_cpu, poll, busy) in [
+        ("smp_thread_wake_same_cpu", HERE, poll, false),
+        ("smp_thread_wake_cross_cpu", THERE, poll, false),
+        ("smp_thread_wake_cross_cpu_busy", THERE, poll, true),
         (
             "smp_thread_wake_cross_cpu_halting",
             THERE,
             core::time::Duration::ZERO,
+            false,
         ),
     ] {
         thread::set_idle_poll(poll);
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinners: alloc::vec::Vec<_> = match busy {
+            true => [HERE, THERE]
+                .map(|cpu| background_spinner(cpu, &stop))
+                .into(),
+            false => alloc::vec::Vec::new(),
+        };
         let recorder = recorder();
         hand_offs(&recorder, second_cpu);
         recorder.report(name, overhead, 1);
+        stop.store(true, Ordering::Relaxed);
+        spinners.into_iter().for_each(thread::JoinHandle::join);
     }
     thread::set_idle_poll(poll);
+}
+
+/// A thread of the lowest priority spinning on `cpu` until `stop`: the CPU never idles,
+/// and any other thread woken there preempts it.
+fn background_spinner(cpu: u32, stop: &Arc<AtomicBool>) -> thread::JoinHandle<()> {
+    let stop = Arc::clone(stop);
+    Builder::new()
+        .cpu(cpu)
+        .priority(Priority::LOWEST)
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                spin();
+            }
+        })
+        .expect("memory for a thread")
 }
 
 /// Runs the ping-pong of [`thread_wake`] with the second player on `second_cpu` until

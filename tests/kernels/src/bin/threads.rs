@@ -131,6 +131,7 @@ fn listing_shows_every_thread() {
 /// checked, and memory usage returns to where it started.
 fn threads_allocate_concurrently_under_preemption() {
     thread::yield_now(); // let the previous case's last thread be reaped
+    spindle::mm::reclaim(); // compared with the caches empty: the churn fills them
     let before = spindle::mm::usage();
     let workers: Vec<_> = (0..4u64)
         .map(|seed| {
@@ -155,5 +156,6 @@ fn threads_allocate_concurrently_under_preemption() {
         .collect();
     workers.into_iter().for_each(JoinHandle::join);
     thread::yield_now(); // let the last worker be reaped
+    spindle::mm::reclaim();
     assert_eq!(spindle::mm::usage(), before);
 }
