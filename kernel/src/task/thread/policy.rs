@@ -182,10 +182,7 @@ mod tests {
     use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
     use super::*;
-    use crate::{
-        intrusive::Links,
-        task::thread::run_queue::{LEVELS, RunQueue, Unqueued},
-    };
+    use crate::task::thread::run_queue::{LEVELS, RunLink, RunLinked, RunQueue, Unqueued};
 
     /// A simulated thread: a priority, its slice, and how many ticks it got.
     struct SimThread {
@@ -193,9 +190,15 @@ mod tests {
         priority: Priority,
         slice_left: AtomicU32,
         ran: AtomicU32,
-        links: Links,
+        link: RunLink<SimThread>,
     }
-    crate::linked!(SimThread, links);
+
+    // SAFETY: always the same field.
+    unsafe impl RunLinked for SimThread {
+        fn run_link(&self) -> &RunLink<Self> {
+            &self.link
+        }
+    }
 
     /// One CPU running simulated threads through the real run queue and this policy.
     struct Cpu {
@@ -220,7 +223,7 @@ mod tests {
                         priority,
                         slice_left: AtomicU32::new(slice_for(base, priority)),
                         ran: AtomicU32::new(0),
-                        links: Links::new(),
+                        link: RunLink::new(),
                     })
                 })
                 .collect();

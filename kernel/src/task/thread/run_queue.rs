@@ -27,17 +27,16 @@
 //! It never overtakes a higher level, and a second wake pushes the first to the back of
 //! its level, so it changes only the order within a level, for one thread at a time.
 //!
-//! The FIFOs are intrusive lists through links inside each item (a thread's control
-//! block), so queueing never allocates, on this CPU or from another one. A queued item is
+//! The FIFOs are intrusive, singly linked lists through a link inside each item (a
+//! thread's control block), so queueing never allocates, on this CPU or from another one,
+//! and a push or a pop is a few stores (stealing, which takes from the middle, walks). A queued item is
 //! owned by the queue: pushing takes an [`Unqueued`] and `pop` gives one back. The token
 //! is the proof that the item's links are free, so pushing needs no `unsafe`; the queue
 //! is reached only through the lock that guards it (`&mut self`), so nothing else does.
 #![allow(unsafe_code)]
 
 use alloc::sync::Arc;
-use core::{ops::Deref, ptr::NonNull};
-
-use crate::intrusive::{Linked, List};
+use core::{cell::Cell, ops::Deref, ptr::NonNull};
 
 /// Number of priority levels; level `LEVELS - 1` is the highest.
 pub const LEVELS: usize = 8;
@@ -96,17 +95,128 @@ impl<T> core::fmt::Debug for Unqueued<T> {
     }
 }
 
+/// An item's place in a run-queue FIFO: the item after it.
+pub struct RunLink<T> {
+    next: Cell<Option<NonNull<T>>>,
+}
+
+impl<T> RunLink<T> {
+    /// The link of an item in no queue.
+    pub const fn new() -> Self {
+        Self {
+            next: Cell::new(None),
+        }
+    }
+}
+
+impl<T> Default for RunLink<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> core::fmt::Debug for RunLink<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("RunLink")
+    }
+}
+
+// SAFETY: the cell is read and written only by the run queue holding the item, through
+// `&mut RunQueue` (its lock); an item in no queue has its link touched by nobody.
+unsafe impl<T> Send for RunLink<T> {}
+// SAFETY: as above: `&RunLink` gives no unsynchronised access.
+unsafe impl<T> Sync for RunLink<T> {}
+
+/// What can sit in a [`RunQueue`]: a type with a [`RunLink`].
+///
+/// # Safety
+/// `run_link` must return the same field of `self` every time.
+pub unsafe trait RunLinked: Sized {
+    /// The item's link.
+    fn run_link(&self) -> &RunLink<Self>;
+}
+
+/// A singly linked FIFO of items the queue owns (see [`Unqueued::into_raw`]).
+struct Fifo<T> {
+    head: Option<NonNull<T>>,
+    tail: Option<NonNull<T>>,
+}
+
+impl<T: RunLinked> Fifo<T> {
+    const fn new() -> Self {
+        Self {
+            head: None,
+            tail: None,
+        }
+    }
+
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    /// Links `item`, in no FIFO, at the back.
+    #[inline(always)]
+    fn push_back(&mut self, item: NonNull<T>) {
+        // SAFETY: `item` is alive (the queue owns a reference to it from now on), and
+        // `&mut self` serializes access to the links of the items in this queue.
+        unsafe { item.as_ref() }.run_link().next.set(None);
+        match self.tail {
+            // SAFETY: as above, for the queued tail.
+            Some(tail) => unsafe { tail.as_ref() }.run_link().next.set(Some(item)),
+            None => self.head = Some(item),
+        }
+        self.tail = Some(item);
+    }
+
+    #[inline(always)]
+    fn pop_front(&mut self) -> Option<NonNull<T>> {
+        let item = self.head?;
+        // SAFETY: as in `push_back`.
+        self.head = unsafe { item.as_ref() }.run_link().next.get();
+        if self.head.is_none() {
+            self.tail = None;
+        }
+        Some(item)
+    }
+
+    /// Unlinks the first item `wanted` accepts.
+    fn remove_first(&mut self, wanted: &impl Fn(&T) -> bool) -> Option<NonNull<T>> {
+        let mut previous: Option<NonNull<T>> = None;
+        let mut cursor = self.head;
+        while let Some(item) = cursor {
+            // SAFETY: as in `push_back`.
+            let item_ref = unsafe { item.as_ref() };
+            let next = item_ref.run_link().next.get();
+            if wanted(item_ref) {
+                match previous {
+                    // SAFETY: as in `push_back`.
+                    Some(previous) => unsafe { previous.as_ref() }.run_link().next.set(next),
+                    None => self.head = next,
+                }
+                if next.is_none() {
+                    self.tail = previous;
+                }
+                return Some(item);
+            }
+            previous = cursor;
+            cursor = next;
+        }
+        None
+    }
+}
+
 /// One set of FIFOs, one per level.
-struct Levels<T: Linked> {
-    queues: [List<T>; LEVELS],
+struct Levels<T: RunLinked> {
+    queues: [Fifo<T>; LEVELS],
     /// Bit `n` is set iff `queues[n]` is non-empty.
     non_empty: u8,
 }
 
-impl<T: Linked> Levels<T> {
+impl<T: RunLinked> Levels<T> {
     const fn new() -> Self {
         Self {
-            queues: [const { List::new() }; LEVELS],
+            queues: [const { Fifo::new() }; LEVELS],
             non_empty: 0,
         }
     }
@@ -115,9 +225,8 @@ impl<T: Linked> Levels<T> {
     #[inline(always)]
     fn push(&mut self, level: usize, item: NonNull<T>) {
         let level = level & (LEVELS - 1); // below 8 already: no bounds check
-        // SAFETY: the item's links are free (an `Unqueued` was given up for it) and the
-        // queue owns a reference to it while it is linked; `&mut self` serializes access.
-        unsafe { self.queues[level].push_back(item) };
+        // The item's link is free: an `Unqueued` was given up for it.
+        self.queues[level].push_back(item);
         self.non_empty |= 1 << level;
     }
 
@@ -125,11 +234,7 @@ impl<T: Linked> Levels<T> {
     fn take_lowest(&mut self, wanted: &impl Fn(&T) -> bool) -> Option<NonNull<T>> {
         for level in 0..LEVELS {
             let queue = &mut self.queues[level];
-            // SAFETY: linked items are alive (the queue owns a reference to each).
-            let found = queue.iter().find(|item| wanted(unsafe { item.as_ref() }));
-            if let Some(item) = found {
-                // SAFETY: `item` was just found in this very list.
-                unsafe { queue.remove(item) };
+            if let Some(item) = queue.remove_first(wanted) {
                 if queue.is_empty() {
                     self.non_empty &= !(1 << level);
                 }
@@ -152,7 +257,7 @@ impl<T: Linked> Levels<T> {
 }
 
 /// Ready threads (or, in tests, anything with links) by priority level, in two epochs.
-pub struct RunQueue<T: Linked> {
+pub struct RunQueue<T: RunLinked> {
     active: Levels<T>,
     expired: Levels<T>,
     /// The item to run next, and its level (see the module docs).
@@ -160,13 +265,13 @@ pub struct RunQueue<T: Linked> {
     len: usize,
 }
 
-impl<T: Linked> Default for RunQueue<T> {
+impl<T: RunLinked> Default for RunQueue<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T: Linked> RunQueue<T> {
+impl<T: RunLinked> RunQueue<T> {
     /// An empty run queue.
     pub const fn new() -> Self {
         Self {
@@ -288,13 +393,13 @@ impl<T: Linked> RunQueue<T> {
     }
 }
 
-impl<T: Linked> Drop for RunQueue<T> {
+impl<T: RunLinked> Drop for RunQueue<T> {
     fn drop(&mut self) {
         while self.pop().is_some() {}
     }
 }
 
-impl<T: Linked> core::fmt::Debug for RunQueue<T> {
+impl<T: RunLinked> core::fmt::Debug for RunQueue<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RunQueue").field("len", &self.len).finish()
     }
@@ -305,20 +410,25 @@ mod tests {
     use alloc::vec::Vec;
 
     use super::*;
-    use crate::intrusive::Links;
 
     struct Item {
         name: &'static str,
         level: usize,
-        links: Links,
+        link: RunLink<Item>,
     }
-    crate::linked!(Item, links);
+
+    // SAFETY: always the same field.
+    unsafe impl RunLinked for Item {
+        fn run_link(&self) -> &RunLink<Self> {
+            &self.link
+        }
+    }
 
     fn item(name: &'static str, level: usize) -> Arc<Item> {
         Arc::new(Item {
             name,
             level,
-            links: Links::new(),
+            link: RunLink::new(),
         })
     }
 

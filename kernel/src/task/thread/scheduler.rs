@@ -224,36 +224,66 @@ pub(crate) fn wake(thread: &Arc<Thread>) -> bool {
             }
             ThreadState::Blocked => {
                 let irq = InterruptsDisabled::new();
-                let here = this_cpu();
-                let target = place_woken(thread, here);
-                let mut queue = target.queue(&irq);
                 if thread
                     .run_state
                     .transition(ThreadState::Blocked, ThreadState::Ready)
                 {
-                    here.count_wake();
-                    // Before it is queued: no CPU can run it until the lock is released.
-                    if trace::enabled() {
-                        record_wake(thread.id().as_u64());
-                    }
-                    let local = core::ptr::eq(target, here);
-                    // SAFETY: the thread was `Blocked`, so it is in no run queue, and only
-                    // this wake (the one transition out of `Blocked`) makes a token.
-                    let token = unsafe { Unqueued::new(Arc::clone(thread)) };
-                    match local {
-                        // Woken by what runs here, which often blocks next: it runs next
-                        // (see `run_queue`'s next slot).
-                        true => queue.push_next(token),
-                        false => queue.push(token, false),
-                    }
-                    drop(queue);
-                    queued_on(target, local, preempts(thread, target));
+                    queue_woken(thread, &irq);
                     return true;
                 }
             }
             _ => return false,
         }
     }
+}
+
+/// [`Thread::unpark`]: the token, and the wake it may call for, in one step (see
+/// `RunState::unpark_and_wake`). The same outcomes as setting the token and calling
+/// [`wake`], one read-modify-write and one re-read of the state fewer.
+#[inline]
+pub(super) fn unpark(thread: &Arc<Thread>) {
+    // Interrupts off from before the transition to the push: a thread made `Ready` here
+    // is in no queue until this CPU queues it, which nothing may delay.
+    let irq = InterruptsDisabled::new();
+    // Stamped before the transition, recorded only if it cancelled a block (see `wake`).
+    let stamp = trace::stamp(&irq);
+    match thread.run_state.unpark_and_wake() {
+        ThreadState::Blocked => queue_woken(thread, &irq),
+        ThreadState::Blocking => {
+            if let Some(stamp) = stamp {
+                record_cancelled_block(stamp, thread.id().as_u64());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Queues `thread`, which this CPU just made `Ready` from `Blocked` (so it is in no run
+/// queue and no other wake can queue it), on the CPU placement picks, and kicks that CPU
+/// if it should reschedule. The thread is in limbo (`Ready`, queued nowhere) until the
+/// push; interrupts are off throughout, so this CPU cannot be kept from it.
+#[inline(always)]
+fn queue_woken(thread: &Arc<Thread>, irq: &InterruptsDisabled) {
+    let here = this_cpu();
+    let target = place_woken(thread, here);
+    here.count_wake();
+    // Before it is queued: no CPU can run it before the push below.
+    if trace::enabled() {
+        record_wake(thread.id().as_u64());
+    }
+    // SAFETY: the thread was `Blocked`, so it is in no run queue, and only this wake (the
+    // one transition out of `Blocked`) makes a token.
+    let token = unsafe { Unqueued::new(Arc::clone(thread)) };
+    let local = core::ptr::eq(target, here);
+    let mut queue = target.queue(irq);
+    match local {
+        // Woken by what runs here, which often blocks next: it runs next (see
+        // `run_queue`'s next slot).
+        true => queue.push_next(token),
+        false => queue.push(token, false),
+    }
+    drop(queue);
+    queued_on(target, local, preempts(thread, target));
 }
 
 /// Records who woke thread `thread` (out of line: only while tracing).
@@ -290,7 +320,7 @@ pub(crate) fn wake_source() -> (WakeSource, u64) {
 /// `cpu` if the thread should preempt what runs there, and makes sure its slice timer runs
 /// if a thread runs there (see "Idle" and "Slice timer" in the module docs; an idle CPU
 /// schedules at once, and `schedule` starts the slice timer if others still wait).
-#[inline]
+#[inline(always)]
 fn queued_on(cpu: &Cpu, local: bool, preempt: bool) {
     if local {
         if cpu.running_level().is_some() {
