@@ -16,10 +16,7 @@ use std::{
 };
 
 use corosensei::Coroutine;
-use spindle::{
-    intrusive::Links,
-    thread::run_queue::{LEVELS, RunQueue},
-};
+use spindle::thread::run_queue::{LEVELS, RunLink, RunLinked, RunQueue, Unqueued};
 
 use crate::{
     measure::{Plan, Sample, Stopwatch, current_cpu, sample},
@@ -43,12 +40,18 @@ pub fn spindle_switch(call_sites: CallSites, plan: Plan) -> Vec<Sample> {
     sample(plan, || ping_pong.round_trips(round_trips.into()))
 }
 
-/// An item of the run-queue workload: a level and the links the queue threads it on.
+/// An item of the run-queue workload: a level and the link the queue threads it on.
 struct Item {
     level: usize,
-    links: Links,
+    link: RunLink<Item>,
 }
-spindle::linked!(Item, links);
+
+// SAFETY: always the same field.
+unsafe impl RunLinked for Item {
+    fn run_link(&self) -> &RunLink<Self> {
+        &self.link
+    }
+}
 
 /// Spindle's run queue with `queued` items at levels spread over all [`LEVELS`]: one
 /// `pop` plus one `push_expired` per operation. The queue is intrusive, as in the kernel,
@@ -59,16 +62,15 @@ pub fn run_queue(queued: usize, plan: Plan) -> Vec<Sample> {
     for level in (0..queued).map(|item| item % LEVELS) {
         let item = Arc::new(Item {
             level,
-            links: Links::new(),
+            link: RunLink::new(),
         });
-        // SAFETY: a fresh item is in no queue; the queue is local to this function.
-        unsafe { queue.push_active(level, item) };
+        // SAFETY: a fresh item is in no queue, and this is its only token.
+        queue.push_active(level, unsafe { Unqueued::new(item) });
     }
     sample(plan, || {
         for _ in 0..plan.ops_per_sample {
             let item = queue.pop().expect("the queue is never empty");
-            // SAFETY: just popped, so in no queue.
-            unsafe { queue.push_expired(item.level, black_box(item)) };
+            queue.push_expired(item.level, black_box(item));
         }
     })
 }

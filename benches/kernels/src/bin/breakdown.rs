@@ -11,7 +11,10 @@ use core::hint::black_box;
 use spindle::{
     arch::{cpu::InterruptsDisabled, tsc},
     sync::IrqSpinLock,
-    thread::{self, run_queue::RunQueue},
+    thread::{
+        self,
+        run_queue::{RunQueue, Unqueued},
+    },
     time,
 };
 use spindle_bench::{SAMPLES, WARMUP, end, overhead, report, start};
@@ -56,12 +59,12 @@ fn building_blocks() {
     // A private queue holding the running thread: its run-queue links are free (a
     // running thread is in no queue), and this queue is the only user.
     let mut queue = RunQueue::new();
-    // SAFETY: the running thread is in no run queue; `queue` is local to this thread.
-    unsafe { queue.push_active(3, Arc::clone(&thread)) };
+    // SAFETY: the running thread is in no run queue, `queue` is local to this thread,
+    // and this is the only token made for it.
+    queue.push_active(3, unsafe { Unqueued::new(Arc::clone(&thread)) });
     measure("cost_run_queue_push_pop", overhead, || {
         let next = queue.pop().expect("one queued");
-        // SAFETY: just popped, so in no run queue.
-        unsafe { queue.push_expired(3, black_box(next)) };
+        queue.push_expired(3, black_box(next));
     });
     measure("cost_rdtsc", overhead, || {
         black_box(tsc::read());

@@ -22,7 +22,8 @@ use super::{
     SpawnError,
     cpu_set::{CpuSet, NoCpuInSet},
     reaping::Reaping,
-    run_state::{RunState, ThreadState as State},
+    run_queue::{RunLink, RunLinked},
+    run_state::RunState,
     unwind::PanicRecord,
     wait_queue::WaitQueue,
 };
@@ -124,7 +125,7 @@ pub struct Thread {
     pub(super) preempt_count: AtomicU32,
     stop_requested: AtomicBool,
     /// Its place in a run queue (while `Ready`).
-    pub(super) run_links: Links,
+    pub(super) run_link: RunLink<Thread>,
     /// Its place in the thread table (until reaped).
     pub(super) table_links: Links,
     /// Set once the thread has finished; `joiners` wait for it.
@@ -145,7 +146,13 @@ pub struct Thread {
     /// Only the thread itself writes it or reads it ([`OnThread`]).
     polling: AtomicPtr<()>,
 }
-crate::linked!(Thread, run_links);
+// SAFETY: always the same field.
+unsafe impl RunLinked for Thread {
+    #[inline(always)]
+    fn run_link(&self) -> &RunLink<Self> {
+        &self.run_link
+    }
+}
 
 // SAFETY: the only non-Sync field is `fpu`, which is accessed exclusively by the
 // scheduler switching this thread, with interrupts disabled; the saved-rsp protocol
@@ -153,7 +160,7 @@ crate::linked!(Thread, run_links);
 unsafe impl Sync for Thread {}
 
 /// The thread table's view of a thread: the same control block, linked through
-/// `table_links` instead of `run_links`.
+/// `table_links`.
 #[repr(transparent)]
 pub(super) struct TableEntry(pub(super) Thread);
 
@@ -210,7 +217,7 @@ impl Thread {
             slice_ticks: AtomicU32::new(1),
             preempt_count: AtomicU32::new(0),
             stop_requested: AtomicBool::new(false),
-            run_links: Links::new(),
+            run_link: RunLink::new(),
             table_links: Links::new(),
             exited: AtomicBool::new(false),
             joiners: WaitQueue::new(),
@@ -359,9 +366,7 @@ impl Thread {
     /// Makes a [`park`](super::park()) by this thread return: at once if it is parked,
     /// otherwise the next time it parks. Callable from interrupt handlers.
     pub fn unpark(self: &Arc<Self>) {
-        if matches!(self.run_state.unpark(), State::Blocking | State::Blocked) {
-            super::scheduler::wake(self);
-        }
+        super::scheduler::unpark(self);
     }
 
     /// Asks the thread to stop: [`should_stop`](super::should_stop) returns `true` for it

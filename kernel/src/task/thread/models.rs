@@ -67,35 +67,12 @@ impl Parker {
         self.state.take_token();
     }
 
-    /// `Thread::unpark`, with `scheduler::wake`'s loop over the state word.
+    /// `Thread::unpark` (`scheduler::unpark`): one read-modify-write sets the token and
+    /// cancels a block in progress or makes a blocked thread `Ready`, which the unparker
+    /// then queues.
     fn unpark(&self) {
-        if !matches!(
-            self.state.unpark(),
-            ThreadState::Blocking | ThreadState::Blocked
-        ) {
-            return;
-        }
-        loop {
-            match self.state.get() {
-                ThreadState::Blocking => {
-                    if self
-                        .state
-                        .transition(ThreadState::Blocking, ThreadState::Running)
-                    {
-                        return;
-                    }
-                }
-                ThreadState::Blocked => {
-                    if self
-                        .state
-                        .transition(ThreadState::Blocked, ThreadState::Ready)
-                    {
-                        self.runs_on.unpark(); // queued on a run queue
-                        return;
-                    }
-                }
-                _ => return,
-            }
+        if self.state.unpark_and_wake() == ThreadState::Blocked {
+            self.runs_on.unpark(); // queued on a run queue
         }
     }
 }

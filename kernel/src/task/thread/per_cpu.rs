@@ -22,8 +22,13 @@ use core::{
 };
 
 use super::{
-    Thread, cpu_set::CpuSet, policy::CpuLoad, run_queue::RunQueue, sleep::Expiry,
-    timer_wheel::TimerWheel, wakeup::Wakeup,
+    Thread,
+    cpu_set::CpuSet,
+    policy::CpuLoad,
+    run_queue::{RunQueue, Unqueued},
+    sleep::Expiry,
+    timer_wheel::TimerWheel,
+    wakeup::Wakeup,
 };
 use crate::arch::{
     IrqSpinLock, IrqsOffGuard, apic,
@@ -304,45 +309,37 @@ pub(super) struct QueueGuard<'a> {
 
 impl QueueGuard<'_> {
     /// Queues `thread` in the current epoch (`next_epoch`: in the next one).
-    ///
-    /// # Safety
-    /// `thread` must be in no run queue.
-    #[inline]
-    pub(super) unsafe fn push(&mut self, thread: Arc<Thread>, next_epoch: bool) {
+    #[inline(always)]
+    pub(super) fn push(&mut self, thread: Unqueued<Thread>, next_epoch: bool) {
         thread.last_cpu.store(self.cpu.index, Ordering::Relaxed);
         let level = thread.queue_level();
-        // SAFETY: the caller's contract; the queue's lock is held.
-        unsafe {
-            match next_epoch {
-                true => self.queue.push_expired(level, thread),
-                false => self.queue.push_active(level, thread),
-            }
+        match next_epoch {
+            true => self.queue.push_expired(level, thread),
+            false => self.queue.push_active(level, thread),
         }
     }
 
     /// Queues `thread`, just woken by the thread running on this CPU, to run next (the
     /// run queue's next slot).
-    ///
-    /// # Safety
-    /// `thread` must be in no run queue.
-    #[inline]
-    pub(super) unsafe fn push_next(&mut self, thread: Arc<Thread>) {
+    #[inline(always)]
+    pub(super) fn push_next(&mut self, thread: Unqueued<Thread>) {
         thread.last_cpu.store(self.cpu.index, Ordering::Relaxed);
         let level = thread.queue_level();
-        // SAFETY: the caller's contract; the queue's lock is held.
-        unsafe { self.queue.push_next(level, thread) };
+        self.queue.push_next(level, thread);
     }
 
     /// The next thread to run here.
-    pub(super) fn pop(&mut self) -> Option<Arc<Thread>> {
+    #[inline(always)]
+    pub(super) fn pop(&mut self) -> Option<Unqueued<Thread>> {
         self.queue.pop()
     }
 
     /// A thread that may run on CPU `thief`, for it to steal.
-    pub(super) fn steal_for(&mut self, thief: u32) -> Option<Arc<Thread>> {
+    pub(super) fn steal_for(&mut self, thief: u32) -> Option<Unqueued<Thread>> {
         self.queue.steal(|thread| thread.affinity().contains(thief))
     }
 
+    #[inline(always)]
     pub(super) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

@@ -7,10 +7,12 @@
 //! - **Ticks.** Each tick charges the running thread one tick; the slice stops at zero,
 //!   and at zero the thread should give way. A thread that cannot be preempted (it
 //!   disabled preemption) keeps running with zero left, and gives way as soon as it can.
-//! - **Epochs.** A thread that gives way with slice left (preempted by a wake) stays in
-//!   the current epoch; one that used its slice up or yielded waits for the next epoch,
-//!   with a fresh slice. The run queue serves the current epoch first, highest priority
-//!   first: every ready thread runs once per epoch, so nothing starves.
+//! - **Epochs.** A thread that gives way with slice left (it yielded, or a wake preempted
+//!   it) stays in the current epoch, at the back of its level; one that used its slice up
+//!   waits for the next epoch, with a fresh slice. The run queue serves the current epoch
+//!   first, highest priority first, and a slice is refilled only for the next epoch: every
+//!   ready thread runs for at most one slice per epoch, so nothing starves, and a yield
+//!   costs no epoch work.
 //! - **Wakes.** A woken thread preempts the running one if its priority is at least as
 //!   high, or if the CPU is idle.
 //! - **Placement** (several CPUs). Only CPUs in a thread's set are considered. A woken
@@ -74,18 +76,18 @@ pub fn charge_tick(left: u32) -> (u32, bool) {
 /// Which epoch a thread that stops running, still runnable, goes back to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Epoch {
-    /// The current one: it was preempted with slice left.
+    /// The current one: it yielded or was preempted with slice left.
     Current,
-    /// The next one, with a fresh slice: it yielded or used its slice up.
+    /// The next one, with a fresh slice: it used its slice up.
     Next,
 }
 
-/// Where a thread goes when it stops running: `yielded` if it gave the CPU up itself.
-pub fn requeue_epoch(yielded: bool, slice_left: u32) -> Epoch {
-    if yielded || slice_left == 0 {
-        Epoch::Next
-    } else {
-        Epoch::Current
+/// Where a thread with `slice_left` ticks goes when it stops running.
+#[inline(always)]
+pub fn requeue_epoch(slice_left: u32) -> Epoch {
+    match slice_left {
+        0 => Epoch::Next,
+        _ => Epoch::Current,
     }
 }
 
@@ -180,10 +182,7 @@ mod tests {
     use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
     use super::*;
-    use crate::{
-        intrusive::Links,
-        task::thread::run_queue::{LEVELS, RunQueue},
-    };
+    use crate::task::thread::run_queue::{LEVELS, RunLink, RunLinked, RunQueue, Unqueued};
 
     /// A simulated thread: a priority, its slice, and how many ticks it got.
     struct SimThread {
@@ -191,9 +190,15 @@ mod tests {
         priority: Priority,
         slice_left: AtomicU32,
         ran: AtomicU32,
-        links: Links,
+        link: RunLink<SimThread>,
     }
-    crate::linked!(SimThread, links);
+
+    // SAFETY: always the same field.
+    unsafe impl RunLinked for SimThread {
+        fn run_link(&self) -> &RunLink<Self> {
+            &self.link
+        }
+    }
 
     /// One CPU running simulated threads through the real run queue and this policy.
     struct Cpu {
@@ -218,7 +223,7 @@ mod tests {
                         priority,
                         slice_left: AtomicU32::new(slice_for(base, priority)),
                         ran: AtomicU32::new(0),
-                        links: Links::new(),
+                        link: RunLink::new(),
                     })
                 })
                 .collect();
@@ -227,7 +232,7 @@ mod tests {
             for thread in &threads[1..] {
                 let level = thread.priority.level().min(LEVELS - 1);
                 // SAFETY: fresh threads, each queued once.
-                unsafe { queue.push_active(level, Arc::clone(thread)) };
+                queue.push_active(level, unsafe { Unqueued::new(Arc::clone(thread)) });
             }
             Self {
                 base,
@@ -253,32 +258,31 @@ mod tests {
                 }
             }
             if self.want_resched {
-                self.switch(false);
+                self.switch();
             }
         }
 
-        /// The running thread gives way (`yielded`: by itself).
-        fn switch(&mut self, yielded: bool) {
+        /// The running thread gives way (by itself, or because its slice is used up).
+        fn switch(&mut self) {
             self.want_resched = false;
             let level = self.running.priority.level().min(LEVELS - 1);
-            let epoch = requeue_epoch(yielded, self.running.slice_left.load(Relaxed));
-            let previous = Arc::clone(&self.running);
-            // SAFETY: the running thread is in no queue.
-            unsafe {
-                match epoch {
-                    Epoch::Current => self.queue.push_active(level, previous),
-                    Epoch::Next => {
-                        previous
-                            .slice_left
-                            .store(slice_for(self.base, previous.priority), Relaxed);
-                        self.queue.push_expired(level, previous)
-                    }
+            let epoch = requeue_epoch(self.running.slice_left.load(Relaxed));
+            // SAFETY: the running thread is in no queue, and this is its only token.
+            let previous = unsafe { Unqueued::new(Arc::clone(&self.running)) };
+            match epoch {
+                Epoch::Current => self.queue.push_active(level, previous),
+                Epoch::Next => {
+                    previous
+                        .slice_left
+                        .store(slice_for(self.base, previous.priority), Relaxed);
+                    self.queue.push_expired(level, previous)
                 }
             }
             self.running = self
                 .queue
                 .pop()
-                .expect("the queue holds the previous thread");
+                .expect("the queue holds the previous thread")
+                .into_arc();
         }
 
         fn ticks_of(&self, id: usize) -> u32 {
@@ -457,19 +461,34 @@ mod tests {
         assert_eq!(cpu.ticks_of(1), 200);
     }
 
-    /// A yield ends the turn at once (to the next epoch), whatever slice was left.
+    /// A yield ends the turn at once but keeps the slice: the thread goes to the back of
+    /// its level in the current epoch, and to the next epoch only once its slice is used.
     #[test]
-    fn a_yield_goes_to_the_next_epoch() {
+    fn a_yield_keeps_the_slice_and_the_epoch() {
         let mut cpu = Cpu::new(4, &[3, 3]);
         cpu.tick();
-        cpu.switch(true);
+        cpu.switch();
         assert_eq!(cpu.running.id, 1);
-        (0..4).for_each(|_| cpu.tick());
-        assert_eq!(cpu.running.id, 0, "thread 0 is back after thread 1's slice");
-        assert_eq!(
-            cpu.running.slice_left.load(Relaxed),
-            4,
-            "with a fresh slice"
-        );
+        cpu.switch();
+        assert_eq!(cpu.running.id, 0, "back at once: same level, same epoch");
+        assert_eq!(cpu.running.slice_left.load(Relaxed), 3, "what was left");
+        (0..3).for_each(|_| cpu.tick());
+        assert_eq!(cpu.running.id, 1, "its slice used up, the other runs");
+        assert_eq!(cpu.threads[0].slice_left.load(Relaxed), 4, "refilled");
+    }
+
+    /// A high-priority thread that yields all the time runs no more than one that never
+    /// does: one slice per epoch, then the low-priority thread gets its turn.
+    #[test]
+    fn a_yielding_high_level_does_not_starve_a_low_one() {
+        let mut cpu = Cpu::new(4, &[7, 0]);
+        for _ in 0..900 {
+            cpu.tick();
+            if cpu.running.id == 0 {
+                cpu.switch();
+            }
+        }
+        assert_eq!(cpu.ticks_of(0), 800);
+        assert_eq!(cpu.ticks_of(1), 100);
     }
 }

@@ -158,12 +158,27 @@ impl RunState {
         self.0.fetch_and(!PARK_TOKEN, Ordering::AcqRel) & PARK_TOKEN != 0
     }
 
-    /// The unpark half of the handshake: sets the token and returns the state it found.
-    /// If that is `Blocking` or `Blocked` the caller must wake the thread; otherwise the
-    /// thread will find the token when it next parks.
+    /// [`unpark`](Self::unpark) and the wake it may call for, in one read-modify-write:
+    /// sets the token and, if the thread is `Blocking`, cancels the block (`Running`), if
+    /// it is `Blocked`, makes it `Ready`; returns the state it found. Finding `Blocked`
+    /// makes the caller the one wake that must queue the thread (no other can: it is no
+    /// longer `Blocked`). The same transitions as `unpark` followed by
+    /// `scheduler::wake`'s, without the second read-modify-write.
     #[inline]
-    pub(crate) fn unpark(&self) -> ThreadState {
-        ThreadState::from_word(self.0.fetch_or(PARK_TOKEN, Ordering::AcqRel))
+    pub(crate) fn unpark_and_wake(&self) -> ThreadState {
+        let mut found = ThreadState::Running;
+        let _ = self
+            .0
+            .try_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                found = ThreadState::from_word(word);
+                let to = match found {
+                    ThreadState::Blocking => ThreadState::Running as u8,
+                    ThreadState::Blocked => ThreadState::Ready as u8,
+                    _ => word,
+                };
+                Some(to | PARK_TOKEN)
+            });
+        found
     }
 }
 
@@ -177,7 +192,7 @@ mod tests {
     #[test]
     fn transitions_keep_the_token() {
         let state = RunState::new(ThreadState::Running);
-        assert_eq!(state.unpark(), ThreadState::Running);
+        assert_eq!(state.unpark_and_wake(), ThreadState::Running);
         state.advance(ThreadState::Running, ThreadState::Ready);
         assert_eq!(state.get(), ThreadState::Ready);
         assert!(state.transition(ThreadState::Ready, ThreadState::Running));
@@ -191,13 +206,37 @@ mod tests {
     }
 
     #[test]
+    fn unpark_and_wake_sets_the_token_and_wakes_in_one_step() {
+        let state = RunState::new(ThreadState::Running);
+        assert_eq!(state.unpark_and_wake(), ThreadState::Running);
+        assert_eq!(state.get(), ThreadState::Running);
+        assert_eq!(state.begin_park(), Park::TokenTaken);
+        assert_eq!(state.begin_park(), Park::MustBlock);
+        assert_eq!(state.unpark_and_wake(), ThreadState::Blocking);
+        assert_eq!(state.get(), ThreadState::Running, "the block is cancelled");
+        assert!(!state.transition(ThreadState::Blocking, ThreadState::Blocked));
+        assert!(state.take_token());
+        assert_eq!(state.begin_park(), Park::MustBlock);
+        assert!(state.transition(ThreadState::Blocking, ThreadState::Blocked));
+        assert_eq!(state.unpark_and_wake(), ThreadState::Blocked);
+        assert_eq!(state.get(), ThreadState::Ready, "the caller queues it");
+        assert_eq!(
+            state.unpark_and_wake(),
+            ThreadState::Ready,
+            "a second unpark only sets the token"
+        );
+        state.advance(ThreadState::Ready, ThreadState::Running);
+        assert!(state.take_token());
+    }
+
+    #[test]
     fn park_without_a_token_blocks_and_a_wake_can_cancel_it() {
         let state = RunState::new(ThreadState::Running);
         assert_eq!(state.begin_park(), Park::MustBlock);
         assert_eq!(state.get(), ThreadState::Blocking);
-        // The unparker finds Blocking and wakes: Blocking -> Running.
-        assert_eq!(state.unpark(), ThreadState::Blocking);
-        assert!(state.transition(ThreadState::Blocking, ThreadState::Running));
+        // The unparker finds Blocking and wakes in the same step: Blocking -> Running.
+        assert_eq!(state.unpark_and_wake(), ThreadState::Blocking);
+        assert_eq!(state.get(), ThreadState::Running);
         // The scheduler's Blocking -> Blocked then fails: the thread keeps running.
         assert!(!state.transition(ThreadState::Blocking, ThreadState::Blocked));
         assert!(state.take_token());
@@ -218,7 +257,12 @@ mod tests {
             states,
             BATCHES,
             |state| state.begin_park() == Park::MustBlock,
-            |state| matches!(state.unpark(), ThreadState::Blocking | ThreadState::Blocked),
+            |state| {
+                matches!(
+                    state.unpark_and_wake(),
+                    ThreadState::Blocking | ThreadState::Blocked
+                )
+            },
             |state| state.0.store(ThreadState::Running as u8, Ordering::Relaxed),
         );
         assert_eq!(
