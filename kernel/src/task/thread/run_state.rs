@@ -158,7 +158,7 @@ impl RunState {
         self.0.fetch_and(!PARK_TOKEN, Ordering::AcqRel) & PARK_TOKEN != 0
     }
 
-    /// [`unpark`](Self::unpark) and the wake it may call for, in one read-modify-write:
+    /// [`unpark`](super::Thread::unpark) and the wake it may call for, in one read-modify-write:
     /// sets the token and, if the thread is `Blocking`, cancels the block (`Running`), if
     /// it is `Blocked`, makes it `Ready`; returns the state it found. Finding `Blocked`
     /// makes the caller the one wake that must queue the thread (no other can: it is no
