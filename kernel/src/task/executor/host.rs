@@ -20,6 +20,12 @@ pub trait Host: Send + Sync + 'static {
     fn on_thread(&self) -> Option<OnThread<'_>> {
         None
     }
+    /// Whether the caller is the host thread itself, outside any interrupt handler: its
+    /// wakes then go to the executor's local ready list (`local_queue`), which only that
+    /// context touches. `false` is always correct (the wake takes the lock-free queue).
+    fn runs_here(&self) -> bool {
+        false
+    }
 }
 
 pub use kernel_host::ThreadHost;
@@ -30,20 +36,27 @@ mod kernel_host {
     use alloc::sync::Arc;
 
     use super::Host;
-    use crate::thread::{self, OnThread, Thread};
+    use crate::{
+        arch::cpu::interrupts_enabled,
+        thread::{self, OnThread, Thread, ThreadId},
+    };
 
     /// A kernel thread as an executor host: waiting parks it, notifying unparks it, so an
     /// idle executor gives its CPU to other threads instead of spinning.
     #[derive(Debug)]
     pub struct ThreadHost {
         thread: Arc<Thread>,
+        /// `thread`'s id, kept here so that the wake's test reads no further.
+        id: ThreadId,
     }
 
     impl ThreadHost {
         /// The calling thread.
         pub fn current() -> Self {
+            let thread = thread::current();
             Self {
-                thread: thread::current(),
+                id: thread.id(),
+                thread,
             }
         }
     }
@@ -63,6 +76,13 @@ mod kernel_host {
 
         fn on_thread(&self) -> Option<OnThread<'_>> {
             self.thread.if_current()
+        }
+
+        /// Interrupts enabled (so not in an interrupt handler: they all run with them
+        /// disabled) and the running thread is the host.
+        #[inline]
+        fn runs_here(&self) -> bool {
+            interrupts_enabled() && thread::current_id() == self.id
         }
     }
 }

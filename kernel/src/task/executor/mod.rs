@@ -10,16 +10,18 @@
 //! future; see `cell`), and its waker is an `Arc` of that block. Waking flips the
 //! header's `queued` flag and, if it was clear, pushes the task's slot into the
 //! executor's lock-free ready queue — no lock, no allocation, so it works from another
-//! thread, another executor or an interrupt handler. If the executor's thread is parked
+//! thread, another executor or an interrupt handler; a wake made by the executor's own
+//! thread (a task waking itself or a sibling) appends to a local list instead, with
+//! plain loads and stores. If the executor's thread is parked
 //! (nothing was ready), the waker unparks it; the scheduler makes it runnable and it
 //! polls the task. An executor with nothing to do therefore blocks its thread and costs
 //! nothing; a long `poll` is still preempted by the timer like any other thread code.
 //!
-//! **What a task costs.** Beyond its future, 156 bytes of the executor's: 80 in the
+//! **What a task costs.** Beyond its future, 160 bytes of the executor's: 80 in the
 //! task's block (header with its poll time, join waker, the stage's tag), 24 of
-//! reference counts and heap tag, and 52 of places in the table, the listing, the free
-//! list and the ready queue (the host test `a_task_costs_the_executor_at_most_160_bytes`
-//! adds them up). The
+//! reference counts and heap tag, and 56 of places in the table, the listing, the free
+//! list and the two ready lists (the host test
+//! `a_task_costs_the_executor_at_most_160_bytes` adds them up). The
 //! table and the listing grow in fixed blocks (`chunks`), never by doubling.
 //!
 //! Also here: [`ExecutorThread`] (a thread of its own running an executor), [`block_on()`]
@@ -60,8 +62,8 @@
 //! Files: `run_loop` (the `Executor`), `spawner`, `shared` (what spawners, wakers and the
 //! listing share with it), `cell` (a task's one heap block, and the executor's only
 //! `unsafe`), `table` and `chunks` (the host thread's tasks), `task` (a task's header:
-//! waking and poll bookkeeping), `ready_queue` (the lock-free queue wakers push to),
-//! `host` (what an executor needs from its thread), `join`, `block_on`, `blocking`,
+//! waking and poll bookkeeping), `ready_queue` (where wakers queue tasks),
+//! `local_queue` (the host thread's own list), `host` (what an executor needs from its thread), `join`, `block_on`, `blocking`,
 //! `time`, `hosted` (`ExecutorThread`), `workers`, `registry` (listing).
 //!
 //! **Checked by:** host tests in `tests.rs`, `task.rs`, `chunks.rs`, `ready_queue.rs`,
@@ -79,6 +81,7 @@ mod host;
 mod hosted;
 mod join;
 mod join_set;
+mod local_queue;
 #[cfg(all(test, feature = "model"))]
 mod models;
 mod ready_queue;

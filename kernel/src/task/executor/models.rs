@@ -2,7 +2,9 @@
 //! see `atomics` and `testing::model`): the real `Executor`, hosted by a model thread
 //! whose `Host` parks and unparks it, its tasks' one heap block (`cell`: the join state,
 //! the stage, the join waker), their `queued` flag and wakes (`task`), the ready queue's
-//! sleep/notify handshake and the spawn inbox. Handles are awaited on other model
+//! sleep/notify handshake and the spawn inbox. The model host is the local context of
+//! its executor (`Host::runs_here`), so wakes made by its tasks take the local ready
+//! list, as in the kernel. Handles are awaited on other model
 //! threads with `shuttle::future::block_on`.
 //!
 //! Not covered: `crossbeam`'s `ArrayQueue` (each push and pop is one step of the model)
@@ -17,7 +19,7 @@ use shuttle::{future::block_on, sync::Mutex, thread};
 
 use super::{Executor, Host, TaskError, TaskSpawnError, yield_now};
 use crate::{
-    atomics::{AtomicBool, Ordering},
+    atomics::{AtomicBool, AtomicUsize, Ordering},
     testing::model::{Signal, check_pct},
 };
 
@@ -41,6 +43,11 @@ impl Host for ModelHost {
 
     fn should_stop(&self) -> bool {
         false
+    }
+
+    /// A model thread has no interrupts: the host thread is the local context.
+    fn runs_here(&self) -> bool {
+        thread::current().id() == self.0.id()
     }
 }
 
@@ -247,6 +254,59 @@ fn executor_an_unclaimed_output_is_dropped_by_the_executor_or_the_handle() {
                 1,
                 "the unclaimed output was kept"
             );
+        },
+        20_000,
+        3,
+    );
+}
+
+/// A task woken at once by another task of its executor (a local wake: the host thread,
+/// in a round of its run loop, so the local ready list) and by another thread (the
+/// lock-free queue), while it registers its waker and checks its condition: the two
+/// wakes coalesce through `queued` (the ready lists of two places would overflow, a debug
+/// assertion, if both queued it) and the one that ends the wait is never lost, whichever
+/// list carries it.
+#[test]
+fn executor_local_and_remote_wakes_of_one_task() {
+    check_pct(
+        || {
+            let executor = Executor::with_host("model", 2, ModelHost::current());
+            let count = Arc::new(AtomicUsize::new(0));
+            let saved = Arc::new(Mutex::new(None::<Waker>));
+            let signal = {
+                let (count, saved) = (Arc::clone(&count), Arc::clone(&saved));
+                move || {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let waker = saved.lock().expect("the waker slot").clone();
+                    if let Some(waker) = waker {
+                        waker.wake();
+                    }
+                }
+            };
+            let waiter = {
+                let (count, saved) = (Arc::clone(&count), Arc::clone(&saved));
+                executor.spawn(core::future::poll_fn(move |cx| {
+                    *saved.lock().expect("the waker slot") = Some(cx.waker().clone());
+                    if count.load(Ordering::SeqCst) == 2 {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                }))
+            };
+            let local = executor.spawn({
+                let signal = signal.clone();
+                async move {
+                    yield_now().await; // a local wake of its own, too
+                    signal();
+                }
+            });
+            let remote = thread::spawn(signal);
+            executor.block_on(async {
+                assert_eq!(local.await, Ok(()));
+                assert_eq!(waiter.await, Ok(()));
+            });
+            remote.join().expect("the remote waker");
         },
         20_000,
         3,

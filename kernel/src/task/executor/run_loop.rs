@@ -19,6 +19,7 @@ use core::{
     cell::RefCell,
     fmt,
     future::Future,
+    marker::PhantomData,
     sync::atomic::Ordering,
     task::{Context, Poll, Waker},
 };
@@ -47,9 +48,13 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 /// });
 /// assert_eq!(worker.join(), Ok(2));
 /// ```
+///
+/// An executor stays on the thread that hosts it (it is not `Send`): wakes made there
+/// take a list that only that thread touches (`ready_queue`).
 pub struct Executor<H: Host = ThreadHost> {
     shared: Arc<Shared<H>>,
     pub(super) table: RefCell<TaskTable<H>>,
+    _on_host: PhantomData<*const ()>,
 }
 
 impl Executor<ThreadHost> {
@@ -77,6 +82,7 @@ impl<H: Host> Executor<H> {
         Self {
             shared,
             table: RefCell::new(TaskTable::new(capacity)),
+            _on_host: PhantomData,
         }
     }
 
@@ -137,8 +143,9 @@ impl<H: Host> Executor<H> {
     /// kernel); parks the thread whenever nothing is ready.
     pub fn run(&self) {
         let host_stop = || self.shared.ready.host_should_stop();
+        let executor = self.polling();
         while !host_stop() {
-            self.poll_ready_tasks();
+            self.poll_ready_tasks(&executor);
             self.shared
                 .ready
                 .sleep_unless(|| !self.shared.inbox.is_empty() || host_stop());
@@ -148,9 +155,10 @@ impl<H: Host> Executor<H> {
     /// Polls ready tasks until none is ready, without ever blocking; returns how many
     /// polls it made.
     pub fn run_until_stalled(&self) -> usize {
+        let executor = self.polling();
         let mut polls = 0;
         loop {
-            let round = self.poll_ready_tasks();
+            let round = self.poll_ready_tasks(&executor);
             if round == 0 {
                 return polls;
             }
@@ -170,13 +178,14 @@ impl<H: Host> Executor<H> {
         main_woken.store(true, Ordering::Relaxed);
         let waker = Waker::from(Arc::clone(&self.shared));
         let mut context = Context::from_waker(&waker);
+        let executor = self.polling();
         loop {
             if main_woken.swap(false, Ordering::AcqRel)
                 && let Poll::Ready(output) = future.as_mut().poll(&mut context)
             {
                 return output;
             }
-            self.poll_ready_tasks();
+            self.poll_ready_tasks(&executor);
             self.shared.ready.sleep_unless(|| {
                 main_woken.load(Ordering::Acquire) || !self.shared.inbox.is_empty()
             });
@@ -184,31 +193,47 @@ impl<H: Host> Executor<H> {
     }
 
     /// Takes in newly spawned tasks, then polls every task that was ready when this
-    /// round started (tasks woken meanwhile wait for the next round: a task that keeps
-    /// waking itself cannot starve the others). Returns the number of polls.
-    fn poll_ready_tasks(&self) -> usize {
+    /// round started, and tasks woken meanwhile while the round has made fewer polls than
+    /// the executor's capacity (so a task that keeps waking itself cannot starve the
+    /// others, nor the inbox and `block_on`'s own future). Returns the number of polls.
+    fn poll_ready_tasks(&self, executor: &Polling<'_>) -> usize {
         let mut table = self
             .table
             .try_borrow_mut()
             .expect("an executor was run from inside one of its own tasks");
-        for task in self.shared.inbox.take_all() {
+        // The spawned tasks go behind every wake that came before their spawn: those
+        // in the lock-free queue are gathered first (`ReadyQueue::begin_round`). At most
+        // a capacity of polls, so all that was ready when the round started.
+        let mut spawned = self.shared.inbox.take_all().peekable();
+        let ready = &self.shared.ready;
+        ready.begin_round(spawned.peek().is_some());
+        for task in spawned {
             table.insert(&self.shared, task.into_inner());
         }
-        // Checked once a round (not once a poll): polls publish the task they poll.
-        let executor = Polling {
+        let mut polls = 0;
+        for _ in 0..ready.capacity() {
+            let Some(slot) = ready.pop() else {
+                break;
+            };
+            polls += usize::from(table.poll(slot, &self.shared, executor));
+        }
+        ready.end_round();
+        polls
+    }
+}
+
+impl<H: Host> Executor<H> {
+    /// What polls need to know of the executor. Made once per call of `run`,
+    /// `run_until_stalled` or `block_on`, not once a round: whether the caller runs on
+    /// the host thread (polls publish the task they poll there) does not change while
+    /// they run.
+    fn polling(&self) -> Polling<'_> {
+        Polling {
             id: self.shared.id,
             name: &self.shared.name,
             on_host: self.shared.ready.host().on_thread(),
             tasks: &self.shared.tasks,
-        };
-        let mut polls = 0;
-        for _ in 0..self.shared.ready.capacity() {
-            let Some(slot) = self.shared.ready.pop() else {
-                break;
-            };
-            polls += usize::from(table.poll(slot, &self.shared, &executor));
         }
-        polls
     }
 }
 

@@ -66,9 +66,13 @@ impl<H: Host> Wake for Shared<H> {
         self.wake_by_ref();
     }
 
-    /// Wakes `block_on`'s own future: a flag plus a nudge to the host.
+    /// Wakes `block_on`'s own future: a flag plus, unless the host thread itself wakes
+    /// it (outside interrupt handlers: then it is running, not asleep, and looks at the
+    /// flag before it next sleeps), a nudge to the host.
     fn wake_by_ref(self: &Arc<Self>) {
         self.main_woken.store(true, Ordering::Release);
-        self.ready.notify_host();
+        if !self.ready.woken_on_host() {
+            self.ready.notify_host();
+        }
     }
 }

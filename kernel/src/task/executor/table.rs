@@ -108,8 +108,9 @@ impl<H: Host> TaskTable<H> {
             *listed = task.share();
         }
         *entry = task.take();
-        // New tasks start queued (see `TaskHeader::new`): this is their first wake.
-        shared.ready.push(slot);
+        // New tasks start queued (see `TaskHeader::new`): this is their first wake, made
+        // by the run loop on the host thread.
+        shared.ready.push_local(slot as u32);
     }
 
     /// A free slot's index, now taken.

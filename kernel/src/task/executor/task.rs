@@ -312,7 +312,7 @@ impl<H: Host> TaskHeader<H> {
     #[inline]
     fn enqueue(&self) {
         self.set_state(TaskState::Ready);
-        self.ready.push(self.slot.load(Ordering::Relaxed) as usize);
+        self.ready.wake(self.slot.load(Ordering::Relaxed));
     }
 }
 

@@ -38,6 +38,11 @@ impl Host for Arc<TestHost> {
     fn should_stop(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
+
+    fn runs_here(&self) -> bool {
+        let host = self.thread.lock().unwrap().as_ref().map(thread::Thread::id);
+        host == Some(thread::current().id())
+    }
 }
 
 fn executor(capacity: usize) -> (Executor<Arc<TestHost>>, Arc<TestHost>) {
@@ -288,8 +293,9 @@ fn a_task_costs_the_executor_at_most_160_bytes() {
     let block = cell_size(&future) - size_of_val(&future);
     let places = size_of::<Slot<H>>()
         + size_of::<Option<Arc<dyn Task<H>>>>()
-        + size_of::<u32>()
-        + 2 * size_of::<usize>();
+        + size_of::<u32>() // the free list
+        + 2 * size_of::<usize>() // the lock-free ready queue
+        + size_of::<u32>(); // the local ready list
     let overhead = block + COUNTS_AND_TAG + places;
     println!(
         "future {} bytes; per task: block {block} + counts and tag {COUNTS_AND_TAG} + places \
