@@ -10,11 +10,11 @@
 //! guest does.
 
 use std::{
-    io::{Read, Write},
+    io::Read,
     net::{SocketAddr, TcpStream},
 };
 
-use crate::net_client::{self, Report, expect};
+use crate::net_client::{self, Report, expect, read_line, send};
 
 /// Connections opened while the server accepts nothing: more than its backlog
 /// (`BACKLOG` in the kernel, 24), itself more than the sockets a listener makes ahead
@@ -67,22 +67,4 @@ fn served(stream: &mut TcpStream) -> Result<(), String> {
     expect(answer == b"served\n", || {
         format!("answer {:?}", String::from_utf8_lossy(&answer))
     })
-}
-
-/// One line, without its newline.
-fn read_line(stream: &mut TcpStream) -> Result<String, String> {
-    let mut line = Vec::new();
-    let mut byte = [0; 1];
-    loop {
-        match stream.read(&mut byte) {
-            Ok(0) => return Err(format!("closed after {line:?}")),
-            Ok(_) if byte[0] == b'\n' => return Ok(String::from_utf8_lossy(&line).into()),
-            Ok(_) => line.push(byte[0]),
-            Err(e) => return Err(format!("read: {e}")),
-        }
-    }
-}
-
-fn send(stream: &mut TcpStream, bytes: &[u8]) -> Result<(), String> {
-    stream.write_all(bytes).map_err(|e| format!("write: {e}"))
 }

@@ -309,8 +309,23 @@ impl Client {
     }
 }
 
-fn send(stream: &mut TcpStream, bytes: &[u8]) -> Result<(), String> {
+/// Writes all of `bytes`, or says why not.
+pub(crate) fn send(stream: &mut TcpStream, bytes: &[u8]) -> Result<(), String> {
     stream.write_all(bytes).map_err(|e| format!("write: {e}"))
+}
+
+/// One line, without its newline.
+pub(crate) fn read_line(stream: &mut TcpStream) -> Result<String, String> {
+    let mut line = Vec::new();
+    let mut byte = [0; 1];
+    loop {
+        match stream.read(&mut byte) {
+            Ok(0) => return Err(format!("closed after {line:?}")),
+            Ok(_) if byte[0] == b'\n' => return Ok(String::from_utf8_lossy(&line).into()),
+            Ok(_) => line.push(byte[0]),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
 }
 
 /// Reads one response with a `Content-Length` body.

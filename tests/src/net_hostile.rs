@@ -14,7 +14,7 @@ use std::{
     net::{SocketAddr, TcpStream, UdpSocket},
 };
 
-use crate::net_client::{self, Report, digest, expect};
+use crate::net_client::{self, Report, digest, expect, read_line, send};
 
 /// Datagrams sent to the four one-shot receivers: their sizes.
 const DATAGRAMS: [usize; 4] = [10, 200, 1000, 1472];
@@ -282,22 +282,4 @@ fn read_to_end(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut all = Vec::new();
     stream.read_to_end(&mut all)?;
     Ok(all)
-}
-
-/// One line, without its newline.
-fn read_line(stream: &mut TcpStream) -> Result<String, String> {
-    let mut line = Vec::new();
-    let mut byte = [0; 1];
-    loop {
-        match stream.read(&mut byte) {
-            Ok(0) => return Err(format!("closed after {line:?}")),
-            Ok(_) if byte[0] == b'\n' => return Ok(String::from_utf8_lossy(&line).into()),
-            Ok(_) => line.push(byte[0]),
-            Err(e) => return Err(format!("read: {e}")),
-        }
-    }
-}
-
-fn send(stream: &mut TcpStream, bytes: &[u8]) -> Result<(), String> {
-    stream.write_all(bytes).map_err(|e| format!("write: {e}"))
 }
