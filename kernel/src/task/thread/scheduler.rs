@@ -654,7 +654,9 @@ fn switch_to(cpu: &Cpu, next: Arc<Thread>, reason: Reason, lent: bool, irq: &Int
     let prev = unsafe { cpu.replace_current(next) };
     let now = tsc::read();
     cpu.charge_cpu_time(&prev, now);
-    if prev.is_idle {
+    // Only a yield or a preemption leaves the idle thread (it never blocks or exits): with
+    // `reason` a constant in each `schedule_*`, the others skip the test.
+    if matches!(reason, Reason::Yield | Reason::Preempt) && prev.is_idle {
         super::idle::leaving(cpu, now);
     }
     let next = cpu.current(irq);
