@@ -7,7 +7,8 @@
 //!    polls, so that a remote waker sets the request and sends no IPI (`wakeup`). Under
 //!    emulation an IPI to a halted vCPU wakes a sleeping host thread, which costs far
 //!    more than the wake itself; a CPU that was busy a moment ago is likely to get work
-//!    again soon. With one CPU there is nobody to wake it remotely: it never polls.
+//!    again soon. The poll is not preemptible, so the flag never outlives it (see
+//!    `poll`). With one CPU there is nobody to wake it remotely: it never polls.
 //! 3. Then it halts (`sti; hlt`, one unit, so a wake-up arriving between the last check
 //!    and the halt still ends it) until an interrupt: its timer, armed for its next
 //!    deadline if it has one (`next_event`), or a kick.
@@ -81,18 +82,27 @@ pub(super) fn idle_loop() -> ! {
 
 /// Polls for a reschedule request for at most the window, with interrupts on; whether one
 /// came (else the CPU may halt: interrupts are off again and no waker skipped its IPI).
+///
+/// Not preemptible meanwhile: an interrupt that asks for a reschedule (a pending IPI, a
+/// timer that woke a thread here) only sets the request, which the loop sees. Were the
+/// idle thread switched away inside that interrupt, the CPU would run a thread with its
+/// polling flag still set, and every remote waker would skip its IPI for good: a thread
+/// queued there beside a lone CPU-bound one, whose slice timer is off, would never run.
 fn poll(cpu: &Cpu) -> bool {
     let window = POLL_TSC.load(Ordering::Relaxed);
     if window == 0 || cpu_local::online_count() == 1 {
         return false;
     }
+    let no_preemption = scheduler::disable_preemption();
     cpu.wakeup.start_polling();
     arch::cpu::enable_interrupts();
     let start = tsc::read();
     // No `pause`: under MTTCG it takes QEMU's global lock (see `smp_latency`'s notes).
     while !cpu.wakeup.requested() && tsc::read().wrapping_sub(start) < window {}
     arch::cpu::disable_interrupts();
-    cpu.wakeup.stop_polling()
+    let requested = cpu.wakeup.stop_polling();
+    drop(no_preemption); // interrupts are off: it does not schedule (the loop's top does)
+    requested
 }
 
 /// The idle thread is switched away from (from its loop, or inside the interrupt that

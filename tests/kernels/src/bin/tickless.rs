@@ -33,6 +33,7 @@ spindle_test::test_kernel!(
     a_newcomer_spawned_from_another_cpu_is_not_starved,
     a_newcomer_woken_from_another_cpu_is_not_starved,
     a_newcomer_woken_by_the_cpus_own_timer_is_not_starved,
+    a_spinner_that_took_over_a_polling_cpu_is_not_left_polling,
 );
 
 /// The CPU the spinner and the newcomer share (the boot thread stays on CPU 0).
@@ -149,5 +150,43 @@ fn a_newcomer_woken_by_the_cpus_own_timer_is_not_starved() {
     let sleeping = newcomer(&done, || thread::sleep(Duration::from_millis(40)));
     let spinning = spinner(&done);
     sleeping.join();
+    spinning.join();
+}
+
+/// The spinner takes the CPU from its idle loop *inside the timer interrupt* that woke it,
+/// while that loop polls (the window is made long, so the 1 ms sleep always ends inside
+/// it). The idle loop's polling flag must not outlive its poll: with it left set, the
+/// remote wake of the newcomer skips its IPI, the spinner's slice timer stays off, and the
+/// newcomer never runs (it did before the poll was made non-preemptible).
+fn a_spinner_that_took_over_a_polling_cpu_is_not_left_polling() {
+    let window = thread::idle_poll();
+    thread::set_idle_poll(Duration::from_millis(500));
+    let done = Arc::new(AtomicBool::new(false));
+    let go = Arc::new(Event::new());
+    let waiting = {
+        let go = Arc::clone(&go);
+        newcomer(&done, move || go.wait())
+    };
+    let started = Arc::new(AtomicBool::new(false));
+    let spinning = {
+        let (done, started) = (Arc::clone(&done), Arc::clone(&started));
+        Builder::new()
+            .cpu(SHARED_CPU)
+            .spawn(move || {
+                thread::sleep(Duration::from_millis(1)); // its CPU polls meanwhile
+                started.store(true, Ordering::SeqCst);
+                while !done.load(Ordering::SeqCst) {
+                    spin_loop();
+                }
+            })
+            .expect("spawn the spinner")
+    };
+    while !started.load(Ordering::SeqCst) {
+        thread::yield_now();
+    }
+    thread::set_idle_poll(window);
+    let_it_spin_alone();
+    go.set();
+    waiting.join();
     spinning.join();
 }
